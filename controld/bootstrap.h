@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bootstrap.h — loads bpf/ objects, pins their maps and programs, fills the bootstrap maps
+ * and attaches the XDP shim. The only part of controld that talks to libbpf.
+ *
+ * Pins live directly under bpffs_dir (e.g. /sys/fs/bpf/moat/moat_ifaces). A controld
+ * restart reuses maps already pinned there (their contents survive) and re-pins programs.
+ */
+#ifndef MOAT_BOOTSTRAP_H
+#define MOAT_BOOTSTRAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "maps.h"
+
+struct bootstrap;
+
+enum xdp_attach_mode { XDP_ATTACHED_NONE = 0, XDP_ATTACHED_NATIVE, XDP_ATTACHED_GENERIC };
+
+/*
+ * Opens bpf_dir/shim.bpf.o, reuses or creates the maps pinned in bpffs_dir (created if
+ * missing), loads the programs, pins them, resets every interface to disarmed and fills
+ * moat_cpumap and moat_ctrl. Returns 0 or a negative errno with a sentence in errbuf.
+ */
+int bootstrap_open(struct bootstrap **out, const char *bpf_dir, const char *bpffs_dir,
+		   char *errbuf, size_t errlen);
+/* Detaches the shim from every interface it attached to (if detach) and frees everything. */
+void bootstrap_close(struct bootstrap *b, bool detach);
+
+/*
+ * Attaches xdp_userspace_prog to ifindex: native first, generic if native is refused
+ * (unless native_only). Writes moat_ifaces[ifindex] = {slot, MOAT_IF_MANAGED | ...}.
+ * *mode says what the kernel accepted.
+ */
+int bootstrap_attach(struct bootstrap *b, uint32_t ifindex, uint32_t slot, uint32_t zone_id,
+		     bool native_only, enum xdp_attach_mode *mode, char *errbuf, size_t errlen);
+int bootstrap_detach(struct bootstrap *b, uint32_t ifindex);
+
+/* Sets or clears MOAT_IF_ARMED (and MOAT_IF_USERSPACE with it) on ifindex. */
+int bootstrap_set_armed(struct bootstrap *b, uint32_t ifindex, bool armed);
+/* Records the generation the armed helper applied in moat_ctrl. */
+int bootstrap_set_generation(struct bootstrap *b, uint64_t generation);
+
+/* Replaces the whole set of the box's own addresses (family 4 or 6, addr as in packets). */
+struct bootstrap_local_addr {
+	uint8_t family;
+	uint8_t addr[16];
+	uint32_t ifindex;
+};
+int bootstrap_set_local_addrs(struct bootstrap *b, const struct bootstrap_local_addr *addrs,
+			      unsigned n);
+
+/*
+ * True if moat_xsks holds a socket at slot * MOAT_MAX_QUEUES + queue. XSKMAP entries can't
+ * be read from user space, so this runs a probe program through BPF_PROG_TEST_RUN that
+ * looks the slot up in the real map.
+ */
+int bootstrap_xsk_present(struct bootstrap *b, uint32_t slot, uint32_t queue, bool *present);
+
+/* Sums the per-CPU shim counters of one interface slot. */
+int bootstrap_read_shim_stats(struct bootstrap *b, uint32_t slot, struct moat_shim_stats *out);
+
+/* Name of the attached program's mode, for status output: "native", "generic", "none". */
+const char *xdp_attach_mode_name(enum xdp_attach_mode mode);
+
+#endif

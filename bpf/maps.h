@@ -71,7 +71,8 @@ struct moat_ctrl {
 
 /*
  * Shim decision counters: moat_shim_stats is BPF_MAP_TYPE_PERCPU_ARRAY with
- * MOAT_MAX_IFACES entries (indexed by moat_iface.slot), value struct moat_shim_stats.
+ * MOAT_SHIM_STATS_ENTRIES entries (indexed by moat_iface.slot, plus the unmanaged entry
+ * below), value struct moat_shim_stats.
  * Readers sum over CPUs. Every packet the shim sees increments rx and exactly one
  * decision counter.
  */
@@ -87,5 +88,15 @@ struct moat_shim_stats {
 	__u64 no_xsk;         /* armed but no XSK for (interface, queue): fell back */
 	__u64 unmanaged;      /* arrived on an interface missing from moat_ifaces: passed */
 };
+
+/*
+ * Decision counters are redirect, redirect_err, host_pass, tail_call, fallback_pass,
+ * drop_malformed, drop_other and unmanaged: rx is their sum. no_xsk is not a decision,
+ * it says why a packet of an armed interface took the fallback (tail_call/fallback_pass).
+ * Packets whose ingress interface has no valid moat_ifaces entry have no slot: they count
+ * rx and unmanaged in one extra entry, index MOAT_SHIM_STATS_UNMANAGED.
+ */
+#define MOAT_SHIM_STATS_UNMANAGED MOAT_MAX_IFACES
+#define MOAT_SHIM_STATS_ENTRIES (MOAT_MAX_IFACES + 1)
 
 #endif

@@ -26,6 +26,8 @@
 #define MOAT_META_F_FRAG_NF 0x0008 /* non-first fragment: no L4 header, ports are 0 */
 #define MOAT_META_F_L4 0x0010      /* l4_off points at a complete TCP/UDP/ICMP header */
 #define MOAT_META_F_ICMP_ERR 0x0020 /* ICMP/ICMPv6 error message (quotes another packet) */
+#define MOAT_META_F_QINQ 0x0040 /* a second (inner) tag follows the first: vlan_tci is the
+				 * outer tag's, the inner TCI is in the frame at offset 18 */
 
 /*
  * 56 bytes, a multiple of 4 as bpf_xdp_adjust_meta() requires.

@@ -10,13 +10,15 @@
 #define MOAT_BOOTSTRAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "maps.h"
 
 struct bootstrap;
 
-enum xdp_attach_mode { XDP_ATTACHED_NONE = 0, XDP_ATTACHED_NATIVE, XDP_ATTACHED_GENERIC };
+/* Not XDP_ATTACHED_*: those names belong to <linux/if_link.h>. */
+enum xdp_attach_mode { MOAT_XDP_NONE = 0, MOAT_XDP_NATIVE, MOAT_XDP_GENERIC };
 
 /*
  * Opens bpf_dir/shim.bpf.o, reuses or creates the maps pinned in bpffs_dir (created if

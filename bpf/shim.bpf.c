@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: MIT
+/*
+ * shim.bpf.c — xdp_userspace_prog, the XDP shim in front of every managed interface.
+ *
+ * Per packet: find the interface in moat_ifaces, parse L2/L3/L4, then exactly one decision:
+ *   malformed headers                 -> XDP_DROP     (drop_malformed)
+ *   headers Moat can't describe       -> XDP_DROP     (drop_other: l4 offset > 255)
+ *   host-bound                        -> cpumap/PASS  (host_pass)
+ *   armed + XSK for (slot, queue)     -> XSK + meta   (redirect / redirect_err)
+ *   otherwise                         -> tail call xdp_main_prog (tail_call),
+ *                                        or XDP_PASS when the slot is empty (fallback_pass)
+ * plus rx for every packet. no_xsk is not a decision: it marks an armed interface whose
+ * (slot, queue) has no socket, and the packet then takes the fallback.
+ *
+ * xdp_xsk_probe lets user space ask whether moat_xsks holds a socket at a key, which it
+ * can't read directly: controld runs it with BPF_PROG_TEST_RUN.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/icmpv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "maps.h"
+#include "meta.h"
+#include "moat_maps.bpf.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/* ICMPv4 types (linux/icmp.h drags libc headers into a BPF build). */
+#define ICMP_ECHOREPLY 0
+#define ICMP_DEST_UNREACH 3
+#define ICMP_SOURCE_QUENCH 4
+#define ICMP_REDIRECT 5
+#define ICMP_ECHO 8
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+
+#define IPV4_MF 0x2000
+#define IPV4_OFFSET 0x1fff
+#define IPV6_FRAG_OFFSET 0xfff8
+
+#define ICMPV6_ND_FIRST 133 /* router solicitation */
+#define ICMPV6_ND_LAST 137  /* redirect; 135/136 are neighbour solicitation/advertisement */
+
+#define MOAT_MAX_VLAN_TAGS 2
+#define MOAT_MAX_EXT_HDRS 8
+#define MOAT_MAX_L4_OFF 255 /* moat_meta.l4_off is one byte */
+
+struct moat_vlan_tag {
+    __be16 tci;
+    __be16 proto;
+};
+
+struct moat_icmp {
+    __u8 type;
+    __u8 code;
+    __sum16 checksum;
+    __be16 id; /* echo request/reply */
+    __be16 seq;
+};
+
+struct moat_ip6_ext {
+    __u8 nexthdr;
+    __u8 hdrlen; /* in 8-byte units, not counting the first 8 bytes */
+};
+
+struct moat_ip6_frag {
+    __u8 nexthdr;
+    __u8 reserved;
+    __be16 frag_off;
+    __be32 id;
+};
+
+enum parse_result {
+    PARSE_OK = 0,
+    PARSE_MALFORMED, /* truncated or inconsistent headers */
+    PARSE_TOO_DEEP,  /* valid, but the L4 header lies beyond what moat_meta can address */
+};
+
+struct pkt {
+    struct moat_meta m; /* built on the stack, copied in front of the frame on redirect */
+    __u32 l3_end;       /* offset just past the IP datagram (frames may carry padding) */
+    __u32 host;         /* host-bound */
+};
+
+/* Private to the probe: the moat_xsks key to test. Not pinned: each loader has its own. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} moat_probe_slot SEC(".maps");
+
+static __always_inline __u32 frame_len(struct xdp_md *ctx)
+{
+    return ctx->data_end - ctx->data;
+}
+
+static __always_inline int is_ipv6_ext(__u8 nh)
+{
+    return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS ||
+           nh == IPPROTO_FRAGMENT;
+}
+
+/* Parses the L4 header at offset l4 of a first fragment or an unfragmented datagram. */
+static __always_inline int parse_l4(struct xdp_md *ctx, struct pkt *p, __u32 l4)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    int v6 = p->m.flags & MOAT_META_F_IPV6;
+    __u32 avail;
+
+    if (l4 > MOAT_MAX_L4_OFF)
+        return PARSE_TOO_DEEP;
+    if (l4 > p->l3_end)
+        return PARSE_MALFORMED;
+    avail = p->l3_end - l4;
+    p->m.l4_off = l4;
+
+    if (p->m.proto == IPPROTO_TCP) {
+        struct tcphdr *th = data + l4;
+        __u32 doff;
+
+        if (avail < sizeof(*th) || (void *)(th + 1) > data_end)
+            return PARSE_MALFORMED;
+        doff = th->doff * 4;
+        if (doff < sizeof(*th) || doff > avail)
+            return PARSE_MALFORMED;
+        p->m.sport = th->source;
+        p->m.dport = th->dest;
+    } else if (p->m.proto == IPPROTO_UDP) {
+        struct udphdr *uh = data + l4;
+        __u32 ulen;
+
+        if (avail < sizeof(*uh) || (void *)(uh + 1) > data_end)
+            return PARSE_MALFORMED;
+        ulen = bpf_ntohs(uh->len);
+        if (ulen < sizeof(*uh))
+            return PARSE_MALFORMED;
+        /* A first fragment carries only part of the datagram the length describes. */
+        if (!(p->m.flags & MOAT_META_F_FRAG) && ulen > avail)
+            return PARSE_MALFORMED;
+        p->m.sport = uh->source;
+        p->m.dport = uh->dest;
+    } else if (p->m.proto == IPPROTO_ICMP && !v6) {
+        struct moat_icmp *ih = data + l4;
+        __u8 type;
+
+        if (avail < sizeof(*ih) || (void *)(ih + 1) > data_end)
+            return PARSE_MALFORMED;
+        type = ih->type;
+        p->m.icmp_type = type;
+        p->m.icmp_code = ih->code;
+        if (type == ICMP_ECHO || type == ICMP_ECHOREPLY)
+            p->m.sport = ih->id;
+        else if (type == ICMP_DEST_UNREACH || type == ICMP_SOURCE_QUENCH || type == ICMP_REDIRECT ||
+                 type == ICMP_TIME_EXCEEDED || type == ICMP_PARAMETERPROB)
+            p->m.flags |= MOAT_META_F_ICMP_ERR;
+    } else if (p->m.proto == IPPROTO_ICMPV6 && v6) {
+        struct icmp6hdr *ih = data + l4;
+        __u8 type;
+
+        /* Every ICMPv6 message has at least 4 bytes after type, code and checksum. */
+        if (avail < sizeof(*ih) || (void *)(ih + 1) > data_end)
+            return PARSE_MALFORMED;
+        type = ih->icmp6_type;
+        p->m.icmp_type = type;
+        p->m.icmp_code = ih->icmp6_code;
+        if (type == ICMPV6_ECHO_REQUEST || type == ICMPV6_ECHO_REPLY)
+            p->m.sport = ih->icmp6_identifier;
+        else if (type < 128)
+            p->m.flags |= MOAT_META_F_ICMP_ERR;
+        else if (type >= ICMPV6_ND_FIRST && type <= ICMPV6_ND_LAST)
+            p->host = 1;
+    } else {
+        return PARSE_OK; /* other protocols: l4_off set, no L4 flag, ports 0 */
+    }
+    p->m.flags |= MOAT_META_F_L4;
+    return PARSE_OK;
+}
+
+static __always_inline int parse_ipv4(struct xdp_md *ctx, struct pkt *p, __u32 off)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct iphdr *iph = data + off;
+    __u32 hlen, tot;
+    __u16 frag;
+
+    if ((void *)(iph + 1) > data_end)
+        return PARSE_MALFORMED;
+    if (iph->version != 4)
+        return PARSE_MALFORMED;
+    hlen = iph->ihl * 4;
+    if (hlen < sizeof(*iph))
+        return PARSE_MALFORMED;
+    tot = bpf_ntohs(iph->tot_len);
+    if (tot < hlen || off + tot > frame_len(ctx))
+        return PARSE_MALFORMED;
+    p->l3_end = off + tot;
+    p->m.proto = iph->protocol;
+    p->m.ttl = iph->ttl;
+    __builtin_memcpy(p->m.src, &iph->saddr, 4);
+    __builtin_memcpy(p->m.dst, &iph->daddr, 4);
+
+    /* Multicast (224/4) and limited broadcast belong to the host. */
+    if ((p->m.dst[0] & 0xf0) == 0xe0 || iph->daddr == 0xffffffff)
+        p->host = 1;
+
+    frag = bpf_ntohs(iph->frag_off);
+    if (frag & (IPV4_MF | IPV4_OFFSET))
+        p->m.flags |= MOAT_META_F_FRAG;
+    if (frag & IPV4_OFFSET) {
+        p->m.flags |= MOAT_META_F_FRAG_NF; /* no L4 header in here */
+        return PARSE_OK;
+    }
+    return parse_l4(ctx, p, off + hlen);
+}
+
+static __always_inline int parse_ipv6(struct xdp_md *ctx, struct pkt *p, __u32 off)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct ipv6hdr *ip6 = data + off;
+    __u32 cur;
+    __u8 nh;
+
+    if ((void *)(ip6 + 1) > data_end)
+        return PARSE_MALFORMED;
+    if (ip6->version != 6)
+        return PARSE_MALFORMED;
+    cur = off + sizeof(*ip6);
+    p->l3_end = cur + bpf_ntohs(ip6->payload_len);
+    if (p->l3_end > frame_len(ctx))
+        return PARSE_MALFORMED;
+    p->m.flags |= MOAT_META_F_IPV6;
+    p->m.ttl = ip6->hop_limit;
+    __builtin_memcpy(p->m.src, &ip6->saddr, 16);
+    __builtin_memcpy(p->m.dst, &ip6->daddr, 16);
+    nh = ip6->nexthdr;
+
+    /* Multicast (ff00::/8) and link-local (fe80::/10) destinations belong to the host. */
+    if (p->m.dst[0] == 0xff || (p->m.dst[0] == 0xfe && (p->m.dst[1] & 0xc0) == 0x80))
+        p->host = 1;
+
+    for (int i = 0; i < MOAT_MAX_EXT_HDRS; i++) {
+        if (!is_ipv6_ext(nh))
+            break;
+        if (cur > MOAT_MAX_L4_OFF)
+            return PARSE_TOO_DEEP;
+        if (nh == IPPROTO_FRAGMENT) {
+            struct moat_ip6_frag *fh = data + cur;
+
+            if (cur + sizeof(*fh) > p->l3_end || (void *)(fh + 1) > data_end)
+                return PARSE_MALFORMED;
+            p->m.flags |= MOAT_META_F_FRAG;
+            nh = fh->nexthdr;
+            cur += sizeof(*fh);
+            if (bpf_ntohs(fh->frag_off) & IPV6_FRAG_OFFSET) {
+                p->m.flags |= MOAT_META_F_FRAG_NF;
+                p->m.proto = nh;
+                return PARSE_OK;
+            }
+        } else {
+            struct moat_ip6_ext *eh = data + cur;
+            __u32 len;
+
+            /* Hop-by-hop, routing and destination options are at least 8 bytes. */
+            if (cur + 8 > p->l3_end || (void *)eh + 8 > data_end)
+                return PARSE_MALFORMED;
+            len = ((__u32)eh->hdrlen + 1) * 8;
+            if (cur + len > p->l3_end)
+                return PARSE_MALFORMED;
+            nh = eh->nexthdr;
+            cur += len;
+        }
+    }
+    if (is_ipv6_ext(nh))
+        return PARSE_TOO_DEEP; /* more than MOAT_MAX_EXT_HDRS extension headers */
+    p->m.proto = nh;
+    return parse_l4(ctx, p, cur);
+}
+
+/* Fills p from the frame; sets p->host for traffic that belongs to the kernel. */
+static __always_inline int parse_frame(struct xdp_md *ctx, struct pkt *p)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    __u32 off = sizeof(*eth);
+    __be16 proto;
+
+    if ((void *)(eth + 1) > data_end)
+        return PARSE_MALFORMED;
+    proto = eth->h_proto;
+    if (eth->h_dest[0] & 1) /* group bit: multicast and broadcast */
+        p->host = 1;
+
+    for (int i = 0; i < MOAT_MAX_VLAN_TAGS; i++) {
+        struct moat_vlan_tag *tag = data + off;
+
+        if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+            break;
+        if ((void *)(tag + 1) > data_end)
+            return PARSE_MALFORMED;
+        if (i == 0) {
+            p->m.flags |= MOAT_META_F_VLAN;
+            p->m.vlan_tci = bpf_ntohs(tag->tci);
+        } else {
+            p->m.flags |= MOAT_META_F_QINQ;
+        }
+        proto = tag->proto;
+        off += sizeof(*tag);
+    }
+    p->m.l3_off = off;
+
+    if (proto == bpf_htons(ETH_P_IP))
+        return parse_ipv4(ctx, p, off);
+    if (proto == bpf_htons(ETH_P_IPV6))
+        return parse_ipv6(ctx, p, off);
+    p->host = 1; /* ARP, LLDP, a third tag...: the kernel's business */
+    return PARSE_OK;
+}
+
+static __always_inline int is_local_addr(struct pkt *p)
+{
+    struct moat_addr_key key;
+
+    __builtin_memset(&key, 0, sizeof(key));
+    key.family = (p->m.flags & MOAT_META_F_IPV6) ? AF_INET6 : AF_INET;
+    /* IPv4 fills the first 4 bytes of dst; the rest stayed zero. */
+    __builtin_memcpy(key.addr, p->m.dst, sizeof(key.addr));
+    return bpf_map_lookup_elem(&moat_local_addrs, &key) != NULL;
+}
+
+static __always_inline int to_host(void)
+{
+    __u32 zero = 0;
+    struct moat_ctrl *ctrl = bpf_map_lookup_elem(&moat_ctrl, &zero);
+
+    if (ctrl && (ctrl->flags & MOAT_CTRL_F_CPUMAP)) {
+        __u32 cpu = bpf_get_smp_processor_id();
+
+        if (cpu < ctrl->ncpus)
+            return bpf_redirect_map(&moat_cpumap, cpu, XDP_PASS);
+    }
+    return XDP_PASS;
+}
+
+static __always_inline int to_xsk(struct xdp_md *ctx, struct pkt *p, struct moat_shim_stats *st,
+                                  __u32 key)
+{
+    void *data, *meta;
+    long ret;
+
+    p->m.ifindex = ctx->ingress_ifindex;
+    p->m.rx_queue = ctx->rx_queue_index;
+    p->m.magic = MOAT_META_MAGIC;
+    if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct moat_meta))) {
+        st->drop_other++; /* no room or no metadata support: the helper can't use it */
+        return XDP_DROP;
+    }
+    data = (void *)(long)ctx->data;
+    meta = (void *)(long)ctx->data_meta;
+    if (meta + sizeof(struct moat_meta) > data) {
+        st->drop_other++;
+        return XDP_DROP;
+    }
+    __builtin_memcpy(meta, &p->m, sizeof(struct moat_meta));
+
+    ret = bpf_redirect_map(&moat_xsks, key, 0);
+    if (ret != XDP_REDIRECT) {
+        st->redirect_err++;
+        return XDP_DROP;
+    }
+    st->redirect++;
+    return XDP_REDIRECT;
+}
+
+SEC("xdp")
+int xdp_userspace_prog(struct xdp_md *ctx)
+{
+    __u32 ifindex = ctx->ingress_ifindex;
+    __u32 zero = 0, slot, flags, rxq;
+    struct moat_iface *ifc;
+    struct moat_shim_stats *st;
+    struct moat_tail_attempt *att;
+    struct pkt p;
+    int res;
+
+    /* A tail call from this CPU whose callee didn't count it: count it now. */
+    moat_shim_settle_tail_call();
+
+    ifc = bpf_map_lookup_elem(&moat_ifaces, &ifindex);
+    if (!ifc || ifc->slot >= MOAT_MAX_IFACES) {
+        slot = MOAT_SHIM_STATS_UNMANAGED;
+        st = bpf_map_lookup_elem(&moat_shim_stats, &slot);
+        if (st) {
+            st->rx++;
+            st->unmanaged++;
+        }
+        return XDP_PASS;
+    }
+    slot = ifc->slot;
+    flags = ifc->flags;
+    st = bpf_map_lookup_elem(&moat_shim_stats, &slot);
+    if (!st)
+        return XDP_PASS; /* unreachable: slot < MOAT_MAX_IFACES was checked */
+    st->rx++;
+
+    __builtin_memset(&p, 0, sizeof(p));
+    res = parse_frame(ctx, &p);
+    if (res == PARSE_MALFORMED) {
+        st->drop_malformed++;
+        return XDP_DROP;
+    }
+    if (res != PARSE_OK) {
+        st->drop_other++;
+        return XDP_DROP;
+    }
+
+    if (p.host || is_local_addr(&p)) {
+        st->host_pass++;
+        return to_host();
+    }
+
+    if (flags & MOAT_IF_ARMED) {
+        rxq = ctx->rx_queue_index;
+        if (rxq < MOAT_MAX_QUEUES) {
+            __u32 key = slot * MOAT_MAX_QUEUES + rxq;
+
+            if (bpf_map_lookup_elem(&moat_xsks, &key))
+                return to_xsk(ctx, &p, st, key);
+        }
+        st->no_xsk++;
+    }
+
+    /* Fallback: the legacy in-kernel path if a program sits in the slot, else the kernel. */
+    att = bpf_map_lookup_elem(&moat_shim_tail, &zero);
+    if (att) {
+        att->slot = slot;
+        att->pending = 1;
+        bpf_tail_call(ctx, &moat_progs, MOAT_PROG_SLOT_MAIN);
+        att->pending = 0; /* still here: the slot is empty */
+    }
+    st->fallback_pass++;
+    return XDP_PASS;
+}
+
+SEC("xdp")
+int xdp_xsk_probe(struct xdp_md *ctx)
+{
+    __u32 zero = 0, key;
+    __u32 *slot = bpf_map_lookup_elem(&moat_probe_slot, &zero);
+
+    if (!slot)
+        return XDP_ABORTED;
+    key = *slot;
+    return bpf_map_lookup_elem(&moat_xsks, &key) ? XDP_PASS : XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * controld.h — the control daemon's state, shared by its modules.
+ *
+ * One libuv loop, one thread. Modules: lifecycle.c (start-up order, arm/disarm),
+ * netlink.c (links, addresses, neighbours), bootstrap.c (BPF), helper.c (the dataplane
+ * link), operator.c (the moatctl socket), show.c (operator commands).
+ */
+#ifndef MOAT_CONTROLD_H
+#define MOAT_CONTROLD_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bootstrap.h"
+#include "config.h"
+#include "frame.h"
+#include "maps.h"
+
+struct netlink;
+struct helper_link;
+struct operator_server;
+
+#define CONTROLD_MAX_NEIGH 4096
+#define HELPER_HEARTBEAT_MS 200
+#define HELPER_HEARTBEAT_MISS 3 /* missed heartbeats before controld disarms */
+
+/* One managed interface: what the config asks for and what the system gave. */
+struct ctl_iface {
+	char name[IFNAMSIZ];
+	uint32_t ifindex; /* 0 = not present in the kernel */
+	uint8_t mac[6];
+	uint32_t mtu;
+	bool link_up;
+	uint32_t slot;   /* moat_iface.slot */
+	uint32_t queues; /* RX queues */
+	uint32_t zone_id;
+	enum xdp_attach_mode xdp_mode;
+	char attach_error[256];
+	bool armed;
+	/* From the helper's last SnapshotApplied. */
+	char xsk_mode[16]; /* "copy", "zerocopy", or "" */
+	int bind_error;    /* negative errno of the last failed bind, 0 if none */
+	char bind_error_text[256];
+	unsigned xsk_bound; /* queues bound */
+};
+
+struct ctl_neigh {
+	uint8_t family;
+	uint8_t addr[16];
+	uint32_t ifindex;
+	uint8_t mac[6];
+	uint16_t state; /* NUD_* */
+};
+
+enum helper_state {
+	HELPER_DOWN = 0,      /* no connection */
+	HELPER_CONNECTED,     /* Hello accepted, snapshot pushed, waiting for SnapshotApplied */
+	HELPER_APPLIED,       /* snapshot applied, forwarding armed (unless mode forbids) */
+};
+
+struct controld {
+	uv_loop_t *loop;
+	/* Paths and flags. */
+	const char *config_path;
+	const char *run_dir;
+	const char *bpffs_dir;
+	const char *bpf_dir;
+	const char *spawn_path; /* --spawn-dataplane */
+	const char *log_level_name;
+
+	struct moat_config *cfg;
+	struct bootstrap *bpf;
+	struct netlink *nl;
+	struct helper_link *helper;
+	struct operator_server *op;
+
+	/* Lifecycle, as `show system status` prints it. */
+	const char *phase; /* "starting", "bootstrapped", "waiting-for-helper", "running", ... */
+	char mode[16];     /* "userspace" or "legacy" */
+	char mode_reason[512];
+	uint64_t generation;         /* last snapshot pushed */
+	uint64_t applied_generation; /* last snapshot the helper applied */
+	bool armed;
+	uint64_t started_at_ms;
+
+	struct ctl_iface ifaces[MOAT_MAX_IFACES];
+	unsigned n_ifaces;
+
+	struct ctl_neigh neigh[CONTROLD_MAX_NEIGH];
+	unsigned n_neigh;
+
+	/* Counters shown by `show system status`. */
+	uint64_t helper_connects;
+	uint64_t helper_disconnects;
+	uint64_t helper_spawns;
+	uint64_t disarms;
+	uint64_t arms;
+	uint64_t snapshots_pushed;
+	uint64_t heartbeats_rx;
+	uint64_t heartbeat_timeouts;
+	uint64_t resolve_requests;
+	uint64_t neigh_updates_sent;
+	uint64_t malformed_frames;
+
+	uv_signal_t sig_term, sig_int, sig_hup;
+	bool stopping;
+};
+
+uint64_t ctl_now_ms(void);
+
+/* lifecycle.c */
+int lifecycle_start(struct controld *c);
+void lifecycle_stop(struct controld *c);
+/* The helper applied generation gen: check its sockets are in the map, then arm. */
+void lifecycle_helper_applied(struct controld *c, uint64_t gen);
+/* The helper went away or stopped answering: disarm every interface at once. */
+void lifecycle_disarm(struct controld *c, const char *why);
+/* Builds the Snapshot for the helper (caller frees with snapshot_free()). */
+Moat__Snapshot *snapshot_build(struct controld *c);
+void snapshot_free(Moat__Snapshot *s);
+struct ctl_iface *ctl_iface_by_ifindex(struct controld *c, uint32_t ifindex);
+
+/* neighbour table kept from netlink */
+void ctl_neigh_upsert(struct controld *c, const struct ctl_neigh *n, bool *changed);
+void ctl_neigh_remove(struct controld *c, uint8_t family, const uint8_t *addr, uint32_t ifindex,
+		      bool *changed);
+
+#endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * helper.h — controld's end of the dataplane helper link (RUN_DIR/dataplane.sock), and the
+ * supervisor that spawns the helper when --spawn-dataplane is given.
+ */
+#ifndef MOAT_HELPER_H
+#define MOAT_HELPER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "controld.h"
+
+#define MOAT_PROTO_VERSION 1
+
+struct helper_link;
+
+/* Listens on RUN_DIR/dataplane.sock; spawns the helper if c->spawn_path is set. */
+int helper_listen(struct controld *c, struct helper_link **out);
+/* Closes the connection and the listener; stops supervising (SIGTERM to a spawned helper). */
+void helper_close(struct helper_link *h);
+
+enum helper_state helper_get_state(const struct helper_link *h);
+const char *helper_state_name(enum helper_state s);
+/* Pid reported in Hello (0 if none) and the uptime of the connection. */
+uint32_t helper_pid(const struct helper_link *h);
+uint64_t helper_connected_ms(const struct helper_link *h);
+uint64_t helper_last_heartbeat_age_ms(const struct helper_link *h);
+
+/* Pushes a new full Snapshot (a new generation) to a connected helper. */
+int helper_push_snapshot(struct helper_link *h);
+/* Sends a neighbour change to a connected helper (no-op when none is connected). */
+void helper_send_neighbor(struct helper_link *h, const struct ctl_neigh *n, bool removed);
+
+#endif

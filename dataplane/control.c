@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: MIT */
+#include "control.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dp.h"
+#include "frame.h"
+#include "log.h"
+#include "snapshot.h"
+#include "stats.h"
+#include "worker.h"
+
+struct ctl {
+    const char *run_dir;
+    char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int fd;
+    int sigfd;
+    struct frame_reader rd;
+    struct dp dp;
+    struct dp_stats_file stats;
+    uint32_t hello_workers;
+    uint32_t hb_ms;
+    uint64_t hb_seq;
+    int64_t next_hb;
+    bool configured; /* workers set up for dp.set / dp.ports */
+    bool link_lost;
+    bool quit;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- sending ---- */
+
+static int ctl_send(struct ctl *c, const Moat__Envelope *env)
+{
+    if (c->link_lost)
+        return -EPIPE;
+    int err = frame_write_fd(c->fd, env);
+    if (err) {
+        log_err("lost the controld connection: sending failed: %s", frame_strerror(err));
+        c->link_lost = true;
+    }
+    return err;
+}
+
+static void send_heartbeat_if_due(struct ctl *c)
+{
+    int64_t now = now_ms();
+    if (now < c->next_hb)
+        return;
+    Moat__Heartbeat hb = MOAT__HEARTBEAT__INIT;
+    hb.seq = ++c->hb_seq;
+    hb.generation = c->dp.stats->generation;
+    Moat__Envelope env = MOAT__ENVELOPE__INIT;
+    env.msg_case = MOAT__ENVELOPE__MSG_HEARTBEAT;
+    env.heartbeat = &hb;
+    ctl_send(c, &env);
+    c->next_hb = now + c->hb_ms;
+}
+
+static void progress_cb(void *arg)
+{
+    send_heartbeat_if_due(arg);
+}
+
+static void drain_resolves(struct ctl *c)
+{
+    for (uint32_t i = 0; i < c->dp.nworkers && !c->link_lost; i++) {
+        struct dp_worker *w = c->dp.workers[i];
+        if (!w || !w->resolve.size)
+            continue;
+        struct dp_resolve_req r;
+        while (!c->link_lost && dp_worker_pop_resolve(w, &r)) {
+            Moat__ResolveRequest rr = MOAT__RESOLVE_REQUEST__INIT;
+            rr.addr.data = r.addr;
+            rr.addr.len = r.family == 6 ? 16 : 4;
+            rr.ifindex = r.ifindex;
+            Moat__Envelope env = MOAT__ENVELOPE__INIT;
+            env.msg_case = MOAT__ENVELOPE__MSG_RESOLVE_REQUEST;
+            env.resolve_request = &rr;
+            if (log_get_level() >= LOG_LVL_DEBUG) {
+                char a[INET6_ADDRSTRLEN];
+                inet_ntop(r.family == 6 ? AF_INET6 : AF_INET, r.addr, a, sizeof(a));
+                log_debug("worker %u: asking controld to resolve %s on ifindex %u", i, a,
+                          r.ifindex);
+            }
+            ctl_send(c, &env);
+        }
+    }
+}
+
+/* ---- SnapshotApplied ---- */
+
+static void send_applied(struct ctl *c, uint64_t generation, bool ok, const char *error)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->dp.nworkers; i++)
+        if (c->dp.workers[i])
+            n += c->dp.workers[i]->nsocks;
+    Moat__XskBinding *b = calloc(n ? n : 1, sizeof(*b));
+    Moat__XskBinding **bp = calloc(n ? n : 1, sizeof(*bp));
+    if (!b || !bp) {
+        free(b);
+        free(bp);
+        n = 0;
+        ok = false;
+        error = "out of memory reporting the bindings";
+    }
+    size_t k = 0;
+    for (uint32_t i = 0; i < c->dp.nworkers && b && bp; i++) {
+        struct dp_worker *w = c->dp.workers[i];
+        for (uint32_t j = 0; w && j < w->nsocks; j++) {
+            struct dp_sock *s = &w->socks[j];
+            moat__xsk_binding__init(&b[k]);
+            b[k].ifindex = s->ifindex;
+            b[k].queue = s->queue;
+            b[k].worker = i;
+            b[k].mode = (char *)(s->bound ? dp_xsk_mode_name(s) : "");
+            b[k].error = s->bind_err;
+            b[k].error_text = s->err_text;
+            bp[k] = &b[k];
+            k++;
+        }
+    }
+    Moat__SnapshotApplied a = MOAT__SNAPSHOT_APPLIED__INIT;
+    a.generation = generation;
+    a.ok = ok;
+    a.error = (char *)(error ? error : "");
+    a.n_bindings = k;
+    a.bindings = bp;
+    Moat__Envelope env = MOAT__ENVELOPE__INIT;
+    env.msg_case = MOAT__ENVELOPE__MSG_SNAPSHOT_APPLIED;
+    env.snapshot_applied = &a;
+    ctl_send(c, &env);
+    free(b);
+    free(bp);
+}
+
+/* The first failed binding, as a sentence; false when every socket is bound and mapped. */
+static bool bindings_failed(struct ctl *c, char *err, size_t errlen)
+{
+    unsigned failed = 0, total = 0;
+    const char *first = NULL;
+    for (uint32_t i = 0; i < c->dp.nworkers; i++) {
+        struct dp_worker *w = c->dp.workers[i];
+        for (uint32_t j = 0; w && j < w->nsocks; j++) {
+            total++;
+            if (w->socks[j].bind_err) {
+                failed++;
+                if (!first)
+                    first = w->socks[j].err_text;
+            }
+        }
+    }
+    if (!failed)
+        return false;
+    snprintf(err, errlen, "%u of %u XSK bindings failed; first: %s", failed, total, first);
+    return true;
+}
+
+static void log_bindings(struct ctl *c)
+{
+    for (uint32_t i = 0; i < c->dp.nworkers; i++) {
+        struct dp_worker *w = c->dp.workers[i];
+        for (uint32_t j = 0; w && j < w->nsocks; j++) {
+            struct dp_sock *s = &w->socks[j];
+            if (s->bound && !s->bind_err)
+                log_info("worker %u: %s queue %u bound in %s mode, %s[%u] set", i, s->ifname,
+                         s->queue, dp_xsk_mode_name(s), "moat_xsks", s->map_key);
+        }
+    }
+}
+
+static void stop_dataplane(struct ctl *c)
+{
+    if (!c->configured)
+        return;
+    dp_workers_stop(&c->dp);
+    dp_workers_teardown(&c->dp);
+    c->configured = false;
+}
+
+static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
+{
+    char err[512] = "";
+    struct dp_settings set;
+    struct dp_port ports[MOAT_MAX_IFACES];
+    uint32_t nports = 0;
+    struct dp_tables *t = NULL;
+    int rc;
+
+    log_info("snapshot generation %llu: %zu interfaces, %zu routes, %zu neighbours",
+             (unsigned long long)s->generation, s->n_interfaces, s->n_routes, s->n_neighbors);
+    rc = dp_settings_from_proto(s->settings, c->hello_workers, &set, err, sizeof(err));
+    if (!rc)
+        rc = dp_ports_from_snapshot(s, &set, ports, &nports, err, sizeof(err));
+    if (!rc)
+        rc = dp_tables_from_snapshot(s, ports, nports, &t, err, sizeof(err));
+    if (rc) {
+        if (!err[0])
+            snprintf(err, sizeof(err), "building the tables failed: %s", strerror(-rc));
+        log_err("snapshot generation %llu refused: %s", (unsigned long long)s->generation, err);
+        send_applied(c, s->generation, false, err);
+        return;
+    }
+    c->hb_ms = set.heartbeat_ms;
+
+    bool keep = c->configured && !dp_settings_need_rebind(&c->dp.set, &set) &&
+                dp_ports_equal(c->dp.ports, c->dp.nports, ports, nports);
+    if (keep) {
+        /* Same sockets: swap the tables under the running workers. */
+        c->dp.set.heartbeat_ms = set.heartbeat_ms;
+        dp_publish_tables(&c->dp, t, false, false);
+        log_info("generation %llu: sockets kept, tables swapped",
+                 (unsigned long long)s->generation);
+    } else {
+        if (c->configured)
+            log_info("generation %llu: interfaces, queues or settings changed: rebinding",
+                     (unsigned long long)s->generation);
+        stop_dataplane(c);
+        c->dp.set = set;
+        c->dp.nports = nports;
+        memcpy(c->dp.ports, ports, sizeof(ports[0]) * nports);
+        dp_publish_tables(&c->dp, t, false, false); /* no worker runs: freed at once */
+        rc = dp_workers_setup(&c->dp, err, sizeof(err));
+        if (rc) {
+            log_err("generation %llu: %s", (unsigned long long)s->generation, err);
+            c->dp.stats->nworkers = 0;
+            send_applied(c, s->generation, false, err);
+            return;
+        }
+        c->configured = true;
+        rc = dp_workers_start(&c->dp);
+        if (rc) {
+            snprintf(err, sizeof(err), "cannot start the worker threads: %s", strerror(-rc));
+            log_err("generation %llu: %s", (unsigned long long)s->generation, err);
+            stop_dataplane(c);
+            send_applied(c, s->generation, false, err);
+            return;
+        }
+        log_bindings(c);
+    }
+    c->dp.stats->nworkers = c->dp.set.workers;
+    c->dp.stats->generation = s->generation;
+    bool ok = !bindings_failed(c, err, sizeof(err));
+    if (!ok)
+        log_err("generation %llu: %s", (unsigned long long)s->generation, err);
+    else
+        log_info("generation %llu applied: %u workers, %u interfaces, %u routes",
+                 (unsigned long long)s->generation, c->dp.set.workers, nports,
+                 fib_route_count(t->fib));
+    send_applied(c, s->generation, ok, ok ? "" : err);
+}
+
+static void apply_neighbors(struct ctl *c, const Moat__NeighborUpdate *u)
+{
+    struct dp_tables *cur = atomic_load(&c->dp.tables);
+    if (!cur) {
+        log_debug("neighbour update before any snapshot: ignored (the snapshot carries them)");
+        return;
+    }
+    struct dp_tables *t;
+    unsigned skipped;
+    int rc = dp_tables_with_neighbors(cur, u, &t, &skipped);
+    if (rc) {
+        log_err("neighbour update not applied: %s", strerror(-rc));
+        return;
+    }
+    if (skipped)
+        log_warn("neighbour update: %u malformed entries skipped", skipped);
+    dp_publish_tables(&c->dp, t, true, false);
+    log_debug("neighbour update: %zu entries applied", u->n_neighbors - skipped);
+}
+
+static void dispatch(struct ctl *c, const Moat__Envelope *env)
+{
+    switch (env->msg_case) {
+    case MOAT__ENVELOPE__MSG_SNAPSHOT:
+        apply_snapshot(c, env->snapshot);
+        break;
+    case MOAT__ENVELOPE__MSG_NEIGHBOR_UPDATE:
+        apply_neighbors(c, env->neighbor_update);
+        break;
+    case MOAT__ENVELOPE__MSG_HEARTBEAT:
+        break;
+    default:
+        log_warn("unexpected message %d from controld: ignored", (int)env->msg_case);
+        break;
+    }
+}
+
+/* ---- reading ---- */
+
+static bool signal_pending(struct ctl *c)
+{
+    struct signalfd_siginfo si;
+    ssize_t n = read(c->sigfd, &si, sizeof(si));
+    if (n == (ssize_t)sizeof(si)) {
+        log_info("signal %u: exiting", si.ssi_signo);
+        c->quit = true;
+        return true;
+    }
+    return false;
+}
+
+/* Reads what the socket holds into the frame reader. 0, or link lost. */
+static int read_socket(struct ctl *c)
+{
+    uint8_t buf[65536];
+    ssize_t n = read(c->fd, buf, sizeof(buf));
+    if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN)
+            return 0;
+        int err = -errno;
+        log_err("lost the controld connection: %s", frame_strerror(err));
+        c->link_lost = true;
+        return err;
+    }
+    if (n == 0) {
+        log_err("lost the controld connection: %s",
+                c->rd.len ? frame_strerror(-ECONNRESET) : "controld closed it");
+        c->link_lost = true;
+        return -ECONNRESET;
+    }
+    int err = frame_reader_feed(&c->rd, buf, (size_t)n);
+    if (err) {
+        log_err("lost the controld connection: %s", frame_strerror(err));
+        c->link_lost = true;
+    }
+    return err;
+}
+
+/* The next buffered envelope: 1 with *env, 0 if none, < 0 when the stream is bad. */
+static int next_envelope(struct ctl *c, Moat__Envelope **env)
+{
+    int rc = frame_reader_next(&c->rd, env);
+    if (rc < 0) {
+        log_err("lost the controld connection: %s", frame_strerror(rc));
+        c->link_lost = true;
+    }
+    return rc;
+}
+
+/* ---- connecting ---- */
+
+static int connect_once(struct ctl *c)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, c->sock_path, strlen(c->sock_path) + 1);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    c->fd = fd;
+    return 0;
+}
+
+/* 0 when connected, 1 when a signal asked us to stop. */
+static int connect_loop(struct ctl *c)
+{
+    int64_t last_log = 0;
+    int64_t start = now_ms();
+    for (;;) {
+        int err = connect_once(c);
+        if (!err) {
+            log_info("connected to controld at %s", c->sock_path);
+            return 0;
+        }
+        int64_t now = now_ms();
+        if (last_log == 0 || now - last_log >= DP_CONNECT_LOG_MS) {
+            log_info("waiting for controld at %s (%s, %lld s so far)", c->sock_path, strerror(-err),
+                     (long long)((now - start) / 1000));
+            last_log = now;
+        }
+        struct pollfd p = {.fd = c->sigfd, .events = POLLIN};
+        if (poll(&p, 1, DP_CONNECT_RETRY_MS) > 0 && signal_pending(c))
+            return 1;
+    }
+}
+
+static uint32_t default_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > MOAT_MAX_WORKERS)
+        n = MOAT_MAX_WORKERS;
+    return (uint32_t)n;
+}
+
+/* Hello, then HelloAck. 0 when accepted, 1 on a signal, -1 when refused or lost. */
+static int handshake(struct ctl *c)
+{
+    static char *caps[] = {"afxdp", "shared-umem", "need-wakeup"};
+    Moat__Hello h = MOAT__HELLO__INIT;
+    h.version = DP_PROTO_VERSION;
+    h.pid = (uint32_t)getpid();
+    h.workers = c->hello_workers;
+    h.n_capabilities = sizeof(caps) / sizeof(caps[0]);
+    h.capabilities = caps;
+    Moat__Envelope env = MOAT__ENVELOPE__INIT;
+    env.msg_case = MOAT__ENVELOPE__MSG_HELLO;
+    env.hello = &h;
+    if (ctl_send(c, &env))
+        return -1;
+
+    int64_t deadline = now_ms() + DP_HELLO_TIMEOUT_MS;
+    for (;;) {
+        Moat__Envelope *e = NULL;
+        int rc = next_envelope(c, &e);
+        if (rc < 0)
+            return -1;
+        if (rc > 0) {
+            if (e->msg_case != MOAT__ENVELOPE__MSG_HELLO_ACK) {
+                log_err("controld answered Hello with message %d instead of HelloAck",
+                        (int)e->msg_case);
+                moat__envelope__free_unpacked(e, NULL);
+                return -1;
+            }
+            bool accepted = e->hello_ack->accepted;
+            if (!accepted)
+                log_err("controld refused this helper: %s",
+                        e->hello_ack->reason && e->hello_ack->reason[0] ? e->hello_ack->reason
+                                                                        : "(no reason given)");
+            else
+                log_info("controld accepted the helper (protocol version %u)",
+                         e->hello_ack->version);
+            moat__envelope__free_unpacked(e, NULL);
+            return accepted ? 0 : -1;
+        }
+        int64_t left = deadline - now_ms();
+        if (left <= 0) {
+            log_err("no HelloAck from controld within %d s", DP_HELLO_TIMEOUT_MS / 1000);
+            return -1;
+        }
+        struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = c->sigfd, .events = POLLIN}};
+        if (poll(p, 2, (int)left) < 0 && errno != EINTR) {
+            log_err("poll: %s", strerror(errno));
+            return -1;
+        }
+        if ((p[1].revents & POLLIN) && signal_pending(c))
+            return 1;
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+            if (read_socket(c))
+                return -1;
+    }
+}
+
+static void main_loop(struct ctl *c)
+{
+    c->next_hb = now_ms();
+    while (!c->quit && !c->link_lost) {
+        send_heartbeat_if_due(c);
+        drain_resolves(c);
+        if (c->link_lost)
+            break;
+        int64_t wait = c->next_hb - now_ms();
+        if (wait < 0)
+            wait = 0;
+        struct pollfd p[3] = {
+            {.fd = c->fd, .events = POLLIN},
+            {.fd = c->sigfd, .events = POLLIN},
+            {.fd = c->dp.ctl_evfd, .events = POLLIN},
+        };
+        if (poll(p, 3, (int)wait) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_err("poll: %s", strerror(errno));
+            c->link_lost = true;
+            break;
+        }
+        if ((p[1].revents & POLLIN) && signal_pending(c))
+            break;
+        if (p[2].revents & POLLIN) {
+            uint64_t v;
+            ssize_t r = read(c->dp.ctl_evfd, &v, sizeof(v));
+            (void)r;
+        }
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (read_socket(c))
+                break;
+            Moat__Envelope *e = NULL;
+            int rc;
+            while (!c->link_lost && (rc = next_envelope(c, &e)) > 0) {
+                dispatch(c, e);
+                moat__envelope__free_unpacked(e, NULL);
+            }
+        }
+    }
+}
+
+int control_run(const char *run_dir, int sigfd)
+{
+    struct ctl c;
+    memset(&c, 0, sizeof(c));
+    c.run_dir = run_dir;
+    c.fd = -1;
+    c.sigfd = sigfd;
+    c.hb_ms = DP_DEF_HEARTBEAT_MS;
+    c.hello_workers = default_workers();
+    c.dp.xskmap_fd = -1;
+    c.dp.progress = progress_cb;
+    c.dp.progress_arg = &c;
+    atomic_init(&c.dp.tables, NULL);
+    atomic_init(&c.dp.epoch, 0);
+    atomic_init(&c.dp.stop, 0);
+
+    int n = snprintf(c.sock_path, sizeof(c.sock_path), "%s/dataplane.sock", run_dir);
+    if (n < 0 || (size_t)n >= sizeof(c.sock_path)) {
+        log_err("run directory path too long for a unix socket: %s", run_dir);
+        return 1;
+    }
+    int err = stats_open(&c.stats, run_dir);
+    if (err) {
+        log_err("cannot create %s/%s: %s", run_dir, MOAT_STATS_FILE, strerror(-err));
+        return 1;
+    }
+    c.dp.stats = c.stats.map;
+    c.dp.ctl_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c.dp.ctl_evfd < 0) {
+        log_err("eventfd: %s", strerror(errno));
+        stats_close(&c.stats);
+        return 1;
+    }
+    frame_reader_init(&c.rd, FRAME_MAX_DEFAULT);
+
+    int status = 1;
+    if (connect_loop(&c) == 1) {
+        status = 0;
+        goto out;
+    }
+    int hs = handshake(&c);
+    if (hs == 1) {
+        status = 0;
+        goto out;
+    }
+    if (hs < 0)
+        goto out;
+    main_loop(&c);
+    status = c.quit && !c.link_lost ? 0 : 1;
+out:
+    if (c.configured)
+        log_info("stopping the workers and closing the XSKs");
+    stop_dataplane(&c);
+    dp_publish_tables(&c.dp, NULL, false, false);
+    frame_reader_free(&c.rd);
+    if (c.fd >= 0)
+        close(c.fd);
+    close(c.dp.ctl_evfd);
+    stats_close(&c.stats);
+    return status;
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dp.h — the running dataplane: settings, the port set (interfaces with XSKs), the worker
+ * array, and the forwarding tables the control thread publishes to the workers.
+ *
+ * Publication: the control thread builds a struct dp_tables off the hot path, swaps it in
+ * with an atomic pointer store and frees the old one only after every running worker has
+ * passed a quiescent point (dp_synchronize()): each worker stores the epoch it runs at on
+ * top of each loop pass (DP_EPOCH_IDLE while it sleeps in poll(), holding no table) and
+ * loads the table pointer after that store. Workers never sleep longer than
+ * DP_IDLE_POLL_MS, so a grace period always ends.
+ */
+#ifndef MOAT_DP_H
+#define MOAT_DP_H
+
+#include <net/if.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "counters.h"
+#include "fib.h"
+#include "maps.h"
+
+#define DP_IDLE_POLL_MS 100
+#define DP_EPOCH_IDLE UINT64_MAX
+
+struct dp_settings {
+    uint32_t workers;
+    uint32_t ring_size;
+    uint32_t frame_size;
+    uint32_t batch_size;
+    uint32_t pending_tx_limit;
+    uint32_t heartbeat_ms;
+    char bpffs_dir[256];
+};
+
+/* An interface the helper binds XSKs on (Interface.userspace). */
+struct dp_port {
+    uint32_t ifindex;
+    uint32_t slot;
+    uint32_t queues;
+    char name[IF_NAMESIZE];
+};
+
+/* Per-interface forwarding attributes (every interface of the snapshot). */
+struct dp_iface {
+    uint32_t ifindex;
+    uint32_t mtu;
+    uint8_t mac[6];
+    int16_t port; /* index in dp.ports, -1: no XSKs on it */
+};
+
+/* Immutable once published. */
+struct dp_tables {
+    uint64_t generation;
+    struct fib *fib;
+    struct neigh_table *neigh;
+    uint32_t nifs;
+    struct dp_iface ifs[MOAT_MAX_IFACES];
+};
+
+struct dp_worker;
+
+struct dp {
+    /* Fixed while workers run (changed only between dp_workers_stop/start). */
+    struct dp_settings set;
+    uint32_t nports;
+    struct dp_port ports[MOAT_MAX_IFACES];
+    struct dp_worker *workers[MOAT_MAX_WORKERS];
+    uint32_t nworkers; /* workers allocated (set.workers while set up) */
+    int xskmap_fd;
+    int ctl_evfd; /* workers poke it after queueing resolve requests */
+    struct moat_dp_stats *stats;
+    /* Called by long control-thread operations now and then (heartbeats). */
+    void (*progress)(void *arg);
+    void *progress_arg;
+
+    /* Shared with the workers. */
+    _Atomic(struct dp_tables *) tables;
+    _Atomic uint64_t epoch;
+    _Atomic int stop;
+};
+
+/* Frees t; fib and neigh only if asked (a neighbour update shares the fib). */
+void dp_tables_free(struct dp_tables *t, bool free_fib, bool free_neigh);
+
+/*
+ * Publishes t (may be NULL) and frees the previous table once no worker can hold it.
+ * keep_fib / keep_neigh: the new table shares that part of the old one.
+ */
+void dp_publish_tables(struct dp *dp, struct dp_tables *t, bool keep_fib, bool keep_neigh);
+
+/* Waits until every running worker has passed a quiescent point. */
+void dp_synchronize(struct dp *dp);
+
+#endif

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * worker.h — the per-worker packet loop and its setup.
+ *
+ * Worker w serves RX queue q of every port where q % workers == w, with one UMEM shared by
+ * all its sockets. A pass of the loop: reap TX completions -> refill every fill ring ->
+ * RX a batch from each socket (validate, route, rewrite, queue for TX) -> move frames
+ * handed over by other workers and the local pending queues onto the TX rings -> kick TX
+ * -> sleep in poll() when there was nothing to do and nothing is outstanding. No locks,
+ * no allocation, no logging on that path.
+ *
+ * Frames routed to a port this worker has no socket on go to the worker that has one,
+ * through a bounded SPSC ring per (source, destination) pair whose slots each hold a frame
+ * of the destination's UMEM: the source copies the packet into it; the destination moves
+ * it to its TX ring and puts a frame from its own free stack back into the slot.
+ *
+ * Next hops without a neighbour entry are handed to the control thread through an SPSC
+ * ring (at most one request per next hop per DP_RESOLVE_INTERVAL_MS per worker).
+ */
+#ifndef MOAT_DP_WORKER_H
+#define MOAT_DP_WORKER_H
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "dp.h"
+#include "ring.h"
+#include "xsk.h"
+
+#define DP_RESOLVE_RING 256
+#define DP_RESOLVE_INTERVAL_MS 500
+#define DP_RL_SETS 64
+#define DP_RL_WAYS 4
+/* Copy-mode TX: sendto() calls per socket and pass (each sends at most 32 descriptors). */
+#define DP_MAX_KICKS 4
+
+struct dp_resolve_req {
+    uint8_t family;
+    uint8_t pad[3];
+    uint32_t ifindex;
+    uint8_t addr[16];
+};
+
+/* A slot of a hand-off ring. addr: a frame of the destination worker's UMEM. */
+struct dp_handoff {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t sock; /* destination worker's socket index */
+    uint16_t pad;
+};
+
+struct dp_egress {
+    int16_t worker; /* -1: no socket anywhere for this port */
+    int16_t sock;
+};
+
+/* Resolve rate limiter: a small set-associative table of recent requests. */
+struct dp_resolve_limiter {
+    struct {
+        uint64_t last_ms;
+        uint32_t ifindex;
+        uint8_t family; /* 0: unused */
+        uint8_t addr[16];
+    } e[DP_RL_SETS][DP_RL_WAYS];
+};
+
+struct dp_worker {
+    uint32_t id;
+    struct dp *dp;
+    struct moat_worker_stats *st;
+    struct dp_umem umem;
+    struct dp_sock *socks;
+    uint32_t nsocks;
+    uint32_t nbound;
+    uint64_t frame_mask; /* frame_size - 1 */
+    uint32_t batch;
+    uint32_t pend_limit;
+    uint64_t *free_stack;
+    uint32_t nfree, free_cap;
+    struct dp_egress egress[MOAT_MAX_IFACES];
+    /* inbound[a]: frames worker a hands to this worker (unused for a == id). */
+    struct spsc_ring inbound[MOAT_MAX_WORKERS];
+    struct spsc_ring resolve; /* to the control thread */
+    struct dp_resolve_limiter rl;
+    struct pollfd *pfds;
+    uint32_t npfds;
+    int evfd;
+    uint32_t wake_mask; /* workers to poke at the end of this pass */
+    bool resolve_pushed;
+    bool now_valid;
+    uint64_t now_ms;
+    pthread_t thread;
+    bool started;
+
+    _Alignas(DP_CACHELINE) _Atomic uint64_t seen_epoch;
+    _Atomic int sleeping;
+};
+
+/*
+ * Builds the workers for dp->set and dp->ports: UMEMs, sockets (zero-copy, else copy),
+ * hand-off rings, fill rings filled, sockets inserted in moat_xsks. Failures of single
+ * sockets are recorded in them (bind_err, err_text) and are not fatal; a failure that
+ * leaves nothing usable (the XSK map, memory) returns a negative errno with err set, after
+ * undoing everything.
+ */
+int dp_workers_setup(struct dp *dp, char *err, size_t errlen);
+/* Starts a thread for each worker with at least one bound socket. */
+int dp_workers_start(struct dp *dp);
+/* Stops and joins the threads. */
+void dp_workers_stop(struct dp *dp);
+/* Deletes the moat_xsks entries, then the sockets and UMEMs; frees the workers. */
+void dp_workers_teardown(struct dp *dp);
+
+/* Control thread: the next resolve request queued by worker w. */
+bool dp_worker_pop_resolve(struct dp_worker *w, struct dp_resolve_req *out);
+
+/*
+ * The rate limiter on its own (for tests): true if a request for (family, addr, ifindex)
+ * may be sent at now_ms, recording it.
+ */
+bool dp_resolve_allow(struct dp_resolve_limiter *rl, uint8_t family, const uint8_t *addr,
+                      uint32_t ifindex, uint64_t now_ms);
+
+#endif

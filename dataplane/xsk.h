@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xsk.h — AF_XDP sockets: one UMEM per worker, shared by that worker's sockets on every
+ * interface (one fill + completion ring pair per socket), the zero-copy -> copy fallback,
+ * and the pinned moat_xsks map.
+ *
+ * The bind mode belongs to the UMEM: the first socket's bind decides it and the sockets
+ * that share the UMEM inherit it. So a worker first binds all its sockets asking for
+ * zero-copy; if any of them fails, it unbinds them all and binds them again in copy mode.
+ * Each socket records what the kernel reports for it afterwards (XDP_OPTIONS), never what
+ * was asked for.
+ */
+#ifndef MOAT_DP_XSK_H
+#define MOAT_DP_XSK_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xdp/xsk.h>
+
+struct dp_umem {
+    uint8_t *area;
+    size_t size;
+    uint32_t frame_size;
+    uint32_t nframes;
+    uint32_t ring_size;
+    struct xsk_umem *umem; /* NULL while unregistered */
+    unsigned nsocks;       /* sockets bound on it */
+    /* The fill/completion rings created with the registration; the first socket takes them. */
+    struct xsk_ring_prod fill;
+    struct xsk_ring_cons comp;
+};
+
+struct dp_sock {
+    /* Worker-owned, hot. */
+    struct xsk_ring_cons rx;
+    struct xsk_ring_prod tx;
+    struct xsk_ring_prod fill;
+    struct xsk_ring_cons comp;
+    int fd;
+    uint32_t port; /* index in the running port set */
+    uint32_t ifindex;
+    uint32_t queue;
+    uint32_t outstanding; /* TX descriptors submitted, completion not yet reaped */
+    uint32_t tx_batch;    /* TX descriptors reserved this pass, not yet submitted */
+    bool zerocopy;
+    /* Local pending TX queue: frames of this worker's UMEM waiting for TX ring room. */
+    struct xdp_desc *pend;
+    uint32_t pend_head, pend_tail, pend_mask;
+
+    /* Control side. */
+    struct xsk_socket *xsk;
+    bool bound;
+    bool in_map;
+    uint32_t map_key;
+    int bind_err; /* 0 or negative errno */
+    char err_text[160];
+    char ifname[IF_NAMESIZE];
+};
+
+/* Frames a worker's UMEM needs (a power of two). */
+uint32_t dp_umem_frames_needed(uint32_t nsocks, uint32_t ring_size, uint32_t pending_limit,
+                               uint32_t batch, uint32_t inbound_frames);
+
+/* mmap()s the UMEM area (MAP_POPULATE). */
+int dp_umem_alloc(struct dp_umem *u, uint32_t nframes, uint32_t frame_size, uint32_t ring_size);
+void dp_umem_free(struct dp_umem *u);
+
+/*
+ * Binds every socket of socks (each with ifname, ifindex, queue, port set) on u:
+ * zero-copy first, copy mode for all of them if any zero-copy bind failed. Each socket
+ * gets bound / zerocopy / bind_err / err_text. Returns the number of sockets bound, or a
+ * negative errno when the UMEM itself can't be registered.
+ */
+int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n);
+/* Deletes the sockets (after their map entries are gone) and unregisters the UMEM. */
+void dp_xsk_unbind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n);
+
+/* "zerocopy" / "copy". */
+const char *dp_xsk_mode_name(const struct dp_sock *s);
+
+/* bpf_obj_get(bpffs_dir/moat_xsks): the fd, or a negative errno. */
+int dp_xskmap_open(const char *bpffs_dir);
+int dp_xskmap_insert(int map_fd, uint32_t key, int sock_fd);
+int dp_xskmap_delete(int map_fd, uint32_t key);
+
+#endif

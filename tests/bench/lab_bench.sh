@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Lab benchmark (not a test): TCP throughput and 64-byte UDP packet rate through
+#   (a) Linux forwarding with an XDP pass program attached,
+#   (b) Linux forwarding + nftables conntrack + masquerade (XDP pass attached too),
+#   (c) Moat (userspace AF_XDP dataplane),
+# on one topology, in one run, and prints the ratios c/a and c/b. The machine is noisy and
+# the generator, firewall and receiver share 2 vCPUs: read the ratios, not the figures.
+#
+#   bash tests/bench/lab_bench.sh [SECONDS]     (root; MOAT_BUILD=build by default)
+set -uo pipefail
+. "$(dirname "$0")/../lab/lib.sh"
+DUR=${1:-5}
+lab_init bench
+lab_topology
+
+clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$LAB_TOP/tests/bench/xdp_pass.bpf.c" -o "$RUN/xdp_pass.o"
+ip netns exec "$NS_SRV" iperf3 -s -D -p 5201 --logfile "$RUN/iperf-srv.log"
+sleep 0.5
+
+tcp_bps() {
+	ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -p 5201 -t "$DUR" -J >"$RUN/tcp.json" 2>&1 || { echo 0; return; }
+	$PY -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]))' "$RUN/tcp.json"
+}
+udp_pps() {
+	ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -p 5201 -u -l 64 -b 0 -t "$DUR" -J >"$RUN/udp.json" 2>&1 || { echo 0; return; }
+	$PY -c '
+import json,sys
+s = json.load(open(sys.argv[1]))["end"]["sum"]
+print(int((s["packets"] - s["lost_packets"]) / s["seconds"]))' "$RUN/udp.json"
+}
+measure() { # measure LABEL
+	ip netns exec "$NS_CLI" ping -c 2 -i 0.2 -W 1 10.77.2.2 >/dev/null 2>&1
+	local t u
+	t=$(tcp_bps)
+	u=$(udp_pps)
+	printf '%-40s TCP %8.0f Mbit/s   UDP-64 %9d pkt/s\n' "$1" "$(echo "$t / 1000000" | bc -l)" "$u"
+	eval "TCP_$2=$t; UDP_$2=$u"
+}
+
+kernel_fw_up() {
+	ip -n "$NS_FW" addr add 10.77.1.1/24 dev fw0
+	ip -n "$NS_FW" addr add 10.77.2.1/24 dev fw1
+	ip -n "$NS_FW" link set fw0 up
+	ip -n "$NS_FW" link set fw1 up
+	ip netns exec "$NS_FW" sysctl -qw net.ipv4.ip_forward=1
+	for i in fw0 fw1; do ip -n "$NS_FW" link set dev $i xdpdrv obj "$RUN/xdp_pass.o" sec xdp; done
+}
+kernel_fw_down() {
+	for i in fw0 fw1; do ip -n "$NS_FW" link set dev $i xdpdrv off; done
+	ip netns exec "$NS_FW" sysctl -qw net.ipv4.ip_forward=0
+	ip netns exec "$NS_FW" nft flush ruleset
+	ip -n "$NS_FW" addr flush dev fw0
+	ip -n "$NS_FW" addr flush dev fw1
+}
+
+echo "duration ${DUR}s per measurement, $(nproc) CPUs, kernel $(uname -r)"
+kernel_fw_up
+measure "(a) Linux forwarding + XDP pass" a
+ip netns exec "$NS_FW" nft -f - <<NFT
+table ip moatbench {
+  chain fwd { type filter hook forward priority 0; policy drop; ct state established,related accept; iifname "fw0" oifname "fw1" ct state new accept; }
+  chain post { type nat hook postrouting priority 100; oifname "fw1" masquerade; }
+}
+NFT
+measure "(b) Linux + nft conntrack + masquerade" b
+kernel_fw_down
+
+moat_start_spawned "$LAB_TOP/tests/lab/configs/foundation.conf" >/dev/null || exit 1
+wait_for 15 armed is_armed || exit 1
+ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 >/dev/null 2>&1
+measure "(c) Moat userspace dataplane" c
+
+ratio() { if [ "$2" -gt 0 ]; then echo "scale=2; $1 / $2" | bc; else echo "n/a"; fi; }
+echo
+echo "ratios:  TCP c/a $(ratio "$TCP_c" "$TCP_a")  c/b $(ratio "$TCP_c" "$TCP_b")   UDP-64 c/a $(ratio "$UDP_c" "$UDP_a")  c/b $(ratio "$UDP_c" "$UDP_b")"
+moatctl show dataplane statistics | grep -E "rx_packets|tx_ring_full|pending_tx_drops|rx_alloc_errors" || true

@@ -52,7 +52,28 @@ struct moat_worker_stats {
 	uint64_t loops;      /* worker loop iterations */
 	uint64_t idle_polls; /* poll() sleeps while idle */
 	uint64_t generation; /* gauge: snapshot generation this worker runs */
-	uint64_t pad[32];    /* room to grow without changing the version */
+	/* The kernel's view of the worker's XSKs (XDP_STATISTICS summed over its sockets),
+	 * sampled by the helper's control thread at each heartbeat; the worker never writes
+	 * these. Frames the kernel dropped before the worker could see them. */
+	uint64_t xsk_rx_dropped;      /* dropped on receive (e.g. larger than a UMEM frame) */
+	uint64_t xsk_rx_ring_full;    /* dropped because the RX ring was full */
+	uint64_t xsk_fill_ring_empty; /* dropped because the fill ring had no buffer */
+	uint64_t xsk_tx_invalid;      /* TX descriptors the kernel refused */
+	/* Sessions (stateful firewall). */
+	uint64_t sessions_active;       /* gauge */
+	uint64_t sessions_created;
+	uint64_t sessions_closed_aged;  /* inactivity timeout */
+	uint64_t sessions_closed_tcp;   /* FIN/RST */
+	uint64_t sessions_closed_other; /* cleared, policy re-evaluation, early aging, shutdown */
+	uint64_t session_table_full;    /* new flow dropped: no room */
+	uint64_t non_syn_drops;         /* TCP first packet without SYN */
+	uint64_t tcp_invalid;           /* TCP packet that fails the state checks */
+	uint64_t icmp_error_related;    /* ICMP error forwarded as part of a session */
+	uint64_t deltas_produced;
+	uint64_t deltas_dropped; /* delta ring full */
+	uint64_t policy_permit;
+	uint64_t policy_reject;
+	uint64_t pad[15]; /* room to grow without changing the version */
 };
 
 struct moat_dp_stats {

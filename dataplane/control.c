@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_xdp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ struct ctl {
     uint64_t hb_seq;
     int64_t next_hb;
     bool configured; /* workers set up for dp.set / dp.ports */
+    /* Kernel XSK counters of sockets already closed, per worker (see sample_xsk_stats). */
+    struct xdp_statistics xsk_base[MOAT_MAX_WORKERS];
     bool link_lost;
     bool quit;
 };
@@ -44,6 +47,8 @@ static int64_t now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+static void sample_xsk_stats(struct ctl *c, bool closing);
 
 /* ---- sending ---- */
 
@@ -72,6 +77,39 @@ static void send_heartbeat_if_due(struct ctl *c)
     env.heartbeat = &hb;
     ctl_send(c, &env);
     c->next_hb = now + c->hb_ms;
+    if (c->configured)
+        sample_xsk_stats(c, false);
+}
+
+/*
+ * Publishes the kernel's XSK counters in the workers' stats (fields the workers never
+ * write). closing: the sockets are about to go, fold their counts into the base so the
+ * published values stay monotonic across a rebind.
+ */
+static void sample_xsk_stats(struct ctl *c, bool closing)
+{
+    for (uint32_t i = 0; i < c->dp.nworkers; i++) {
+        struct dp_worker *w = c->dp.workers[i];
+        if (!w)
+            continue;
+        struct xdp_statistics sum = c->xsk_base[i];
+        for (uint32_t j = 0; j < w->nsocks; j++) {
+            struct xdp_statistics x;
+            if (dp_xsk_kernel_stats(&w->socks[j], &x) != 0)
+                continue;
+            sum.rx_dropped += x.rx_dropped;
+            sum.rx_ring_full += x.rx_ring_full;
+            sum.rx_fill_ring_empty_descs += x.rx_fill_ring_empty_descs;
+            sum.tx_invalid_descs += x.tx_invalid_descs;
+        }
+        struct moat_worker_stats *st = &c->dp.stats->worker[i];
+        st->xsk_rx_dropped = sum.rx_dropped;
+        st->xsk_rx_ring_full = sum.rx_ring_full;
+        st->xsk_fill_ring_empty = sum.rx_fill_ring_empty_descs;
+        st->xsk_tx_invalid = sum.tx_invalid_descs;
+        if (closing)
+            c->xsk_base[i] = sum;
+    }
 }
 
 static void progress_cb(void *arg)
@@ -192,6 +230,7 @@ static void stop_dataplane(struct ctl *c)
     if (!c->configured)
         return;
     dp_workers_stop(&c->dp);
+    sample_xsk_stats(c, true);
     dp_workers_teardown(&c->dp);
     c->configured = false;
 }
@@ -468,10 +507,21 @@ static int handshake(struct ctl *c)
     }
 }
 
+/* Dispatches every complete envelope already buffered (the handshake may leave some). */
+static void dispatch_buffered(struct ctl *c)
+{
+    Moat__Envelope *e = NULL;
+    while (!c->link_lost && !c->quit && next_envelope(c, &e) > 0) {
+        dispatch(c, e);
+        moat__envelope__free_unpacked(e, NULL);
+    }
+}
+
 static void main_loop(struct ctl *c)
 {
     c->next_hb = now_ms();
     while (!c->quit && !c->link_lost) {
+        dispatch_buffered(c);
         send_heartbeat_if_due(c);
         drain_resolves(c);
         if (c->link_lost)
@@ -498,16 +548,8 @@ static void main_loop(struct ctl *c)
             ssize_t r = read(c->dp.ctl_evfd, &v, sizeof(v));
             (void)r;
         }
-        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            if (read_socket(c))
-                break;
-            Moat__Envelope *e = NULL;
-            int rc;
-            while (!c->link_lost && (rc = next_envelope(c, &e)) > 0) {
-                dispatch(c, e);
-                moat__envelope__free_unpacked(e, NULL);
-            }
-        }
+        if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && read_socket(c))
+            break;
     }
 }
 

@@ -214,6 +214,17 @@ void dp_xsk_unbind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n)
     umem_unregister(u);
 }
 
+int dp_xsk_kernel_stats(const struct dp_sock *s, struct xdp_statistics *out)
+{
+    socklen_t len = sizeof(*out);
+    memset(out, 0, sizeof(*out));
+    if (!s->bound || s->fd < 0)
+        return -ENOTCONN;
+    if (getsockopt(s->fd, SOL_XDP, XDP_STATISTICS, out, &len) != 0)
+        return -errno;
+    return 0;
+}
+
 const char *dp_xsk_mode_name(const struct dp_sock *s)
 {
     return s->zerocopy ? "zerocopy" : "copy";

@@ -78,6 +78,9 @@ int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n);
 /* Deletes the sockets (after their map entries are gone) and unregisters the UMEM. */
 void dp_xsk_unbind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n);
 
+/* The kernel's counters of a bound socket (XDP_STATISTICS). 0 or a negative errno. */
+int dp_xsk_kernel_stats(const struct dp_sock *s, struct xdp_statistics *out);
+
 /* "zerocopy" / "copy". */
 const char *dp_xsk_mode_name(const struct dp_sock *s);
 

@@ -13,11 +13,14 @@
 # Needs root, the built bpf objects (MOAT_BUILD_DIR, default REPO/build: shim.bpf.o in
 # MOAT_BUILD_DIR/bpf), cc, clang, libbpf-dev, libxdp-dev, iputils-ping, bpftool and
 # Debian's python3-scapy. Prints PASS/FAIL lines; exits non-zero on any failure.
+
+# "COND && pass ... || fail ..." is used on purpose: pass and fail always return 0.
+# shellcheck disable=SC2015
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-BUILD=${MOAT_BUILD_DIR:-$REPO/build}
+BUILD=${MOAT_BUILD:-${MOAT_BUILD_DIR:-$REPO/build}}
 BPF_DIR=${MOAT_BPF_DIR:-$BUILD/bpf}
 PY=/usr/bin/python3 # Debian's, with scapy (python3 on PATH may be another one)
 
@@ -49,7 +52,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	if [[ -n $DRIVER_PID ]]; then
-		[[ -n $DIN ]] && echo quit >&"$DIN" 2>/dev/null
+		[[ -n $DIN ]] && { echo quit >&"$DIN"; } 2>/dev/null
 		for _ in $(seq 20); do
 			kill -0 "$DRIVER_PID" 2>/dev/null || break
 			sleep 0.1
@@ -85,8 +88,9 @@ cc -std=gnu17 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	"$HERE/shim/shim_driver.c" "$REPO/controld/bootstrap.c" "$REPO/common/log.c" \
 	-lbpf -lxdp -o "$T/shim_driver"
 for v in settle nosettle; do
-	clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu \
-		$([[ $v == nosettle ]] && echo -DMOAT_STUB_NO_SETTLE) \
+	extra=()
+	[[ $v == nosettle ]] && extra=(-DMOAT_STUB_NO_SETTLE)
+	clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu "${extra[@]}" \
 		-I"$REPO/common" -I"$REPO/bpf" -c "$HERE/shim/legacy_stub.bpf.c" -o "$T/legacy_$v.bpf.o"
 done
 
@@ -206,13 +210,13 @@ expect() {
 
 # frame_is NAME EXPECTED: the next frame at the XSK has exactly this description.
 frame_is() {
-	local name=$1 want=$2
+	local name=$1 expected=$2
 	if ! drv recv 1 2000; then
 		fail "$name: no frame at the XSK ($DRV_ERR)"
-	elif [[ ${DRV_OUT[0]} == "$want" ]]; then
-		pass "$name: metadata $want"
+	elif [[ ${DRV_OUT[0]} == "$expected" ]]; then
+		pass "$name: metadata $expected"
 	else
-		fail "$name: got '${DRV_OUT[0]}' want '$want'"
+		fail "$name: got '${DRV_OUT[0]}' want '$expected'"
 	fi
 }
 # meta LEN FLAGS SRC DST SPORT DPORT PROTO L3 L4 TTL VLAN ICMP L4CHECK -> a driver frame line
@@ -335,10 +339,11 @@ must present 0 0
 	fail "xsk_present(0,0): ${DRV_OUT[0]} before any socket"
 must xsk "$VB" 0 0
 for q in "0 0 1" "0 1 0" "1 0 0"; do
-	set -- $q
-	must present "$1" "$2"
-	[[ ${DRV_OUT[0]} == "present=$3" ]] && pass "xsk_present($1,$2) = $3 with the socket at key 0" ||
-		fail "xsk_present($1,$2): ${DRV_OUT[0]}, want present=$3"
+	read -r qs qq qwant <<<"$q"
+	must present "$qs" "$qq"
+	[[ ${DRV_OUT[0]} == "present=$qwant" ]] &&
+		pass "xsk_present($qs,$qq) = $qwant with the socket at key 0" ||
+		fail "xsk_present($qs,$qq): ${DRV_OUT[0]}, want present=$qwant"
 done
 must arm "$VB" 1
 must iface "$VB"

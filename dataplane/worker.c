@@ -256,7 +256,7 @@ static uint32_t reap_completions(struct dp_worker *w)
         struct dp_sock *s = &w->socks[i];
         if (!s->bound)
             continue;
-        uint32_t idx;
+        uint32_t idx = 0;
         uint32_t n = xsk_ring_cons__peek(&s->comp, w->umem.ring_size, &idx);
         if (!n)
             continue;
@@ -286,7 +286,7 @@ static void refill(struct dp_worker *w)
         if (n < room)
             st->rx_alloc_errors++;
         if (n) {
-            uint32_t idx;
+            uint32_t idx = 0;
             xsk_ring_prod__reserve(&s->fill, n, &idx);
             for (uint32_t k = 0; k < n; k++)
                 *xsk_ring_prod__fill_addr(&s->fill, idx + k) = free_pop(w);
@@ -307,7 +307,7 @@ static uint32_t rx_all(struct dp_worker *w, const struct dp_tables *t)
         struct dp_sock *s = &w->socks[i];
         if (!s->bound)
             continue;
-        uint32_t idx;
+        uint32_t idx = 0;
         uint32_t n = xsk_ring_cons__peek(&s->rx, w->batch, &idx);
         if (!n)
             continue;
@@ -326,7 +326,7 @@ static uint32_t rx_all(struct dp_worker *w, const struct dp_tables *t)
 /* One TX descriptor on s, submitted later by tx_submit(). */
 static inline struct xdp_desc *tx_reserve_one(struct dp_sock *s)
 {
-    uint32_t idx;
+    uint32_t idx = 0;
     if (xsk_ring_prod__reserve(&s->tx, 1, &idx) != 1)
         return NULL;
     s->tx_batch++;
@@ -381,7 +381,7 @@ static void drain_local(struct dp_worker *w)
             n = want;
         if (!n)
             continue;
-        uint32_t idx;
+        uint32_t idx = 0;
         xsk_ring_prod__reserve(&s->tx, n, &idx);
         for (uint32_t k = 0; k < n; k++) {
             const struct xdp_desc *p = &s->pend[s->pend_tail & s->pend_mask];
@@ -662,7 +662,7 @@ static void worker_prefill(struct dp_worker *w)
             continue;
         uint32_t room = xsk_prod_nb_free(&s->fill, w->umem.ring_size);
         uint32_t n = room < w->nfree ? room : w->nfree;
-        uint32_t idx;
+        uint32_t idx = 0;
         if (n && xsk_ring_prod__reserve(&s->fill, n, &idx) == n) {
             for (uint32_t k = 0; k < n; k++)
                 *xsk_ring_prod__fill_addr(&s->fill, idx + k) = free_pop(w);

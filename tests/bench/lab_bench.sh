@@ -58,8 +58,8 @@ kernel_fw_up
 measure "(a) Linux forwarding + XDP pass" a
 ip netns exec "$NS_FW" nft -f - <<NFT
 table ip moatbench {
-  chain fwd { type filter hook forward priority 0; policy drop; ct state established,related accept; iifname "fw0" oifname "fw1" ct state new accept; }
-  chain post { type nat hook postrouting priority 100; oifname "fw1" masquerade; }
+  chain fwd_filter { type filter hook forward priority 0; policy drop; ct state established,related accept; iifname "fw0" oifname "fw1" ct state new accept; }
+  chain post_nat { type nat hook postrouting priority 100; oifname "fw1" masquerade; }
 }
 NFT
 measure "(b) Linux + nft conntrack + masquerade" b

@@ -36,6 +36,7 @@
 #define MOAT_IF_MANAGED 0x1   /* controld manages this interface */
 #define MOAT_IF_ARMED 0x2     /* the helper's XSKs for it are live: redirect transit traffic */
 #define MOAT_IF_USERSPACE 0x4 /* mode userspace chosen by the capability gate */
+#define MOAT_IF_ZONED 0x8     /* in a security zone: enforce host_inbound/host_protocols */
 
 /*
  * moat_ifaces: BPF_MAP_TYPE_HASH, key __u32 ifindex, value struct moat_iface.
@@ -45,9 +46,44 @@
 struct moat_iface {
 	__u32 slot;
 	__u32 flags;
-	__u32 zone_id;      /* 0 = no zone */
-	__u32 host_inbound; /* bitmask of allowed host-inbound services (later issue) */
+	__u32 zone_id;        /* 0 = no zone */
+	__u32 host_inbound;   /* MOAT_HI_SVC_* the zone allows (enforced if MOAT_IF_ZONED) */
+	__u32 host_protocols; /* MOAT_HI_PROTO_* the zone allows (enforced if MOAT_IF_ZONED) */
 };
+
+/*
+ * Host-inbound traffic (SRX `security-zone Z host-inbound-traffic`): the bits of
+ * moat_iface.host_inbound and .host_protocols. Same values as controld's enum
+ * cfg_host_service (CFG_SVC_*) and enum cfg_host_protocol (CFG_HPROTO_*); bootstrap.c
+ * checks that at compile time. The shim's rule is documented above host_inbound_allowed()
+ * in shim.bpf.c.
+ */
+#define MOAT_HI_SVC_PING 0x0001       /* ICMP/ICMPv6 echo request */
+#define MOAT_HI_SVC_SSH 0x0002        /* TCP 22 */
+#define MOAT_HI_SVC_TELNET 0x0004     /* TCP 23 */
+#define MOAT_HI_SVC_HTTP 0x0008       /* TCP 80 */
+#define MOAT_HI_SVC_HTTPS 0x0010      /* TCP 443 */
+#define MOAT_HI_SVC_DNS 0x0020        /* UDP and TCP 53 */
+#define MOAT_HI_SVC_DHCP 0x0040       /* UDP 67, 68 */
+#define MOAT_HI_SVC_DHCPV6 0x0080     /* UDP 546, 547 */
+#define MOAT_HI_SVC_NTP 0x0100        /* UDP 123 */
+#define MOAT_HI_SVC_SNMP 0x0200       /* UDP 161 */
+#define MOAT_HI_SVC_TRACEROUTE 0x0400 /* UDP 33434-33534 */
+#define MOAT_HI_SVC_IKE 0x0800        /* UDP 500, 4500; ESP and AH */
+#define MOAT_HI_SVC_NETCONF 0x1000    /* TCP 830 */
+#define MOAT_HI_SVC_FTP 0x2000        /* TCP 21 */
+#define MOAT_HI_SVC_ALL 0x3fff
+
+#define MOAT_HI_PROTO_BGP 0x0001              /* TCP 179 */
+#define MOAT_HI_PROTO_OSPF 0x0002             /* IP protocol 89 over IPv4 */
+#define MOAT_HI_PROTO_OSPF3 0x0004            /* IP protocol 89 over IPv6 */
+#define MOAT_HI_PROTO_RIP 0x0008              /* UDP 520 */
+#define MOAT_HI_PROTO_RIPNG 0x0010            /* UDP 521 */
+#define MOAT_HI_PROTO_VRRP 0x0020             /* IP protocol 112 */
+#define MOAT_HI_PROTO_BFD 0x0040              /* UDP 3784, 3785, 4784 */
+#define MOAT_HI_PROTO_PIM 0x0080              /* IP protocol 103 */
+#define MOAT_HI_PROTO_ROUTER_DISCOVERY 0x0100 /* ICMP router advertisement/solicitation */
+#define MOAT_HI_PROTO_ALL 0x01ff
 
 /*
  * moat_local_addrs: BPF_MAP_TYPE_HASH, key struct moat_addr_key, value __u32 ifindex
@@ -67,7 +103,16 @@ struct moat_ctrl {
 	__u64 generation; /* snapshot generation the armed helper applied */
 	__u32 flags;      /* MOAT_CTRL_F_* */
 	__u32 ncpus;      /* entries filled in moat_cpumap */
+	/*
+	 * The box's ephemeral ports (net.ipv4.ip_local_port_range, read by controld at
+	 * bootstrap): UDP to one of them is a reply to the box's own client. 0/0 = unknown:
+	 * the shim then uses MOAT_EPHEMERAL_LO..MOAT_EPHEMERAL_HI.
+	 */
+	__u32 ephemeral_lo;
+	__u32 ephemeral_hi;
 };
+#define MOAT_EPHEMERAL_LO 32768 /* the kernel's default ip_local_port_range */
+#define MOAT_EPHEMERAL_HI 60999
 
 /*
  * Shim decision counters: moat_shim_stats is BPF_MAP_TYPE_PERCPU_ARRAY with
@@ -87,11 +132,12 @@ struct moat_shim_stats {
 	__u64 drop_other;     /* anything else that was dropped */
 	__u64 no_xsk;         /* armed but no XSK for (interface, queue): fell back */
 	__u64 unmanaged;      /* arrived on an interface missing from moat_ifaces: passed */
+	__u64 drop_host_inbound; /* to the box, not allowed by the zone's host-inbound-traffic */
 };
 
 /*
  * Decision counters are redirect, redirect_err, host_pass, tail_call, fallback_pass,
- * drop_malformed, drop_other and unmanaged: rx is their sum. no_xsk is not a decision,
+ * drop_malformed, drop_other, unmanaged and drop_host_inbound: rx is their sum. no_xsk is not a decision,
  * it says why a packet of an armed interface took the fallback (tail_call/fallback_pass).
  * Packets whose ingress interface has no valid moat_ifaces entry have no slot: they count
  * rx and unmanaged in one extra entry, index MOAT_SHIM_STATS_UNMANAGED.

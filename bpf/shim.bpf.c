@@ -5,6 +5,9 @@
  * Per packet: find the interface in moat_ifaces, parse L2/L3/L4, then exactly one decision:
  *   malformed headers                 -> XDP_DROP     (drop_malformed)
  *   headers Moat can't describe       -> XDP_DROP     (drop_other: l4 offset > 255)
+ *   host-bound, zoned interface, not
+ *   allowed by the zone's host-inbound
+ *   traffic (host_inbound_allowed())  -> XDP_DROP     (drop_host_inbound)
  *   host-bound                        -> cpumap/PASS  (host_pass)
  *   armed + XSK for (slot, queue)     -> XSK + meta   (redirect / redirect_err)
  *   otherwise                         -> tail call xdp_main_prog (tail_call),
@@ -43,6 +46,8 @@
 #define ICMP_SOURCE_QUENCH 4
 #define ICMP_REDIRECT 5
 #define ICMP_ECHO 8
+#define ICMP_ROUTERADVERT 9
+#define ICMP_ROUTERSOLICIT 10
 #define ICMP_TIME_EXCEEDED 11
 #define ICMP_PARAMETERPROB 12
 
@@ -50,8 +55,20 @@
 #define IPV4_OFFSET 0x1fff
 #define IPV6_FRAG_OFFSET 0xfff8
 
-#define ICMPV6_ND_FIRST 133 /* router solicitation */
-#define ICMPV6_ND_LAST 137  /* redirect; 135/136 are neighbour solicitation/advertisement */
+#define ICMPV6_ND_FIRST 133  /* router solicitation */
+#define ICMPV6_ND_LAST 137   /* redirect; 135/136 are neighbour solicitation/advertisement */
+#define ICMPV6_MLD_FIRST 130 /* multicast listener query, report (131), done (132) */
+#define ICMPV6_MLD2_REPORT 143
+
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+
+#ifndef IPPROTO_OSPF
+#define IPPROTO_OSPF 89
+#endif
+#ifndef IPPROTO_VRRP
+#define IPPROTO_VRRP 112
+#endif
 
 #define MOAT_MAX_VLAN_TAGS 2
 #define MOAT_MAX_EXT_HDRS 8
@@ -92,6 +109,8 @@ struct pkt {
     struct moat_meta m; /* built on the stack, copied in front of the frame on redirect */
     __u32 l3_end;       /* offset just past the IP datagram (frames may carry padding) */
     __u32 host;         /* host-bound */
+    __u8 ip;            /* an IPv4 or IPv6 datagram (else ARP, LLDP, ...) */
+    __u8 tcp_flags;     /* TCP: the flags byte (FIN 0x01 SYN 0x02 RST 0x04 ACK 0x10) */
 };
 
 /* Private to the probe: the moat_xsks key to test. Not pinned: each loader has its own. */
@@ -139,6 +158,7 @@ static __always_inline int parse_l4(struct xdp_md *ctx, struct pkt *p, __u32 l4)
             return PARSE_MALFORMED;
         p->m.sport = th->source;
         p->m.dport = th->dest;
+        p->tcp_flags = ((__u8 *)th)[13];
     } else if (p->m.proto == IPPROTO_UDP) {
         struct udphdr *uh = data + l4;
         __u32 ulen;
@@ -209,6 +229,7 @@ static __always_inline int parse_ipv4(struct xdp_md *ctx, struct pkt *p, __u32 o
     if (tot < hlen || off + tot > frame_len(ctx))
         return PARSE_MALFORMED;
     p->l3_end = off + tot;
+    p->ip = 1;
     p->m.proto = iph->protocol;
     p->m.ttl = iph->ttl;
     __builtin_memcpy(p->m.src, &iph->saddr, 4);
@@ -245,6 +266,7 @@ static __always_inline int parse_ipv6(struct xdp_md *ctx, struct pkt *p, __u32 o
     if (p->l3_end > frame_len(ctx))
         return PARSE_MALFORMED;
     p->m.flags |= MOAT_META_F_IPV6;
+    p->ip = 1;
     p->m.ttl = ip6->hop_limit;
     __builtin_memcpy(p->m.src, &ip6->saddr, 16);
     __builtin_memcpy(p->m.dst, &ip6->daddr, 16);
@@ -344,6 +366,221 @@ static __always_inline int is_local_addr(struct pkt *p)
     return bpf_map_lookup_elem(&moat_local_addrs, &key) != NULL;
 }
 
+/* Host-inbound classes, from hi_classify(). */
+enum hi_class {
+    HI_REPLY = 0, /* not a request to a service: a reply, an error, link infrastructure */
+    HI_SERVICE,   /* a request to a system service: *bit is its MOAT_HI_SVC_* */
+    HI_PROTOCOL,  /* a routing protocol: *bit is its MOAT_HI_PROTO_* */
+    HI_UNKNOWN,   /* a request to nothing a zone can allow */
+};
+
+static __always_inline int hi_tcp(const struct pkt *p, __u32 *bit)
+{
+    /* Only a connection request (SYN without ACK) asks for a service. */
+    if (!(p->tcp_flags & TCP_FLAG_SYN) || (p->tcp_flags & TCP_FLAG_ACK))
+        return HI_REPLY;
+    switch (bpf_ntohs(p->m.dport)) {
+    case 21:
+        *bit = MOAT_HI_SVC_FTP;
+        return HI_SERVICE;
+    case 22:
+        *bit = MOAT_HI_SVC_SSH;
+        return HI_SERVICE;
+    case 23:
+        *bit = MOAT_HI_SVC_TELNET;
+        return HI_SERVICE;
+    case 53:
+        *bit = MOAT_HI_SVC_DNS;
+        return HI_SERVICE;
+    case 80:
+        *bit = MOAT_HI_SVC_HTTP;
+        return HI_SERVICE;
+    case 443:
+        *bit = MOAT_HI_SVC_HTTPS;
+        return HI_SERVICE;
+    case 830:
+        *bit = MOAT_HI_SVC_NETCONF;
+        return HI_SERVICE;
+    case 179:
+        *bit = MOAT_HI_PROTO_BGP;
+        return HI_PROTOCOL;
+    }
+    return HI_UNKNOWN;
+}
+
+static __always_inline int hi_udp(const struct pkt *p, __u32 *bit)
+{
+    __u16 sport = bpf_ntohs(p->m.sport), dport = bpf_ntohs(p->m.dport);
+    __u32 zero = 0, lo = MOAT_EPHEMERAL_LO, hi = MOAT_EPHEMERAL_HI;
+    struct moat_ctrl *ctrl;
+
+    /* Answers to the box's NTP (ntpd), DHCP and DHCPv6 clients, which use fixed ports. */
+    if ((sport == 123 && dport == 123) || (sport == 67 && dport == 68) ||
+        (sport == 547 && dport == 546))
+        return HI_REPLY;
+    switch (dport) {
+    case 53:
+        *bit = MOAT_HI_SVC_DNS;
+        return HI_SERVICE;
+    case 67:
+    case 68:
+        *bit = MOAT_HI_SVC_DHCP;
+        return HI_SERVICE;
+    case 123:
+        *bit = MOAT_HI_SVC_NTP;
+        return HI_SERVICE;
+    case 161:
+        *bit = MOAT_HI_SVC_SNMP;
+        return HI_SERVICE;
+    case 500:
+    case 4500:
+        *bit = MOAT_HI_SVC_IKE;
+        return HI_SERVICE;
+    case 546:
+    case 547:
+        *bit = MOAT_HI_SVC_DHCPV6;
+        return HI_SERVICE;
+    case 520:
+        *bit = MOAT_HI_PROTO_RIP;
+        return HI_PROTOCOL;
+    case 521:
+        *bit = MOAT_HI_PROTO_RIPNG;
+        return HI_PROTOCOL;
+    case 3784: /* single-hop control */
+    case 3785: /* echo */
+    case 4784: /* multi-hop control */
+        *bit = MOAT_HI_PROTO_BFD;
+        return HI_PROTOCOL;
+    }
+    /* A DNS or NTP server answering the box's resolver or NTP client (unprivileged port). */
+    if ((sport == 53 || sport == 123) && dport >= 1024)
+        return HI_REPLY;
+    if (dport >= 33434 && dport <= 33534) {
+        *bit = MOAT_HI_SVC_TRACEROUTE;
+        return HI_SERVICE;
+    }
+    ctrl = bpf_map_lookup_elem(&moat_ctrl, &zero);
+    if (ctrl && ctrl->ephemeral_lo && ctrl->ephemeral_lo <= ctrl->ephemeral_hi) {
+        lo = ctrl->ephemeral_lo;
+        hi = ctrl->ephemeral_hi;
+    }
+    if (dport >= lo && dport <= hi)
+        return HI_REPLY; /* to one of the box's own client sockets */
+    return HI_UNKNOWN;
+}
+
+static __always_inline int hi_classify(const struct pkt *p, __u32 *bit)
+{
+    int v6 = p->m.flags & MOAT_META_F_IPV6;
+    __u8 type = p->m.icmp_type;
+
+    /* Non-IP (ARP, LLDP, ...); a later fragment: the kernel drops it unless the first
+     * fragment, which carries the ports and was classified, got through. */
+    if (!p->ip || (p->m.flags & MOAT_META_F_FRAG_NF))
+        return HI_REPLY;
+    switch (p->m.proto) {
+    case IPPROTO_TCP:
+        return hi_tcp(p, bit);
+    case IPPROTO_UDP:
+        return hi_udp(p, bit);
+    case IPPROTO_ICMP:
+        if (v6)
+            break;
+        if (type == ICMP_ECHO) {
+            *bit = MOAT_HI_SVC_PING;
+            return HI_SERVICE;
+        }
+        if (type == ICMP_ROUTERADVERT || type == ICMP_ROUTERSOLICIT) {
+            *bit = MOAT_HI_PROTO_ROUTER_DISCOVERY;
+            return HI_PROTOCOL;
+        }
+        if (type == ICMP_ECHOREPLY || (p->m.flags & MOAT_META_F_ICMP_ERR))
+            return HI_REPLY;
+        break;
+    case IPPROTO_ICMPV6:
+        if (!v6)
+            break;
+        if (type == ICMPV6_ECHO_REQUEST) {
+            *bit = MOAT_HI_SVC_PING;
+            return HI_SERVICE;
+        }
+        /* Echo reply, errors (< 128), MLD and neighbour discovery. */
+        if (type == ICMPV6_ECHO_REPLY || type < 128 ||
+            (type >= ICMPV6_MLD_FIRST && type <= ICMPV6_ND_LAST) || type == ICMPV6_MLD2_REPORT)
+            return HI_REPLY;
+        break;
+    case IPPROTO_IGMP:
+        if (!v6)
+            return HI_REPLY;
+        break;
+    case IPPROTO_OSPF:
+        *bit = v6 ? MOAT_HI_PROTO_OSPF3 : MOAT_HI_PROTO_OSPF;
+        return HI_PROTOCOL;
+    case IPPROTO_VRRP:
+        *bit = MOAT_HI_PROTO_VRRP;
+        return HI_PROTOCOL;
+    case IPPROTO_PIM:
+        *bit = MOAT_HI_PROTO_PIM;
+        return HI_PROTOCOL;
+    case IPPROTO_ESP:
+    case IPPROTO_AH:
+        *bit = MOAT_HI_SVC_IKE; /* the IPsec tunnels IKE sets up end on the box */
+        return HI_SERVICE;
+    }
+    return HI_UNKNOWN;
+}
+
+/*
+ * Host-inbound traffic of a zoned interface (MOAT_IF_ZONED), as SRX's
+ * `security-zone Z host-inbound-traffic`: returns 1 to pass a host-bound packet to the
+ * kernel, 0 to drop it (drop_host_inbound). local: the destination is in moat_local_addrs.
+ * services / protocols: the zone's MOAT_HI_SVC_* / MOAT_HI_PROTO_* (moat_iface).
+ *
+ * 1. Routing protocols, whatever the destination (own address, multicast, broadcast,
+ *    link-local): pass only if the zone allows the protocol.
+ *      IP protocol 89 (OSPF over IPv4 -> ospf, over IPv6 -> ospf3), 112 vrrp, 103 pim;
+ *      TCP SYN (without ACK) to 179 bgp; UDP to 520 rip, 521 ripng, 3784/3785/4784 bfd;
+ *      ICMP router advertisement (9) / solicitation (10) router-discovery.
+ * 2. Anything else host-bound whose destination is not one of the box's own addresses
+ *    (multicast, broadcast, link-local, ARP and other non-IP, ND): passes, as without zones.
+ * 3. To an own address, by protocol; "service" passes only if the zone allows it:
+ *    - non-first IP fragment: passes (the first fragment carries the ports and was judged;
+ *      the kernel never delivers a datagram whose first fragment was dropped);
+ *    - TCP: a segment without SYN, or with SYN and ACK, is a reply: passes. A SYN without
+ *      ACK to 21 ftp, 22 ssh, 23 telnet, 53 dns, 80 http, 443 https, 830 netconf is that
+ *      service; to any other port it is dropped;
+ *    - UDP, first match wins:
+ *        sport 123 -> dport 123, sport 67 -> dport 68, sport 547 -> dport 546: a reply to the
+ *          box's own NTP / DHCP / DHCPv6 client: passes;
+ *        dport 53 dns, 67/68 dhcp, 123 ntp, 161 snmp, 500/4500 ike, 546/547 dhcpv6: service;
+ *        sport 53 or 123 and dport >= 1024: a DNS/NTP server's answer: passes;
+ *        dport 33434-33534: traceroute (service);
+ *        dport in the box's ephemeral range (moat_ctrl.ephemeral_lo..hi): a reply: passes;
+ *        anything else: dropped;
+ *    - ICMP: echo request is ping (service); echo reply and errors (unreachable, source
+ *      quench, redirect, time exceeded, parameter problem) pass; other types are dropped;
+ *    - ICMPv6: echo request is ping (service); echo reply, errors (type < 128), MLD
+ *      (130-132, 143) and neighbour discovery (133-137) pass; other types are dropped;
+ *    - IGMP passes; ESP (50) and AH (51) are ike (service);
+ *    - any other IP protocol is dropped.
+ * Stateless by design: a forged "reply" (an ACK, a UDP datagram from port 53) reaches the
+ * kernel, which has no socket for it and answers with a RST or an ICMP error.
+ */
+static __always_inline int host_inbound_allowed(const struct pkt *p, __u32 services,
+                                                __u32 protocols, int local)
+{
+    __u32 bit = 0;
+    int cls = hi_classify(p, &bit);
+
+    if (cls == HI_PROTOCOL)
+        return (protocols & bit) != 0;
+    if (!local)
+        return 1;
+    if (cls == HI_SERVICE)
+        return (services & bit) != 0;
+    return cls == HI_REPLY;
+}
+
 static __always_inline int to_host(void)
 {
     __u32 zero = 0;
@@ -392,12 +629,12 @@ SEC("xdp")
 int xdp_userspace_prog(struct xdp_md *ctx)
 {
     __u32 ifindex = ctx->ingress_ifindex;
-    __u32 zero = 0, slot, flags, rxq;
+    __u32 zero = 0, slot, flags, rxq, services, protocols;
     struct moat_iface *ifc;
     struct moat_shim_stats *st;
     struct moat_tail_attempt *att;
     struct pkt p;
-    int res;
+    int res, local;
 
     /* A tail call from this CPU whose callee didn't count it: count it now. */
     moat_shim_settle_tail_call();
@@ -414,6 +651,8 @@ int xdp_userspace_prog(struct xdp_md *ctx)
     }
     slot = ifc->slot;
     flags = ifc->flags;
+    services = ifc->host_inbound;
+    protocols = ifc->host_protocols;
     st = bpf_map_lookup_elem(&moat_shim_stats, &slot);
     if (!st)
         return XDP_PASS; /* unreachable: slot < MOAT_MAX_IFACES was checked */
@@ -430,7 +669,16 @@ int xdp_userspace_prog(struct xdp_md *ctx)
         return XDP_DROP;
     }
 
-    if (p.host || is_local_addr(&p)) {
+    /*
+     * Looked up even for link-layer group frames on a zoned interface: a unicast datagram
+     * to our address in a broadcast frame must not slip past host-inbound.
+     */
+    local = p.ip && (!p.host || (flags & MOAT_IF_ZONED)) && is_local_addr(&p);
+    if (p.host || local) {
+        if ((flags & MOAT_IF_ZONED) && !host_inbound_allowed(&p, services, protocols, local)) {
+            st->drop_host_inbound++;
+            return XDP_DROP;
+        }
         st->host_pass++;
         return to_host();
     }

@@ -23,6 +23,7 @@
 #include <linux/if_link.h>
 #include <linux/magic.h>
 
+#include "config.h"
 #include "log.h"
 
 #define SHIM_OBJECT "shim.bpf.o"
@@ -30,10 +31,41 @@
 #define PROBE_SLOT_MAP "moat_probe_slot"
 #define CPUMAP_QSIZE 2048
 #define CPU_ONLINE_FILE "/sys/devices/system/cpu/online"
+#define PORT_RANGE_FILE "/proc/sys/net/ipv4/ip_local_port_range"
+/* Host-inbound settings remembered per ifindex (interfaces not yet attached included). */
+#define MAX_HOST_INBOUND (2 * MOAT_MAX_IFACES)
+
+/* The shim reads the config's bits as they are: the two enumerations must agree. */
+_Static_assert(MOAT_HI_SVC_PING == CFG_SVC_PING && MOAT_HI_SVC_SSH == CFG_SVC_SSH &&
+                   MOAT_HI_SVC_TELNET == CFG_SVC_TELNET && MOAT_HI_SVC_HTTP == CFG_SVC_HTTP &&
+                   MOAT_HI_SVC_HTTPS == CFG_SVC_HTTPS && MOAT_HI_SVC_DNS == CFG_SVC_DNS &&
+                   MOAT_HI_SVC_DHCP == CFG_SVC_DHCP && MOAT_HI_SVC_DHCPV6 == CFG_SVC_DHCPV6 &&
+                   MOAT_HI_SVC_NTP == CFG_SVC_NTP && MOAT_HI_SVC_SNMP == CFG_SVC_SNMP &&
+                   MOAT_HI_SVC_TRACEROUTE == CFG_SVC_TRACEROUTE && MOAT_HI_SVC_IKE == CFG_SVC_IKE &&
+                   MOAT_HI_SVC_NETCONF == CFG_SVC_NETCONF && MOAT_HI_SVC_FTP == CFG_SVC_FTP &&
+                   MOAT_HI_SVC_ALL == CFG_SVC_ALL,
+               "MOAT_HI_SVC_* (bpf/maps.h) differ from CFG_SVC_* (config.h)");
+_Static_assert(MOAT_HI_PROTO_BGP == CFG_HPROTO_BGP && MOAT_HI_PROTO_OSPF == CFG_HPROTO_OSPF &&
+                   MOAT_HI_PROTO_OSPF3 == CFG_HPROTO_OSPF3 && MOAT_HI_PROTO_RIP == CFG_HPROTO_RIP &&
+                   MOAT_HI_PROTO_RIPNG == CFG_HPROTO_RIPNG &&
+                   MOAT_HI_PROTO_VRRP == CFG_HPROTO_VRRP && MOAT_HI_PROTO_BFD == CFG_HPROTO_BFD &&
+                   MOAT_HI_PROTO_PIM == CFG_HPROTO_PIM &&
+                   MOAT_HI_PROTO_ROUTER_DISCOVERY == CFG_HPROTO_ROUTER_DISCOVERY &&
+                   MOAT_HI_PROTO_ALL == CFG_HPROTO_ALL,
+               "MOAT_HI_PROTO_* (bpf/maps.h) differ from CFG_HPROTO_* (config.h)");
 
 struct attached_iface {
     uint32_t ifindex;
     enum xdp_attach_mode mode;
+};
+
+/* What bootstrap_set_host_inbound was last told for one ifindex. */
+struct host_inbound {
+    uint32_t ifindex;
+    uint32_t zone_id;
+    uint32_t services;
+    uint32_t protocols;
+    bool zoned;
 };
 
 struct bootstrap {
@@ -50,6 +82,8 @@ struct bootstrap {
     char bpffs_dir[PATH_MAX];
     struct attached_iface att[MOAT_MAX_IFACES];
     unsigned natt;
+    struct host_inbound hi[MAX_HOST_INBOUND];
+    unsigned nhi;
 };
 
 static int fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
@@ -260,12 +294,39 @@ static int fill_cpumap(struct bootstrap *b, char *why, size_t whylen)
     return (int)ncpus;
 }
 
+/*
+ * The ephemeral ports of this network namespace (net.ipv4.ip_local_port_range), where the
+ * box's own clients receive their replies; the kernel's default if they can't be read.
+ */
+static void read_ephemeral_range(uint32_t *lo, uint32_t *hi)
+{
+    unsigned a = 0, b = 0;
+    FILE *f = fopen(PORT_RANGE_FILE, "r");
+    bool opened = f != NULL;
+    int n = opened ? fscanf(f, "%u %u", &a, &b) : -1;
+
+    if (opened)
+        fclose(f);
+    if (n == 2 && a >= 1 && a <= b && b <= 65535) {
+        *lo = a;
+        *hi = b;
+        return;
+    }
+    *lo = MOAT_EPHEMERAL_LO;
+    *hi = MOAT_EPHEMERAL_HI;
+    log_warn("can't read " PORT_RANGE_FILE "%s; the shim takes UDP to %u-%u as replies to "
+             "the box's own clients",
+             opened ? " (unexpected contents)" : "", *lo, *hi);
+}
+
 static int init_ctrl(struct bootstrap *b, char *errbuf, size_t errlen)
 {
     struct moat_ctrl ctrl = {0};
     uint32_t zero = 0;
     char why[256] = "";
     int n = fill_cpumap(b, why, sizeof(why));
+
+    read_ephemeral_range(&ctrl.ephemeral_lo, &ctrl.ephemeral_hi);
 
     if (n > 0) {
         ctrl.flags |= MOAT_CTRL_F_CPUMAP;
@@ -420,22 +481,73 @@ static int claim_slot(struct bootstrap *b, uint32_t slot, uint32_t ifindex, uint
     return 0;
 }
 
-/* Attaches in one mode after removing a program attached in the other mode. */
+/*
+ * Attaches in one mode. A program attached in the other mode has to go first: the kernel
+ * refuses native and generic programs side by side, and checks that before it asks the
+ * driver, so whether this mode works can't be learnt with the other program in place.
+ * That program is held by an fd across the attempt and put back if the attempt fails: a
+ * failed attach leaves the interface as it was (short of the moment between the two).
+ */
 static int xdp_attach_mode(struct bootstrap *b, uint32_t ifindex, bool native)
 {
     LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    uint32_t mode = native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
     uint32_t other = native ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
-    int err;
+    uint32_t other_id = 0;
+    int other_fd = -1, err;
+    char name[IF_NAMESIZE];
 
-    /* The kernel refuses native and generic programs side by side. */
-    if (bpf_xdp_query((int)ifindex, 0, &q) == 0 && (native ? q.skb_prog_id : q.drv_prog_id)) {
+    if (bpf_xdp_query((int)ifindex, 0, &q) == 0)
+        other_id = native ? q.skb_prog_id : q.drv_prog_id;
+    if (other_id) {
+        /* Without a reference, detaching could free it and it could not come back. */
+        other_fd = bpf_prog_get_fd_by_id(other_id);
+        if (other_fd < 0)
+            return -errno;
         err = bpf_xdp_detach((int)ifindex, other, NULL);
-        if (err)
+        if (err) {
+            close(other_fd);
             return err;
+        }
     }
     /* No XDP_FLAGS_UPDATE_IF_NOEXIST: a program already in this mode is replaced. */
-    return bpf_xdp_attach((int)ifindex, b->shim_fd,
-                          native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, NULL);
+    err = bpf_xdp_attach((int)ifindex, b->shim_fd, mode, NULL);
+    if (err && other_fd >= 0) {
+        int rerr =
+            bpf_xdp_attach((int)ifindex, other_fd, other | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+        if (rerr)
+            log_err("%s: putting back XDP program %u (%s mode) after the failed %s attach "
+                    "failed: %s; the interface has no XDP program now",
+                    ifname_of(ifindex, name), other_id, native ? "generic" : "native",
+                    native ? "native" : "generic", strerror(-rerr));
+        else
+            log_info("%s: %s attach failed (%s); XDP program %u is back in %s mode",
+                     ifname_of(ifindex, name), native ? "native" : "generic", strerror(-err),
+                     other_id, native ? "generic" : "native");
+    }
+    if (other_fd >= 0)
+        close(other_fd);
+    return err;
+}
+
+static struct host_inbound *find_host_inbound(struct bootstrap *b, uint32_t ifindex)
+{
+    for (unsigned i = 0; i < b->nhi; i++)
+        if (b->hi[i].ifindex == ifindex)
+            return &b->hi[i];
+    return NULL;
+}
+
+/* Writes a remembered host-inbound setting into an moat_ifaces value. */
+static void apply_host_inbound(struct moat_iface *val, const struct host_inbound *h)
+{
+    val->zone_id = h->zone_id;
+    val->host_inbound = h->services;
+    val->host_protocols = h->protocols;
+    if (h->zoned)
+        val->flags |= MOAT_IF_ZONED;
+    else
+        val->flags &= ~(uint32_t)MOAT_IF_ZONED;
 }
 
 int bootstrap_attach(struct bootstrap *b, uint32_t ifindex, uint32_t slot, uint32_t zone_id,
@@ -444,6 +556,7 @@ int bootstrap_attach(struct bootstrap *b, uint32_t ifindex, uint32_t slot, uint3
     char name[IF_NAMESIZE];
     struct moat_iface val = {0}, old;
     struct attached_iface *a;
+    const struct host_inbound *h;
     bool had_entry;
     uint32_t owner;
     int err, err_native, err_generic = 0;
@@ -470,12 +583,23 @@ int bootstrap_attach(struct bootstrap *b, uint32_t ifindex, uint32_t slot, uint3
         return fail(errbuf, errlen, err, "freeing slot %u in " MOAT_MAP_IFACES " for %s failed: %s",
                     slot, name, strerror(-err));
 
-    /* The entry goes in first, so the shim's first packets on it are not "unmanaged". */
+    /*
+     * The entry goes in first, so the shim's first packets on it are not "unmanaged", and
+     * with its host-inbound filter, so a zoned interface never runs without it.
+     */
     had_entry = bpf_map_lookup_elem(b->ifaces_fd, &ifindex, &old) == 0;
     val.slot = slot;
     val.flags = MOAT_IF_MANAGED;
     val.zone_id = zone_id;
-    val.host_inbound = had_entry ? old.host_inbound : 0;
+    if ((h = find_host_inbound(b, ifindex))) {
+        apply_host_inbound(&val, h);
+    } else if (had_entry) {
+        /* A previous controld's filter stays until this one says otherwise. */
+        val.zone_id = old.zone_id;
+        val.host_inbound = old.host_inbound;
+        val.host_protocols = old.host_protocols;
+        val.flags |= old.flags & MOAT_IF_ZONED;
+    }
     if (bpf_map_update_elem(b->ifaces_fd, &ifindex, &val, BPF_ANY) < 0)
         return fail(errbuf, errlen, -errno, "writing " MOAT_MAP_IFACES "[%u] for %s failed: %s",
                     ifindex, name, strerror(errno));
@@ -583,6 +707,66 @@ int bootstrap_set_armed(struct bootstrap *b, uint32_t ifindex, bool armed)
         int err = -errno;
         log_err("%s ifindex %u: updating " MOAT_MAP_IFACES " failed: %s",
                 armed ? "arming" : "disarming", ifindex, strerror(errno));
+        return err;
+    }
+    return 0;
+}
+
+int bootstrap_set_host_inbound(struct bootstrap *b, uint32_t ifindex, uint32_t zone_id,
+                               uint32_t services, uint32_t protocols, bool zoned)
+{
+    struct host_inbound *h;
+    struct moat_iface val;
+    char name[IF_NAMESIZE];
+
+    if (!b)
+        return -EINVAL;
+    if (services & ~(uint32_t)MOAT_HI_SVC_ALL || protocols & ~(uint32_t)MOAT_HI_PROTO_ALL) {
+        log_err("host-inbound for ifindex %u: unknown bits (services 0x%x, protocols 0x%x); "
+                "known: services 0x%x, protocols 0x%x",
+                ifindex, services, protocols, MOAT_HI_SVC_ALL, MOAT_HI_PROTO_ALL);
+        return -EINVAL;
+    }
+    if (zoned && zone_id == 0) {
+        log_err("host-inbound for ifindex %u: zoned with zone id 0, which means no zone", ifindex);
+        return -EINVAL;
+    }
+    h = find_host_inbound(b, ifindex);
+    if (!h) {
+        /* Full: forget interfaces that no longer exist (renumbered, deleted). */
+        for (unsigned i = 0; b->nhi == MAX_HOST_INBOUND && i < b->nhi;) {
+            if (!if_indextoname(b->hi[i].ifindex, name) && !find_attached(b, b->hi[i].ifindex))
+                b->hi[i] = b->hi[--b->nhi];
+            else
+                i++;
+        }
+        if (b->nhi == MAX_HOST_INBOUND) {
+            log_err("host-inbound for ifindex %u: already %u interfaces remembered", ifindex,
+                    MAX_HOST_INBOUND);
+            return -ENOSPC;
+        }
+        h = &b->hi[b->nhi++];
+    }
+    *h = (struct host_inbound){.ifindex = ifindex,
+                               .zone_id = zone_id,
+                               .services = services,
+                               .protocols = protocols,
+                               .zoned = zoned};
+
+    if (bpf_map_lookup_elem(b->ifaces_fd, &ifindex, &val) < 0) {
+        if (errno == ENOENT)
+            return 0; /* not attached yet: bootstrap_attach applies it */
+        int err = -errno;
+        log_err("host-inbound for ifindex %u: reading " MOAT_MAP_IFACES " failed: %s", ifindex,
+                strerror(errno));
+        return err;
+    }
+    apply_host_inbound(&val, h);
+    /* Slot, MANAGED, ARMED and USERSPACE as read: only the host-inbound part changes. */
+    if (bpf_map_update_elem(b->ifaces_fd, &ifindex, &val, BPF_EXIST) < 0) {
+        int err = -errno;
+        log_err("host-inbound for ifindex %u (%s): updating " MOAT_MAP_IFACES " failed: %s",
+                ifindex, ifname_of(ifindex, name), strerror(errno));
         return err;
     }
     return 0;

@@ -24,6 +24,8 @@ enum xdp_attach_mode { MOAT_XDP_NONE = 0, MOAT_XDP_NATIVE, MOAT_XDP_GENERIC };
  * Opens bpf_dir/shim.bpf.o, reuses or creates the maps pinned in bpffs_dir (created if
  * missing), loads the programs, pins them, resets every interface to disarmed and fills
  * moat_cpumap and moat_ctrl. Returns 0 or a negative errno with a sentence in errbuf.
+ * moat_ctrl's ephemeral port range is read here, once, from this network namespace's
+ * net.ipv4.ip_local_port_range (32768-60999 if unreadable).
  */
 int bootstrap_open(struct bootstrap **out, const char *bpf_dir, const char *bpffs_dir,
 		   char *errbuf, size_t errlen);
@@ -32,12 +34,35 @@ void bootstrap_close(struct bootstrap *b, bool detach);
 
 /*
  * Attaches xdp_userspace_prog to ifindex: native first, generic if native is refused
- * (unless native_only). Writes moat_ifaces[ifindex] = {slot, MOAT_IF_MANAGED | ...}.
- * *mode says what the kernel accepted.
+ * (unless native_only). Writes moat_ifaces[ifindex] = {slot, MOAT_IF_MANAGED | ...}; its
+ * host-inbound part (zone, sets, MOAT_IF_ZONED) comes from the last
+ * bootstrap_set_host_inbound of ifindex, else from the entry a previous controld left,
+ * else zone_id and not zoned. If a program is attached in the other mode, it is removed
+ * first (the kernel refuses both side by side) and put back if the attach fails, so a
+ * failed attach (e.g. native_only on a driver without native XDP) leaves the interface as
+ * it found it. *mode says what the kernel accepted.
  */
 int bootstrap_attach(struct bootstrap *b, uint32_t ifindex, uint32_t slot, uint32_t zone_id,
 		     bool native_only, enum xdp_attach_mode *mode, char *errbuf, size_t errlen);
 int bootstrap_detach(struct bootstrap *b, uint32_t ifindex);
+
+/*
+ * Host-inbound traffic of ifindex's zone (SRX `security-zone Z host-inbound-traffic`):
+ * services are CFG_SVC_* bits (= MOAT_HI_SVC_*), protocols CFG_HPROTO_* bits
+ * (= MOAT_HI_PROTO_*). zoned = the interface is in a security zone: the shim then passes
+ * to the kernel only the host-bound traffic these allow (rule: host_inbound_allowed() in
+ * bpf/shim.bpf.c) and drops the rest (drop_host_inbound). zoned = false: everything
+ * host-bound passes, as before zones existed. zoned requires zone_id != 0.
+ *
+ * Updates moat_ifaces[ifindex] in place (zone_id, host_inbound, host_protocols and
+ * MOAT_IF_ZONED; slot, MANAGED, ARMED and USERSPACE are kept). The setting is also
+ * remembered for ifindex and applied by every later bootstrap_attach of it: call this
+ * BEFORE bootstrap_attach, so that a zoned interface never runs unfiltered, and again
+ * after each commit. Returns 0, or -EINVAL (unknown bits, zoned with zone 0), -ENOSPC
+ * (too many interfaces remembered) or the map update's negative errno.
+ */
+int bootstrap_set_host_inbound(struct bootstrap *b, uint32_t ifindex, uint32_t zone_id,
+			       uint32_t services, uint32_t protocols, bool zoned);
 
 /* Sets or clears MOAT_IF_ARMED (and MOAT_IF_USERSPACE with it) on ifindex. */
 int bootstrap_set_armed(struct bootstrap *b, uint32_t ifindex, bool armed);

@@ -53,6 +53,11 @@ if [ "$MODE" != --unit ]; then
 		for b in "${builds[@]}"; do
 			dir=${b%%:*}
 			for t in "$TOP"/tests/lab/test_*.sh; do
+				# Tests that build their own drivers and use no daemon binaries
+				# ("# lab: once" in the file) run against the first build only.
+				if [ "$b" != "${builds[0]}" ] && grep -q '^# lab: once' "$t"; then
+					continue
+				fi
 				name="$(basename "$t" .sh) ($dir)"
 				echo "==== lab: $name"
 				start=$SECONDS

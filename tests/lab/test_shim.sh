@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
+# lab: once  (builds its own driver; uses only the BPF objects of the build)
 #
 # test_shim.sh — the XDP shim (bpf/shim.bpf.c) and its loader (controld/bootstrap.c) on real
 # veths in two namespaces, without the rest of Moat.
@@ -9,6 +10,8 @@
 # tests/lab/shim/shim_driver (built here) runs in the firewall namespace and drives
 # bootstrap_* plus an AF_XDP socket; tests/lab/shim/send_frames.py (scapy) crafts frames in
 # the sender namespace. Each step checks the exact change of every shim counter.
+# Host-inbound traffic (a zone's allowed services and protocols, bootstrap_set_host_inbound)
+# is checked case by case against the rule documented in shim.bpf.c.
 #
 # Needs root, the built bpf objects (MOAT_BUILD_DIR, default REPO/build: shim.bpf.o in
 # MOAT_BUILD_DIR/bpf), cc, clang, libbpf-dev, libxdp-dev, iputils-ping, bpftool and
@@ -84,7 +87,7 @@ fail() {
 
 # ---- build the driver and the stand-in legacy program ----
 cc -std=gnu17 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
-	-I"$REPO/common" -I"$REPO/bpf" -I"$REPO/controld" \
+	-I"$REPO/common" -I"$REPO/bpf" -I"$REPO/controld" -I"$REPO/controld/config" \
 	"$HERE/shim/shim_driver.c" "$REPO/controld/bootstrap.c" "$REPO/common/log.c" \
 	-lbpf -lxdp -o "$T/shim_driver"
 for v in settle nosettle; do
@@ -108,6 +111,8 @@ ip -n "$NSB" addr add 10.77.1.1/24 dev "$VB"
 ip -n "$NSA" link set "$VA" up
 ip -n "$NSB" link set "$VB" up
 ip netns exec "$NSB" sysctl -qw net.ipv4.ip_forward=0
+# Not the default 32768-60999: proves bootstrap reads this namespace's range.
+ip netns exec "$NSB" sysctl -qw net.ipv4.ip_local_port_range="40000 50000"
 MAC_A=$(ip netns exec "$NSA" cat "/sys/class/net/$VA/address")
 MAC_B=$(ip netns exec "$NSB" cat "/sys/class/net/$VB/address")
 IFB=$(ip netns exec "$NSB" cat "/sys/class/net/$VB/ifindex")
@@ -158,9 +163,9 @@ send_cpu0() {
 }
 
 FIELDS=(rx redirect redirect_err host_pass tail_call fallback_pass drop_malformed drop_other
-	no_xsk unmanaged)
+	no_xsk unmanaged drop_host_inbound)
 DECISIONS=(redirect redirect_err host_pass tail_call fallback_pass drop_malformed drop_other
-	unmanaged)
+	unmanaged drop_host_inbound)
 declare -A NOW=() PREV=()
 UNMANAGED_SLOT=64 # MOAT_SHIM_STATS_UNMANAGED
 
@@ -250,8 +255,9 @@ done
 [[ -z $missing ]] && pass "open: maps and programs pinned in the test's bpffs" ||
 	fail "open: not pinned:$missing"
 must ctrl
-[[ ${DRV_OUT[0]} == "ctrl flags=0x1 ncpus=$(nproc) generation=0" ]] &&
-	pass "open: cpumap filled, ${DRV_OUT[0]}" || fail "open: ${DRV_OUT[0]} (want cpumap on)"
+[[ ${DRV_OUT[0]} == "ctrl flags=0x1 ncpus=$(nproc) generation=0 ephemeral=40000-50000" ]] &&
+	pass "open: cpumap filled, ephemeral ports from the namespace, ${DRV_OUT[0]}" ||
+	fail "open: ${DRV_OUT[0]} (want cpumap on, ephemeral=40000-50000)"
 # Entries with qsize 2048 (little-endian 00 08 00 00); empty ones dump as an error object.
 cpus=$(bpftool map dump pinned "$T/bpf/moat_cpumap" -j | $PY -c '
 import json, sys
@@ -268,7 +274,7 @@ PROG1=$(xdp_prog_id "$NSB" "$VB")
 [[ -n $PROG1 ]] && pass "attach: the kernel shows XDP program $PROG1 on $VB" ||
 	fail "attach: no XDP program on $VB"
 must iface "$VB"
-[[ ${DRV_OUT[0]} == "iface ifindex=$IFB slot=0 flags=0x1 zone=0" ]] &&
+[[ ${DRV_OUT[0]} == "iface ifindex=$IFB slot=0 flags=0x1 zone=0 svc=0x0 proto=0x0" ]] &&
 	pass "attach: ${DRV_OUT[0]}" || fail "attach: ${DRV_OUT[0]}"
 
 # ======================= unarmed transit, host-bound =============================
@@ -299,6 +305,105 @@ for c in arp bcast4 mcast4_l3 nd_ns udp6_linklocal lldp; do
 	send "$c" >/dev/null
 	expect 0 "host-bound $c -> host_pass" host_pass=1
 done
+
+# ======================= host-inbound traffic ====================================
+# hi CASE DECISION WHY: one datagram described as send_frames.py reads it (to the own
+# address unless @ADDR), then exactly that one decision on slot 0.
+hi() {
+	send "$1" >/dev/null
+	expect 0 "host-inbound, $3: $1 -> $2" "$2=1"
+}
+iface_is() { # IFNAME WANT WHY: the pinned moat_ifaces entry of IFNAME is exactly WANT
+	must iface "$1"
+	[[ ${DRV_OUT[0]} == "$2" ]] && pass "$3: ${DRV_OUT[0]}" || fail "$3: ${DRV_OUT[0]}, want $2"
+}
+
+# A zone that allows ping only.
+must hostin "$VB" 3 ping none zoned
+iface_is "$VB" "iface ifindex=$IFB slot=0 flags=0x9 zone=3 svc=0x1 proto=0x0" \
+	"set_host_inbound(zone 3, ping, zoned)"
+ping_ok "$NSA" 10.77.1.1 3 && pass "zone allows ping: 3 replies came back" ||
+	fail "zone allows ping: replies missing"
+expect 0 "zone allows ping: ping x3 own address -> host_pass" host_pass=3
+hi icmp,6,128 host_pass "ping allowed (ICMPv6 echo request)"
+hi tcp,4,S,22 drop_host_inbound "ssh not allowed"
+hi tcp,6,S,22 drop_host_inbound "ssh not allowed (IPv6)"
+hi tcp,4,S,22,^bcast drop_host_inbound "a broadcast frame does not bypass the zone"
+hi tcp,4,S,40000 drop_host_inbound "SYN to a port of no service"
+hi tcp,4,A,40000,22 host_pass "ACK only: a reply"
+hi tcp,4,SA,40000,443 host_pass "SYN+ACK: a reply"
+hi tcp,4,R,22 host_pass "RST: not a connection request"
+hi udp,4,45000 host_pass "UDP to the ephemeral range (40000-50000 here)"
+hi udp,4,35000 drop_host_inbound "UDP outside this namespace's ephemeral range"
+hi udp,4,161 drop_host_inbound "snmp not allowed"
+hi udp,4,161,53 drop_host_inbound "source port 53 does not open a service port"
+hi udp,4,2000,53 host_pass "a DNS answer to an unprivileged port"
+hi udp,4,700,53 drop_host_inbound "source port 53 to a privileged port"
+hi udp,4,123,123 host_pass "an NTP answer to ntpd's port 123"
+hi udp,4,68,67 host_pass "a DHCP answer to the box's client"
+hi udp,4,33434 drop_host_inbound "traceroute not allowed"
+hi icmp,4,0 host_pass "ICMP echo reply"
+hi icmp,4,3 host_pass "ICMP unreachable"
+hi icmp,4,13 drop_host_inbound "ICMP timestamp request"
+hi icmp,6,129 host_pass "ICMPv6 echo reply"
+hi icmp,6,1 host_pass "ICMPv6 unreachable"
+hi icmp,6,139 drop_host_inbound "ICMPv6 node information query"
+hi ip,4,47 drop_host_inbound "GRE"
+hi ip,4,50 drop_host_inbound "ESP without ike"
+hi fragnf,4,17 host_pass "a later fragment (its first fragment is judged)"
+hi ip,4,89,@224.0.0.5 drop_host_inbound "OSPF to 224.0.0.5 without ospf"
+hi ip,6,89,@ff02::5 drop_host_inbound "OSPFv3 to ff02::5 without ospf3"
+hi ip,4,112,@224.0.0.18 drop_host_inbound "VRRP without vrrp"
+hi udp,4,520,520,@224.0.0.9 drop_host_inbound "RIP without rip"
+hi udp,4,5353,5353,@224.0.0.251 host_pass "multicast that is no routing protocol"
+hi udp,4,67,68,@255.255.255.255,^bcast host_pass "broadcast passes as before"
+for c in arp nd_ns udp6_linklocal lldp; do
+	send "$c" >/dev/null
+	expect 0 "host-inbound, zoned: host-bound $c still passes" host_pass=1
+done
+send udp4 >/dev/null
+expect 0 "host-inbound, zoned: transit is not host-inbound -> fallback_pass" fallback_pass=1
+
+# The same zone, now with ssh, snmp, ike, ospf and ospf3.
+must hostin "$VB" 3 ping,ssh,snmp,ike ospf,ospf3 zoned
+iface_is "$VB" "iface ifindex=$IFB slot=0 flags=0x9 zone=3 svc=0xa03 proto=0x6" \
+	"set_host_inbound updates in place"
+hi tcp,4,S,22 host_pass "ssh allowed now"
+hi tcp,6,S,22 host_pass "ssh allowed now (IPv6)"
+hi udp,4,161 host_pass "snmp allowed"
+hi ip,4,50 host_pass "ESP with ike"
+hi ip,4,89,@224.0.0.5 host_pass "ospf allowed"
+hi ip,6,89,@ff02::5 host_pass "ospf3 allowed"
+hi ip,4,112,@224.0.0.18 drop_host_inbound "vrrp still not allowed"
+hi tcp,4,S,179 drop_host_inbound "bgp not allowed"
+hi tcp,4,S,23 drop_host_inbound "telnet not allowed"
+hi icmp,4,13 drop_host_inbound "ICMP timestamp still not"
+
+# Nothing allowed: no ping, replies still pass.
+must hostin "$VB" 3 none none zoned
+ping_ok "$NSA" 10.77.1.1 1 && fail "zone allows nothing: ping answered" ||
+	pass "zone allows nothing: ping not answered"
+expect 0 "zone allows nothing: ping -> drop_host_inbound" drop_host_inbound=1
+hi tcp,4,A,40000,22 host_pass "replies pass with nothing allowed"
+
+# Unzoned: everything host-bound passes, as before zones.
+must hostin "$VB" 3 none none unzoned
+iface_is "$VB" "iface ifindex=$IFB slot=0 flags=0x1 zone=3 svc=0x0 proto=0x0" \
+	"set_host_inbound(unzoned) clears MOAT_IF_ZONED"
+hi tcp,4,S,22 host_pass "unzoned: ssh"
+hi udp,4,161 host_pass "unzoned: snmp"
+hi udp,4,35000 host_pass "unzoned: any UDP port"
+hi icmp,4,13 host_pass "unzoned: ICMP timestamp"
+hi ip,4,89,@224.0.0.5 host_pass "unzoned: OSPF"
+
+for args in "0 ping none zoned" "3 0x4000 none zoned" "3 none 0x200 zoned"; do
+	# shellcheck disable=SC2086 # four words on purpose
+	drv hostin "$VB" $args && fail "set_host_inbound($args) accepted" ||
+		pass "set_host_inbound($args) refused"
+done
+iface_is "$VB" "iface ifindex=$IFB slot=0 flags=0x1 zone=3 svc=0x0 proto=0x0" \
+	"refused set_host_inbound left the entry alone"
+must hostin "$VB" 0 none none unzoned
 
 # ======================= malformed ===============================================
 for c in trunc_ip4 bad_ihl ip4_len_long trunc_tcp4 tcp4_doff udp4_badlen trunc_ip6 \
@@ -347,7 +452,7 @@ for q in "0 0 1" "0 1 0" "1 0 0"; do
 done
 must arm "$VB" 1
 must iface "$VB"
-[[ ${DRV_OUT[0]} == "iface ifindex=$IFB slot=0 flags=0x7 zone=0" ]] &&
+[[ ${DRV_OUT[0]} == "iface ifindex=$IFB slot=0 flags=0x7 zone=0 svc=0x0 proto=0x0" ]] &&
 	pass "arm: ${DRV_OUT[0]}" || fail "arm: ${DRV_OUT[0]}"
 
 M4="10.77.1.2 10.77.9.9"
@@ -397,6 +502,22 @@ expect 0 "armed: malformed still dropped" drop_malformed=1
 drv recv 1 300 && fail "armed: a frame reached the XSK that shouldn't: ${DRV_OUT[*]}" ||
 	pass "armed: nothing else reached the XSK"
 
+# Armed and zoned: host-inbound is decided before the XSK; transit is still redirected.
+must hostin "$VB" 3 ping none zoned
+iface_is "$VB" "iface ifindex=$IFB slot=0 flags=0xf zone=3 svc=0x1 proto=0x0" \
+	"set_host_inbound keeps slot and armed flags"
+hi tcp,4,S,22 drop_host_inbound "armed: ssh not allowed"
+hi udp,4,45000 host_pass "armed: UDP reply to the box"
+# shellcheck disable=SC2086 # $M4 is two words on purpose
+{
+	len=$(send udp4)
+	expect 0 "armed and zoned: transit UDP -> redirect" redirect=1
+	frame_is "zoned transit UDP" "$(meta "$len" 0x0010 $M4 1234 5678 17 14 34 64 0 0/0 ok)"
+}
+drv recv 1 300 && fail "armed and zoned: host-bound reached the XSK: ${DRV_OUT[*]}" ||
+	pass "armed and zoned: nothing host-bound reached the XSK"
+must hostin "$VB" 0 none none unzoned
+
 must xsk-close
 must present 0 0
 [[ ${DRV_OUT[0]} == present=0 ]] && pass "xsk_present(0,0) false once the socket closed" ||
@@ -418,6 +539,7 @@ expect 0 "unmanaged packets leave the slot's counters alone"
 # ======================= controld restart ========================================
 must attach "$VB" 0
 must arm "$VB" 1
+must hostin "$VB" 5 ssh bgp zoned
 mark 0
 before_rx=${NOW[rx]}
 must close
@@ -426,8 +548,9 @@ must close
 	fail "close without detach: XDP program on $VB is '$(xdp_prog_id "$NSB" "$VB")'"
 must open "$BPF_DIR" "$T/bpf"
 must iface "$VB"
-[[ ${DRV_OUT[0]} == "iface ifindex=$IFB slot=0 flags=0x1 zone=0" ]] &&
-	pass "reopen disarms: ${DRV_OUT[0]}" || fail "reopen: ${DRV_OUT[0]} (want disarmed 0x1)"
+[[ ${DRV_OUT[0]} == "iface ifindex=$IFB slot=0 flags=0x9 zone=5 svc=0x2 proto=0x1" ]] &&
+	pass "reopen disarms, keeps the zone's filter: ${DRV_OUT[0]}" ||
+	fail "reopen: ${DRV_OUT[0]} (want disarmed and zoned 0x9, zone 5)"
 read_stats 0
 [[ ${NOW[rx]} == "$before_rx" ]] && pass "reopen keeps the pinned counters (rx=$before_rx)" ||
 	fail "reopen: rx=${NOW[rx]}, was $before_rx"
@@ -453,7 +576,7 @@ send udp4 >/dev/null
 expect 0 "after restart, transit is disarmed -> fallback_pass" fallback_pass=1
 must generation 42
 must ctrl
-[[ ${DRV_OUT[0]} == "ctrl flags=0x1 ncpus=$(nproc) generation=42" ]] &&
+[[ ${DRV_OUT[0]} == "ctrl flags=0x1 ncpus=$(nproc) generation=42 ephemeral=40000-50000" ]] &&
 	pass "set_generation: ${DRV_OUT[0]}" || fail "set_generation: ${DRV_OUT[0]}"
 
 # ======================= generic mode (lo has no native XDP) =====================
@@ -462,11 +585,18 @@ if drv attach lo 1 native; then
 else
 	pass "attach lo native_only refused: ${DRV_ERR#ERR }"
 fi
+# Set before the attach: the entry is written zoned from the start.
+must hostin lo 7 ping none zoned
+must iface lo
+[[ ${DRV_OUT[0]} == *absent ]] && pass "set_host_inbound before attach: nothing written yet" ||
+	fail "set_host_inbound before attach: ${DRV_OUT[0]}"
 must attach lo 1
 [[ ${DRV_OUT[0]} == mode=generic* ]] && pass "attach lo: ${DRV_OUT[0]}" ||
 	fail "attach lo: ${DRV_OUT[0]}"
 ip -n "$NSB" link show lo | grep -q xdpgeneric && pass "the kernel shows xdpgeneric on lo" ||
 	fail "no xdpgeneric on lo"
+iface_is lo "iface ifindex=1 slot=1 flags=0x9 zone=7 svc=0x1 proto=0x0" \
+	"attach applies the host-inbound set before it"
 mark 1
 ping_ok "$NSB" 127.0.0.1 2 && pass "generic: ping 127.0.0.1 answered" ||
 	fail "generic: ping 127.0.0.1 not answered"
@@ -475,12 +605,39 @@ must locals "10.77.1.1@$VB" "2001:db8:1::1@$VB" "127.0.0.1@lo"
 ping_ok "$NSB" 127.0.0.1 2 && pass "generic: ping 127.0.0.1 answered (host-bound, cpumap on)" ||
 	fail "generic: ping 127.0.0.1 not answered through cpumap"
 expect 1 "generic: local 127.0.0.1 -> host_pass" host_pass=4
+# native_only must not cost the interface its generic program: the kernel refuses a native
+# attach while a generic program is there, so bootstrap removes it, tries, and puts it back.
+GEN=$(xdp_prog_id "$NSB" lo)
+if drv attach lo 1 native; then
+	fail "attach lo native_only over generic succeeded: ${DRV_OUT[*]}"
+else
+	[[ -n $GEN && $(xdp_prog_id "$NSB" lo) == "$GEN" ]] &&
+		ip -n "$NSB" link show lo | grep -q xdpgeneric &&
+		pass "native_only refused over generic: program $GEN still attached in generic mode" ||
+		fail "native_only refused over generic: lo has '$(xdp_prog_id "$NSB" lo)', was $GEN"
+fi
+iface_is lo "iface ifindex=1 slot=1 flags=0x9 zone=7 svc=0x1 proto=0x0" \
+	"failed native_only attach left lo's entry alone"
+ping_ok "$NSB" 127.0.0.1 1 && pass "generic shim still runs on lo: ping answered" ||
+	fail "after the failed native_only attach: ping 127.0.0.1 not answered"
+expect 1 "the generic shim still counts on lo" host_pass=2
 must detach lo
 [[ -z $(xdp_prog_id "$NSB" lo) ]] && ! ip -n "$NSB" link show lo | grep -q xdp &&
 	pass "detach lo: no XDP program left" || fail "detach lo: XDP still on lo"
 must iface lo
 [[ ${DRV_OUT[0]} == *absent ]] && pass "detach lo: removed from moat_ifaces" ||
 	fail "detach lo: ${DRV_OUT[0]}"
+
+# ======================= a restarted controld keeps the zone's filter =============
+must hostin "$VB" 6 ping,dns rip zoned
+must close
+must open "$BPF_DIR" "$T/bpf"
+must attach "$VB" 0
+iface_is "$VB" "iface ifindex=$IFB slot=0 flags=0x9 zone=6 svc=0x21 proto=0x8" \
+	"attach after a restart keeps the previous controld's filter"
+mark 0
+hi tcp,4,S,22 drop_host_inbound "after a restart: ssh not allowed"
+hi udp,4,53 host_pass "after a restart: dns allowed"
 
 # ======================= close with detach =======================================
 must close detach

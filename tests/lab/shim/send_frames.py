@@ -6,13 +6,23 @@ usage: send_frames.py IFACE DST_MAC CASE [COUNT]
 Prints the length of one frame of CASE, so the test can check what arrives at the XSK.
 Addresses: the sender is 10.77.1.2 / 2001:db8:1::2, the shim's interface 10.77.1.1 /
 2001:db8:1::1; 10.77.9.9 and 2001:db8:9::9 are transit destinations behind it.
+
+Besides the named cases, CASE may be a comma-separated description of one datagram to the
+shim's own address (host-inbound tests):
+    tcp,4|6,FLAGS,DPORT[,SPORT]     TCP with scapy FLAGS (S, SA, A, R...), SPORT 40001
+    udp,4|6,DPORT[,SPORT]           UDP, SPORT 40002
+    icmp,4|6,TYPE                   ICMP (4) or ICMPv6 (6) message of TYPE, code 0
+    ip,4|6,PROTO                    IP protocol PROTO with 24 bytes of payload
+    fragnf,4,PROTO                  a later IPv4 fragment (offset 1480) of protocol PROTO
+and any of these fields may follow: @ADDR (IP destination instead of the own address),
+^bcast (Ethernet broadcast destination instead of the shim's MAC).
 """
 import sys
 
 from scapy.all import (  # noqa: E402
-    ARP, Dot1AD, Dot1Q, Ether, ICMP, ICMPv6ND_NS, IP, IPerror, IPOption, IPv6,
-    IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, Raw, TCP, UDP, UDPerror,
-    conf, get_if_hwaddr, sendp,
+    ARP, Dot1AD, Dot1Q, Ether, ICMP, ICMPv6EchoRequest, ICMPv6ND_NS, ICMPv6Unknown, IP,
+    IPerror, IPOption, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, Raw,
+    TCP, UDP, UDPerror, conf, get_if_hwaddr, sendp,
 )
 
 SRC4, ME4, FAR4 = "10.77.1.2", "10.77.1.1", "10.77.9.9"
@@ -23,7 +33,49 @@ def raw_ip(ip_bytes):
     return Raw(bytes(ip_bytes))
 
 
+def described(case, eth):
+    """A datagram to the own address from a comma-separated description (see above)."""
+    fields = case.split(",")
+    extra = [f for f in fields if f[:1] in "@^"]
+    args = [f for f in fields if f[:1] not in "@^"]
+    kind, fam, rest = args[0], args[1], args[2:]
+    v6 = fam == "6"
+    dst = ME6 if v6 else ME4
+    for f in extra:
+        if f.startswith("@"):
+            dst = f[1:]
+        elif f == "^bcast":
+            eth = Ether(dst="ff:ff:ff:ff:ff:ff", src=eth.src)
+        else:
+            raise SystemExit(f"unknown field {f} in {case}")
+
+    def ip(**kw):
+        return IPv6(src=SRC6, dst=dst, **kw) if v6 else IP(src=SRC4, dst=dst, **kw)
+
+    if kind == "tcp":
+        sport = int(rest[2]) if len(rest) > 2 else 40001
+        return eth / ip() / TCP(sport=sport, dport=int(rest[1]), flags=rest[0])
+    if kind == "udp":
+        sport = int(rest[1]) if len(rest) > 1 else 40002
+        return eth / ip() / UDP(sport=sport, dport=int(rest[0])) / (b"d" * 12)
+    if kind == "icmp":
+        t = int(rest[0])
+        if not v6:
+            return eth / ip() / ICMP(type=t, code=0) / (b"i" * 8)
+        msg = ICMPv6EchoRequest(id=7, seq=1) if t == 128 else ICMPv6Unknown(type=t, code=0)
+        return eth / ip() / msg / (b"i" * 8)
+    if kind == "ip":
+        if v6:
+            return eth / ip(nh=int(rest[0])) / (b"p" * 24)
+        return eth / ip(proto=int(rest[0])) / (b"p" * 24)
+    if kind == "fragnf" and not v6:
+        return eth / ip(proto=int(rest[0]), frag=185) / (b"b" * 24)
+    raise SystemExit(f"unknown description {case}")
+
+
 def frames(case, eth):
+    if "," in case:
+        return described(case, eth)
     ip4 = IP(src=SRC4, dst=FAR4)
     ip6 = IPv6(src=SRC6, dst=FAR6)
     if case == "udp4":  # transit UDP, the XSK case

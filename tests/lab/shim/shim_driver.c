@@ -11,12 +11,18 @@
  *   attach IFNAME SLOT [native]    bootstrap_attach          -> mode=native|generic
  *   detach IFNAME                  bootstrap_detach
  *   arm IFNAME 0|1                 bootstrap_set_armed
+ *   hostin IFNAME ZONE SVCS PROTOS zoned|unzoned
+ *                                  bootstrap_set_host_inbound; SVCS and PROTOS are
+ *                                  comma-separated names (ping,ssh / bgp,ospf), "none",
+ *                                  "all" or a number
  *   generation N                   bootstrap_set_generation
  *   locals [ADDR[@IFNAME]...]      bootstrap_set_local_addrs
  *   stats SLOT                     bootstrap_read_shim_stats -> stats rx=... (all fields)
  *   present SLOT QUEUE             bootstrap_xsk_present     -> present=0|1
- *   ctrl                           the pinned moat_ctrl      -> ctrl flags=.. ncpus=.. gen=..
- *   iface IFNAME                   the pinned moat_ifaces    -> iface slot=.. flags=.. | absent
+ *   ctrl                           the pinned moat_ctrl      -> ctrl flags=.. ncpus=..
+ *                                                               generation=.. ephemeral=LO-HI
+ *   iface IFNAME                   the pinned moat_ifaces    -> iface slot=.. flags=.. zone=..
+ *                                                               svc=.. proto=.. | absent
  *   forget IFNAME                  deletes IFNAME from the pinned moat_ifaces
  *   xsk IFNAME QUEUE SLOT          copy-mode XSK on (IFNAME, QUEUE), put in moat_xsks
  *   xsk-close                      closes it (the kernel removes it from moat_xsks)
@@ -111,13 +117,97 @@ static int cmd_stats(uint32_t slot)
         return err;
     }
     printf("stats rx=%llu redirect=%llu redirect_err=%llu host_pass=%llu tail_call=%llu "
-           "fallback_pass=%llu drop_malformed=%llu drop_other=%llu no_xsk=%llu unmanaged=%llu\n",
+           "fallback_pass=%llu drop_malformed=%llu drop_other=%llu no_xsk=%llu unmanaged=%llu "
+           "drop_host_inbound=%llu\n",
            (unsigned long long)s.rx, (unsigned long long)s.redirect,
            (unsigned long long)s.redirect_err, (unsigned long long)s.host_pass,
            (unsigned long long)s.tail_call, (unsigned long long)s.fallback_pass,
            (unsigned long long)s.drop_malformed, (unsigned long long)s.drop_other,
-           (unsigned long long)s.no_xsk, (unsigned long long)s.unmanaged);
+           (unsigned long long)s.no_xsk, (unsigned long long)s.unmanaged,
+           (unsigned long long)s.drop_host_inbound);
     return 0;
+}
+
+struct bit_name {
+    const char *name;
+    uint32_t bit;
+};
+
+static const struct bit_name svc_names[] = {
+    {"ping", MOAT_HI_SVC_PING},
+    {"ssh", MOAT_HI_SVC_SSH},
+    {"telnet", MOAT_HI_SVC_TELNET},
+    {"http", MOAT_HI_SVC_HTTP},
+    {"https", MOAT_HI_SVC_HTTPS},
+    {"dns", MOAT_HI_SVC_DNS},
+    {"dhcp", MOAT_HI_SVC_DHCP},
+    {"dhcpv6", MOAT_HI_SVC_DHCPV6},
+    {"ntp", MOAT_HI_SVC_NTP},
+    {"snmp", MOAT_HI_SVC_SNMP},
+    {"traceroute", MOAT_HI_SVC_TRACEROUTE},
+    {"ike", MOAT_HI_SVC_IKE},
+    {"netconf", MOAT_HI_SVC_NETCONF},
+    {"ftp", MOAT_HI_SVC_FTP},
+    {"all", MOAT_HI_SVC_ALL},
+    {"none", 0},
+};
+
+static const struct bit_name proto_names[] = {
+    {"bgp", MOAT_HI_PROTO_BGP},
+    {"ospf", MOAT_HI_PROTO_OSPF},
+    {"ospf3", MOAT_HI_PROTO_OSPF3},
+    {"rip", MOAT_HI_PROTO_RIP},
+    {"ripng", MOAT_HI_PROTO_RIPNG},
+    {"vrrp", MOAT_HI_PROTO_VRRP},
+    {"bfd", MOAT_HI_PROTO_BFD},
+    {"pim", MOAT_HI_PROTO_PIM},
+    {"router-discovery", MOAT_HI_PROTO_ROUTER_DISCOVERY},
+    {"all", MOAT_HI_PROTO_ALL},
+    {"none", 0},
+};
+
+/* "ping,ssh", "none", "all" or a number -> bits. */
+static int parse_bits(const char *arg, const struct bit_name *names, size_t n, uint32_t *out)
+{
+    char buf[256], *save = NULL;
+
+    *out = 0;
+    if (arg[0] >= '0' && arg[0] <= '9') {
+        *out = (uint32_t)strtoul(arg, NULL, 0);
+        return 0;
+    }
+    snprintf(buf, sizeof(buf), "%s", arg);
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        size_t i;
+        for (i = 0; i < n && strcmp(names[i].name, tok); i++)
+            ;
+        if (i == n) {
+            reply_err("unknown name %s", tok);
+            return -EINVAL;
+        }
+        *out |= names[i].bit;
+    }
+    return 0;
+}
+
+static int cmd_hostin(char **argv)
+{
+    uint32_t ifindex, svcs, protos;
+    int err;
+
+    if (ifindex_arg(argv[1], &ifindex) ||
+        parse_bits(argv[3], svc_names, sizeof(svc_names) / sizeof(svc_names[0]), &svcs) ||
+        parse_bits(argv[4], proto_names, sizeof(proto_names) / sizeof(proto_names[0]), &protos))
+        return -EINVAL;
+    if (strcmp(argv[5], "zoned") && strcmp(argv[5], "unzoned")) {
+        reply_err("say zoned or unzoned, not %s", argv[5]);
+        return -EINVAL;
+    }
+    err = bootstrap_set_host_inbound(boot, ifindex, (uint32_t)strtoul(argv[2], NULL, 0), svcs,
+                                     protos, !strcmp(argv[5], "zoned"));
+    if (err)
+        reply_err("bootstrap_set_host_inbound: %s", strerror(-err));
+    return err;
 }
 
 static int cmd_locals(char **argv, int argc)
@@ -391,8 +481,8 @@ static int cmd_iface(const char *name, bool forget)
             reply_err("deleting %s[%u]: %s", MOAT_MAP_IFACES, ifindex, strerror(errno));
         }
     } else if (bpf_map_lookup_elem(fd, &ifindex, &v) == 0) {
-        printf("iface ifindex=%u slot=%u flags=0x%x zone=%u\n", ifindex, v.slot, v.flags,
-               v.zone_id);
+        printf("iface ifindex=%u slot=%u flags=0x%x zone=%u svc=0x%x proto=0x%x\n", ifindex, v.slot,
+               v.flags, v.zone_id, v.host_inbound, v.host_protocols);
     } else {
         printf("iface ifindex=%u absent\n", ifindex);
     }
@@ -413,8 +503,8 @@ static int cmd_ctrl(void)
         return -EIO;
     }
     close(fd);
-    printf("ctrl flags=0x%x ncpus=%u generation=%llu\n", c.flags, c.ncpus,
-           (unsigned long long)c.generation);
+    printf("ctrl flags=0x%x ncpus=%u generation=%llu ephemeral=%u-%u\n", c.flags, c.ncpus,
+           (unsigned long long)c.generation, c.ephemeral_lo, c.ephemeral_hi);
     return 0;
 }
 
@@ -489,6 +579,11 @@ static int run(char **argv, int argc)
         if (err)
             reply_err("bootstrap_set_armed: %s", strerror(-err));
         return err;
+    }
+    if (!strcmp(argv[0], "hostin")) {
+        NEED(6);
+        NEED_BOOT();
+        return cmd_hostin(argv);
     }
     if (!strcmp(argv[0], "generation")) {
         NEED(2);

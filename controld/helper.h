@@ -28,8 +28,13 @@ uint32_t helper_pid(const struct helper_link *h);
 uint64_t helper_connected_ms(const struct helper_link *h);
 uint64_t helper_last_heartbeat_age_ms(const struct helper_link *h);
 
-/* Pushes a new full Snapshot (a new generation) to a connected helper. */
+/* Pushes the Snapshot of c->generation (without sessions) to a connected helper. */
 int helper_push_snapshot(struct helper_link *h);
+/* SessionClear / PolicyCountersRequest; the answers go to show.h. -ENOTCONN without a
+ * helper. */
+int helper_send_session_clear(struct helper_link *h, uint64_t request_id, const uint64_t *ids,
+                              size_t n);
+int helper_send_policy_counters_request(struct helper_link *h, uint64_t request_id);
 /* Sends a neighbour change to a connected helper (no-op when none is connected). */
 void helper_send_neighbor(struct helper_link *h, const struct ctl_neigh *n, bool removed);
 

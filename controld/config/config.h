@@ -244,6 +244,8 @@ struct cfg_screen {
 };
 
 /* ---- flow ---- */
+#define CFG_FLOW_MAX_SESSIONS_DEFAULT 1048576u
+#define CFG_FLOW_MAX_SESSIONS_LIMIT (16u << 20)
 struct cfg_flow {
     unsigned tcp_established_timeout; /* seconds, default 1800 */
     unsigned tcp_initial_timeout;     /* seconds, default 20 */
@@ -251,6 +253,8 @@ struct cfg_flow {
     unsigned icmp_timeout;            /* seconds, default 60 */
     unsigned aging_high_watermark;    /* percent of the session table, default 100 */
     unsigned aging_low_watermark;     /* percent, default 100 */
+    unsigned max_sessions;            /* security flow max-sessions, default 1048576 */
+    bool policy_reevaluate; /* security flow policy-reevaluate enable|disable, default enable */
 };
 
 /* Everything under `security`, plus `applications`. Never NULL in a loaded config. */

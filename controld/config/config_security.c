@@ -20,6 +20,8 @@ void cc_security_defaults(struct cfg_security *sec)
     sec->flow.icmp_timeout = 60;
     sec->flow.aging_high_watermark = 100;
     sec->flow.aging_low_watermark = 100;
+    sec->flow.max_sessions = CFG_FLOW_MAX_SESSIONS_DEFAULT;
+    sec->flow.policy_reevaluate = true;
 }
 
 static int push_index(struct cc *cc, unsigned **arr, unsigned *n, unsigned v)
@@ -1274,6 +1276,32 @@ static int flow_aging(struct cc *cc, const struct config_node *n, void *ctx)
     return 0;
 }
 
+static int flow_max_sessions(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    int rc = cc_leaf(cc, n, 1, 1, "max-sessions N");
+    return rc ? rc
+              : cc_uint(cc, &n->words[0], "max-sessions", 1, CFG_FLOW_MAX_SESSIONS_LIMIT,
+                        &cc->sec->flow.max_sessions);
+}
+
+static int flow_policy_reevaluate(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    int rc = cc_leaf(cc, n, 1, 1, "policy-reevaluate enable|disable");
+    if (rc)
+        return rc;
+    const char *v = n->words[0].text;
+    if (strcmp(v, "enable") == 0)
+        cc->sec->flow.policy_reevaluate = true;
+    else if (strcmp(v, "disable") == 0)
+        cc->sec->flow.policy_reevaluate = false;
+    else
+        return cc_err_word(cc, &n->words[0],
+                           "invalid policy-reevaluate \"%s\" (expected enable: a commit closes "
+                           "sessions its policies no longer permit, or disable: they run on)",
+                           v);
+    return 0;
+}
+
 /* ---- security ---- */
 
 struct sec_top {
@@ -1314,6 +1342,8 @@ int cc_compile_security(struct cc *cc, const struct config_node *sec)
         {"udp-timeout", flow_udp, false},
         {"icmp-timeout", flow_icmp, false},
         {"aging", flow_aging, false},
+        {"max-sessions", flow_max_sessions, false},
+        {"policy-reevaluate", flow_policy_reevaluate, false},
     };
     struct sec_top st = {0};
     int rc = cc_dispatch(cc, sec, tab, sizeof(tab) / sizeof(tab[0]), &st);
@@ -1329,7 +1359,8 @@ int cc_compile_security(struct cc *cc, const struct config_node *sec)
         return rc;
     if (st.nat && (rc = cc_compile_nat(cc, st.nat)))
         return rc;
-    if (st.flow && (rc = cc_dispatch(cc, st.flow, flow_tab, 4, NULL)))
+    if (st.flow &&
+        (rc = cc_dispatch(cc, st.flow, flow_tab, sizeof(flow_tab) / sizeof(flow_tab[0]), NULL)))
         return rc;
     return 0;
 }

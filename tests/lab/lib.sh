@@ -114,8 +114,8 @@ moat_start() {
 	mkdir -p "$RUN/bpf"
 	mountpoint -q "$RUN/bpf" || mount -t bpf bpf "$RUN/bpf"
 	ip netns exec "$NS_FW" "$MOAT_BUILD/moat-controld" --config "$conf" --run-dir "$RUN" \
-		--bpffs-dir "$RUN/bpf/moat" --bpf-dir "$MOAT_BUILD/bpf" --log-level debug \
-		"$@" >>"$RUN/controld.log" 2>&1 &
+		--bpffs-dir "$RUN/bpf/moat" --bpf-dir "$MOAT_BUILD/bpf" --state-dir "$RUN/state" \
+		--log-level debug "$@" >>"$RUN/controld.log" 2>&1 &
 	CONTROLD_PID=$!
 	LAB_PIDS+=("$CONTROLD_PID")
 	local i

@@ -73,8 +73,14 @@ struct moat_worker_stats {
 	uint64_t deltas_dropped; /* delta ring full */
 	uint64_t policy_permit;
 	uint64_t policy_reject;
-	uint64_t pad[15]; /* room to grow without changing the version */
+	uint64_t icmp_error_unmatched; /* ICMP error quoting no known session: dropped */
+	uint64_t session_conflicts;    /* new flow whose reply key another session holds */
+	uint64_t frag_drops;           /* non-first fragment of no known session */
+	uint64_t rejects_sent;         /* TCP RST / ICMP unreachable sent for policy reject */
+	uint64_t pad[11]; /* room to grow without changing the version */
 };
+
+_Static_assert(sizeof(struct moat_worker_stats) == 512, "fields come out of pad: keep the size");
 
 struct moat_dp_stats {
 	uint32_t magic;   /* MOAT_STATS_MAGIC */

@@ -38,11 +38,9 @@ static inline void flow_tuple_reverse(const struct flow_tuple *in, struct flow_t
 	*out = t;
 }
 
-/* 64-bit mix of the five 64-bit words of a tuple (a multiply-xorshift hash). */
-static inline uint64_t flow_tuple_hash(const struct flow_tuple *t, uint64_t seed)
+/* The same hash over a tuple already held as its five 64-bit words (memory order). */
+static inline uint64_t flow_tuple_hash_words(const uint64_t w[5], uint64_t seed)
 {
-	uint64_t w[5];
-	memcpy(w, t, sizeof(w));
 	uint64_t h = seed ^ 0x9e3779b97f4a7c15ull;
 	for (int i = 0; i < 5; i++) {
 		h ^= w[i];
@@ -52,6 +50,14 @@ static inline uint64_t flow_tuple_hash(const struct flow_tuple *t, uint64_t seed
 	h *= 0x94d049bb133111ebull;
 	h ^= h >> 29;
 	return h;
+}
+
+/* 64-bit mix of the five 64-bit words of a tuple (a multiply-xorshift hash). */
+static inline uint64_t flow_tuple_hash(const struct flow_tuple *t, uint64_t seed)
+{
+	uint64_t w[5];
+	memcpy(w, t, sizeof(w));
+	return flow_tuple_hash_words(w, seed);
 }
 
 #endif

@@ -111,7 +111,8 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
     X(no_xsk)                                                                                      \
     X(drop_malformed)                                                                              \
     X(drop_other)                                                                                  \
-    X(unmanaged)
+    X(unmanaged)                                                                                   \
+    X(drop_host_inbound)
 
 static void shim_text(struct strbuf *o, const struct moat_shim_stats *s, const char *indent)
 {
@@ -303,7 +304,28 @@ static int show_route(struct controld *c, bool json, struct strbuf *o)
     X(policy_deny)                                                                                 \
     X(loops)                                                                                       \
     X(idle_polls)                                                                                  \
-    X(generation)
+    X(generation)                                                                                  \
+    X(xsk_rx_dropped)                                                                              \
+    X(xsk_rx_ring_full)                                                                            \
+    X(xsk_fill_ring_empty)                                                                         \
+    X(xsk_tx_invalid)                                                                              \
+    X(sessions_active)                                                                             \
+    X(sessions_created)                                                                            \
+    X(sessions_closed_aged)                                                                        \
+    X(sessions_closed_tcp)                                                                         \
+    X(sessions_closed_other)                                                                       \
+    X(session_table_full)                                                                          \
+    X(non_syn_drops)                                                                               \
+    X(tcp_invalid)                                                                                 \
+    X(icmp_error_related)                                                                          \
+    X(deltas_produced)                                                                             \
+    X(deltas_dropped)                                                                              \
+    X(policy_permit)                                                                               \
+    X(policy_reject)                                                                               \
+    X(icmp_error_unmatched)                                                                        \
+    X(session_conflicts)                                                                           \
+    X(frag_drops)                                                                                  \
+    X(rejects_sent)
 
 /* Copies the helper's counters out of RUN_DIR/dataplane.stats. */
 static int read_dp_stats(struct controld *c, struct moat_dp_stats *out)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "flowctl.h"
 #include "frame.h"
 #include "log.h"
 #include "snapshot.h"
@@ -34,7 +36,9 @@ struct ctl {
     uint32_t hb_ms;
     uint64_t hb_seq;
     int64_t next_hb;
-    bool configured; /* workers set up for dp.set / dp.ports */
+    bool configured;   /* workers set up for dp.set / dp.ports */
+    bool applied_once; /* a snapshot was applied since Hello (sessions are re-seeded once) */
+    struct flowctl fc;
     /* Kernel XSK counters of sockets already closed, per worker (see sample_xsk_stats). */
     struct xdp_statistics xsk_base[MOAT_MAX_WORKERS];
     bool link_lost;
@@ -62,6 +66,11 @@ static int ctl_send(struct ctl *c, const Moat__Envelope *env)
         c->link_lost = true;
     }
     return err;
+}
+
+static int fc_send(void *arg, const Moat__Envelope *env)
+{
+    return ctl_send(arg, env);
 }
 
 static void send_heartbeat_if_due(struct ctl *c)
@@ -235,6 +244,24 @@ static void stop_dataplane(struct ctl *c)
     c->configured = false;
 }
 
+/* Workers stopped, sockets set up: session tables for this layout, sessions re-seeded. */
+static int prepare_sessions(struct ctl *c, const Moat__Snapshot *s, const struct dp_tables *t,
+                            char *err, size_t errlen)
+{
+    int rc = flowctl_layout(&c->fc, t, err, errlen);
+    if (rc)
+        return rc;
+    if (s->n_sessions) {
+        if (c->applied_once)
+            log_warn("generation %llu carries %zu sessions but the helper already runs its "
+                     "own: ignored",
+                     (unsigned long long)s->generation, s->n_sessions);
+        else
+            flowctl_install_snapshot(&c->fc, s, t);
+    }
+    return 0;
+}
+
 static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
 {
     char err[512] = "";
@@ -244,13 +271,16 @@ static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
     struct dp_tables *t = NULL;
     int rc;
 
-    log_info("snapshot generation %llu: %zu interfaces, %zu routes, %zu neighbours",
-             (unsigned long long)s->generation, s->n_interfaces, s->n_routes, s->n_neighbors);
+    log_info("snapshot generation %llu: %zu interfaces, %zu routes, %zu neighbours, %zu zones, "
+             "%zu policies, %zu sessions",
+             (unsigned long long)s->generation, s->n_interfaces, s->n_routes, s->n_neighbors,
+             s->n_zones, s->n_policies, s->n_sessions);
     rc = dp_settings_from_proto(s->settings, c->hello_workers, &set, err, sizeof(err));
     if (!rc)
         rc = dp_ports_from_snapshot(s, &set, ports, &nports, err, sizeof(err));
     if (!rc)
-        rc = dp_tables_from_snapshot(s, ports, nports, &t, err, sizeof(err));
+        rc = dp_tables_from_snapshot_names(s, ports, nports, &c->fc.pnames, &c->fc.anames, &t, err,
+                                           sizeof(err));
     if (rc) {
         if (!err[0])
             snprintf(err, sizeof(err), "building the tables failed: %s", strerror(-rc));
@@ -259,14 +289,36 @@ static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
         return;
     }
     c->hb_ms = set.heartbeat_ms;
+    flowctl_tables_built(&c->fc, t);
+    const uint32_t npol = pol_rule_count(t->pol);
+    const uint32_t routes = fib_route_count(t->fib);
 
     bool keep = c->configured && !dp_settings_need_rebind(&c->dp.set, &set) &&
                 dp_ports_equal(c->dp.ports, c->dp.nports, ports, nports);
-    if (keep) {
-        /* Same sockets: swap the tables under the running workers. */
+    if (keep && !flowctl_layout_changed(&c->fc, t)) {
+        /* Same sockets, same session tables: swap the tables under the running workers. */
         c->dp.set.heartbeat_ms = set.heartbeat_ms;
         dp_publish_tables(&c->dp, t, false, false);
         log_info("generation %llu: sockets kept, tables swapped",
+                 (unsigned long long)s->generation);
+    } else if (keep) {
+        /* Same sockets, other session tables (max-sessions changed): pause the workers. */
+        c->dp.set.heartbeat_ms = set.heartbeat_ms;
+        dp_workers_stop(&c->dp);
+        rc = prepare_sessions(c, s, t, err, sizeof(err));
+        dp_publish_tables(&c->dp, t, false, false); /* no worker runs: freed at once */
+        if (!rc)
+            rc = dp_workers_start(&c->dp);
+        if (rc) {
+            if (!err[0])
+                snprintf(err, sizeof(err), "cannot restart the workers: %s", strerror(-rc));
+            log_err("generation %llu: %s", (unsigned long long)s->generation, err);
+            stop_dataplane(c);
+            c->dp.stats->nworkers = 0;
+            send_applied(c, s->generation, false, err);
+            return;
+        }
+        log_info("generation %llu: sockets kept, session tables resized",
                  (unsigned long long)s->generation);
     } else {
         if (c->configured)
@@ -276,15 +328,24 @@ static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
         c->dp.set = set;
         c->dp.nports = nports;
         memcpy(c->dp.ports, ports, sizeof(ports[0]) * nports);
-        dp_publish_tables(&c->dp, t, false, false); /* no worker runs: freed at once */
         rc = dp_workers_setup(&c->dp, err, sizeof(err));
         if (rc) {
+            dp_tables_free(t, true, true);
             log_err("generation %llu: %s", (unsigned long long)s->generation, err);
             c->dp.stats->nworkers = 0;
             send_applied(c, s->generation, false, err);
             return;
         }
         c->configured = true;
+        rc = prepare_sessions(c, s, t, err, sizeof(err));
+        dp_publish_tables(&c->dp, t, false, false); /* no worker runs: freed at once */
+        if (rc) {
+            log_err("generation %llu: %s", (unsigned long long)s->generation, err);
+            stop_dataplane(c);
+            c->dp.stats->nworkers = 0;
+            send_applied(c, s->generation, false, err);
+            return;
+        }
         rc = dp_workers_start(&c->dp);
         if (rc) {
             snprintf(err, sizeof(err), "cannot start the worker threads: %s", strerror(-rc));
@@ -295,15 +356,15 @@ static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
         }
         log_bindings(c);
     }
+    c->applied_once = true;
     c->dp.stats->nworkers = c->dp.set.workers;
     c->dp.stats->generation = s->generation;
     bool ok = !bindings_failed(c, err, sizeof(err));
     if (!ok)
         log_err("generation %llu: %s", (unsigned long long)s->generation, err);
     else
-        log_info("generation %llu applied: %u workers, %u interfaces, %u routes",
-                 (unsigned long long)s->generation, c->dp.set.workers, nports,
-                 fib_route_count(t->fib));
+        log_info("generation %llu applied: %u workers, %u interfaces, %u routes, %u policies",
+                 (unsigned long long)s->generation, c->dp.set.workers, nports, routes, npol);
     send_applied(c, s->generation, ok, ok ? "" : err);
 }
 
@@ -337,6 +398,12 @@ static void dispatch(struct ctl *c, const Moat__Envelope *env)
         apply_neighbors(c, env->neighbor_update);
         break;
     case MOAT__ENVELOPE__MSG_HEARTBEAT:
+        break;
+    case MOAT__ENVELOPE__MSG_SESSION_CLEAR:
+        flowctl_clear(&c->fc, env->session_clear);
+        break;
+    case MOAT__ENVELOPE__MSG_POLICY_COUNTERS_REQUEST:
+        flowctl_policy_counters(&c->fc, env->policy_counters_request);
         break;
     default:
         log_warn("unexpected message %d from controld: ignored", (int)env->msg_case);
@@ -524,9 +591,16 @@ static void main_loop(struct ctl *c)
         dispatch_buffered(c);
         send_heartbeat_if_due(c);
         drain_resolves(c);
+        int64_t now = now_ms();
+        if (!c->link_lost)
+            flowctl_poll(&c->fc, now, false);
         if (c->link_lost)
             break;
-        int64_t wait = c->next_hb - now_ms();
+        int64_t until = c->next_hb;
+        int64_t fl = flowctl_next_ms(&c->fc, now);
+        if (fl < until)
+            until = fl;
+        int64_t wait = until - now;
         if (wait < 0)
             wait = 0;
         struct pollfd p[3] = {
@@ -568,6 +642,15 @@ int control_run(const char *run_dir, int sigfd)
     atomic_init(&c.dp.tables, NULL);
     atomic_init(&c.dp.epoch, 0);
     atomic_init(&c.dp.stop, 0);
+    if (getrandom(&c.dp.flow_seed, sizeof(c.dp.flow_seed), 0) != sizeof(c.dp.flow_seed))
+        c.dp.flow_seed = (uint64_t)now_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+    {
+        struct timespec rt, mt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        clock_gettime(CLOCK_MONOTONIC, &mt);
+        c.dp.unix_offset_ms =
+            ((int64_t)rt.tv_sec - mt.tv_sec) * 1000 + ((int64_t)rt.tv_nsec - mt.tv_nsec) / 1000000;
+    }
 
     int n = snprintf(c.sock_path, sizeof(c.sock_path), "%s/dataplane.sock", run_dir);
     if (n < 0 || (size_t)n >= sizeof(c.sock_path)) {
@@ -583,6 +666,12 @@ int control_run(const char *run_dir, int sigfd)
     c.dp.ctl_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c.dp.ctl_evfd < 0) {
         log_err("eventfd: %s", strerror(errno));
+        stats_close(&c.stats);
+        return 1;
+    }
+    if (flowctl_init(&c.fc, &c.dp, fc_send, &c) != 0) {
+        log_err("out of memory");
+        close(c.dp.ctl_evfd);
         stats_close(&c.stats);
         return 1;
     }
@@ -606,6 +695,9 @@ out:
     if (c.configured)
         log_info("stopping the workers and closing the XSKs");
     stop_dataplane(&c);
+    if (!c.link_lost && c.fd >= 0)
+        flowctl_poll(&c.fc, now_ms(), true); /* the last deltas */
+    flowctl_free(&c.fc);
     dp_publish_tables(&c.dp, NULL, false, false);
     frame_reader_free(&c.rd);
     if (c.fd >= 0)

@@ -3,7 +3,10 @@
  * control.h — the helper's end of the controld link (RUN_DIR/dataplane.sock).
  *
  * Connect (retrying every 200 ms), Hello / HelloAck, then: apply each Snapshot and answer
- * SnapshotApplied, apply NeighborUpdates, send Heartbeats and the workers' ResolveRequests.
+ * SnapshotApplied (the first one re-seeds the session tables from Snapshot.sessions before
+ * the answer, so before controld arms), apply NeighborUpdates, send Heartbeats and the
+ * workers' ResolveRequests; the sessions' side (SessionDeltaBatch every 50 ms, SessionClear,
+ * PolicyCountersRequest) is flowctl.c's.
  * Only this (the main) thread touches the socket. Losing the connection tears the XSKs
  * down and ends the helper with status 1: the supervisor restarts it from clean sockets.
  */

@@ -21,6 +21,7 @@
 #include "counters.h"
 #include "fib.h"
 #include "maps.h"
+#include "policy.h"
 
 #define DP_IDLE_POLL_MS 100
 #define DP_EPOCH_IDLE UINT64_MAX
@@ -48,19 +49,45 @@ struct dp_iface {
     uint32_t ifindex;
     uint32_t mtu;
     uint8_t mac[6];
-    int16_t port; /* index in dp.ports, -1: no XSKs on it */
+    int16_t port;  /* index in dp.ports, -1: no XSKs on it */
+    uint16_t zone; /* security zone id, 0: in no zone (plain routing, no sessions) */
+    uint8_t has_v4, has_v6;
+    uint8_t v4[4]; /* the box's first address of each family on it (source of rejects) */
+    uint8_t v6[16];
 };
+
+/* FlowSettings, completed with defaults (seconds, percent). */
+struct dp_flow_cfg {
+    uint32_t tcp_established, tcp_initial, tcp_closing;
+    uint32_t udp, icmp, other;
+    uint32_t max_sessions; /* whole box */
+    uint32_t high_wm, low_wm;
+    bool reevaluate;
+};
+
+#define DP_DEF_MAX_SESSIONS 1048576u
+#define DP_DEF_TCP_ESTABLISHED 1800
+#define DP_DEF_TCP_INITIAL 20
+#define DP_DEF_TCP_CLOSING 30
+#define DP_DEF_UDP 60
+#define DP_DEF_ICMP 60
+#define DP_DEF_OTHER 60
 
 /* Immutable once published. */
 struct dp_tables {
     uint64_t generation;
+    uint64_t version; /* unique per built table: workers drop cached routes when it changes */
     struct fib *fib;
     struct neigh_table *neigh;
+    struct pol_set *pol; /* compiled policies; shared and freed with the fib */
+    struct dp_flow_cfg flow;
     uint32_t nifs;
     struct dp_iface ifs[MOAT_MAX_IFACES];
+    int16_t port_if[MOAT_MAX_IFACES]; /* dp port -> index in ifs, -1 none */
 };
 
 struct dp_worker;
+struct dp_flow;
 
 struct dp {
     /* Fixed while workers run (changed only between dp_workers_stop/start). */
@@ -76,13 +103,22 @@ struct dp {
     void (*progress)(void *arg);
     void *progress_arg;
 
+    /* Session state per worker (NULL for workers without sockets): allocated when a
+     * snapshot's settings are applied, kept across generations and rebinds that keep the
+     * layout. flow_seed: the key hash seed every worker uses (shared index). */
+    struct dp_flow *flows[MOAT_MAX_WORKERS];
+    uint32_t nflows;
+    uint64_t flow_seed;
+    int64_t unix_offset_ms; /* CLOCK_REALTIME - CLOCK_MONOTONIC, ms */
+
     /* Shared with the workers. */
     _Atomic(struct dp_tables *) tables;
     _Atomic uint64_t epoch;
     _Atomic int stop;
 };
 
-/* Frees t; fib and neigh only if asked (a neighbour update shares the fib). */
+/* Frees t; fib (with the policies) and neigh only if asked (a neighbour update shares the
+ * fib). */
 void dp_tables_free(struct dp_tables *t, bool free_fib, bool free_neigh);
 
 /*

@@ -385,3 +385,9 @@ const uint8_t *neigh_lookup(const struct neigh_table *t, uint8_t family, const u
     int i = neigh_find(t, family, addr, ifindex);
     return i >= 0 ? t->slots[i].mac : NULL;
 }
+
+int neigh_lookup_slot(const struct neigh_table *t, uint8_t family, const uint8_t *addr,
+                      uint32_t ifindex)
+{
+    return neigh_find(t, family, addr, ifindex);
+}

@@ -88,5 +88,8 @@ int neigh_table_del(struct neigh_table *t, uint8_t family, const uint8_t *addr, 
 /* The MAC of (addr, ifindex), or NULL. */
 const uint8_t *neigh_lookup(const struct neigh_table *t, uint8_t family, const uint8_t *addr,
                             uint32_t ifindex);
+/* The slot of (addr, ifindex) in t->slots (its MAC stays there while t is published), or -1. */
+int neigh_lookup_slot(const struct neigh_table *t, uint8_t family, const uint8_t *addr,
+                      uint32_t ifindex);
 
 #endif

@@ -3,10 +3,14 @@
 
 #include <errno.h>
 #include <linux/neighbour.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Every table built gets a version of its own (route caches are keyed by it). */
+static _Atomic uint64_t next_version = 1;
 
 static bool is_pow2(uint32_t v)
 {
@@ -160,8 +164,47 @@ static int addr_family(size_t len)
     return len == 4 ? 4 : len == 16 ? 6 : 0;
 }
 
+#define DP_MAX_SESSIONS_LIMIT (16u << 20)
+
+int dp_flow_cfg_from_proto(const Moat__FlowSettings *in, struct dp_flow_cfg *out, char *err,
+                           size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->tcp_established =
+        in && in->tcp_established_timeout ? in->tcp_established_timeout : DP_DEF_TCP_ESTABLISHED;
+    out->tcp_initial = in && in->tcp_initial_timeout ? in->tcp_initial_timeout : DP_DEF_TCP_INITIAL;
+    out->tcp_closing = in && in->tcp_closing_timeout ? in->tcp_closing_timeout : DP_DEF_TCP_CLOSING;
+    out->udp = in && in->udp_timeout ? in->udp_timeout : DP_DEF_UDP;
+    out->icmp = in && in->icmp_timeout ? in->icmp_timeout : DP_DEF_ICMP;
+    out->other = in && in->other_timeout ? in->other_timeout : DP_DEF_OTHER;
+    out->max_sessions = in && in->max_sessions ? in->max_sessions : DP_DEF_MAX_SESSIONS;
+    /* Unset (0) watermarks: no early aging. */
+    out->high_wm = in && in->aging_high_watermark ? in->aging_high_watermark : 100;
+    out->low_wm = in && in->aging_low_watermark ? in->aging_low_watermark : out->high_wm;
+    out->reevaluate = in ? in->policy_reevaluate : false;
+    if (out->max_sessions > DP_MAX_SESSIONS_LIMIT)
+        return fail(err, errlen, "flow.max_sessions %u is above %u", out->max_sessions,
+                    DP_MAX_SESSIONS_LIMIT);
+    if (out->high_wm > 100 || out->low_wm > out->high_wm)
+        return fail(err, errlen, "flow aging watermarks %u/%u: need low <= high <= 100",
+                    out->low_wm, out->high_wm);
+    const uint32_t day = 86400 * 7;
+    if (out->tcp_established > day || out->tcp_initial > day || out->tcp_closing > day ||
+        out->udp > day || out->icmp > day || out->other > day)
+        return fail(err, errlen, "flow timeouts must be at most %u seconds", day);
+    return 0;
+}
+
 int dp_tables_from_snapshot(const Moat__Snapshot *s, const struct dp_port *ports, uint32_t nports,
                             struct dp_tables **out, char *err, size_t errlen)
+{
+    return dp_tables_from_snapshot_names(s, ports, nports, NULL, NULL, out, err, errlen);
+}
+
+int dp_tables_from_snapshot_names(const Moat__Snapshot *s, const struct dp_port *ports,
+                                  uint32_t nports, struct pol_names *pnames,
+                                  struct pol_names *anames, struct dp_tables **out, char *err,
+                                  size_t errlen)
 {
     *out = NULL;
     int rc = 0;
@@ -171,6 +214,7 @@ int dp_tables_from_snapshot(const Moat__Snapshot *s, const struct dp_port *ports
     if (!t)
         return -ENOMEM;
     t->generation = s->generation;
+    t->version = atomic_fetch_add(&next_version, 1);
 
     for (size_t i = 0; i < s->n_interfaces; i++) {
         const Moat__Interface *in = s->interfaces[i];
@@ -182,6 +226,11 @@ int dp_tables_from_snapshot(const Moat__Snapshot *s, const struct dp_port *ports
             rc = fail(err, errlen, "more than %u interfaces", MOAT_MAX_IFACES);
             goto out;
         }
+        if (in->zone_id > POL_MAX_ZONE) {
+            rc = fail(err, errlen, "interface %s: zone id %u is out of range 0..%u",
+                      in->name ? in->name : "?", in->zone_id, POL_MAX_ZONE);
+            goto out;
+        }
         struct dp_iface *f = &t->ifs[t->nifs++];
         f->ifindex = in->ifindex;
         f->mtu = in->mtu;
@@ -191,7 +240,32 @@ int dp_tables_from_snapshot(const Moat__Snapshot *s, const struct dp_port *ports
         for (uint32_t p = 0; p < nports; p++)
             if (ports[p].ifindex == in->ifindex)
                 f->port = (int16_t)p;
+        f->zone = (uint16_t)in->zone_id;
+        for (size_t a = 0; a < in->n_addresses; a++) {
+            const Moat__Prefix *px = in->addresses[a];
+            if (!px)
+                continue;
+            if (px->addr.len == 4 && !f->has_v4) {
+                memcpy(f->v4, px->addr.data, 4);
+                f->has_v4 = 1;
+            } else if (px->addr.len == 16 && !f->has_v6 &&
+                       !(px->addr.data[0] == 0xfe && (px->addr.data[1] & 0xc0) == 0x80)) {
+                memcpy(f->v6, px->addr.data, 16);
+                f->has_v6 = 1;
+            }
+        }
     }
+    for (uint32_t p = 0; p < MOAT_MAX_IFACES; p++)
+        t->port_if[p] = -1;
+    for (uint32_t p = 0; p < nports; p++)
+        t->port_if[p] = (int16_t)iface_index(t, ports[p].ifindex);
+
+    rc = dp_flow_cfg_from_proto(s->flow, &t->flow, err, errlen);
+    if (rc)
+        goto out;
+    rc = pol_compile(s, pnames, anames, &t->pol, err, errlen);
+    if (rc)
+        goto out;
 
     for (size_t i = 0; i < s->n_routes; i++) {
         const Moat__Route *r = s->routes[i];
@@ -266,6 +340,7 @@ int dp_tables_with_neighbors(const struct dp_tables *cur, const Moat__NeighborUp
     if (!t)
         return -ENOMEM;
     *t = *cur;
+    t->version = atomic_fetch_add(&next_version, 1);
     int rc = neigh_table_clone(cur->neigh, (uint32_t)u->n_neighbors, &t->neigh);
     if (rc) {
         free(t);

@@ -43,9 +43,22 @@ int dp_ports_from_snapshot(const Moat__Snapshot *s, const struct dp_settings *se
 
 bool dp_ports_equal(const struct dp_port *a, uint32_t na, const struct dp_port *b, uint32_t nb);
 
-/* Builds the tables of s for the given port set. -EINVAL (err says why), -ENOMEM. */
+/*
+ * Builds the tables of s for the given port set: interfaces (with their zones and own
+ * addresses), routes, neighbours, flow settings (defaults for what is unset) and the
+ * compiled policies. -EINVAL (err says why), -ENOMEM.
+ */
 int dp_tables_from_snapshot(const Moat__Snapshot *s, const struct dp_port *ports, uint32_t nports,
                             struct dp_tables **out, char *err, size_t errlen);
+/* The same, interning policy and application names into counter slots (policy.h). */
+int dp_tables_from_snapshot_names(const Moat__Snapshot *s, const struct dp_port *ports,
+                                  uint32_t nports, struct pol_names *pnames,
+                                  struct pol_names *anames, struct dp_tables **out, char *err,
+                                  size_t errlen);
+
+/* FlowSettings (may be NULL) completed with defaults. -EINVAL with a sentence in err. */
+int dp_flow_cfg_from_proto(const Moat__FlowSettings *in, struct dp_flow_cfg *out, char *err,
+                           size_t errlen);
 
 /*
  * A copy of cur with the neighbour changes of u applied (the fib is shared with cur).

@@ -11,9 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "flow.h"
 #include "log.h"
 #include "parse.h"
-#include "rewrite.h"
+#include "snapshot.h"
 
 /* ---- tables publication ---- */
 
@@ -21,8 +22,10 @@ void dp_tables_free(struct dp_tables *t, bool free_fib, bool free_neigh)
 {
     if (!t)
         return;
-    if (free_fib)
+    if (free_fib) {
         fib_free(t->fib);
+        pol_free(t->pol);
+    }
     if (free_neigh)
         neigh_table_free(t->neigh);
     free(t);
@@ -153,67 +156,19 @@ bool dp_worker_pop_resolve(struct dp_worker *w, struct dp_resolve_req *out)
     return spsc_ring_pop(&w->resolve, out);
 }
 
-/* ---- the packet path ---- */
+/* ---- the packet path: flow.c decides, this moves the frames ---- */
 
-static void process_frame(struct dp_worker *w, const struct dp_sock *s, const struct dp_tables *t,
-                          uint64_t addr, uint32_t len)
+/* Queues the frame at addr (len bytes, of this worker's UMEM) for TX on port. */
+static void tx_frame(struct dp_worker *w, uint16_t port, uint64_t addr, const uint8_t *pkt,
+                     uint32_t len)
 {
     struct moat_worker_stats *st = w->st;
-    const uint64_t off = addr & w->frame_mask;
-    uint8_t *pkt = w->umem.area + addr;
-    struct pkt_info pi;
-
-    if (off + len > w->frame_mask + 1)
-        goto parse_error;
-    const struct moat_meta *m = parse_meta(pkt, (uint32_t)off);
-    if (!m || m->ifindex != s->ifindex || parse_packet(pkt, len, m, &pi) != 0)
-        goto parse_error;
-    if (!t) {
-        st->fib_miss++;
-        goto drop;
-    }
-    const struct fib_route *r = fib_lookup(t->fib, pi.family, m->dst);
-    if (!r) {
-        st->fib_miss++;
-        goto drop;
-    }
-    if (r->oif < 0 || t->ifs[r->oif].port < 0) {
-        st->no_egress_xsk++;
-        goto drop;
-    }
-    const struct dp_iface *oif = &t->ifs[r->oif];
-    const struct dp_egress eg = w->egress[oif->port];
+    const struct dp_egress eg =
+        port < MOAT_MAX_IFACES ? w->egress[port] : (struct dp_egress){-1, -1};
     if (eg.worker < 0) {
         st->no_egress_xsk++;
         goto drop;
     }
-    const uint8_t *nh = fib_nexthop(r, m->dst);
-    const uint8_t *mac = neigh_lookup(t->neigh, pi.family, nh, r->ifindex);
-    if (!mac) {
-        st->neigh_miss++;
-        request_resolve(w, pi.family, nh, r->ifindex);
-        goto drop;
-    }
-    if (pi.ttl <= 1) {
-        st->ttl_expired++;
-        goto drop;
-    }
-    if (pi.l3_len > oif->mtu) {
-        st->mtu_drops++;
-        goto drop;
-    }
-
-    if (pi.family == 4)
-        rewrite_ipv4_ttl(pkt + pi.l3_off);
-    else
-        rewrite_ipv6_hop(pkt + pi.l3_off);
-    if (pi.vlan_tags) {
-        pkt = rewrite_strip_vlan(pkt, pi.vlan_tags);
-        addr += VLAN_HDR_LEN * pi.vlan_tags;
-        len -= VLAN_HDR_LEN * pi.vlan_tags;
-    }
-    rewrite_l2(pkt, mac, oif->mac);
-
     if (eg.worker == (int16_t)w->id) {
         struct dp_sock *out = &w->socks[eg.sock];
         if (pend_count(out) == w->pend_limit) {
@@ -236,17 +191,64 @@ static void process_frame(struct dp_worker *w, const struct dp_sock *s, const st
         memcpy(peer->umem.area + h->addr, pkt, len);
         h->len = len;
         h->sock = (uint16_t)eg.sock;
+        h->flags = 0;
         spsc_ring_prod_commit(ring);
         w->wake_mask |= 1u << eg.worker;
         free_push(w, addr); /* copied: our frame is free again */
     }
     st->forwarded++;
     return;
-
-parse_error:
-    st->parse_errors++;
 drop:
     free_push(w, addr);
+}
+
+/* Hands a received frame (with its metadata) to the worker that owns its session. */
+static void handoff_rx(struct dp_worker *w, uint16_t owner, uint64_t addr, const struct dp_pkt *p)
+{
+    struct dp_worker *peer = owner < w->dp->nworkers ? w->dp->workers[owner] : NULL;
+    struct spsc_ring *ring = peer ? &peer->inbound[w->id] : NULL;
+    struct dp_handoff *h = ring && ring->size ? spsc_ring_prod_slot(ring) : NULL;
+    if (!h || p->len + DP_HANDOFF_RX_OFF > w->frame_mask + 1) {
+        w->st->pending_tx_drops++;
+        free_push(w, addr);
+        return;
+    }
+    uint8_t *dst = peer->umem.area + h->addr + DP_HANDOFF_RX_OFF;
+    memcpy(dst - sizeof(struct moat_meta), p->m, sizeof(struct moat_meta));
+    memcpy(dst, p->data, p->len);
+    h->len = p->len;
+    h->sock = p->in_port;
+    h->flags = DP_HANDOFF_RX;
+    spsc_ring_prod_commit(ring);
+    w->wake_mask |= 1u << owner;
+    free_push(w, addr);
+}
+
+/* Carries out the verdict on the frame at addr. */
+static void act(struct dp_worker *w, uint64_t addr, struct dp_pkt *p)
+{
+    switch (p->verdict) {
+    case DP_V_TX:
+        tx_frame(w, p->out_port, addr + (uint64_t)(p->out - p->data), p->out, p->out_len);
+        return;
+    case DP_V_HANDOFF:
+        handoff_rx(w, p->out_port, addr, p);
+        return;
+    case DP_V_NEIGH_MISS:
+        request_resolve(w, p->nh_family, p->nh, p->nh_ifindex);
+        break;
+    default:
+        break;
+    }
+    free_push(w, addr);
+}
+
+static inline void now_update(struct dp_worker *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    w->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    w->now_valid = true;
 }
 
 static uint32_t reap_completions(struct dp_worker *w)
@@ -302,6 +304,9 @@ static void refill(struct dp_worker *w)
 static uint32_t rx_all(struct dp_worker *w, const struct dp_tables *t)
 {
     struct moat_worker_stats *st = w->st;
+    const uint64_t fsize = w->frame_mask + 1;
+    struct dp_pkt pk[DP_MAX_BATCH];
+    uint64_t addrs[DP_MAX_BATCH];
     uint32_t total = 0;
     for (uint32_t i = 0; i < w->nsocks; i++) {
         struct dp_sock *s = &w->socks[i];
@@ -311,13 +316,36 @@ static uint32_t rx_all(struct dp_worker *w, const struct dp_tables *t)
         uint32_t n = xsk_ring_cons__peek(&s->rx, w->batch, &idx);
         if (!n)
             continue;
+        uint32_t m = 0;
         for (uint32_t k = 0; k < n; k++) {
             const struct xdp_desc *d = xsk_ring_cons__rx_desc(&s->rx, idx + k);
-            st->rx_bytes += d->len;
-            process_frame(w, s, t, d->addr, d->len);
+            const uint64_t addr = d->addr, off = addr & w->frame_mask;
+            const uint32_t len = d->len;
+            st->rx_bytes += len;
+            uint8_t *pkt = w->umem.area + addr;
+            const struct moat_meta *meta =
+                off + len <= fsize ? parse_meta(pkt, (uint32_t)off) : NULL;
+            if (!meta || meta->ifindex != s->ifindex) {
+                st->parse_errors++;
+                free_push(w, addr);
+                continue;
+            }
+            struct dp_pkt *p = &pk[m];
+            p->data = pkt;
+            p->len = len;
+            p->room = (uint32_t)(fsize - off);
+            p->m = meta;
+            p->in_port = (uint16_t)s->port;
+            p->handed = 0;
+            addrs[m++] = addr;
         }
         xsk_ring_cons__release(&s->rx, n);
         total += n;
+        if (!m)
+            continue;
+        dp_flow_batch(w->flow, t, pk, m);
+        for (uint32_t k = 0; k < m; k++)
+            act(w, addrs[k], &pk[k]);
     }
     st->rx_packets += total;
     return total;
@@ -333,8 +361,8 @@ static inline struct xdp_desc *tx_reserve_one(struct dp_sock *s)
     return xsk_ring_prod__tx_desc(&s->tx, idx);
 }
 
-/* Frames handed over by other workers -> TX rings. */
-static uint32_t drain_inbound(struct dp_worker *w)
+/* Frames handed over by other workers -> TX rings (or, received ones, the packet path). */
+static uint32_t drain_inbound(struct dp_worker *w, const struct dp_tables *t)
 {
     struct moat_worker_stats *st = w->st;
     uint32_t moved = 0;
@@ -346,6 +374,25 @@ static uint32_t drain_inbound(struct dp_worker *w)
         while ((h = spsc_ring_cons_peek(ring)) != NULL) {
             if (w->nfree == 0)
                 return moved; /* no frame to put back in the slot: leave it queued */
+            if (h->flags & DP_HANDOFF_RX) {
+                /* A received frame whose session is ours: through the packet path. */
+                const uint64_t addr = h->addr + DP_HANDOFF_RX_OFF;
+                struct dp_pkt p;
+                memset(&p, 0, sizeof(p));
+                p.data = w->umem.area + addr;
+                p.len = h->len;
+                p.room = (uint32_t)(w->frame_mask + 1 - DP_HANDOFF_RX_OFF);
+                p.m = (const struct moat_meta *)(p.data - sizeof(struct moat_meta));
+                p.in_port = h->sock;
+                p.handed = 1;
+                st->rx_bytes += h->len;
+                dp_flow_batch(w->flow, t, &p, 1);
+                act(w, addr, &p);
+                h->addr = free_pop(w);
+                spsc_ring_cons_release(ring);
+                moved++;
+                continue;
+            }
             struct dp_sock *s = &w->socks[h->sock];
             struct xdp_desc *d = tx_reserve_one(s);
             if (!d) {
@@ -475,7 +522,8 @@ static void worker_pass(struct dp_worker *w)
     const struct dp_tables *t = atomic_load(&dp->tables);
     st->loops++;
     st->generation = t ? t->generation : 0;
-    w->now_valid = false;
+    now_update(w);
+    dp_flow_tick(w->flow, t, w->now_ms);
 
     uint32_t work = reap_completions(w);
     refill(w);
@@ -491,15 +539,16 @@ static void worker_pass(struct dp_worker *w)
     if (depth > st->pending_tx_prepared_hwm)
         st->pending_tx_prepared_hwm = depth;
 
-    work += drain_inbound(w);
+    work += drain_inbound(w, t);
     drain_local(w);
     work += tx_submit_and_kick(w);
     wake_peers(w);
-    if (w->resolve_pushed) {
+    if (w->resolve_pushed || w->flow->kick) {
         uint64_t one = 1;
         ssize_t r = write(dp->ctl_evfd, &one, sizeof(one));
         (void)r;
         w->resolve_pushed = false;
+        w->flow->kick = false;
     }
 
     /* Gauges. */
@@ -514,7 +563,7 @@ static void worker_pass(struct dp_worker *w)
     st->pending_tx_local = local;
     st->pending_tx_prepared = prepared;
 
-    if (work || outstanding || local || inbound)
+    if (work || outstanding || local || inbound || dp_flow_busy(w->flow))
         return;
 
     /* Idle: sleep until a socket has RX, a peer hands us a frame, or the timeout. */
@@ -775,6 +824,12 @@ int dp_workers_start(struct dp *dp)
         struct dp_worker *w = dp->workers[id];
         if (!w || !w->nbound)
             continue;
+        w->flow = id < dp->nflows ? dp->flows[id] : NULL;
+        if (!w->flow) {
+            log_err("worker %u has sockets but no session table", id);
+            dp_workers_stop(dp);
+            return -EINVAL;
+        }
         atomic_store(&w->seen_epoch, DP_EPOCH_IDLE);
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc) {

@@ -14,6 +14,10 @@
  * of the destination's UMEM: the source copies the packet into it; the destination moves
  * it to its TX ring and puts a frame from its own free stack back into the slot.
  *
+ * The packet path itself (sessions, policies, routing, rewrite) is flow.c's; this file moves
+ * frames. A frame whose session another worker owns goes to that worker through the same
+ * rings, flagged as received (DP_HANDOFF_RX).
+ *
  * Next hops without a neighbour entry are handed to the control thread through an SPSC
  * ring (at most one request per next hop per DP_RESOLVE_INTERVAL_MS per worker).
  */
@@ -43,12 +47,21 @@ struct dp_resolve_req {
     uint8_t addr[16];
 };
 
-/* A slot of a hand-off ring. addr: a frame of the destination worker's UMEM. */
+/*
+ * A slot of a hand-off ring. addr: a frame of the destination worker's UMEM (its start).
+ * Two kinds: a frame to transmit (routed here because the destination worker has the egress
+ * socket: the packet at addr, sock = the destination's socket), or, with DP_HANDOFF_RX, a
+ * received frame whose session the destination worker owns (shared-index hit): the packet
+ * at addr + DP_HANDOFF_RX_OFF with the shim's metadata in front of it, sock = the ingress
+ * port; the destination runs it through its packet path.
+ */
+#define DP_HANDOFF_RX 0x1
+#define DP_HANDOFF_RX_OFF 256
 struct dp_handoff {
     uint64_t addr;
     uint32_t len;
-    uint16_t sock; /* destination worker's socket index */
-    uint16_t pad;
+    uint16_t sock;
+    uint16_t flags;
 };
 
 struct dp_egress {
@@ -66,9 +79,12 @@ struct dp_resolve_limiter {
     } e[DP_RL_SETS][DP_RL_WAYS];
 };
 
+struct dp_flow;
+
 struct dp_worker {
     uint32_t id;
     struct dp *dp;
+    struct dp_flow *flow; /* dp->flows[id], set while the thread runs */
     struct moat_worker_stats *st;
     struct dp_umem umem;
     struct dp_sock *socks;

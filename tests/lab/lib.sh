@@ -130,7 +130,9 @@ moat_start() {
 
 # moat_start_spawned CONFIG: controld supervises the helper itself.
 moat_start_spawned() {
-	moat_start "$1" --spawn-dataplane "$MOAT_BUILD/moat-dataplane"
+	local conf=$1
+	shift
+	moat_start "$conf" --spawn-dataplane "$MOAT_BUILD/moat-dataplane" "$@"
 }
 
 # helper_start: a helper of our own (not spawned by controld), in the firewall namespace.

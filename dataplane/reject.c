@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+#include "reject.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "csum.h"
+
+#define V4_QUOTE_MAX (576 - 20 - 8)
+#define V6_QUOTE_MAX (1280 - 40 - 8)
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static inline void wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* Ethernet + IP header of the answer; returns the L4 offset. */
+static uint32_t put_headers(uint8_t *pkt, bool v6, const uint8_t peer_mac[6],
+                            const uint8_t our_mac[6], const uint8_t *src, const uint8_t *dst,
+                            uint8_t proto, uint32_t l4_len)
+{
+    memcpy(pkt, peer_mac, 6);
+    memcpy(pkt + 6, our_mac, 6);
+    wr16(pkt + 12, v6 ? 0x86dd : 0x0800);
+    uint8_t *ip = pkt + 14;
+    if (!v6) {
+        memset(ip, 0, 20);
+        ip[0] = 0x45;
+        wr16(ip + 2, (uint16_t)(20 + l4_len));
+        wr16(ip + 6, 0x4000); /* DF */
+        ip[8] = 64;
+        ip[9] = proto;
+        memcpy(ip + 12, src, 4);
+        memcpy(ip + 16, dst, 4);
+        uint16_t c = csum_compute(ip, 20);
+        memcpy(ip + 10, &c, 2);
+        return 34;
+    }
+    memset(ip, 0, 40);
+    ip[0] = 0x60;
+    wr16(ip + 4, (uint16_t)l4_len);
+    ip[6] = proto;
+    ip[7] = 64;
+    memcpy(ip + 8, src, 16);
+    memcpy(ip + 24, dst, 16);
+    return 54;
+}
+
+/* Checksum of an L4 message with the IPv4/IPv6 pseudo-header. */
+static uint16_t l4_csum(bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
+                        const uint8_t *l4, uint32_t len)
+{
+    const unsigned alen = v6 ? 16 : 4;
+    uint32_t sum = csum_partial(src, alen, 0);
+    sum = csum_partial(dst, alen, sum);
+    uint16_t w = htons(proto);
+    sum += w;
+    if (v6) {
+        uint32_t l = htonl(len);
+        sum = csum_partial(&l, 4, sum);
+    } else {
+        w = htons((uint16_t)len);
+        sum += w;
+    }
+    /* Fold now and then: csum_partial adds 16-bit words to a 32-bit sum. */
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = csum_partial(l4, len, sum);
+    return csum_fold(sum);
+}
+
+uint32_t reject_build(uint8_t *pkt, uint32_t len, uint32_t room, const struct pkt_info *pi,
+                      const struct moat_meta *m, const uint8_t our_mac[6], const uint8_t *our_addr)
+{
+    const bool v6 = pi->family == 6;
+    const unsigned alen = v6 ? 16 : 4;
+    if (m->flags & MOAT_META_F_ICMP_ERR)
+        return 0;
+    uint8_t peer_mac[6], src[16], dst[16];
+    memcpy(peer_mac, pkt + 6, 6);
+    memcpy(dst, m->src, alen); /* back to the sender */
+
+    if (m->proto == IPPROTO_TCP && (m->flags & MOAT_META_F_L4) &&
+        !(m->flags & MOAT_META_F_FRAG_NF)) {
+        const uint8_t *th = pkt + m->l4_off;
+        const uint8_t flags = th[13];
+        if (flags & 0x04)
+            return 0; /* never answer a RST */
+        const uint32_t seq = rd32(th + 4), ack = rd32(th + 8);
+        const uint32_t doff = (uint32_t)(th[12] >> 4) * 4;
+        const uint32_t end = pi->l3_off + pi->l3_len;
+        const uint32_t payload = end > m->l4_off + doff ? end - (m->l4_off + doff) : 0;
+        uint32_t out_seq = 0, out_ack = 0;
+        uint8_t out_flags = 0x04; /* RST */
+        if (flags & 0x10) {
+            out_seq = ack;
+        } else {
+            out_ack = seq + payload + ((flags & 0x02) ? 1 : 0) + ((flags & 0x01) ? 1 : 0);
+            out_flags |= 0x10;
+        }
+        const uint16_t sport = m->dport, dport = m->sport; /* network order */
+        memcpy(src, m->dst, alen);
+        const uint32_t total = (v6 ? 54u : 34u) + 20u;
+        if (total > room)
+            return 0;
+        uint32_t l4 = put_headers(pkt, v6, peer_mac, our_mac, src, dst, IPPROTO_TCP, 20);
+        uint8_t *t = pkt + l4;
+        memset(t, 0, 20);
+        memcpy(t, &sport, 2);
+        memcpy(t + 2, &dport, 2);
+        wr32(t + 4, out_seq);
+        wr32(t + 8, out_ack);
+        t[12] = 5 << 4;
+        t[13] = out_flags;
+        uint16_t c = l4_csum(v6, src, dst, IPPROTO_TCP, t, 20);
+        memcpy(t + 16, &c, 2);
+        return total;
+    }
+
+    /* ICMP / ICMPv6 administratively prohibited, quoting the refused packet. */
+    memcpy(src, our_addr ? our_addr : m->dst, alen);
+    uint32_t quote = pi->l3_len;
+    if (quote > (v6 ? V6_QUOTE_MAX : V4_QUOTE_MAX))
+        quote = v6 ? V6_QUOTE_MAX : V4_QUOTE_MAX;
+    if (pi->l3_off + quote > len)
+        quote = len - pi->l3_off;
+    const uint32_t hdr = (v6 ? 54u : 34u) + 8u;
+    if (hdr + quote > room)
+        return 0;
+    memmove(pkt + hdr, pkt + pi->l3_off, quote);
+    const uint8_t proto = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+    uint32_t l4 = put_headers(pkt, v6, peer_mac, our_mac, src, dst, proto, 8 + quote);
+    uint8_t *ic = pkt + l4;
+    memset(ic, 0, 8);
+    ic[0] = v6 ? 1 : 3;
+    ic[1] = v6 ? 1 : 13;
+    uint16_t c = v6 ? l4_csum(true, src, dst, proto, ic, 8 + quote) : csum_compute(ic, 8 + quote);
+    memcpy(ic + 2, &c, 2);
+    return hdr + quote;
+}

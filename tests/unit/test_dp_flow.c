@@ -1,0 +1,1110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for dataplane/flow.c: the stateful packet path, driven with frames built here
+ * (and the shim's metadata in front of them) through dp_flow_batch(), with the clock in the
+ * test's hands: sessions and replies, policies on the first packet, TCP state, aging,
+ * deltas, ICMP errors, fragments, rejects, clear commands, re-evaluation, early aging,
+ * install/export, the shared index hand-off.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "csum.h"
+#include "flow.h"
+#include "snapshot.h"
+#include "tcp.h"
+
+enum { IF_T = 2, IF_U = 3, IF_N = 4 }; /* trust (port 0), untrust (port 1), no zone (port 2) */
+enum { P_T = 0, P_U = 1, P_N = 2 };
+static const uint8_t MAC_T[6] = {2, 0, 0, 0, 0, 0xa}, MAC_U[6] = {2, 0, 0, 0, 0, 0xb},
+                     MAC_N[6] = {2, 0, 0, 0, 0, 0xc}, MAC_CL[6] = {2, 0, 0, 0, 1, 1},
+                     MAC_SV[6] = {2, 0, 0, 0, 2, 2}, MAC_NH[6] = {2, 0, 0, 0, 3, 3};
+#define CLIENT "10.77.1.2"
+#define SERVER "10.77.2.2"
+#define CLIENT6 "fd00:77:1::2"
+#define SERVER6 "fd00:77:2::2"
+
+/* ---- tables ---- */
+
+struct env {
+    Moat__Snapshot s;
+    Moat__Interface ifs[3], *ifp[3];
+    Moat__Route rt[6], *rtp[6];
+    Moat__Neighbor nb[5], *nbp[5];
+    Moat__Zone z[2], *zp[2];
+    Moat__Policy pol[4], *polp[4];
+    Moat__AddressMatch any;
+    Moat__Application app[2], *appp[2];
+    Moat__FlowSettings flow;
+    Moat__Prefix pfx[16];
+    uint8_t addr[32][16];
+    int naddr, npfx;
+    struct dp dp;
+    struct moat_dp_stats stats;
+    struct dp_tables *t;
+    struct dp_flow *f;
+    uint64_t now;
+    uint8_t buf[8][4096];
+};
+
+static uint8_t *a_of(struct env *e, const char *text, size_t *len)
+{
+    uint8_t *a = e->addr[e->naddr++];
+    if (strchr(text, ':')) {
+        assert_int_equal(inet_pton(AF_INET6, text, a), 1);
+        *len = 16;
+    } else {
+        assert_int_equal(inet_pton(AF_INET, text, a), 1);
+        *len = 4;
+    }
+    return a;
+}
+
+static Moat__Prefix *p_of(struct env *e, const char *text, unsigned plen)
+{
+    Moat__Prefix *p = &e->pfx[e->npfx++];
+    moat__prefix__init(p);
+    p->addr.data = a_of(e, text, &p->addr.len);
+    p->len = plen;
+    return p;
+}
+
+static void build(struct env *e, uint64_t generation)
+{
+    char err[256] = "";
+    struct dp_port ports[3] = {{IF_T, 0, 1, "fw0"}, {IF_U, 1, 1, "fw1"}, {IF_N, 2, 1, "fw2"}};
+    e->s.generation = generation;
+    struct dp_tables *t = NULL;
+    int rc = dp_tables_from_snapshot(&e->s, ports, 3, &t, err, sizeof(err));
+    if (rc)
+        fail_msg("tables: %s", err);
+    if (e->t)
+        dp_tables_free(e->t, true, true);
+    e->t = t;
+}
+
+static struct env *env_new(uint32_t max_sessions)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    moat__snapshot__init(&e->s);
+    const uint32_t ifx[3] = {IF_T, IF_U, IF_N};
+    const uint8_t *mac[3] = {MAC_T, MAC_U, MAC_N};
+    const char *own[3] = {"10.77.1.1", "10.77.2.1", "10.77.3.1"};
+    for (int i = 0; i < 3; i++) {
+        Moat__Interface *in = &e->ifs[i];
+        moat__interface__init(in);
+        in->ifindex = ifx[i];
+        in->name = (char *)(i == 0 ? "fw0" : i == 1 ? "fw1" : "fw2");
+        in->mac.data = (uint8_t *)mac[i];
+        in->mac.len = 6;
+        in->mtu = 1500;
+        in->queues = 1;
+        in->slot = (uint32_t)i;
+        in->userspace = true;
+        in->zone_id = i < 2 ? (uint32_t)i + 1 : 0;
+        in->addresses = calloc(1, sizeof(Moat__Prefix *));
+        in->addresses[0] = p_of(e, own[i], 24);
+        in->n_addresses = 1;
+        e->ifp[i] = in;
+    }
+    e->s.interfaces = e->ifp;
+    e->s.n_interfaces = 3;
+    const char *dst[6] = {"10.77.1.0",   "10.77.2.0",   "10.77.3.0",
+                          "fd00:77:1::", "fd00:77:2::", "10.99.0.0"};
+    const unsigned plen[6] = {24, 24, 24, 64, 64, 16};
+    const uint32_t rif[6] = {IF_T, IF_U, IF_N, IF_T, IF_U, IF_N};
+    for (int i = 0; i < 6; i++) {
+        moat__route__init(&e->rt[i]);
+        e->rt[i].dst = p_of(e, dst[i], plen[i]);
+        e->rt[i].ifindex = rif[i];
+        if (i == 5) {
+            e->rt[i].kind = MOAT__ROUTE_KIND__ROUTE_STATIC;
+            e->rt[i].gateway.data = a_of(e, "10.77.3.9", &e->rt[i].gateway.len);
+        }
+        e->rtp[i] = &e->rt[i];
+    }
+    e->s.routes = e->rtp;
+    e->s.n_routes = 6;
+    const char *nba[5] = {CLIENT, SERVER, CLIENT6, SERVER6, "10.77.3.9"};
+    const uint32_t nbi[5] = {IF_T, IF_U, IF_T, IF_U, IF_N};
+    const uint8_t *nbm[5] = {MAC_CL, MAC_SV, MAC_CL, MAC_SV, MAC_NH};
+    for (int i = 0; i < 5; i++) {
+        moat__neighbor__init(&e->nb[i]);
+        e->nb[i].addr.data = a_of(e, nba[i], &e->nb[i].addr.len);
+        e->nb[i].ifindex = nbi[i];
+        e->nb[i].mac.data = (uint8_t *)nbm[i];
+        e->nb[i].mac.len = 6;
+        e->nb[i].state = 2;
+        e->nbp[i] = &e->nb[i];
+    }
+    e->s.neighbors = e->nbp;
+    e->s.n_neighbors = 5;
+    for (int i = 0; i < 2; i++) {
+        moat__zone__init(&e->z[i]);
+        e->z[i].id = (uint32_t)i + 1;
+        e->z[i].name = (char *)(i ? "untrust" : "trust");
+        e->zp[i] = &e->z[i];
+    }
+    e->s.zones = e->zp;
+    e->s.n_zones = 2;
+    moat__address_match__init(&e->any);
+    e->any.any = true;
+    /* trust -> untrust: UDP 5000 rejected, then everything permitted. */
+    moat__application__init(&e->app[0]);
+    e->app[0].name = "udp-5000";
+    e->app[0].protocol = 17;
+    e->app[0].dport_lo = e->app[0].dport_hi = 5000;
+    e->app[0].sport_hi = 65535;
+    e->app[0].icmp_type = e->app[0].icmp_code = -1;
+    e->appp[0] = &e->app[0];
+    moat__application__init(&e->app[1]);
+    e->app[1].name = "tcp-7000";
+    e->app[1].protocol = 6;
+    e->app[1].dport_lo = e->app[1].dport_hi = 7000;
+    e->app[1].sport_hi = 65535;
+    e->app[1].icmp_type = e->app[1].icmp_code = -1;
+    e->appp[1] = &e->app[1];
+    for (int i = 0; i < 3; i++) {
+        Moat__Policy *p = &e->pol[i];
+        moat__policy__init(p);
+        p->id = (uint32_t)i + 1;
+        p->from_zone = 1;
+        p->to_zone = 2;
+        p->source = &e->any;
+        p->destination = &e->any;
+        e->polp[i] = p;
+    }
+    e->pol[0].name = "reject-udp";
+    e->pol[0].applications = &e->appp[0];
+    e->pol[0].n_applications = 1;
+    e->pol[0].action = MOAT__POLICY_ACTION__POLICY_REJECT;
+    e->pol[1].name = "reject-tcp";
+    e->pol[1].applications = &e->appp[1];
+    e->pol[1].n_applications = 1;
+    e->pol[1].action = MOAT__POLICY_ACTION__POLICY_REJECT;
+    e->pol[2].name = "allow-out";
+    e->pol[2].application_any = true;
+    e->pol[2].action = MOAT__POLICY_ACTION__POLICY_PERMIT;
+    e->s.policies = e->polp;
+    e->s.n_policies = 3;
+    moat__flow_settings__init(&e->flow);
+    e->flow.max_sessions = max_sessions;
+    e->flow.udp_timeout = 30;
+    e->flow.icmp_timeout = 10;
+    e->flow.tcp_initial_timeout = 20;
+    e->flow.tcp_established_timeout = 600;
+    e->flow.tcp_closing_timeout = 5;
+    e->flow.policy_reevaluate = true;
+    e->s.flow = &e->flow;
+    build(e, 1);
+    e->dp.stats = &e->stats;
+    e->dp.flow_seed = 77;
+    e->now = 1000000;
+    assert_int_equal(
+        dp_flow_create(&e->f, &e->dp, 0, max_sessions, false, &e->stats.worker[0], e->now), 0);
+    e->dp.flows[0] = e->f;
+    e->dp.nflows = 1;
+    dp_flow_tick(e->f, e->t, e->now);
+    return e;
+}
+
+static void env_free(struct env *e)
+{
+    for (uint32_t w = 0; w < MOAT_MAX_WORKERS; w++)
+        dp_flow_destroy(e->dp.flows[w]);
+    dp_tables_free(e->t, true, true);
+    for (int i = 0; i < 3; i++)
+        free(e->ifs[i].addresses);
+    free(e);
+}
+
+static struct moat_worker_stats *st(struct env *e)
+{
+    return &e->stats.worker[0];
+}
+
+static void advance(struct env *e, uint64_t ms)
+{
+    /* Ticks as a worker's loop would, every 100 ms. */
+    for (uint64_t end = e->now + ms; e->now < end;) {
+        e->now += end - e->now < 100 ? end - e->now : 100;
+        dp_flow_tick(e->f, e->t, e->now);
+    }
+}
+
+/* ---- frames ---- */
+
+struct pkt_spec {
+    const char *src, *dst;
+    uint8_t proto;
+    uint16_t sport, dport; /* TCP/UDP; ICMP echo: sport = id */
+    uint8_t flags;         /* TCP */
+    uint32_t seq, ack;
+    uint8_t icmp_type, icmp_code;
+    const uint8_t *inner; /* ICMP error: the quoted IP packet */
+    uint32_t inner_len;
+    uint16_t payload;
+    uint16_t ip_id;
+    int frag; /* 0 none, 1 first fragment, 2 later fragment */
+    uint16_t in_port;
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, (uint16_t)(v >> 16));
+    put16(p + 2, (uint16_t)v);
+}
+
+/* Builds the IP packet (no Ethernet) of spec at ip; returns its length. */
+static uint32_t build_ip(const struct pkt_spec *sp, uint8_t *ip, uint8_t *src, uint8_t *dst,
+                         int *v6out, uint32_t *l4off)
+{
+    int v6 = strchr(sp->src, ':') != NULL;
+    *v6out = v6;
+    inet_pton(v6 ? AF_INET6 : AF_INET, sp->src, src);
+    inet_pton(v6 ? AF_INET6 : AF_INET, sp->dst, dst);
+    uint32_t hl = v6 ? 40 : 20;
+    uint32_t fh = v6 && sp->frag ? 8 : 0;
+    uint8_t *l4 = ip + hl + fh;
+    uint32_t l4len = 0;
+    if (sp->frag == 2) {
+        memset(l4, 0xee, sp->payload);
+        l4len = sp->payload;
+    } else if (sp->proto == IPPROTO_TCP) {
+        memset(l4, 0, 20);
+        put16(l4, sp->sport);
+        put16(l4 + 2, sp->dport);
+        put32(l4 + 4, sp->seq);
+        put32(l4 + 8, sp->ack);
+        l4[12] = 5 << 4;
+        l4[13] = sp->flags;
+        memset(l4 + 20, 0x55, sp->payload);
+        l4len = 20u + sp->payload;
+    } else if (sp->proto == IPPROTO_UDP) {
+        put16(l4, sp->sport);
+        put16(l4 + 2, sp->dport);
+        put16(l4 + 4, (uint16_t)(8 + sp->payload));
+        put16(l4 + 6, 0);
+        memset(l4 + 8, 0x66, sp->payload);
+        l4len = 8u + sp->payload;
+    } else {
+        memset(l4, 0, 8);
+        l4[0] = sp->icmp_type;
+        l4[1] = sp->icmp_code;
+        put16(l4 + 4, sp->sport);
+        put16(l4 + 6, 1);
+        if (sp->inner) {
+            memcpy(l4 + 8, sp->inner, sp->inner_len);
+            l4len = 8 + sp->inner_len;
+        } else {
+            memset(l4 + 8, 0x77, sp->payload);
+            l4len = 8u + sp->payload;
+        }
+    }
+    *l4off = hl + fh;
+    if (!v6) {
+        memset(ip, 0, 20);
+        ip[0] = 0x45;
+        put16(ip + 2, (uint16_t)(20 + l4len));
+        put16(ip + 4, sp->ip_id);
+        if (sp->frag == 1)
+            put16(ip + 6, 0x2000);
+        else if (sp->frag == 2)
+            put16(ip + 6, 0x00b9); /* offset 1480 / 8 */
+        ip[8] = 64;
+        ip[9] = sp->proto;
+        memcpy(ip + 12, src, 4);
+        memcpy(ip + 16, dst, 4);
+        uint16_t c = csum_compute(ip, 20);
+        memcpy(ip + 10, &c, 2);
+        return 20 + l4len;
+    }
+    memset(ip, 0, 40);
+    ip[0] = 0x60;
+    put16(ip + 4, (uint16_t)(fh + l4len));
+    ip[6] = sp->frag ? 44 : sp->proto;
+    ip[7] = 64;
+    memcpy(ip + 8, src, 16);
+    memcpy(ip + 24, dst, 16);
+    if (fh) {
+        uint8_t *f = ip + 40;
+        memset(f, 0, 8);
+        f[0] = sp->proto;
+        put16(f + 2, sp->frag == 2 ? (uint16_t)(1448 | 0) : 1); /* offset, M flag */
+        put32(f + 4, sp->ip_id);
+    }
+    return 40 + fh + l4len;
+}
+
+/* Frame k of the env's buffers from spec, with the metadata the shim would write. */
+static struct dp_pkt frame(struct env *e, int k, const struct pkt_spec *sp)
+{
+    uint8_t *pkt = e->buf[k] + 256;
+    struct moat_meta *m = (struct moat_meta *)(pkt - sizeof(*m));
+    memset(e->buf[k], 0, sizeof(e->buf[k]));
+    int v6;
+    uint32_t l4off;
+    uint32_t iplen = build_ip(sp, pkt + 14, m->src, m->dst, &v6, &l4off);
+    memcpy(pkt, sp->in_port == P_U ? MAC_U : sp->in_port == P_N ? MAC_N : MAC_T, 6);
+    memcpy(pkt + 6, sp->in_port == P_U ? MAC_SV : MAC_CL, 6);
+    put16(pkt + 12, v6 ? 0x86dd : 0x0800);
+    m->ifindex = sp->in_port == P_U ? IF_U : sp->in_port == P_N ? IF_N : IF_T;
+    m->proto = sp->proto;
+    m->l3_off = 14;
+    m->ttl = 64;
+    m->magic = MOAT_META_MAGIC;
+    m->flags = v6 ? MOAT_META_F_IPV6 : 0;
+    if (sp->frag)
+        m->flags |= MOAT_META_F_FRAG;
+    if (sp->frag == 2) {
+        m->flags |= MOAT_META_F_FRAG_NF;
+    } else {
+        m->l4_off = (uint8_t)(14 + l4off);
+        m->flags |= MOAT_META_F_L4;
+        if (sp->proto == IPPROTO_TCP || sp->proto == IPPROTO_UDP) {
+            m->sport = htons(sp->sport);
+            m->dport = htons(sp->dport);
+        } else {
+            m->icmp_type = sp->icmp_type;
+            m->icmp_code = sp->icmp_code;
+            uint8_t t = sp->icmp_type;
+            if (t == 8 || t == 0 || t == 128 || t == 129)
+                m->sport = htons(sp->sport);
+            else if ((!v6 && (t == 3 || t == 11 || t == 12)) || (v6 && t < 128))
+                m->flags |= MOAT_META_F_ICMP_ERR;
+        }
+    }
+    struct dp_pkt p;
+    memset(&p, 0, sizeof(p));
+    p.data = pkt;
+    p.len = 14 + iplen;
+    p.room = 4096 - 256;
+    p.m = m;
+    p.in_port = sp->in_port;
+    return p;
+}
+
+/* Runs one frame through the path; returns the verdict (p filled in). */
+static uint8_t send1(struct env *e, struct dp_pkt *p)
+{
+    dp_flow_batch(e->f, e->t, p, 1);
+    return p->verdict;
+}
+
+static uint8_t tcp(struct env *e, int dir, uint8_t flags, struct dp_pkt *out)
+{
+    struct pkt_spec sp = {0};
+    sp.src = dir ? SERVER : CLIENT;
+    sp.dst = dir ? CLIENT : SERVER;
+    sp.proto = IPPROTO_TCP;
+    sp.sport = dir ? 80 : 40000;
+    sp.dport = dir ? 40000 : 80;
+    sp.flags = flags;
+    sp.seq = 1000;
+    sp.ack = 2000;
+    sp.in_port = dir ? P_U : P_T;
+    struct dp_pkt p = frame(e, 0, &sp);
+    uint8_t v = send1(e, &p);
+    if (out)
+        *out = p;
+    return v;
+}
+
+static int pop_deltas(struct env *e, struct dp_delta *out, int max)
+{
+    int n = 0;
+    struct dp_delta d;
+    while (spsc_ring_pop(&e->f->deltas, &d))
+        if (n < max)
+            out[n++] = d;
+    return n;
+}
+
+/* ---- tests ---- */
+
+static void test_tcp_session_lifecycle(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    struct dp_pkt p;
+    assert_int_equal(tcp(e, 0, TCPF_SYN, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_U);
+    assert_memory_equal(p.out, MAC_SV, 6); /* rewritten for the server's side */
+    assert_memory_equal(p.out + 6, MAC_U, 6);
+    assert_int_equal(p.out[14 + 8], 63); /* TTL */
+    assert_int_equal(st(e)->sessions_created, 1);
+    assert_int_equal(st(e)->policy_permit, 1);
+    assert_int_equal(st(e)->sessions_active, 1);
+    struct dp_delta d[8];
+    assert_int_equal(pop_deltas(e, d, 8), 1);
+    assert_int_equal(d[0].kind, DP_DELTA_CREATE);
+    assert_int_equal(d[0].state, SESS_SYN_SENT);
+    assert_int_equal(d[0].fwd.zone, 1);
+    assert_int_equal(d[0].rev.zone, 2);
+    assert_int_equal(ntohs(d[0].fwd.dport), 80);
+    assert_int_equal(ntohs(d[0].rev.sport), 80);
+    assert_int_equal(d[0].in_ifindex, IF_T);
+    assert_int_equal(d[0].out_ifindex, IF_U);
+    assert_int_equal(d[0].packets[0], 1);
+    assert_int_equal(d[0].timeout, 20);
+    assert_int_equal(d[0].id >> 48, 0);
+    const uint64_t id = d[0].id;
+
+    /* The reply rides on the session, back to the client. */
+    assert_int_equal(tcp(e, 1, TCPF_SYN | TCPF_ACK, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    assert_memory_equal(p.out, MAC_CL, 6);
+    assert_int_equal(tcp(e, 0, TCPF_ACK, NULL), DP_V_TX);
+    assert_int_equal(tcp(e, 0, TCPF_ACK | TCPF_PSH, NULL), DP_V_TX);
+    assert_int_equal(tcp(e, 1, TCPF_ACK, NULL), DP_V_TX);
+    assert_int_equal(st(e)->session_hit, 4);
+    int n = pop_deltas(e, d, 8);
+    assert_int_equal(n, 2); /* two state changes */
+    assert_int_equal(d[0].kind, DP_DELTA_UPDATE);
+    assert_int_equal(d[0].state, SESS_SYN_RECV);
+    assert_int_equal(d[1].state, SESS_ESTABLISHED);
+    assert_int_equal(d[1].timeout, 600);
+    assert_int_equal(d[1].id, id);
+
+    /* Active for more than 2 s: one periodic update with live counters. */
+    advance(e, 2500);
+    assert_int_equal(tcp(e, 0, TCPF_ACK, NULL), DP_V_TX);
+    assert_int_equal(tcp(e, 1, TCPF_ACK, NULL), DP_V_TX);
+    n = pop_deltas(e, d, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].kind, DP_DELTA_UPDATE);
+    assert_int_equal(d[0].packets[0], 4);
+    assert_int_equal(d[0].packets[1], 2);
+
+    /* Invalid: a SYN from the server on the established session. */
+    assert_int_equal(tcp(e, 1, TCPF_SYN, NULL), DP_V_DROP);
+    assert_int_equal(st(e)->tcp_invalid, 1);
+
+    /* Orderly close, then time-wait expires: closed as tcp-fin. */
+    assert_int_equal(tcp(e, 0, TCPF_FIN | TCPF_ACK, NULL), DP_V_TX);
+    assert_int_equal(tcp(e, 1, TCPF_FIN | TCPF_ACK, NULL), DP_V_TX);
+    assert_int_equal(tcp(e, 0, TCPF_ACK, NULL), DP_V_TX);
+    n = pop_deltas(e, d, 8);
+    assert_int_equal(n, 3);
+    assert_int_equal(d[2].state, SESS_TIME_WAIT);
+    assert_int_equal(d[2].timeout, 5);
+    advance(e, 4000);
+    assert_int_equal(st(e)->sessions_active, 1);
+    advance(e, 1200);
+    assert_int_equal(st(e)->sessions_active, 0);
+    assert_int_equal(st(e)->sessions_closed_tcp, 1);
+    n = pop_deltas(e, d, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].kind, DP_DELTA_CLOSE);
+    assert_int_equal(d[0].reason, 2); /* CLOSE_TCP_FIN */
+    assert_int_equal(d[0].packets[0], 6);
+    assert_int_equal(d[0].packets[1], 4);
+    /* A late reply to the closed session: no session, not a SYN. */
+    assert_int_equal(tcp(e, 1, TCPF_ACK, NULL), DP_V_DROP);
+    assert_int_equal(st(e)->non_syn_drops, 1);
+    env_free(e);
+}
+
+static void test_unsolicited_dropped(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    /* untrust -> trust: no policy, default deny-all. */
+    assert_int_equal(tcp(e, 1, TCPF_SYN, NULL), DP_V_DROP);
+    assert_int_equal(st(e)->policy_deny, 1);
+    assert_int_equal(tcp(e, 1, TCPF_ACK, NULL), DP_V_DROP);
+    assert_int_equal(st(e)->non_syn_drops, 1);
+    assert_int_equal(tcp(e, 1, TCPF_SYN | TCPF_FIN, NULL), DP_V_DROP);
+    assert_int_equal(st(e)->tcp_invalid, 1);
+    struct pkt_spec sp = {.src = SERVER,
+                          .dst = CLIENT,
+                          .proto = IPPROTO_UDP,
+                          .sport = 53,
+                          .dport = 5353,
+                          .payload = 10,
+                          .in_port = P_U};
+    struct dp_pkt p = frame(e, 0, &sp);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+    assert_int_equal(st(e)->policy_deny, 2);
+    assert_int_equal(st(e)->sessions_created, 0);
+    env_free(e);
+}
+
+static void test_udp_and_aging(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    struct pkt_spec c2s = {.src = CLIENT,
+                           .dst = SERVER,
+                           .proto = IPPROTO_UDP,
+                           .sport = 4000,
+                           .dport = 53,
+                           .payload = 20,
+                           .in_port = P_T};
+    struct pkt_spec s2c = {.src = SERVER,
+                           .dst = CLIENT,
+                           .proto = IPPROTO_UDP,
+                           .sport = 53,
+                           .dport = 4000,
+                           .payload = 40,
+                           .in_port = P_U};
+    struct dp_pkt p = frame(e, 0, &c2s);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    p = frame(e, 0, &s2c);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    struct dp_delta d[4];
+    assert_int_equal(pop_deltas(e, d, 4), 2);
+    assert_int_equal(d[0].state, SESS_NEW);
+    assert_int_equal(d[1].state, SESS_ESTABLISHED);
+    assert_int_equal(d[1].bytes[1], 20 + 8 + 40);
+    /* Kept alive by traffic at 20 s, gone 30 s after the last packet (udp timeout). */
+    advance(e, 20000);
+    p = frame(e, 0, &c2s);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    advance(e, 29000);
+    assert_int_equal(st(e)->sessions_active, 1);
+    advance(e, 1200);
+    assert_int_equal(st(e)->sessions_active, 0);
+    assert_int_equal(st(e)->sessions_closed_aged, 1);
+    /* Aging went through the wheel: far fewer visits than ticks x sessions. */
+    assert_true(e->f->wheel.nodes_visited <= 3);
+    pop_deltas(e, d, 4);
+    env_free(e);
+}
+
+static void test_icmp_echo_and_errors(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    struct pkt_spec req = {.src = CLIENT,
+                           .dst = SERVER,
+                           .proto = IPPROTO_ICMP,
+                           .icmp_type = 8,
+                           .sport = 77,
+                           .payload = 16,
+                           .in_port = P_T};
+    struct pkt_spec rep = {.src = SERVER,
+                           .dst = CLIENT,
+                           .proto = IPPROTO_ICMP,
+                           .icmp_type = 0,
+                           .sport = 77,
+                           .payload = 16,
+                           .in_port = P_U};
+    struct dp_pkt p = frame(e, 0, &req);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    p = frame(e, 0, &rep);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    /* An echo *request* from the server with the same id is not a reply: denied. */
+    struct pkt_spec req2 = rep;
+    req2.icmp_type = 8;
+    p = frame(e, 0, &req2);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+    assert_int_equal(st(e)->policy_deny, 1);
+    /* Another id: a different session. */
+    rep.sport = 78;
+    p = frame(e, 0, &rep);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+
+    /* A TCP session, and a router behind the server says "unreachable" about its SYN. */
+    assert_int_equal(tcp(e, 0, TCPF_SYN, NULL), DP_V_TX);
+    struct pkt_spec syn = {.src = CLIENT,
+                           .dst = SERVER,
+                           .proto = IPPROTO_TCP,
+                           .sport = 40000,
+                           .dport = 80,
+                           .flags = TCPF_SYN,
+                           .seq = 1000};
+    uint8_t inner[64], s4[16], d4[16];
+    int v6;
+    uint32_t l4off;
+    uint32_t ilen = build_ip(&syn, inner, s4, d4, &v6, &l4off);
+    struct pkt_spec err = {.src = "10.77.2.7",
+                           .dst = CLIENT,
+                           .proto = IPPROTO_ICMP,
+                           .icmp_type = 3,
+                           .icmp_code = 1,
+                           .inner = inner,
+                           .inner_len = 28,
+                           .in_port = P_U};
+    (void)ilen;
+    p = frame(e, 0, &err);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    assert_int_equal(st(e)->icmp_error_related, 1);
+    /* The same error quoting a connection nobody opened: dropped. */
+    inner[20 + 1] = 99; /* other source port */
+    p = frame(e, 0, &err);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+    assert_int_equal(st(e)->icmp_error_unmatched, 1);
+    /* Quoting the session but sent to someone else than the quoted source: dropped. */
+    inner[20 + 1] = (uint8_t)(40000 & 0xff);
+    err.dst = "10.77.1.3";
+    p = frame(e, 0, &err);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+    assert_int_equal(st(e)->icmp_error_unmatched, 2);
+    /* Truncated quote: dropped, never read past the packet. */
+    err.dst = CLIENT;
+    err.inner_len = 22;
+    p = frame(e, 0, &err);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+    assert_int_equal(st(e)->icmp_error_unmatched, 3);
+    env_free(e);
+}
+
+static void test_ipv6_tcp_and_icmpv6_error(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    struct pkt_spec syn = {.src = CLIENT6,
+                           .dst = SERVER6,
+                           .proto = IPPROTO_TCP,
+                           .sport = 40001,
+                           .dport = 443,
+                           .flags = TCPF_SYN,
+                           .in_port = P_T};
+    struct dp_pkt p = frame(e, 0, &syn);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_U);
+    assert_int_equal(p.out[14 + 7], 63); /* hop limit */
+    struct pkt_spec sa = {.src = SERVER6,
+                          .dst = CLIENT6,
+                          .proto = IPPROTO_TCP,
+                          .sport = 443,
+                          .dport = 40001,
+                          .flags = TCPF_SYN | TCPF_ACK,
+                          .in_port = P_U};
+    p = frame(e, 0, &sa);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    /* Packet too big from the server side, quoting the SYN. */
+    uint8_t inner[80], s6[16], d6[16];
+    int v6;
+    uint32_t l4off;
+    build_ip(&syn, inner, s6, d6, &v6, &l4off);
+    struct pkt_spec ptb = {.src = SERVER6,
+                           .dst = CLIENT6,
+                           .proto = IPPROTO_ICMPV6,
+                           .icmp_type = 2,
+                           .inner = inner,
+                           .inner_len = 60,
+                           .in_port = P_U};
+    p = frame(e, 0, &ptb);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(st(e)->icmp_error_related, 1);
+    env_free(e);
+}
+
+static void test_rejects(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    /* UDP 5000: ICMP administratively prohibited, back to the client out of fw0. */
+    struct pkt_spec u = {.src = CLIENT,
+                         .dst = SERVER,
+                         .proto = IPPROTO_UDP,
+                         .sport = 4444,
+                         .dport = 5000,
+                         .payload = 30,
+                         .in_port = P_T};
+    struct dp_pkt p = frame(e, 0, &u);
+    uint8_t orig[128];
+    memcpy(orig, p.data + 14, 58);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    assert_int_equal(st(e)->policy_reject, 1);
+    assert_int_equal(st(e)->rejects_sent, 1);
+    const uint8_t *o = p.out;
+    assert_memory_equal(o, MAC_CL, 6);
+    assert_memory_equal(o + 6, MAC_T, 6);
+    const uint8_t *ip = o + 14;
+    uint8_t a[4];
+    inet_pton(AF_INET, "10.77.1.1", a); /* from the box's address on fw0 */
+    assert_memory_equal(ip + 12, a, 4);
+    inet_pton(AF_INET, CLIENT, a);
+    assert_memory_equal(ip + 16, a, 4);
+    assert_int_equal(ip[9], IPPROTO_ICMP);
+    assert_int_equal(csum_compute(ip, 20), 0);
+    const uint8_t *ic = ip + 20;
+    assert_int_equal(ic[0], 3);
+    assert_int_equal(ic[1], 13);
+    uint32_t iclen = p.out_len - 34;
+    assert_int_equal(iclen, 8 + 58);
+    assert_int_equal(csum_compute(ic, iclen), 0);
+    assert_memory_equal(ic + 8, orig, 58); /* the refused datagram, quoted */
+
+    /* TCP 7000: a RST. SYN seq 1000 -> RST+ACK ack 1001. */
+    struct pkt_spec t = {.src = CLIENT,
+                         .dst = SERVER,
+                         .proto = IPPROTO_TCP,
+                         .sport = 40002,
+                         .dport = 7000,
+                         .flags = TCPF_SYN,
+                         .seq = 1000,
+                         .in_port = P_T};
+    p = frame(e, 0, &t);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    ip = p.out + 14;
+    const uint8_t *th = ip + 20;
+    assert_int_equal(p.out_len, 54);
+    assert_int_equal(th[13], TCPF_RST | TCPF_ACK);
+    assert_int_equal(th[0] << 8 | th[1], 7000);
+    assert_int_equal(th[2] << 8 | th[3], 40002);
+    assert_int_equal((uint32_t)th[8] << 24 | th[9] << 16 | th[10] << 8 | th[11], 1001);
+    /* TCP checksum over the pseudo-header. */
+    uint8_t ph[12 + 20];
+    memcpy(ph, ip + 12, 8);
+    ph[8] = 0;
+    ph[9] = 6;
+    ph[10] = 0;
+    ph[11] = 20;
+    memcpy(ph + 12, th, 20);
+    assert_int_equal(csum_compute(ph, sizeof(ph)), 0);
+    assert_int_equal(csum_compute(ip, 20), 0);
+    assert_int_equal(st(e)->sessions_created, 0);
+    env_free(e);
+}
+
+static void test_table_full(void **state)
+{
+    (void)state;
+    struct env *e = env_new(4);
+    for (int i = 0; i < 5; i++) {
+        struct pkt_spec u = {.src = CLIENT,
+                             .dst = SERVER,
+                             .proto = IPPROTO_UDP,
+                             .sport = (uint16_t)(6000 + i),
+                             .dport = 53,
+                             .in_port = P_T};
+        struct dp_pkt p = frame(e, 0, &u);
+        assert_int_equal(send1(e, &p), i < 4 ? DP_V_TX : DP_V_DROP);
+    }
+    assert_int_equal(st(e)->session_table_full, 1);
+    assert_int_equal(st(e)->sessions_active, 4);
+    /* Existing flows are unaffected. */
+    struct pkt_spec r = {.src = SERVER,
+                         .dst = CLIENT,
+                         .proto = IPPROTO_UDP,
+                         .sport = 53,
+                         .dport = 6001,
+                         .in_port = P_U};
+    struct dp_pkt p = frame(e, 0, &r);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    env_free(e);
+}
+
+static void test_clear_command(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    assert_int_equal(tcp(e, 0, TCPF_SYN, NULL), DP_V_TX);
+    struct dp_delta d[4];
+    assert_int_equal(pop_deltas(e, d, 4), 1);
+    struct dp_cmd c1 = {DP_CMD_CLEAR, 0, 42, d[0].id};
+    struct dp_cmd c2 = {DP_CMD_CLEAR, 0, 42, d[0].id + 12345}; /* unknown */
+    struct dp_cmd c3 = {DP_CMD_CLEAR_END, 0, 42, 0};
+    assert_true(spsc_ring_push(&e->f->cmds, &c1));
+    assert_true(spsc_ring_push(&e->f->cmds, &c2));
+    assert_true(spsc_ring_push(&e->f->cmds, &c3));
+    advance(e, 1);
+    struct dp_cmd_reply r;
+    assert_true(spsc_ring_pop(&e->f->replies, &r));
+    assert_int_equal(r.req, 42);
+    assert_int_equal(r.closed, 1);
+    assert_int_equal(pop_deltas(e, d, 4), 1);
+    assert_int_equal(d[0].kind, DP_DELTA_CLOSE);
+    assert_int_equal(d[0].reason, 4); /* CLOSE_CLEARED */
+    assert_int_equal(st(e)->sessions_active, 0);
+    assert_int_equal(st(e)->sessions_closed_other, 1);
+    env_free(e);
+}
+
+static void test_policy_reevaluation(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    assert_int_equal(tcp(e, 0, TCPF_SYN, NULL), DP_V_TX);
+    struct pkt_spec u = {.src = CLIENT,
+                         .dst = SERVER,
+                         .proto = IPPROTO_UDP,
+                         .sport = 7777,
+                         .dport = 53,
+                         .in_port = P_T};
+    struct dp_pkt p = frame(e, 0, &u);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    struct dp_delta d[8];
+    pop_deltas(e, d, 8);
+    /* New generation: TCP 80 is now rejected, the rest still allowed. */
+    e->app[1].dport_lo = e->app[1].dport_hi = 80;
+    build(e, 2);
+    advance(e, 1);
+    assert_int_equal(st(e)->sessions_active, 1);
+    int n = pop_deltas(e, d, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].kind, DP_DELTA_CLOSE);
+    assert_int_equal(d[0].reason, 5); /* CLOSE_POLICY */
+    assert_int_equal(d[0].fwd.proto, IPPROTO_TCP);
+    /* The UDP session keeps flowing. */
+    p = frame(e, 0, &u);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    /* Without re-evaluation, a generation leaves sessions alone. */
+    e->flow.policy_reevaluate = false;
+    e->app[0].dport_lo = e->app[0].dport_hi = 53;
+    build(e, 3);
+    advance(e, 1);
+    assert_int_equal(st(e)->sessions_active, 1);
+    env_free(e);
+}
+
+static void test_early_aging_oldest_first(void **state)
+{
+    (void)state;
+    struct env *e = env_new(10);
+    e->flow.aging_high_watermark = 50;
+    e->flow.aging_low_watermark = 30;
+    build(e, 2);
+    /* Sessions 0..5 opened a second apart; session 1 is used again later. */
+    for (int i = 0; i < 6; i++) {
+        struct pkt_spec u = {.src = CLIENT,
+                             .dst = SERVER,
+                             .proto = IPPROTO_UDP,
+                             .sport = (uint16_t)(9000 + i),
+                             .dport = 53,
+                             .in_port = P_T};
+        struct dp_pkt p = frame(e, 0, &u);
+        assert_int_equal(send1(e, &p), DP_V_TX);
+        if (i == 4) {
+            struct pkt_spec again = u;
+            again.sport = 9001;
+            p = frame(e, 0, &again);
+            assert_int_equal(send1(e, &p), DP_V_TX);
+        }
+        advance(e, 1000);
+    }
+    /* 6 of 10 > 50 %: age the idlest until 30 %: 0, 2, 3 go; 1 (seen at 4 s) stays. */
+    advance(e, 1000);
+    assert_int_equal(st(e)->sessions_active, 3);
+    struct dp_delta d[16];
+    int n = pop_deltas(e, d, 16);
+    int closed = 0;
+    uint16_t ports[3];
+    for (int i = 0; i < n; i++)
+        if (d[i].kind == DP_DELTA_CLOSE) {
+            assert_int_equal(d[i].reason, 6); /* CLOSE_EARLY_AGED */
+            ports[closed++] = ntohs(d[i].fwd.sport);
+        }
+    assert_int_equal(closed, 3);
+    assert_int_equal(ports[0], 9000);
+    assert_int_equal(ports[1], 9002);
+    assert_int_equal(ports[2], 9003);
+    env_free(e);
+}
+
+static void test_fragments(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    struct pkt_spec f1 = {.src = CLIENT,
+                          .dst = SERVER,
+                          .proto = IPPROTO_UDP,
+                          .sport = 5353,
+                          .dport = 53,
+                          .payload = 100,
+                          .ip_id = 0x4242,
+                          .frag = 1,
+                          .in_port = P_T};
+    struct dp_pkt p = frame(e, 0, &f1);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    struct pkt_spec f2 = f1;
+    f2.frag = 2;
+    p = frame(e, 0, &f2);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_U);
+    f2.ip_id = 0x4343; /* no first fragment seen */
+    p = frame(e, 0, &f2);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+    assert_int_equal(st(e)->frag_drops, 1);
+    /* IPv6 too. */
+    struct pkt_spec g1 = {.src = CLIENT6,
+                          .dst = SERVER6,
+                          .proto = IPPROTO_UDP,
+                          .sport = 5353,
+                          .dport = 53,
+                          .payload = 100,
+                          .ip_id = 7,
+                          .frag = 1,
+                          .in_port = P_T};
+    p = frame(e, 0, &g1);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    struct pkt_spec g2 = g1;
+    g2.frag = 2;
+    p = frame(e, 0, &g2);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    env_free(e);
+}
+
+static void test_unzoned_interfaces(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    /* fw2 is in no zone: towards 10.99/16 (also via fw2) it is plain routing. */
+    struct pkt_spec a = {.src = "10.77.3.5",
+                         .dst = "10.99.1.1",
+                         .proto = IPPROTO_TCP,
+                         .sport = 1,
+                         .dport = 2,
+                         .flags = TCPF_ACK,
+                         .in_port = P_N};
+    struct dp_pkt p = frame(e, 0, &a);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_N);
+    assert_memory_equal(p.out, MAC_NH, 6);
+    assert_int_equal(st(e)->sessions_created, 0);
+    /* From no zone into a zone, and from a zone into no zone: dropped. */
+    a.dst = CLIENT;
+    p = frame(e, 0, &a);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+    struct pkt_spec b = {.src = CLIENT,
+                         .dst = "10.99.1.1",
+                         .proto = IPPROTO_TCP,
+                         .sport = 1,
+                         .dport = 2,
+                         .flags = TCPF_SYN,
+                         .in_port = P_T};
+    p = frame(e, 0, &b);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+    assert_int_equal(st(e)->policy_deny, 2);
+    env_free(e);
+}
+
+static void collect(void *arg, const struct dp_delta *rec)
+{
+    struct dp_delta *v = arg;
+    v[v[0].pad++ + 1] = *rec;
+}
+
+static void test_export_install(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    assert_int_equal(tcp(e, 0, TCPF_SYN, NULL), DP_V_TX);
+    assert_int_equal(tcp(e, 1, TCPF_SYN | TCPF_ACK, NULL), DP_V_TX);
+    assert_int_equal(tcp(e, 0, TCPF_ACK, NULL), DP_V_TX);
+    struct dp_delta v[8];
+    memset(v, 0, sizeof(v));
+    dp_flow_export(e->f, e->t, collect, v);
+    assert_int_equal(v[0].pad, 1);
+    struct dp_delta rec = v[1];
+    assert_int_equal(rec.state, SESS_ESTABLISHED);
+    /* Into a fresh table: same id, the reply and the initiator find it. */
+    dp_flow_destroy(e->f);
+    assert_int_equal(dp_flow_create(&e->f, &e->dp, 0, 64, false, &e->stats.worker[0], e->now), 0);
+    e->dp.flows[0] = e->f;
+    dp_flow_tick(e->f, e->t, e->now);
+    assert_int_equal(dp_flow_install(e->f, e->t, &rec, true), 0);
+    dp_flow_install_done(e->f);
+    struct dp_delta d[4];
+    assert_int_equal(pop_deltas(e, d, 4), 0); /* kept its id: nothing to announce */
+    assert_int_equal(sess_find_id(&e->f->t, rec.id) != SESS_NONE, 1);
+    assert_int_equal(tcp(e, 1, TCPF_ACK, NULL), DP_V_TX);
+    assert_int_equal(tcp(e, 0, TCPF_ACK, NULL), DP_V_TX);
+    /* The same key again: refused. */
+    struct dp_delta dup = rec;
+    assert_int_equal(dp_flow_install(e->f, e->t, &dup, false), -EEXIST);
+    /* Another one under a new id: announced. */
+    dup.fwd.sport = htons(1234);
+    dup.rev.dport = htons(1234);
+    assert_int_equal(dp_flow_install(e->f, e->t, &dup, false), 0);
+    assert_int_equal(pop_deltas(e, d, 4), 1);
+    assert_int_equal(d[0].kind, DP_DELTA_CREATE);
+    assert_int_not_equal(d[0].id, rec.id);
+    env_free(e);
+}
+
+/* Two workers: a reply that reaches the other worker is handed to the owner. */
+static void test_shared_handoff(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    dp_flow_destroy(e->f);
+    struct dp_flow *w0, *w1;
+    assert_int_equal(dp_flow_create(&w0, &e->dp, 0, 64, true, &e->stats.worker[0], e->now), 0);
+    assert_int_equal(dp_flow_create(&w1, &e->dp, 1, 64, true, &e->stats.worker[1], e->now), 0);
+    e->dp.flows[0] = w0;
+    e->dp.flows[1] = w1;
+    e->dp.nflows = 2;
+    dp_flow_tick(w0, e->t, e->now);
+    dp_flow_tick(w1, e->t, e->now);
+    e->f = w0;
+    assert_int_equal(tcp(e, 0, TCPF_SYN, NULL), DP_V_TX);
+    /* The SYN+ACK arrives on worker 1. */
+    struct pkt_spec sa = {.src = SERVER,
+                          .dst = CLIENT,
+                          .proto = IPPROTO_TCP,
+                          .sport = 80,
+                          .dport = 40000,
+                          .flags = TCPF_SYN | TCPF_ACK,
+                          .in_port = P_U};
+    struct dp_pkt p = frame(e, 0, &sa);
+    dp_flow_batch(w1, e->t, &p, 1);
+    assert_int_equal(p.verdict, DP_V_HANDOFF);
+    assert_int_equal(p.out_port, 0);
+    assert_int_equal(e->stats.worker[1].shared_hit, 1);
+    assert_int_equal(e->stats.worker[1].sessions_created, 0);
+    /* Worker 0 processes it as a handed-over frame. */
+    p = frame(e, 0, &sa);
+    p.handed = 1;
+    dp_flow_batch(w0, e->t, &p, 1);
+    assert_int_equal(p.verdict, DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    /* A new flow on worker 1 stays there. */
+    struct pkt_spec u = {.src = CLIENT,
+                         .dst = SERVER,
+                         .proto = IPPROTO_UDP,
+                         .sport = 1111,
+                         .dport = 53,
+                         .in_port = P_T};
+    p = frame(e, 0, &u);
+    dp_flow_batch(w1, e->t, &p, 1);
+    assert_int_equal(p.verdict, DP_V_TX);
+    assert_int_equal(e->stats.worker[1].sessions_created, 1);
+    env_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tcp_session_lifecycle),
+        cmocka_unit_test(test_unsolicited_dropped),
+        cmocka_unit_test(test_udp_and_aging),
+        cmocka_unit_test(test_icmp_echo_and_errors),
+        cmocka_unit_test(test_ipv6_tcp_and_icmpv6_error),
+        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_table_full),
+        cmocka_unit_test(test_clear_command),
+        cmocka_unit_test(test_policy_reevaluation),
+        cmocka_unit_test(test_early_aging_oldest_first),
+        cmocka_unit_test(test_fragments),
+        cmocka_unit_test(test_unzoned_interfaces),
+        cmocka_unit_test(test_export_install),
+        cmocka_unit_test(test_shared_handoff),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

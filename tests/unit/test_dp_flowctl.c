@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for dataplane/flowctl.c, the control thread's side of the sessions: delta
+ * batches (seq, dropped), SessionRecord conversions, SessionClear through the workers'
+ * command rings, policy counters, re-seeding from Snapshot.sessions, and moving sessions
+ * when the layout of the tables changes. Workers are played by the test (dp_flow_tick()
+ * and dp_flow_batch() called here); messages go to a capturing send function.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "flowctl.h"
+#include "snapshot.h"
+#include "tcp.h"
+#include "worker.h"
+
+enum { IF_T = 2, IF_U = 3 };
+
+struct env {
+    Moat__Snapshot s;
+    Moat__Interface ifs[2], *ifp[2];
+    Moat__Route rt[2], *rtp[2];
+    Moat__Neighbor nb[2], *nbp[2];
+    Moat__Zone z[2], *zp[2];
+    Moat__Policy pol, *polp[1];
+    Moat__AddressMatch any;
+    Moat__Prefix pfx[4];
+    uint8_t addr[8][16];
+    Moat__FlowSettings flow;
+    struct dp dp;
+    struct moat_dp_stats stats;
+    struct dp_tables *t;
+    struct flowctl fc;
+    /* Captured messages. */
+    Moat__Envelope *sent[64];
+    int nsent;
+    uint8_t frame[4096];
+};
+
+static const uint8_t MAC[6] = {2, 0, 0, 0, 0, 1};
+
+static int capture(void *arg, const Moat__Envelope *env)
+{
+    struct env *e = arg;
+    size_t len = moat__envelope__get_packed_size(env);
+    uint8_t *buf = malloc(len);
+    moat__envelope__pack(env, buf);
+    assert_true(e->nsent < 64);
+    e->sent[e->nsent++] = moat__envelope__unpack(NULL, len, buf);
+    free(buf);
+    return 0;
+}
+
+static void clear_sent(struct env *e)
+{
+    for (int i = 0; i < e->nsent; i++)
+        moat__envelope__free_unpacked(e->sent[i], NULL);
+    e->nsent = 0;
+}
+
+static Moat__Prefix *pfx(struct env *e, int i, const char *a, unsigned len)
+{
+    Moat__Prefix *p = &e->pfx[i];
+    moat__prefix__init(p);
+    p->addr.data = e->addr[i];
+    p->addr.len = 4;
+    inet_pton(AF_INET, a, e->addr[i]);
+    p->len = len;
+    return p;
+}
+
+static void build(struct env *e)
+{
+    struct dp_port ports[2] = {{IF_T, 0, 1, "fw0"}, {IF_U, 1, 1, "fw1"}};
+    char err[256] = "";
+    struct dp_tables *t = NULL;
+    if (dp_tables_from_snapshot_names(&e->s, ports, 2, &e->fc.pnames, &e->fc.anames, &t, err,
+                                      sizeof(err)))
+        fail_msg("tables: %s", err);
+    flowctl_tables_built(&e->fc, t);
+    struct dp_tables *old = atomic_exchange(&e->dp.tables, t);
+    dp_tables_free(old, true, true);
+    e->t = t;
+}
+
+/* A worker with one bound socket on queue 0 of ifindex. */
+static void add_worker(struct env *e, uint32_t id, uint32_t ifindex)
+{
+    struct dp_worker *w = calloc(1, sizeof(*w));
+    w->id = id;
+    w->dp = &e->dp;
+    w->nbound = 1;
+    w->nsocks = 1;
+    w->socks = calloc(1, sizeof(*w->socks));
+    w->socks[0].ifindex = ifindex;
+    w->socks[0].queue = 0;
+    w->socks[0].bound = true;
+    w->evfd = -1;
+    e->dp.workers[id] = w;
+    if (id + 1 > e->dp.nworkers)
+        e->dp.nworkers = id + 1;
+}
+
+static struct env *env_new(uint32_t max_sessions)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    moat__snapshot__init(&e->s);
+    for (int i = 0; i < 2; i++) {
+        moat__interface__init(&e->ifs[i]);
+        e->ifs[i].ifindex = i ? IF_U : IF_T;
+        e->ifs[i].name = (char *)(i ? "fw1" : "fw0");
+        e->ifs[i].mac.data = (uint8_t *)MAC;
+        e->ifs[i].mac.len = 6;
+        e->ifs[i].mtu = 1500;
+        e->ifs[i].zone_id = (uint32_t)i + 1;
+        e->ifp[i] = &e->ifs[i];
+        moat__route__init(&e->rt[i]);
+        e->rt[i].dst = pfx(e, i, i ? "10.77.2.0" : "10.77.1.0", 24);
+        e->rt[i].ifindex = e->ifs[i].ifindex;
+        e->rtp[i] = &e->rt[i];
+        moat__neighbor__init(&e->nb[i]);
+        e->nb[i].addr.data = e->addr[2 + i];
+        e->nb[i].addr.len = 4;
+        inet_pton(AF_INET, i ? "10.77.2.2" : "10.77.1.2", e->addr[2 + i]);
+        e->nb[i].ifindex = e->ifs[i].ifindex;
+        e->nb[i].mac.data = (uint8_t *)MAC;
+        e->nb[i].mac.len = 6;
+        e->nb[i].state = 2;
+        e->nbp[i] = &e->nb[i];
+        moat__zone__init(&e->z[i]);
+        e->z[i].id = (uint32_t)i + 1;
+        e->z[i].name = (char *)(i ? "untrust" : "trust");
+        e->zp[i] = &e->z[i];
+    }
+    e->s.interfaces = e->ifp;
+    e->s.n_interfaces = 2;
+    e->s.routes = e->rtp;
+    e->s.n_routes = 2;
+    e->s.neighbors = e->nbp;
+    e->s.n_neighbors = 2;
+    e->s.zones = e->zp;
+    e->s.n_zones = 2;
+    moat__address_match__init(&e->any);
+    e->any.any = true;
+    moat__policy__init(&e->pol);
+    e->pol.id = 1;
+    e->pol.name = "allow-out";
+    e->pol.from_zone = 1;
+    e->pol.to_zone = 2;
+    e->pol.source = e->pol.destination = &e->any;
+    e->pol.application_any = true;
+    e->polp[0] = &e->pol;
+    e->s.policies = e->polp;
+    e->s.n_policies = 1;
+    moat__flow_settings__init(&e->flow);
+    e->flow.max_sessions = max_sessions;
+    e->s.flow = &e->flow;
+    e->dp.stats = &e->stats;
+    e->dp.flow_seed = 5;
+    e->dp.unix_offset_ms = 1700000000000;
+    atomic_init(&e->dp.tables, NULL);
+    assert_int_equal(flowctl_init(&e->fc, &e->dp, capture, e), 0);
+    build(e);
+    return e;
+}
+
+static void env_free(struct env *e)
+{
+    clear_sent(e);
+    flowctl_free(&e->fc);
+    for (uint32_t w = 0; w < MOAT_MAX_WORKERS; w++) {
+        if (e->dp.workers[w]) {
+            free(e->dp.workers[w]->socks);
+            free(e->dp.workers[w]);
+        }
+    }
+    dp_tables_free(atomic_load(&e->dp.tables), true, true);
+    free(e);
+}
+
+/* A UDP packet client:sport -> server:53 (dir 0) or back (dir 1) through worker w. */
+static uint8_t udp(struct env *e, uint32_t w, int dir, uint16_t sport)
+{
+    uint8_t *pkt = e->frame + 256;
+    struct moat_meta *m = (struct moat_meta *)(pkt - sizeof(*m));
+    memset(e->frame, 0, sizeof(e->frame));
+    uint8_t c[4], s[4];
+    inet_pton(AF_INET, "10.77.1.2", c);
+    inet_pton(AF_INET, "10.77.2.2", s);
+    memcpy(m->src, dir ? s : c, 4);
+    memcpy(m->dst, dir ? c : s, 4);
+    m->sport = htons(dir ? 53 : sport);
+    m->dport = htons(dir ? sport : 53);
+    m->ifindex = dir ? IF_U : IF_T;
+    m->proto = IPPROTO_UDP;
+    m->l3_off = 14;
+    m->l4_off = 34;
+    m->ttl = 64;
+    m->flags = MOAT_META_F_L4;
+    m->magic = MOAT_META_MAGIC;
+    pkt[12] = 8;
+    uint8_t *ip = pkt + 14;
+    ip[0] = 0x45;
+    ip[3] = 28;
+    ip[8] = 64;
+    ip[9] = IPPROTO_UDP;
+    memcpy(ip + 12, m->src, 4);
+    memcpy(ip + 16, m->dst, 4);
+    memcpy(ip + 20, &m->sport, 2);
+    memcpy(ip + 22, &m->dport, 2);
+    ip[25] = 8;
+    struct dp_pkt p;
+    memset(&p, 0, sizeof(p));
+    p.data = pkt;
+    p.len = 42;
+    p.room = 4096 - 256;
+    p.m = m;
+    p.in_port = (uint16_t)dir;
+    dp_flow_batch(e->dp.flows[w], e->t, &p, 1);
+    return p.verdict;
+}
+
+static void tick_all(struct env *e, uint64_t now)
+{
+    for (uint32_t w = 0; w < e->dp.nflows; w++)
+        if (e->dp.flows[w])
+            dp_flow_tick(e->dp.flows[w], e->t, now);
+}
+
+static Moat__SessionDeltaBatch *batch(struct env *e, int i)
+{
+    assert_true(i < e->nsent);
+    assert_int_equal(e->sent[i]->msg_case, MOAT__ENVELOPE__MSG_SESSION_DELTAS);
+    return e->sent[i]->session_deltas;
+}
+
+static void test_batches_and_records(void **state)
+{
+    (void)state;
+    struct env *e = env_new(1000);
+    add_worker(e, 0, IF_T);
+    char err[256];
+    assert_int_equal(flowctl_layout(&e->fc, e->t, err, sizeof(err)), 0);
+    assert_int_equal(e->dp.nflows, 1);
+    assert_int_equal(e->dp.flows[0]->t.cap, 1000);
+    tick_all(e, 5000);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(udp(e, 0, 0, (uint16_t)(1000 + i)), DP_V_TX);
+    assert_int_equal(udp(e, 0, 1, 1000), DP_V_TX);
+    /* 301 deltas waiting: a full batch goes at once, the rest at the flush time. */
+    e->fc.next_flush_ms = 500;
+    flowctl_poll(&e->fc, 0, false);
+    assert_int_equal(e->nsent, 1);
+    assert_int_equal(batch(e, 0)->seq, 1);
+    assert_int_equal(batch(e, 0)->n_deltas, DP_BATCH_MAX);
+    flowctl_poll(&e->fc, 1000, false);
+    assert_int_equal(e->nsent, 2);
+    Moat__SessionDeltaBatch *b = batch(e, 1);
+    assert_int_equal(b->seq, 2);
+    assert_int_equal(b->n_deltas, 301 - DP_BATCH_MAX);
+    assert_int_equal(b->dropped, 0);
+    /* The last one: the UPDATE of 1000's session (established by the reply). */
+    Moat__SessionDelta *d = b->deltas[b->n_deltas - 1];
+    assert_int_equal(d->kind, MOAT__DELTA_KIND__DELTA_UPDATE);
+    Moat__SessionRecord *r = d->session;
+    assert_int_equal(r->state, MOAT__SESSION_STATE__SESSION_ESTABLISHED);
+    assert_int_equal(r->forward->sport, 1000);
+    assert_int_equal(r->forward->dport, 53);
+    assert_int_equal(r->forward->protocol, 17);
+    assert_int_equal(r->forward->src.len, 4);
+    assert_int_equal(r->reverse->sport, 53);
+    assert_int_equal(r->from_zone, 1);
+    assert_int_equal(r->to_zone, 2);
+    assert_int_equal(r->in_ifindex, IF_T);
+    assert_int_equal(r->out_ifindex, IF_U);
+    assert_int_equal(r->policy_id, 1);
+    assert_string_equal(r->policy_name, "allow-out");
+    assert_string_equal(r->application, "");
+    assert_int_equal(r->packets_fwd, 1);
+    assert_int_equal(r->packets_rev, 1);
+    assert_int_equal(r->timeout, 60);
+    assert_int_equal(r->worker, 0);
+    assert_int_equal(r->id >> 48, 0);
+    assert_true(r->created_unix_ms >= 1700000000000ull);
+    clear_sent(e);
+    /* Deltas lost to a full ring are reported once, in the next batch. */
+    struct dp_flow *f = e->dp.flows[0];
+    struct dp_delta junk;
+    memset(&junk, 0, sizeof(junk));
+    junk.fwd.family = junk.rev.family = 4;
+    while (spsc_ring_push(&f->deltas, &junk))
+        ;
+    assert_int_equal(udp(e, 0, 0, 5000), DP_V_TX);
+    assert_int_equal(e->stats.worker[0].deltas_dropped, 1);
+    flowctl_poll(&e->fc, 2000, true);
+    assert_true(e->nsent >= DP_DELTA_RING / DP_BATCH_MAX);
+    uint64_t dropped = 0;
+    for (int i = 0; i < e->nsent; i++)
+        dropped += batch(e, i)->dropped;
+    assert_int_equal(dropped, 1);
+    assert_int_equal(batch(e, e->nsent - 1)->seq, 2 + (uint64_t)e->nsent);
+    clear_sent(e);
+    flowctl_poll(&e->fc, 3000, true);
+    assert_int_equal(e->nsent, 0); /* nothing waits, nothing lost: no empty batch */
+    env_free(e);
+}
+
+static void test_clear_and_counters(void **state)
+{
+    (void)state;
+    struct env *e = env_new(100);
+    add_worker(e, 0, IF_T);
+    char err[256];
+    assert_int_equal(flowctl_layout(&e->fc, e->t, err, sizeof(err)), 0);
+    tick_all(e, 5000);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(udp(e, 0, 0, (uint16_t)(2000 + i)), DP_V_TX);
+    flowctl_poll(&e->fc, 0, true);
+    Moat__SessionDeltaBatch *b = batch(e, 0);
+    assert_int_equal(b->n_deltas, 3);
+    uint64_t ids[3] = {b->deltas[0]->session->id, b->deltas[2]->session->id, 0xdead};
+    clear_sent(e);
+    Moat__SessionClear m = MOAT__SESSION_CLEAR__INIT;
+    m.request_id = 9;
+    m.ids = ids;
+    m.n_ids = 3;
+    flowctl_clear(&e->fc, &m);
+    assert_int_equal(e->nsent, 0); /* the worker has not run yet */
+    tick_all(e, 5001);             /* the worker's pass: commands */
+    flowctl_poll(&e->fc, 10, false);
+    assert_int_equal(e->nsent, 2);
+    b = batch(e, 0); /* the CLOSE deltas first ... */
+    assert_int_equal(b->n_deltas, 2);
+    assert_int_equal(b->deltas[0]->kind, MOAT__DELTA_KIND__DELTA_CLOSE);
+    assert_int_equal(b->deltas[0]->session->close_reason, MOAT__CLOSE_REASON__CLOSE_CLEARED);
+    assert_int_equal(e->sent[1]->msg_case, MOAT__ENVELOPE__MSG_SESSION_CLEAR_REPLY);
+    assert_int_equal(e->sent[1]->session_clear_reply->request_id, 9); /* ... then the answer */
+    assert_int_equal(e->sent[1]->session_clear_reply->closed, 2);
+    assert_int_equal(e->dp.flows[0]->t.active, 1);
+    clear_sent(e);
+
+    Moat__PolicyCountersRequest q = MOAT__POLICY_COUNTERS_REQUEST__INIT;
+    q.request_id = 4;
+    udp(e, 0, 1, 2001); /* one more packet of the remaining session */
+    flowctl_policy_counters(&e->fc, &q);
+    assert_int_equal(e->nsent, 1);
+    Moat__PolicyCountersReply *r = e->sent[0]->policy_counters_reply;
+    assert_int_equal(r->request_id, 4);
+    assert_int_equal(r->n_counters, 2); /* default policy + allow-out */
+    assert_int_equal(r->counters[0]->policy_id, 0);
+    assert_int_equal(r->counters[1]->policy_id, 1);
+    assert_int_equal(r->counters[1]->hits, 3);
+    assert_int_equal(r->counters[1]->packets, 4);
+    assert_int_equal(r->counters[1]->bytes, 4 * 28);
+    env_free(e);
+}
+
+static void test_reseed_from_snapshot(void **state)
+{
+    (void)state;
+    struct env *e = env_new(100);
+    add_worker(e, 0, IF_T);
+    char err[256];
+    assert_int_equal(flowctl_layout(&e->fc, e->t, err, sizeof(err)), 0);
+    tick_all(e, 5000);
+    /* Records as controld's mirror keeps them: a UDP session with its id, an ICMP echo
+     * session (ports shown as id/0), and an unusable one. */
+    uint8_t c[4], s[4];
+    inet_pton(AF_INET, "10.77.1.2", c);
+    inet_pton(AF_INET, "10.77.2.2", s);
+    Moat__FlowKey fk[4];
+    Moat__SessionRecord rec[3], *recp[3];
+    for (int i = 0; i < 4; i++)
+        moat__flow_key__init(&fk[i]);
+    for (int i = 0; i < 3; i++) {
+        moat__session_record__init(&rec[i]);
+        recp[i] = &rec[i];
+    }
+    fk[0].src.data = c;
+    fk[0].dst.data = s;
+    fk[0].src.len = fk[0].dst.len = 4;
+    fk[0].sport = 3333;
+    fk[0].dport = 53;
+    fk[0].protocol = 17;
+    fk[1] = fk[0];
+    fk[1].src.data = s;
+    fk[1].dst.data = c;
+    fk[1].sport = 53;
+    fk[1].dport = 3333;
+    rec[0].id = (1ull << 10) | 7; /* worker 0, use 1, slot 7 (100 sessions: 7 slot bits) */
+    rec[0].forward = &fk[0];
+    rec[0].reverse = &fk[1];
+    rec[0].from_zone = 1;
+    rec[0].to_zone = 2;
+    rec[0].in_ifindex = IF_T;
+    rec[0].out_ifindex = IF_U;
+    rec[0].state = MOAT__SESSION_STATE__SESSION_ESTABLISHED;
+    rec[0].packets_fwd = 10;
+    rec[0].last_seen_unix_ms = 1700000000000ull + 4000;
+    rec[0].policy_id = 1;
+    fk[2] = fk[0];
+    fk[2].protocol = 1;
+    fk[2].sport = 77;
+    fk[2].dport = 0;
+    rec[1] = rec[0];
+    rec[1].id = (7ull << 48) | 5; /* another layout's id: re-keyed */
+    rec[1].forward = &fk[2];
+    rec[1].reverse = NULL;
+    fk[3] = fk[0];
+    fk[3].src.len = 5; /* unusable */
+    rec[2] = rec[0];
+    rec[2].forward = &fk[3];
+    e->s.sessions = recp;
+    e->s.n_sessions = 3;
+    assert_int_equal(flowctl_install_snapshot(&e->fc, &e->s, e->t), 2);
+    e->s.n_sessions = 0;
+    struct dp_flow *f = e->dp.flows[0];
+    assert_int_equal(f->t.active, 2);
+    assert_int_not_equal(sess_find_id(&f->t, rec[0].id), SESS_NONE);
+    /* Its replies ride on it. */
+    assert_int_equal(udp(e, 0, 1, 3333), DP_V_TX);
+    assert_int_equal(e->stats.worker[0].session_hit, 1);
+    /* The re-keyed one is announced under its new id; the other is not. */
+    flowctl_poll(&e->fc, 0, true);
+    Moat__SessionDeltaBatch *b = batch(e, 0);
+    assert_int_equal(b->deltas[0]->kind, MOAT__DELTA_KIND__DELTA_CREATE);
+    assert_int_equal(b->deltas[0]->session->forward->protocol, 1);
+    assert_int_equal(b->deltas[0]->session->forward->sport, 77);
+    assert_int_equal(b->deltas[0]->session->forward->dport, 0);
+    assert_int_equal(b->deltas[0]->session->reverse->dport, 0); /* shown as 0 */
+    assert_int_not_equal(b->deltas[0]->session->id, rec[1].id);
+    env_free(e);
+}
+
+static void test_layout_change_moves_sessions(void **state)
+{
+    (void)state;
+    struct env *e = env_new(100);
+    add_worker(e, 0, IF_T);
+    char err[256];
+    assert_int_equal(flowctl_layout(&e->fc, e->t, err, sizeof(err)), 0);
+    tick_all(e, 5000);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(udp(e, 0, 0, (uint16_t)(4000 + i)), DP_V_TX);
+    assert_false(flowctl_layout_changed(&e->fc, e->t));
+    /* Another worker gets a socket (on fw1) and max-sessions grows. */
+    add_worker(e, 1, IF_U);
+    e->flow.max_sessions = 300;
+    build(e);
+    assert_true(flowctl_layout_changed(&e->fc, e->t));
+    assert_int_equal(flowctl_layout(&e->fc, e->t, err, sizeof(err)), 0);
+    assert_int_equal(e->dp.nflows, 2);
+    assert_int_equal(e->dp.flows[0]->t.cap, 150);
+    assert_int_equal(e->dp.flows[1]->t.cap, 150);
+    assert_non_null(e->dp.flows[0]->t.shared);
+    /* The sessions (ingress fw0: worker 0) moved to worker 0's new table. */
+    assert_int_equal(e->dp.flows[0]->t.active, 10);
+    assert_int_equal(e->dp.flows[1]->t.active, 0);
+    tick_all(e, 6000);
+    /* A reply arriving on worker 1 is handed to worker 0 through the shared index. */
+    assert_int_equal(udp(e, 1, 1, 4003), DP_V_HANDOFF);
+    assert_int_equal(udp(e, 0, 1, 4003), DP_V_TX);
+    /* The policy counters came along. */
+    assert_int_equal(e->dp.flows[0]->pctr[pol_rule_at(e->t->pol, 0)->slot].hits, 10);
+    env_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batches_and_records),
+        cmocka_unit_test(test_clear_and_counters),
+        cmocka_unit_test(test_reseed_from_snapshot),
+        cmocka_unit_test(test_layout_change_moves_sessions),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -522,7 +522,13 @@ static void hb_tick(uv_timer_t *t)
     if (!h->conn)
         return;
     uint64_t age = ctl_now_ms() - h->last_rx_ms;
-    if (age > (uint64_t)HELPER_HEARTBEAT_MS * HELPER_HEARTBEAT_MISS) {
+    /* Applying a snapshot (binding sockets, allocating session tables) may take longer
+     * than the heartbeat window; forwarding is not armed on it yet, so waiting costs
+     * nothing. Once armed, the normal window applies. */
+    uint64_t limit = (uint64_t)HELPER_HEARTBEAT_MS * HELPER_HEARTBEAT_MISS;
+    if (h->state != HELPER_APPLIED)
+        limit = HELPER_APPLY_TIMEOUT_MS;
+    if (age > limit) {
         h->c->heartbeat_timeouts++;
         char why[128];
         snprintf(why, sizeof(why), "no heartbeat for %llu ms", (unsigned long long)age);

@@ -1004,7 +1004,8 @@ int dp_flow_create(struct dp_flow **out, struct dp *dp, uint16_t worker, uint32_
     f->now_ms = now_ms;
     f->now32 = (uint32_t)now_ms;
     atomic_init(&f->deltas_lost, 0);
-    int rc = sess_table_init(&f->t, cap, worker, dp->flow_seed, shared);
+    int rc = sess_table_init_progress(&f->t, cap, worker, dp->flow_seed, shared, dp->progress,
+                                      dp->progress_arg);
     if (!rc)
         rc = timer_wheel_init(&f->wheel, DP_TIMER_SLOTS, DP_TIMER_TICK_MS, f->t.s,
                               sizeof(struct dp_session), offsetof(struct dp_session, tn), now_ms);

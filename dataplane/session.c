@@ -48,6 +48,14 @@ static uint32_t bits_for(uint32_t n)
 int sess_table_init(struct sess_table *t, uint32_t cap, uint16_t worker, uint64_t seed,
                     bool with_shared)
 {
+    return sess_table_init_progress(t, cap, worker, seed, with_shared, NULL, NULL);
+}
+
+#define INIT_STEP 65536
+
+int sess_table_init_progress(struct sess_table *t, uint32_t cap, uint16_t worker, uint64_t seed,
+                             bool with_shared, void (*progress)(void *), void *arg)
+{
     memset(t, 0, sizeof(*t));
     if (cap == 0 || cap > SESS_MAX_CAPACITY)
         return -EINVAL;
@@ -69,16 +77,23 @@ int sess_table_init(struct sess_table *t, uint32_t cap, uint16_t worker, uint64_
         sess_table_free(t);
         return -ENOMEM;
     }
-    for (uint32_t i = 0; i < t->nslots; i++)
+    for (uint32_t i = 0; i < t->nslots; i++) {
         t->idx[i] = (struct sess_ent){0, 0, SESS_NONE};
+        if (progress && (i & (INIT_STEP * 2 - 1)) == 0)
+            progress(arg);
+    }
     for (uint32_t i = 0; i < cap; i++) {
         struct dp_session *s = &t->s[i];
         timer_node_init(&s->tn);
         timer_node_init(&s->idle);
         s->tn.next = i + 1 < cap ? i + 1 : SESS_NONE;
+        if (progress && (i & (INIT_STEP - 1)) == 0)
+            progress(arg);
     }
     t->free_head = 0;
     if (with_shared) {
+        if (progress)
+            progress(arg);
         t->shared = calloc(1, sizeof(*t->shared));
         if (!t->shared || sess_shared_init(t->shared, cap * 2) != 0) {
             sess_table_free(t);

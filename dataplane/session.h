@@ -128,6 +128,10 @@ struct sess_table {
  */
 int sess_table_init(struct sess_table *t, uint32_t cap, uint16_t worker, uint64_t seed,
                     bool with_shared);
+/* The same, calling progress(arg) every 64 Ki sessions initialised (a 1 M-session table takes
+ * a good part of a second to populate: the control thread keeps its heartbeats going). */
+int sess_table_init_progress(struct sess_table *t, uint32_t cap, uint16_t worker, uint64_t seed,
+                             bool with_shared, void (*progress)(void *), void *arg);
 void sess_table_free(struct sess_table *t);
 /* Bytes mapped for the table (sessions, index, shared partition). */
 size_t sess_table_bytes(const struct sess_table *t);

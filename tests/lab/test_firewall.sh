@@ -123,6 +123,8 @@ check "aged sessions counted" [ "$(counter worker sessions_closed_aged)" -ge 1 ]
 
 # --- clear ---
 ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 >/dev/null
+# The ids to clear come from controld's mirror: wait until the session is there.
+check "the ICMP session reached the mirror" wait_for 3 "icmp session in mirror" bash -c "[ \$($MOAT_BUILD/moatctl --run-dir $RUN --json show security flow session protocol icmp | $PY -c 'import json,sys; print(len(json.load(sys.stdin)[\"sessions\"]))') -ge 1 ]"
 check "clear security flow session protocol icmp" moatctl clear security flow session protocol icmp
 check "no ICMP session left after clear" wait_for 3 "icmp cleared" bash -c "[ \$($MOAT_BUILD/moatctl --run-dir $RUN --json show security flow session protocol icmp | $PY -c 'import json,sys; print(len(json.load(sys.stdin)[\"sessions\"]))') = 0 ]"
 

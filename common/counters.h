@@ -77,7 +77,11 @@ struct moat_worker_stats {
 	uint64_t session_conflicts;    /* new flow whose reply key another session holds */
 	uint64_t frag_drops;           /* non-first fragment of no known session */
 	uint64_t rejects_sent;         /* TCP RST / ICMP unreachable sent for policy reject */
-	uint64_t pad[11]; /* room to grow without changing the version */
+	/* NAT (issue 5). */
+	uint64_t nat_sessions;       /* sessions created with a translation */
+	uint64_t nat_alloc_failures; /* new flow dropped: no free (address, port) */
+	uint64_t nat_icmp_errors;    /* ICMP errors translated (quoted packet and outer header) */
+	uint64_t pad[8]; /* room to grow without changing the version */
 };
 
 _Static_assert(sizeof(struct moat_worker_stats) == 512, "fields come out of pad: keep the size");

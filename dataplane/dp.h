@@ -80,6 +80,7 @@ struct dp_tables {
     struct fib *fib;
     struct neigh_table *neigh;
     struct pol_set *pol; /* compiled policies; shared and freed with the fib */
+    struct nat_set *nat; /* compiled NAT rules and pools (NULL: none); freed with the fib */
     struct dp_flow_cfg flow;
     uint32_t nifs;
     struct dp_iface ifs[MOAT_MAX_IFACES];
@@ -87,6 +88,7 @@ struct dp_tables {
 };
 
 struct dp_worker;
+struct nat_set;
 struct dp_flow;
 
 struct dp {

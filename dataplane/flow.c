@@ -149,6 +149,40 @@ static inline uint32_t idle_bucket(uint64_t ms)
     return (uint32_t)((ms / DP_IDLE_BUCKET_MS) & (DP_IDLE_BUCKETS - 1));
 }
 
+/* ---- NAT helpers ---- */
+
+static inline uint32_t get_v4(const uint8_t *a)
+{
+    uint32_t v;
+    memcpy(&v, a, 4);
+    return ntohl(v);
+}
+
+static inline void put_v4(uint8_t *a, uint32_t host)
+{
+    const uint32_t v = htonl(host);
+    memcpy(a, &v, 4);
+}
+
+static void nat_ctx_of(struct nat_ctx *c, const struct flow_tuple *k, uint16_t in_zone,
+                       uint32_t in_if)
+{
+    memset(c, 0, sizeof(*c));
+    c->src = get_v4(k->src);
+    c->dst = get_v4(k->dst);
+    c->proto = k->proto;
+    c->dport = (k->proto == IPPROTO_TCP || k->proto == IPPROTO_UDP) ? ntohs(k->dport) : 0;
+    c->in_zone = in_zone;
+    c->in_if = in_if;
+}
+
+/* Drops the mapping reference a session of forward key k holds (src 0: none). */
+static void nat_unref(struct dp_flow *f, const struct flow_tuple *k, uint16_t src)
+{
+    if (src)
+        nat_port_release(&f->np, get_v4(k->src), ntohs(k->sport), k->proto, src);
+}
+
 /* ---- records and deltas ---- */
 
 void dp_flow_record(const struct dp_flow *f, const struct dp_tables *t, uint32_t idx,
@@ -177,6 +211,9 @@ void dp_flow_record(const struct dp_flow *f, const struct dp_tables *t, uint32_t
     d->app_timeout = s->app_timeout;
     d->icmp_type = s->icmp_type;
     d->icmp_code = s->icmp_code;
+    d->snat_rule_id = f->snat[idx].snat_rule;
+    d->dnat_rule_id = f->snat[idx].dnat_rule;
+    d->snat_pool_id = f->snat[idx].snat_pool;
 }
 
 static void emit(struct dp_flow *f, uint32_t idx, uint8_t kind, uint8_t reason)
@@ -221,6 +258,8 @@ static void sess_close(struct dp_flow *f, uint32_t idx, uint8_t reason)
     }
     timer_unlink(&f->wheel, idx);
     timer_unlink(&f->idle, idx);
+    nat_unref(f, &sess_at(&f->t, idx)->d[0].key, f->snat[idx].port_src);
+    memset(&f->snat[idx], 0, sizeof(f->snat[idx]));
     sess_remove(&f->t, idx);
     st->sessions_active = f->t.active;
 }
@@ -298,7 +337,12 @@ static void reeval_step(struct dp_flow *f, const struct dp_tables *t, uint32_t b
             continue;
         struct pol_key pk;
         struct pol_result r;
-        pol_key_of(&pk, &s->d[0].key, s->icmp_type, s->icmp_code);
+        /* As on the first packet: the destination after destination NAT. */
+        struct flow_tuple pkey = s->d[0].key;
+        memcpy(pkey.dst, s->d[1].key.src, 16);
+        if (!is_icmp(pkey.proto))
+            pkey.dport = s->d[1].key.sport;
+        pol_key_of(&pk, &pkey, s->icmp_type, s->icmp_code);
         pol_lookup(t->pol, s->d[0].key.zone, s->d[1].key.zone, &pk, &r);
         if (r.action != POL_PERMIT) {
             sess_close(f, idx, R_POLICY);
@@ -380,10 +424,10 @@ bool dp_flow_busy(const struct dp_flow *f)
 
 /* Looks up the route of the packet: the egress interface (index in t->ifs), or -1 with the
  * drop counted. */
-static int route(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
-                 const struct fib_route **out)
+static int route_to(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
+                    const uint8_t *dst, const struct fib_route **out)
 {
-    const struct fib_route *r = fib_lookup(t->fib, p->pi.family, p->m->dst);
+    const struct fib_route *r = fib_lookup(t->fib, p->pi.family, dst);
     if (!r) {
         f->st->fib_miss++;
         return -1;
@@ -394,6 +438,12 @@ static int route(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
     }
     *out = r;
     return r->oif;
+}
+
+static inline int route(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
+                        const struct fib_route **out)
+{
+    return route_to(f, t, p, p->m->dst, out);
 }
 
 /* TTL, MTU, rewrite: the verdict for a packet going out of oif to mac. */
@@ -427,9 +477,9 @@ static inline void transmit(struct dp_flow *f, struct dp_pkt *p, const struct dp
 
 /* The neighbour slot of a routed packet's next hop, or -1 (a resolve is asked for). */
 static int next_hop(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
-                    const struct fib_route *r)
+                    const struct fib_route *r, const uint8_t *dst)
 {
-    const uint8_t *nh = fib_nexthop(r, p->m->dst);
+    const uint8_t *nh = fib_nexthop(r, dst);
     int slot = neigh_lookup_slot(t->neigh, p->pi.family, nh, r->ifindex);
     if (slot < 0) {
         f->st->neigh_miss++;
@@ -445,7 +495,7 @@ static int next_hop(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt 
 static void finish(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
                    const struct fib_route *r)
 {
-    int slot = next_hop(f, t, p, r);
+    int slot = next_hop(f, t, p, r, p->m->dst);
     if (slot >= 0)
         transmit(f, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
 }
@@ -566,6 +616,32 @@ static void frag_remember(struct dp_flow *f, const struct dp_pkt *p, uint32_t id
 
 /* ---- the session path ---- */
 
+/* Rewrites a packet of a translated session, direction dir, from the session's keys only:
+ * it leaves as the other direction's key reversed (ICMP echo: the identifier of that key). */
+static inline void nat_apply(struct dp_pkt *p, const struct dp_session *s, unsigned dir)
+{
+    if (p->pi.family != 4)
+        return;
+    const struct flow_tuple *o = &s->d[dir ^ 1].key;
+    uint32_t src, dst;
+    memcpy(&src, o->dst, 4);
+    memcpy(&dst, o->src, 4);
+    uint8_t *l4 = (p->m->flags & MOAT_META_F_L4) ? p->data + p->m->l4_off : NULL;
+    const uint8_t proto = o->proto;
+    const uint16_t sport = proto == IPPROTO_ICMP ? o->sport : o->dport;
+    rewrite_nat_v4(p->data + p->pi.l3_off, l4, proto, src, dst, sport, o->sport);
+}
+
+/* A session hit: replies of a translated session are found by their translated tuple (the
+ * session's reverse key, in the same index): those are counted as NAT-reverse hits. */
+static inline void count_hit(struct dp_flow *f, const struct dp_session *s, unsigned dir)
+{
+    if (dir == 1 && (s->flags & SESS_F_NAT))
+        f->st->nat_reverse_hit++;
+    else
+        f->st->session_hit++;
+}
+
 #define NH_NONE UINT32_MAX
 
 /* Forwards a packet of session s in direction dir, through its route cache when valid. */
@@ -577,10 +653,13 @@ static void forward_session(struct dp_flow *f, const struct dp_tables *t, struct
         transmit(f, p, &t->ifs[nh >> 24], t->neigh->slots[nh & 0xffffff].mac);
         return;
     }
+    /* The destination the packet leaves with (translated under NAT): the source of the
+     * other direction's key. */
+    const uint8_t *dst = s->d[dir ^ 1].key.src;
     const struct fib_route *r;
-    if (route(f, t, p, &r) < 0)
+    if (route_to(f, t, p, dst, &r) < 0)
         return;
-    int slot = next_hop(f, t, p, r);
+    int slot = next_hop(f, t, p, r, dst);
     if (slot < 0)
         return;
     if (s->route_epoch != f->route_epoch) {
@@ -623,6 +702,8 @@ static void count_and_forward(struct dp_flow *f, const struct dp_tables *t, stru
     }
     if ((p->m->flags & (MOAT_META_F_FRAG | MOAT_META_F_FRAG_NF)) == MOAT_META_F_FRAG)
         frag_remember(f, p, idx, (uint8_t)dir);
+    if (s->flags & SESS_F_NAT)
+        nat_apply(p, s, dir);
     forward_session(f, t, p, s, dir);
 }
 
@@ -644,7 +725,7 @@ static void session_packet(struct dp_flow *f, const struct dp_tables *t, struct 
         /* The common case first: data or ACKs on an established connection. */
         if (s->state == SESS_ESTABLISHED &&
             (flags & (TCPF_SYN | TCPF_FIN | TCPF_RST | TCPF_ACK)) == TCPF_ACK) {
-            f->st->session_hit++;
+            count_hit(f, s, dir);
             count_and_forward(f, t, p, idx, dir, false);
             return;
         }
@@ -664,8 +745,86 @@ static void session_packet(struct dp_flow *f, const struct dp_tables *t, struct 
     } else if (dir == 1 && s->state == SESS_NEW) {
         s->state = SESS_ESTABLISHED;
     }
-    f->st->session_hit++;
+    count_hit(f, s, dir);
     count_and_forward(f, t, p, idx, dir, s->state != old);
+}
+
+/* ---- NAT on the first packet ---- */
+
+/*
+ * NAT, source side: static (reverse), then source rules (the egress known), then the
+ * hairpin case — a destination-translated flow going back out of the zone it came from
+ * gets interface SNAT when no source rule matched, so the reply returns through the box.
+ * Updates xk's source (and port) and sn. False: the flow must be dropped (counted).
+ */
+static bool nat_source(struct dp_flow *f, const struct dp_tables *t, const struct dp_pkt *p,
+                       struct nat_ctx *nc, const struct nat_rule *dr, int oif, uint32_t out_ifindex,
+                       uint16_t out_zone, struct flow_tuple *xk, struct dp_sess_nat *sn)
+{
+    nc->out_zone = out_zone;
+    nc->out_if = out_ifindex;
+    const struct nat_rule *sr = NULL;
+    if (!(dr && dr->kind == NAT_K_STATIC)) {
+        sr = nat_match_static_out(t->nat, nc);
+        if (sr) {
+            put_v4(xk->src, sr->dst[0].addr | (nc->src & ~sr->stat.mask));
+            sn->snat_rule = (uint16_t)sr->id;
+            return true;
+        }
+    }
+    sr = nat_match_source(t->nat, nc);
+    bool iface;
+    if (sr) {
+        if (sr->action != NAT_A_INTERFACE && sr->action != NAT_A_POOL)
+            return true; /* source-nat off */
+        iface = sr->action == NAT_A_INTERFACE;
+    } else if (dr && out_zone == p->in_zone) {
+        iface = true; /* hairpin */
+    } else {
+        return true;
+    }
+    struct nat_req rq = {0};
+    rq.int_addr = nc->src;
+    rq.proto = xk->proto;
+    rq.worker = f->worker;
+    rq.nworkers = (uint16_t)(f->dp->nflows ? f->dp->nflows : 1);
+    if (iface) {
+        const struct dp_iface *ifc = &t->ifs[oif];
+        rq.src = (uint16_t)(NAT_SRC_IF + oif);
+        if (!ifc->has_v4)
+            goto fail;
+        rq.if_addr = get_v4(ifc->v4);
+    } else {
+        rq.src = sr->pool_id;
+        rq.pool = t->nat->spool[sr->pool_id];
+        sn->snat_pool = sr->pool_id;
+    }
+    sn->snat_rule = sr ? (uint16_t)sr->id : 0;
+    const bool ports = nat_has_ports(xk->proto) && (p->m->flags & MOAT_META_F_L4) &&
+                       (xk->proto != IPPROTO_ICMP || icmp_is_echo(4, p->m->icmp_type));
+    if (!ports) {
+        /* Address only: the pool address of this host, or the interface's. */
+        uint32_t ea = rq.if_addr;
+        if (rq.pool)
+            ea = nat_spool_addr(rq.pool,
+                                rq.pool->naddr > 1 ? (nc->src * 2654435761u) % rq.pool->naddr : 0);
+        put_v4(xk->src, ea);
+        return true;
+    }
+    rq.int_port = ntohs(xk->sport);
+    uint32_t ea;
+    uint16_t ep;
+    if (nat_port_alloc(&f->np, &rq, &ea, &ep) != 0)
+        goto fail;
+    put_v4(xk->src, ea);
+    xk->sport = htons(ep);
+    sn->port_src = rq.src;
+    return true;
+fail:
+    f->st->nat_alloc_failures++;
+    if (sr)
+        f->nctr[sr->id].failures++;
+    return false;
 }
 
 static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
@@ -687,8 +846,33 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
             return;
         }
     }
+    /* NAT, destination side (static, then destination rules): xk is the flow's tuple as it
+     * will leave the box; routing and policy see its destination. */
+    struct flow_tuple xk = p->key;
+    struct nat_ctx nc;
+    const struct nat_rule *dr = NULL;
+    const bool nat_on = t->nat && p->pi.family == 4;
+    const bool has_ports = m->proto == IPPROTO_TCP || m->proto == IPPROTO_UDP;
+    if (nat_on) {
+        nat_ctx_of(&nc, &p->key, p->in_zone, m->ifindex);
+        dr = nat_match_static_in(t->nat, &nc);
+        if (dr) {
+            put_v4(xk.dst, dr->stat.addr | (nc.dst & ~dr->stat.mask));
+        } else if ((dr = nat_match_dest(t->nat, &nc)) && dr->action == NAT_A_POOL) {
+            const struct nat_dpool *dp = t->nat->dpool[dr->pool_id];
+            put_v4(xk.dst, dp->addr);
+            if (dp->port && has_ports)
+                xk.dport = htons(dp->port);
+        } else {
+            dr = NULL;
+        }
+        if (dr) {
+            nc.dst = get_v4(xk.dst);
+            nc.dport = has_ports ? ntohs(xk.dport) : 0;
+        }
+    }
     const struct fib_route *r;
-    int oif = route(f, t, p, &r);
+    int oif = route_to(f, t, p, xk.dst, &r);
     if (oif < 0)
         return;
     const uint16_t out_zone = t->ifs[oif].zone;
@@ -698,7 +882,8 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
     }
     struct pol_key pk;
     struct pol_result res;
-    pol_key_of(&pk, &p->key, m->icmp_type, m->icmp_code);
+    /* Policies see the destination after destination NAT, the source before source NAT. */
+    pol_key_of(&pk, &xk, m->icmp_type, m->icmp_code);
     pol_lookup(t->pol, p->in_zone, out_zone, &pk, &res);
     struct dp_pol_ctr *pc = &f->pctr[res.slot];
     pc->hits++;
@@ -719,14 +904,21 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
         st->session_table_full++;
         return;
     }
+    struct dp_sess_nat sn = {0, dr ? (uint16_t)dr->id : 0, 0, 0};
+    if (nat_on && !nat_source(f, t, p, &nc, dr, oif, r->ifindex, out_zone, &xk, &sn)) {
+        sess_release(&f->t, idx);
+        return;
+    }
     struct dp_session *s = sess_at(&f->t, idx);
     s->d[0].key = p->key;
-    dp_key_reverse(&p->key, &s->d[1].key, out_zone);
+    dp_key_reverse(&xk, &s->d[1].key, out_zone);
     if (sess_insert(&f->t, idx) != 0) {
         sess_release(&f->t, idx);
+        nat_unref(f, &p->key, sn.port_src);
         st->session_conflicts++;
         return;
     }
+    f->snat[idx] = sn;
     /* Ids: the use count of the slot goes up by one each time. */
     uint64_t use = s->id ? ((s->id & ((1ull << 48) - 1)) >> f->t.slot_bits) + 1 : 1;
     s->id = sess_make_id(&f->t, idx, use);
@@ -734,6 +926,14 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
     s->d[0].bytes = s->d[1].bytes = 0;
     s->state = m->proto == IPPROTO_TCP ? SESS_SYN_SENT : SESS_NEW;
     s->flags &= SESS_F_USED | SESS_F_SAME_KEY | SESS_F_SHARED;
+    if (!flow_tuple_eq(&xk, &p->key)) {
+        s->flags |= SESS_F_NAT;
+        st->nat_sessions++;
+        if (sn.dnat_rule)
+            f->nctr[sn.dnat_rule].hits++;
+        if (sn.snat_rule)
+            f->nctr[sn.snat_rule].hits++;
+    }
     s->policy_slot = res.slot;
     s->app_slot = res.app_slot;
     s->app_timeout = res.app_timeout;
@@ -758,9 +958,11 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
         frag_remember(f, p, idx, 0);
     s->route_epoch = f->route_epoch;
     s->d[0].nh = s->d[1].nh = NH_NONE;
-    int slot = next_hop(f, t, p, r);
+    int slot = next_hop(f, t, p, r, xk.dst);
     if (slot < 0)
         return;
+    if (s->flags & SESS_F_NAT)
+        nat_apply(p, s, 0);
     if ((uint32_t)slot < (1u << 24) && r->oif < 256)
         s->d[0].nh = (uint32_t)r->oif << 24 | (uint32_t)slot;
     transmit(f, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
@@ -877,7 +1079,30 @@ static void icmp_error(struct dp_flow *f, const struct dp_tables *t, struct dp_p
     struct dp_session *s = sess_at(&f->t, ref >> 1);
     s->last_seen = f->now32;
     f->st->icmp_error_related++;
-    forward(f, t, p);
+    if (!(s->flags & SESS_F_NAT) || p->pi.family != 4) {
+        forward(f, t, p);
+        return;
+    }
+    /* The error travels in direction dir; the packet it quotes was one of direction dir ^ 1
+     * as it left the box: it is put back as its sender sent it (that direction's key), and
+     * the error goes to that sender. */
+    const struct flow_tuple *o = &s->d[(ref & 1) ^ 1].key;
+    uint32_t qsrc, qdst;
+    memcpy(&qsrc, o->src, 4);
+    memcpy(&qdst, o->dst, 4);
+    uint8_t *ip = p->data + p->pi.l3_off;
+    if (!rewrite_icmp_err_v4(ip, p->pi.l3_len, p->data + p->m->l4_off, qsrc, qdst, o->sport,
+                             o->dport, qsrc)) {
+        f->st->icmp_error_unmatched++;
+        return;
+    }
+    f->st->nat_icmp_errors++;
+    const struct fib_route *r;
+    if (route_to(f, t, p, o->src, &r) < 0)
+        return;
+    int slot = next_hop(f, t, p, r, o->src);
+    if (slot >= 0)
+        transmit(f, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
 }
 
 static void fragment(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
@@ -1021,9 +1246,13 @@ int dp_flow_create(struct dp_flow **out, struct dp *dp, uint16_t worker, uint32_
     if (!rc) {
         f->pctr = calloc(POL_MAX_SLOTS, sizeof(*f->pctr));
         f->frags = calloc(DP_FRAG_SLOTS, sizeof(*f->frags));
-        if (!f->pctr || !f->frags)
+        f->snat = calloc(f->t.cap, sizeof(*f->snat));
+        f->nctr = calloc(NAT_MAX_RULES, sizeof(*f->nctr));
+        if (!f->pctr || !f->frags || !f->snat || !f->nctr)
             rc = -ENOMEM;
     }
+    if (!rc)
+        rc = nat_ports_init(&f->np, f->t.cap);
     if (rc) {
         dp_flow_destroy(f);
         return rc;
@@ -1050,6 +1279,10 @@ void dp_flow_destroy(struct dp_flow *f)
         spsc_ring_free(&f->replies);
     free(f->pctr);
     free(f->frags);
+    free(f->snat);
+    free(f->nctr);
+    if (f->np.m)
+        nat_ports_free(&f->np);
     free(f);
 }
 
@@ -1060,7 +1293,9 @@ size_t dp_flow_bytes(const struct dp_flow *f)
            (size_t)DP_DELTA_RING * sizeof(struct dp_delta) +
            (size_t)DP_CMD_RING * sizeof(struct dp_cmd) +
            (size_t)POL_MAX_SLOTS * sizeof(struct dp_pol_ctr) +
-           (size_t)DP_FRAG_SLOTS * sizeof(struct dp_frag);
+           (size_t)DP_FRAG_SLOTS * sizeof(struct dp_frag) +
+           (size_t)f->t.cap * sizeof(struct dp_sess_nat) +
+           (size_t)NAT_MAX_RULES * sizeof(struct dp_nat_ctr) + nat_ports_bytes(&f->np);
 }
 
 /* ---- export / install (control thread, worker stopped) ---- */
@@ -1075,6 +1310,46 @@ void dp_flow_export(const struct dp_flow *f, const struct dp_tables *t,
         dp_flow_record(f, t, i, &d);
         fn(arg, &d);
     }
+}
+
+/* The NAT decision a record carries: the keys (SESS_F_NAT when they are not mirror images),
+ * the rule ids, and a reference on the source mapping (the external endpoint is the reverse
+ * key's destination). A mapping this worker cannot take (held otherwise) leaves the session
+ * working, without a reference. */
+static void install_nat(struct dp_flow *f, const struct dp_tables *t, uint32_t idx,
+                        const struct dp_delta *rec)
+{
+    struct dp_session *s = sess_at(&f->t, idx);
+    struct dp_sess_nat *sn = &f->snat[idx];
+    memset(sn, 0, sizeof(*sn));
+    struct flow_tuple mirror;
+    dp_key_reverse(&rec->fwd, &mirror, rec->rev.zone);
+    if (flow_tuple_eq(&mirror, &rec->rev))
+        return;
+    s->flags |= SESS_F_NAT;
+    sn->snat_rule = rec->snat_rule_id;
+    sn->dnat_rule = rec->dnat_rule_id;
+    sn->snat_pool = rec->snat_pool_id;
+    const struct flow_tuple *k = &rec->fwd;
+    if (k->family != 4 || !nat_has_ports(k->proto))
+        return;
+    const bool snat_port =
+        memcmp(rec->rev.dst, k->src, 4) != 0 ||
+        (k->proto == IPPROTO_ICMP ? rec->rev.sport != k->sport : rec->rev.dport != k->sport);
+    if (!snat_port)
+        return;
+    uint16_t src = rec->snat_pool_id;
+    if (!src && t) {
+        for (uint32_t i = 0; i < t->nifs; i++)
+            if (t->ifs[i].ifindex == rec->out_ifindex)
+                src = (uint16_t)(NAT_SRC_IF + i);
+    }
+    if (!src || src >= NAT_SRC_SLOTS)
+        return;
+    const uint16_t ep = ntohs(k->proto == IPPROTO_ICMP ? rec->rev.sport : rec->rev.dport);
+    if (nat_port_claim(&f->np, get_v4(k->src), ntohs(k->sport), k->proto, src, get_v4(rec->rev.dst),
+                       ep) == 0)
+        sn->port_src = src;
 }
 
 int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct dp_delta *rec,
@@ -1119,6 +1394,7 @@ int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct d
     s->route_epoch = 0;
     s->d[0].ifindex = rec->in_ifindex;
     s->d[1].ifindex = rec->out_ifindex;
+    install_nat(f, t, idx, rec);
     s->created_unix_ms = rec->created_unix_ms;
     /* Last seen, on the worker clock; never in the future, never beyond a timeout ago. */
     int64_t ls = (int64_t)rec->last_seen_unix_ms - f->dp->unix_offset_ms;

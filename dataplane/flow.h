@@ -37,6 +37,7 @@
 
 #include "dp.h"
 #include "meta.h"
+#include "nat.h"
 #include "parse.h"
 #include "policy.h"
 #include "ring.h"
@@ -84,6 +85,19 @@ struct dp_delta {
     /* Installing only: the application's inactivity timeout, the first packet's ICMP type. */
     uint32_t app_timeout;
     uint8_t icmp_type, icmp_code;
+    /* NAT: the rules and pool that made the translation (0: none). */
+    uint16_t snat_rule_id, dnat_rule_id, snat_pool_id;
+};
+
+/* A session's NAT decision (side array, touched at create / close / record only: the
+ * 192-byte session has no room left, and packets need only SESS_F_NAT and the keys). */
+struct dp_sess_nat {
+    uint16_t snat_rule, dnat_rule, snat_pool;
+    uint16_t port_src; /* allocator source holding a mapping reference, 0: none */
+};
+
+struct dp_nat_ctr {
+    uint64_t hits, failures;
 };
 
 enum dp_cmd_op { DP_CMD_CLEAR = 1, DP_CMD_CLEAR_END = 2 };
@@ -124,6 +138,9 @@ struct dp_flow {
     struct spsc_ring replies;     /* worker -> control */
     struct dp_pol_ctr *pctr;      /* [POL_MAX_SLOTS] */
     struct dp_frag *frags;        /* [DP_FRAG_SLOTS] */
+    struct dp_sess_nat *snat;     /* [t.cap] */
+    struct dp_nat_ctr *nctr;      /* [NAT_MAX_RULES], by NatRule.id */
+    struct nat_ports np;          /* port allocator */
     _Atomic uint64_t deltas_lost; /* monotonic; the control thread reports the increase */
     /* Worker state. */
     const struct dp_tables *tab; /* tables of the current pass */

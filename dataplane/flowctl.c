@@ -125,6 +125,9 @@ void flowctl_delta_to_record(const struct flowctl *fc, const struct dp_delta *d,
     r->worker = d->worker;
     r->close_reason = (Moat__CloseReason)d->reason;
     r->application = (char *)(d->app_slot ? pol_names_display(&fc->anames, d->app_slot) : "");
+    r->snat_rule_id = d->snat_rule_id;
+    r->dnat_rule_id = d->dnat_rule_id;
+    r->snat_pool_id = d->snat_pool_id;
 }
 
 static bool key_from_proto(const Moat__FlowKey *k, uint16_t zone, struct flow_tuple *t)
@@ -175,18 +178,22 @@ bool flowctl_record_to_delta(const struct flowctl *fc, const Moat__SessionRecord
     d->created_unix_ms = r->created_unix_ms;
     d->last_seen_unix_ms = r->last_seen_unix_ms;
     d->timeout = r->timeout;
+    d->snat_rule_id = r->snat_rule_id < NAT_MAX_RULES ? (uint16_t)r->snat_rule_id : 0;
+    d->dnat_rule_id = r->dnat_rule_id < NAT_MAX_RULES ? (uint16_t)r->dnat_rule_id : 0;
+    d->snat_pool_id = r->snat_pool_id < NAT_MAX_POOLS ? (uint16_t)r->snat_pool_id : 0;
     if (icmp) {
         d->icmp_type = d->fwd.proto == IPPROTO_ICMP ? 8 : 128;
         d->icmp_code = 0;
     }
     /* The policy and application, found again in the running policies. */
     if (t && t->pol) {
-        struct pol_key pk = {d->fwd.family, d->fwd.proto, 0, 0, d->fwd.src, d->fwd.dst};
+        /* Policies saw the destination after destination NAT: the reverse key's source. */
+        struct pol_key pk = {d->fwd.family, d->fwd.proto, 0, 0, d->fwd.src, d->rev.src};
         if (icmp) {
             pk.dport = (uint16_t)(d->icmp_type << 8);
         } else {
             pk.sport = ntohs(d->fwd.sport);
-            pk.dport = ntohs(d->fwd.dport);
+            pk.dport = ntohs(d->rev.sport);
         }
         struct pol_result res;
         pol_lookup(t->pol, d->fwd.zone, d->rev.zone, &pk, &res);
@@ -462,12 +469,73 @@ void flowctl_policy_counters(struct flowctl *fc, const Moat__PolicyCountersReque
     } else {
         log_err("policy counters: out of memory");
     }
+    /* NAT: per rule (hits, failures) and per pool / interface (ports), workers summed. */
+    const struct nat_set *ns = t ? t->nat : NULL;
+    const uint32_t nr = ns ? ns->nrules : 0;
+    Moat__NatRuleCounter *rc = calloc(nr ? nr : 1, sizeof(*rc));
+    Moat__NatRuleCounter **rp = calloc(nr ? nr : 1, sizeof(*rp));
+    Moat__NatPoolCounter *qc = calloc(NAT_SRC_SLOTS, sizeof(*qc));
+    Moat__NatPoolCounter **qp = calloc(NAT_SRC_SLOTS, sizeof(*qp));
+    if (rc && rp && qc && qp) {
+        for (uint32_t i = 0; i < nr; i++) {
+            const uint32_t id = ns->rules[i].id;
+            moat__nat_rule_counter__init(&rc[i]);
+            rc[i].rule_id = id;
+            for (uint32_t w = 0; w < dp->nflows; w++) {
+                const struct dp_flow *f = dp->flows[w];
+                if (!f)
+                    continue;
+                const volatile struct dp_nat_ctr *c = &f->nctr[id];
+                rc[i].hits += c->hits;
+                rc[i].failures += c->failures;
+            }
+            rp[i] = &rc[i];
+        }
+        rep.n_nat_rules = nr;
+        rep.nat_rules = rp;
+        size_t nq = 0;
+        for (uint32_t src = 1; t && src < NAT_SRC_SLOTS; src++) {
+            const bool iface = src >= NAT_SRC_IF;
+            const struct nat_spool *sp = !iface && ns ? ns->spool[src] : NULL;
+            if (iface && src - NAT_SRC_IF >= t->nifs)
+                break;
+            Moat__NatPoolCounter *q = &qc[nq];
+            moat__nat_pool_counter__init(q);
+            for (uint32_t w = 0; w < dp->nflows; w++) {
+                const struct dp_flow *f = dp->flows[w];
+                if (!f)
+                    continue;
+                const volatile struct nat_src_ctr *c = &f->np.src[src];
+                q->ports_in_use += c->in_use;
+                q->allocations += c->allocations;
+                q->exhausted += c->exhausted;
+            }
+            if (sp) {
+                q->pool_id = src;
+                q->ports_total = sp->naddr * (uint64_t)(sp->port_hi - sp->port_lo + 1);
+            } else if (iface) {
+                if (!q->allocations && !q->exhausted && !q->ports_in_use)
+                    continue; /* interfaces with no interface NAT */
+                q->ifindex = t->ifs[src - NAT_SRC_IF].ifindex;
+                q->ports_total = NAT_IF_PORT_HI - NAT_IF_PORT_LO + 1;
+            } else {
+                continue;
+            }
+            qp[nq++] = q;
+        }
+        rep.n_nat_pools = nq;
+        rep.nat_pools = qp;
+    }
     Moat__Envelope env = MOAT__ENVELOPE__INIT;
     env.msg_case = MOAT__ENVELOPE__MSG_POLICY_COUNTERS_REPLY;
     env.policy_counters_reply = &rep;
     fc->send(fc->send_arg, &env);
     free(pc);
     free(pp);
+    free(rc);
+    free(rp);
+    free(qc);
+    free(qp);
 }
 
 /* ---- layout and installs ---- */

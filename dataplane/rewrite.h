@@ -8,6 +8,7 @@
 #ifndef MOAT_DP_REWRITE_H
 #define MOAT_DP_REWRITE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -40,6 +41,65 @@ static inline void rewrite_ipv4_ttl(uint8_t *ip)
     check = csum_replace2(check, old_word, new_word);
     memcpy(ip + 10, &check, 2);
 }
+
+/*
+ * NAT, IPv4: sets the addresses (and, when l4 is not NULL, the ports / ICMP echo identifier)
+ * of the packet at ip to the given values (all as stored in the packet, network order),
+ * updating the IPv4 header checksum and the L4 checksum incrementally (RFC 1624): TCP and UDP
+ * cover the addresses (pseudo-header) and ports; a zero UDP checksum (none) stays zero and a
+ * computed zero is sent as 0xffff; ICMP covers only the identifier. l4 is NULL for a
+ * non-first fragment (addresses only).
+ */
+static inline void rewrite_nat_v4(uint8_t *ip, uint8_t *l4, uint8_t proto, uint32_t src,
+                                  uint32_t dst, uint16_t sport, uint16_t dport)
+{
+    uint32_t osrc, odst;
+    uint16_t check;
+    memcpy(&osrc, ip + 12, 4);
+    memcpy(&odst, ip + 16, 4);
+    memcpy(&check, ip + 10, 2);
+    check = csum_replace4(csum_replace4(check, osrc, src), odst, dst);
+    memcpy(ip + 10, &check, 2);
+    memcpy(ip + 12, &src, 4);
+    memcpy(ip + 16, &dst, 4);
+    if (!l4)
+        return;
+    uint16_t osp, odp;
+    memcpy(&osp, l4, 2);
+    memcpy(&odp, l4 + 2, 2);
+    if (proto == 6 || proto == 17) {
+        uint8_t *c = l4 + (proto == 6 ? 16 : 6);
+        memcpy(&check, c, 2);
+        if (proto == 6 || check != 0) {
+            check = csum_replace4(csum_replace4(check, osrc, src), odst, dst);
+            check = csum_replace2(csum_replace2(check, osp, sport), odp, dport);
+            if (proto == 17 && check == 0)
+                check = 0xffff;
+            memcpy(c, &check, 2);
+        }
+        memcpy(l4, &sport, 2);
+        memcpy(l4 + 2, &dport, 2);
+    } else if (proto == 1 && (l4[0] == 8 || l4[0] == 0)) {
+        uint16_t oid;
+        memcpy(&oid, l4 + 4, 2);
+        memcpy(&check, l4 + 2, 2);
+        check = csum_replace2(check, oid, sport);
+        memcpy(l4 + 2, &check, 2);
+        memcpy(l4 + 4, &sport, 2);
+    }
+}
+
+/*
+ * NAT, an IPv4 ICMP error (ip: outer header, len: its total length, l4: the ICMP header):
+ * the quoted packet gets addresses qsrc/qdst and ports (echo: identifier in qsport) from
+ * the session, with its IP checksum and, when quoted, its L4 checksum fixed; the outer
+ * destination becomes odst and the outer source, if it was the quoted destination (the
+ * error comes from the translated host itself), the quoted packet's new destination; the
+ * ICMP checksum is recomputed over the message (errors are rare and short). Returns false
+ * if the quoted packet does not fit.
+ */
+bool rewrite_icmp_err_v4(uint8_t *ip, uint32_t len, uint8_t *l4, uint32_t qsrc, uint32_t qdst,
+                         uint16_t qsport, uint16_t qdport, uint32_t odst);
 
 /* Decrements the hop limit of the IPv6 header at ip (must be > 0). */
 static inline void rewrite_ipv6_hop(uint8_t *ip)

@@ -57,6 +57,7 @@ enum sess_state {
 #define SESS_F_SAME_KEY 0x10  /* forward key == reverse key: indexed once */
 #define SESS_F_SHARED 0x20    /* keys published in the shared index */
 #define SESS_F_CLAIMED 0x40   /* taken by sess_claim(), not yet on the free list */
+#define SESS_F_NAT 0x80       /* translated: the keys are not mirror images (rewrite) */
 
 /* One direction of a session: its key and what its packets update (one cache line). */
 struct sess_dir {

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nat.h"
+
 /* Every table built gets a version of its own (route caches are keyed by it). */
 static _Atomic uint64_t next_version = 1;
 
@@ -264,6 +266,9 @@ int dp_tables_from_snapshot_names(const Moat__Snapshot *s, const struct dp_port 
     if (rc)
         goto out;
     rc = pol_compile(s, pnames, anames, &t->pol, err, errlen);
+    if (rc)
+        goto out;
+    rc = nat_compile(s, &t->nat, err, errlen);
     if (rc)
         goto out;
 

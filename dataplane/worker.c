@@ -13,6 +13,7 @@
 
 #include "flow.h"
 #include "log.h"
+#include "nat.h"
 #include "parse.h"
 #include "snapshot.h"
 
@@ -25,6 +26,7 @@ void dp_tables_free(struct dp_tables *t, bool free_fib, bool free_neigh)
     if (free_fib) {
         fib_free(t->fib);
         pol_free(t->pol);
+        nat_set_free(t->nat);
     }
     if (free_neigh)
         neigh_table_free(t->neigh);

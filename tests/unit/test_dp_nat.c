@@ -1,0 +1,947 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for dataplane/nat.c and NAT in flow.c: incremental checksums against full
+ * recomputation, the port allocator, the reverse index under churn, ICMP errors, DNAT and
+ * hairpinning, driven through dp_flow_batch() with frames built as in test_dp_flow.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "csum.h"
+#include "flow.h"
+#include "nat.h"
+#include "rewrite.h"
+#include "snapshot.h"
+#include "tcp.h"
+
+enum { IF_T = 2, IF_U = 3, IF_N = 4 }; /* trust (port 0), untrust (port 1), no zone (port 2) */
+enum { P_T = 0, P_U = 1, P_N = 2 };
+static const uint8_t MAC_T[6] = {2, 0, 0, 0, 0, 0xa}, MAC_U[6] = {2, 0, 0, 0, 0, 0xb},
+                     MAC_N[6] = {2, 0, 0, 0, 0, 0xc}, MAC_CL[6] = {2, 0, 0, 0, 1, 1},
+                     MAC_SV[6] = {2, 0, 0, 0, 2, 2}, MAC_NH[6] = {2, 0, 0, 0, 3, 3};
+#define CLIENT "10.77.1.2"
+#define SERVER "10.77.2.2"
+#define CLIENT6 "fd00:77:1::2"
+#define SERVER6 "fd00:77:2::2"
+
+/* ---- tables ---- */
+
+struct env {
+    Moat__Snapshot s;
+    Moat__Interface ifs[3], *ifp[3];
+    Moat__Route rt[6], *rtp[6];
+    Moat__Neighbor nb[5], *nbp[5];
+    Moat__Zone z[2], *zp[2];
+    Moat__Policy pol[6], *polp[6];
+    Moat__NatRule nr[4], *nrp[4];
+    Moat__SourcePool sp, *spp[1];
+    Moat__AddressRange ar, *arp[1];
+    Moat__DestinationPool dpl, *dplp[1];
+    uint32_t zone_t, zone_u;
+    Moat__AddressMatch any;
+    Moat__Application app[2], *appp[2];
+    Moat__FlowSettings flow;
+    Moat__Prefix pfx[16];
+    uint8_t addr[32][16];
+    int naddr, npfx;
+    struct dp dp;
+    struct moat_dp_stats stats;
+    struct dp_tables *t;
+    struct dp_flow *f;
+    uint64_t now;
+    uint8_t buf[8][4096];
+};
+
+static uint8_t *a_of(struct env *e, const char *text, size_t *len)
+{
+    uint8_t *a = e->addr[e->naddr++];
+    if (strchr(text, ':')) {
+        assert_int_equal(inet_pton(AF_INET6, text, a), 1);
+        *len = 16;
+    } else {
+        assert_int_equal(inet_pton(AF_INET, text, a), 1);
+        *len = 4;
+    }
+    return a;
+}
+
+static Moat__Prefix *p_of(struct env *e, const char *text, unsigned plen)
+{
+    Moat__Prefix *p = &e->pfx[e->npfx++];
+    moat__prefix__init(p);
+    p->addr.data = a_of(e, text, &p->addr.len);
+    p->len = plen;
+    return p;
+}
+
+static void build(struct env *e, uint64_t generation)
+{
+    char err[256] = "";
+    struct dp_port ports[3] = {{IF_T, 0, 1, "fw0"}, {IF_U, 1, 1, "fw1"}, {IF_N, 2, 1, "fw2"}};
+    e->s.generation = generation;
+    struct dp_tables *t = NULL;
+    int rc = dp_tables_from_snapshot(&e->s, ports, 3, &t, err, sizeof(err));
+    if (rc)
+        fail_msg("tables: %s", err);
+    if (e->t)
+        dp_tables_free(e->t, true, true);
+    e->t = t;
+}
+
+static struct env *env_new(uint32_t max_sessions)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    moat__snapshot__init(&e->s);
+    const uint32_t ifx[3] = {IF_T, IF_U, IF_N};
+    const uint8_t *mac[3] = {MAC_T, MAC_U, MAC_N};
+    const char *own[3] = {"10.77.1.1", "10.77.2.1", "10.77.3.1"};
+    for (int i = 0; i < 3; i++) {
+        Moat__Interface *in = &e->ifs[i];
+        moat__interface__init(in);
+        in->ifindex = ifx[i];
+        in->name = (char *)(i == 0 ? "fw0" : i == 1 ? "fw1" : "fw2");
+        in->mac.data = (uint8_t *)mac[i];
+        in->mac.len = 6;
+        in->mtu = 1500;
+        in->queues = 1;
+        in->slot = (uint32_t)i;
+        in->userspace = true;
+        in->zone_id = i < 2 ? (uint32_t)i + 1 : 0;
+        in->addresses = calloc(1, sizeof(Moat__Prefix *));
+        in->addresses[0] = p_of(e, own[i], 24);
+        in->n_addresses = 1;
+        e->ifp[i] = in;
+    }
+    e->s.interfaces = e->ifp;
+    e->s.n_interfaces = 3;
+    const char *dst[6] = {"10.77.1.0",   "10.77.2.0",   "10.77.3.0",
+                          "fd00:77:1::", "fd00:77:2::", "10.99.0.0"};
+    const unsigned plen[6] = {24, 24, 24, 64, 64, 16};
+    const uint32_t rif[6] = {IF_T, IF_U, IF_N, IF_T, IF_U, IF_N};
+    for (int i = 0; i < 6; i++) {
+        moat__route__init(&e->rt[i]);
+        e->rt[i].dst = p_of(e, dst[i], plen[i]);
+        e->rt[i].ifindex = rif[i];
+        if (i == 5) {
+            e->rt[i].kind = MOAT__ROUTE_KIND__ROUTE_STATIC;
+            e->rt[i].gateway.data = a_of(e, "10.77.3.9", &e->rt[i].gateway.len);
+        }
+        e->rtp[i] = &e->rt[i];
+    }
+    e->s.routes = e->rtp;
+    e->s.n_routes = 6;
+    const char *nba[5] = {CLIENT, SERVER, CLIENT6, SERVER6, "10.77.3.9"};
+    const uint32_t nbi[5] = {IF_T, IF_U, IF_T, IF_U, IF_N};
+    const uint8_t *nbm[5] = {MAC_CL, MAC_SV, MAC_CL, MAC_SV, MAC_NH};
+    for (int i = 0; i < 5; i++) {
+        moat__neighbor__init(&e->nb[i]);
+        e->nb[i].addr.data = a_of(e, nba[i], &e->nb[i].addr.len);
+        e->nb[i].ifindex = nbi[i];
+        e->nb[i].mac.data = (uint8_t *)nbm[i];
+        e->nb[i].mac.len = 6;
+        e->nb[i].state = 2;
+        e->nbp[i] = &e->nb[i];
+    }
+    e->s.neighbors = e->nbp;
+    e->s.n_neighbors = 5;
+    for (int i = 0; i < 2; i++) {
+        moat__zone__init(&e->z[i]);
+        e->z[i].id = (uint32_t)i + 1;
+        e->z[i].name = (char *)(i ? "untrust" : "trust");
+        e->zp[i] = &e->z[i];
+    }
+    e->s.zones = e->zp;
+    e->s.n_zones = 2;
+    moat__address_match__init(&e->any);
+    e->any.any = true;
+    /* trust -> untrust: UDP 5000 rejected, then everything permitted. */
+    moat__application__init(&e->app[0]);
+    e->app[0].name = "udp-5000";
+    e->app[0].protocol = 17;
+    e->app[0].dport_lo = e->app[0].dport_hi = 5000;
+    e->app[0].sport_hi = 65535;
+    e->app[0].icmp_type = e->app[0].icmp_code = -1;
+    e->appp[0] = &e->app[0];
+    moat__application__init(&e->app[1]);
+    e->app[1].name = "tcp-7000";
+    e->app[1].protocol = 6;
+    e->app[1].dport_lo = e->app[1].dport_hi = 7000;
+    e->app[1].sport_hi = 65535;
+    e->app[1].icmp_type = e->app[1].icmp_code = -1;
+    e->appp[1] = &e->app[1];
+    for (int i = 0; i < 3; i++) {
+        Moat__Policy *p = &e->pol[i];
+        moat__policy__init(p);
+        p->id = (uint32_t)i + 1;
+        p->from_zone = 1;
+        p->to_zone = 2;
+        p->source = &e->any;
+        p->destination = &e->any;
+        e->polp[i] = p;
+    }
+    e->pol[0].name = "reject-udp";
+    e->pol[0].applications = &e->appp[0];
+    e->pol[0].n_applications = 1;
+    e->pol[0].action = MOAT__POLICY_ACTION__POLICY_REJECT;
+    e->pol[1].name = "reject-tcp";
+    e->pol[1].applications = &e->appp[1];
+    e->pol[1].n_applications = 1;
+    e->pol[1].action = MOAT__POLICY_ACTION__POLICY_REJECT;
+    e->pol[2].name = "allow-out";
+    e->pol[2].application_any = true;
+    e->pol[2].action = MOAT__POLICY_ACTION__POLICY_PERMIT;
+    e->s.policies = e->polp;
+    e->s.n_policies = 3;
+    moat__flow_settings__init(&e->flow);
+    e->flow.max_sessions = max_sessions;
+    e->flow.udp_timeout = 30;
+    e->flow.icmp_timeout = 10;
+    e->flow.tcp_initial_timeout = 20;
+    e->flow.tcp_established_timeout = 600;
+    e->flow.tcp_closing_timeout = 5;
+    e->flow.policy_reevaluate = true;
+    e->s.flow = &e->flow;
+    build(e, 1);
+    e->dp.stats = &e->stats;
+    e->dp.flow_seed = 77;
+    e->now = 1000000;
+    assert_int_equal(
+        dp_flow_create(&e->f, &e->dp, 0, max_sessions, false, &e->stats.worker[0], e->now), 0);
+    e->dp.flows[0] = e->f;
+    e->dp.nflows = 1;
+    dp_flow_tick(e->f, e->t, e->now);
+    return e;
+}
+
+static void env_free(struct env *e)
+{
+    for (uint32_t w = 0; w < MOAT_MAX_WORKERS; w++)
+        dp_flow_destroy(e->dp.flows[w]);
+    dp_tables_free(e->t, true, true);
+    for (int i = 0; i < 3; i++)
+        free(e->ifs[i].addresses);
+    free(e);
+}
+
+static struct moat_worker_stats *st(struct env *e)
+{
+    return &e->stats.worker[0];
+}
+
+static void advance(struct env *e, uint64_t ms)
+{
+    /* Ticks as a worker's loop would, every 100 ms. */
+    for (uint64_t end = e->now + ms; e->now < end;) {
+        e->now += end - e->now < 100 ? end - e->now : 100;
+        dp_flow_tick(e->f, e->t, e->now);
+    }
+}
+
+/* ---- frames ---- */
+
+struct pkt_spec {
+    const char *src, *dst;
+    uint8_t proto;
+    uint16_t sport, dport; /* TCP/UDP; ICMP echo: sport = id */
+    uint8_t flags;         /* TCP */
+    uint32_t seq, ack;
+    uint8_t icmp_type, icmp_code;
+    const uint8_t *inner; /* ICMP error: the quoted IP packet */
+    uint32_t inner_len;
+    uint16_t payload;
+    uint16_t ip_id;
+    int frag; /* 0 none, 1 first fragment, 2 later fragment */
+    uint16_t in_port;
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, (uint16_t)(v >> 16));
+    put16(p + 2, (uint16_t)v);
+}
+
+/* Builds the IP packet (no Ethernet) of spec at ip; returns its length. */
+static uint32_t build_ip(const struct pkt_spec *sp, uint8_t *ip, uint8_t *src, uint8_t *dst,
+                         int *v6out, uint32_t *l4off)
+{
+    int v6 = strchr(sp->src, ':') != NULL;
+    *v6out = v6;
+    inet_pton(v6 ? AF_INET6 : AF_INET, sp->src, src);
+    inet_pton(v6 ? AF_INET6 : AF_INET, sp->dst, dst);
+    uint32_t hl = v6 ? 40 : 20;
+    uint32_t fh = v6 && sp->frag ? 8 : 0;
+    uint8_t *l4 = ip + hl + fh;
+    uint32_t l4len = 0;
+    if (sp->frag == 2) {
+        memset(l4, 0xee, sp->payload);
+        l4len = sp->payload;
+    } else if (sp->proto == IPPROTO_TCP) {
+        memset(l4, 0, 20);
+        put16(l4, sp->sport);
+        put16(l4 + 2, sp->dport);
+        put32(l4 + 4, sp->seq);
+        put32(l4 + 8, sp->ack);
+        l4[12] = 5 << 4;
+        l4[13] = sp->flags;
+        memset(l4 + 20, 0x55, sp->payload);
+        l4len = 20u + sp->payload;
+    } else if (sp->proto == IPPROTO_UDP) {
+        put16(l4, sp->sport);
+        put16(l4 + 2, sp->dport);
+        put16(l4 + 4, (uint16_t)(8 + sp->payload));
+        put16(l4 + 6, 0);
+        memset(l4 + 8, 0x66, sp->payload);
+        l4len = 8u + sp->payload;
+    } else {
+        memset(l4, 0, 8);
+        l4[0] = sp->icmp_type;
+        l4[1] = sp->icmp_code;
+        put16(l4 + 4, sp->sport);
+        put16(l4 + 6, 1);
+        if (sp->inner) {
+            memcpy(l4 + 8, sp->inner, sp->inner_len);
+            l4len = 8 + sp->inner_len;
+        } else {
+            memset(l4 + 8, 0x77, sp->payload);
+            l4len = 8u + sp->payload;
+        }
+    }
+    *l4off = hl + fh;
+    if (!v6) {
+        memset(ip, 0, 20);
+        ip[0] = 0x45;
+        put16(ip + 2, (uint16_t)(20 + l4len));
+        put16(ip + 4, sp->ip_id);
+        if (sp->frag == 1)
+            put16(ip + 6, 0x2000);
+        else if (sp->frag == 2)
+            put16(ip + 6, 0x00b9); /* offset 1480 / 8 */
+        ip[8] = 64;
+        ip[9] = sp->proto;
+        memcpy(ip + 12, src, 4);
+        memcpy(ip + 16, dst, 4);
+        uint16_t c = csum_compute(ip, 20);
+        memcpy(ip + 10, &c, 2);
+        return 20 + l4len;
+    }
+    memset(ip, 0, 40);
+    ip[0] = 0x60;
+    put16(ip + 4, (uint16_t)(fh + l4len));
+    ip[6] = sp->frag ? 44 : sp->proto;
+    ip[7] = 64;
+    memcpy(ip + 8, src, 16);
+    memcpy(ip + 24, dst, 16);
+    if (fh) {
+        uint8_t *f = ip + 40;
+        memset(f, 0, 8);
+        f[0] = sp->proto;
+        put16(f + 2, sp->frag == 2 ? (uint16_t)(1448 | 0) : 1); /* offset, M flag */
+        put32(f + 4, sp->ip_id);
+    }
+    return 40 + fh + l4len;
+}
+
+/* Frame k of the env's buffers from spec, with the metadata the shim would write. */
+static struct dp_pkt frame(struct env *e, int k, const struct pkt_spec *sp)
+{
+    uint8_t *pkt = e->buf[k] + 256;
+    struct moat_meta *m = (struct moat_meta *)(pkt - sizeof(*m));
+    memset(e->buf[k], 0, sizeof(e->buf[k]));
+    int v6;
+    uint32_t l4off;
+    uint32_t iplen = build_ip(sp, pkt + 14, m->src, m->dst, &v6, &l4off);
+    memcpy(pkt, sp->in_port == P_U ? MAC_U : sp->in_port == P_N ? MAC_N : MAC_T, 6);
+    memcpy(pkt + 6, sp->in_port == P_U ? MAC_SV : MAC_CL, 6);
+    put16(pkt + 12, v6 ? 0x86dd : 0x0800);
+    m->ifindex = sp->in_port == P_U ? IF_U : sp->in_port == P_N ? IF_N : IF_T;
+    m->proto = sp->proto;
+    m->l3_off = 14;
+    m->ttl = 64;
+    m->magic = MOAT_META_MAGIC;
+    m->flags = v6 ? MOAT_META_F_IPV6 : 0;
+    if (sp->frag)
+        m->flags |= MOAT_META_F_FRAG;
+    if (sp->frag == 2) {
+        m->flags |= MOAT_META_F_FRAG_NF;
+    } else {
+        m->l4_off = (uint8_t)(14 + l4off);
+        m->flags |= MOAT_META_F_L4;
+        if (sp->proto == IPPROTO_TCP || sp->proto == IPPROTO_UDP) {
+            m->sport = htons(sp->sport);
+            m->dport = htons(sp->dport);
+        } else {
+            m->icmp_type = sp->icmp_type;
+            m->icmp_code = sp->icmp_code;
+            uint8_t t = sp->icmp_type;
+            if (t == 8 || t == 0 || t == 128 || t == 129)
+                m->sport = htons(sp->sport);
+            else if ((!v6 && (t == 3 || t == 11 || t == 12)) || (v6 && t < 128))
+                m->flags |= MOAT_META_F_ICMP_ERR;
+        }
+    }
+    struct dp_pkt p;
+    memset(&p, 0, sizeof(p));
+    p.data = pkt;
+    p.len = 14 + iplen;
+    p.room = 4096 - 256;
+    p.m = m;
+    p.in_port = sp->in_port;
+    return p;
+}
+
+/* Runs one frame through the path; returns the verdict (p filled in). */
+static uint8_t send1(struct env *e, struct dp_pkt *p)
+{
+    dp_flow_batch(e->f, e->t, p, 1);
+    return p->verdict;
+}
+
+static int pop_deltas(struct env *e, struct dp_delta *out, int max)
+{
+    int n = 0;
+    struct dp_delta d;
+    while (spsc_ring_pop(&e->f->deltas, &d))
+        if (n < max)
+            out[n++] = d;
+    return n;
+}
+
+/* ---- tests ---- */
+
+/* Valid TCP/UDP checksums (UDP: only if it had one) and ICMP checksum for an IPv4 frame. */
+static uint16_t l4_sum(const uint8_t *ip)
+{
+    const uint32_t len = (uint32_t)(ip[2] << 8 | ip[3]), hl = (ip[0] & 15u) * 4;
+    const uint8_t proto = ip[9];
+    uint32_t sum = 0;
+    if (proto != IPPROTO_ICMP) {
+        uint8_t ph[12] = {0};
+        memcpy(ph, ip + 12, 8);
+        ph[9] = proto;
+        ph[10] = (uint8_t)((len - hl) >> 8);
+        ph[11] = (uint8_t)(len - hl);
+        sum = csum_partial(ph, 12, 0);
+    }
+    return csum_fold(csum_partial(ip + hl, len - hl, sum));
+}
+
+static void fix_l4(uint8_t *ip, bool udp_zero)
+{
+    const uint32_t hl = (ip[0] & 15u) * 4;
+    uint8_t *l4 = ip + hl;
+    const unsigned off = ip[9] == IPPROTO_TCP ? 16 : ip[9] == IPPROTO_UDP ? 6 : 2;
+    l4[off] = l4[off + 1] = 0;
+    if (ip[9] == IPPROTO_UDP && udp_zero)
+        return;
+    uint16_t c = l4_sum(ip);
+    if (ip[9] == IPPROTO_UDP && c == 0)
+        c = 0xffff;
+    memcpy(l4 + off, &c, 2);
+}
+
+/* The IP header and L4 checksums of an IPv4 packet verify (a zero UDP checksum: none). */
+static void assert_sums_ok(const uint8_t *ip)
+{
+    const uint32_t hl = (ip[0] & 15u) * 4;
+    assert_int_equal(csum_compute(ip, hl), 0);
+    if (ip[9] == IPPROTO_UDP && ip[hl + 6] == 0 && ip[hl + 7] == 0)
+        return;
+    assert_int_equal(l4_sum(ip), 0);
+}
+
+static void assert_addr(const uint8_t *a, int b0, int b1, int b2, int b3)
+{
+    const uint8_t want[4] = {(uint8_t)b0, (uint8_t)b1, (uint8_t)b2, (uint8_t)b3};
+    assert_memory_equal(a, want, 4);
+}
+
+/* ---- checksums ---- */
+
+static void test_csum_random(void **state)
+{
+    (void)state;
+    srand(4242);
+    uint8_t buf[1600];
+    int zero_udp = 0;
+    for (int i = 0; i < 20000; i++) {
+        const uint8_t protos[3] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP};
+        const uint8_t proto = protos[i % 3];
+        const uint32_t pay = (uint32_t)(rand() % 200) + (i & 1); /* odd lengths too */
+        const uint32_t hl = 20, l4len = (proto == IPPROTO_TCP ? 20 : 8) + pay;
+        memset(buf, 0, sizeof(buf));
+        buf[0] = 0x45;
+        put16(buf + 2, (uint16_t)(hl + l4len));
+        put16(buf + 4, (uint16_t)rand());
+        buf[8] = (uint8_t)(rand() | 1);
+        buf[9] = proto;
+        for (int b = 12; b < 20; b++)
+            buf[b] = (uint8_t)rand();
+        uint8_t *l4 = buf + hl;
+        for (uint32_t b = 0; b < l4len; b++)
+            l4[b] = (uint8_t)rand();
+        if (proto == IPPROTO_TCP)
+            l4[12] = 5 << 4;
+        if (proto == IPPROTO_UDP)
+            put16(l4 + 4, (uint16_t)l4len);
+        if (proto == IPPROTO_ICMP)
+            l4[0] = (i & 2) ? 8 : 0, l4[1] = 0;
+        const bool uz = proto == IPPROTO_UDP && (i % 4 == 1);
+        fix_l4(buf, uz);
+        uint16_t c = csum_compute(buf, 20);
+        memcpy(buf + 10, &c, 2);
+        assert_sums_ok(buf);
+        const uint32_t ns = (uint32_t)rand() * 2654435761u, nd = (uint32_t)rand() ^ 0x5a5a5a5a;
+        const uint16_t sp = (uint16_t)rand(), dpn = (uint16_t)rand();
+        rewrite_nat_v4(buf, l4, proto, ns, nd, sp, dpn);
+        assert_memory_equal(buf + 12, &ns, 4);
+        assert_memory_equal(buf + 16, &nd, 4);
+        if (proto == IPPROTO_ICMP)
+            assert_memory_equal(l4 + 4, &sp, 2);
+        else
+            assert_memory_equal(l4, &sp, 2);
+        assert_sums_ok(buf);
+        if (uz) {
+            assert_int_equal(l4[6] | l4[7], 0); /* no checksum stays none */
+            zero_udp++;
+        }
+    }
+    assert_true(zero_udp > 1000);
+}
+
+/* ---- port allocator ---- */
+
+static void test_port_allocator(void **state)
+{
+    (void)state;
+    struct nat_ports np;
+    assert_int_equal(nat_ports_init(&np, 256), 0);
+    struct nat_spool pool = {0};
+    typeof(*pool.ranges) rg = {0x0a000001, 0x0a000001};
+    pool.id = 1;
+    pool.ranges = &rg;
+    pool.nranges = 1;
+    pool.naddr = 1;
+    pool.port_lo = 2000;
+    pool.port_hi = 2031; /* 32 ports, two workers: 16 each */
+    struct nat_req rq = {0};
+    rq.proto = IPPROTO_UDP;
+    rq.src = 1;
+    rq.pool = &pool;
+    rq.nworkers = 2;
+    rq.worker = 1;
+    uint8_t seen[32] = {0};
+    for (int i = 0; i < 16; i++) {
+        uint32_t ea;
+        uint16_t ep;
+        rq.int_addr = 0xc0a80000u + (uint32_t)i;
+        rq.int_port = 5000;
+        assert_int_equal(nat_port_alloc(&np, &rq, &ea, &ep), 0);
+        assert_int_equal(ea, 0x0a000001);
+        assert_true(ep >= 2016 && ep <= 2031); /* worker 1's slice */
+        assert_int_equal(seen[ep - 2000], 0);  /* no reuse while in use */
+        seen[ep - 2000] = 1;
+    }
+    /* Endpoint-independent: the same internal endpoint gets the same mapping. */
+    uint32_t ea, ea2;
+    uint16_t ep, ep2;
+    rq.int_addr = 0xc0a80003u;
+    assert_int_equal(nat_port_alloc(&np, &rq, &ea, &ep), 0);
+    assert_int_equal(np.m[nat_port_find_ext(&np, ea, ep, IPPROTO_UDP)].refs, 2);
+    /* Exhausted: a 17th endpoint fails, counted. */
+    rq.int_addr = 0xc0a80099u;
+    assert_int_equal(nat_port_alloc(&np, &rq, &ea2, &ep2), -ENOSPC);
+    assert_int_equal(np.src[1].exhausted, 1);
+    assert_int_equal(np.src[1].in_use, 16);
+    /* Release: one reference left keeps the port; the last frees it. */
+    nat_port_release(&np, 0xc0a80003u, 5000, IPPROTO_UDP, 1);
+    assert_int_not_equal(nat_port_find_ext(&np, ea, ep, IPPROTO_UDP), NAT_NONE);
+    assert_int_equal(nat_port_alloc(&np, &rq, &ea2, &ep2), -ENOSPC);
+    nat_port_release(&np, 0xc0a80003u, 5000, IPPROTO_UDP, 1);
+    assert_int_equal(nat_port_find_ext(&np, ea, ep, IPPROTO_UDP), NAT_NONE);
+    assert_int_equal(nat_port_alloc(&np, &rq, &ea2, &ep2), 0);
+    assert_int_equal(ep2, ep); /* the only free port */
+    /* Worker 0 hands out the other slice only. */
+    struct nat_ports np0;
+    assert_int_equal(nat_ports_init(&np0, 64), 0);
+    rq.worker = 0;
+    for (int i = 0; i < 16; i++) {
+        rq.int_addr = 0xc0a80000u + (uint32_t)i;
+        assert_int_equal(nat_port_alloc(&np0, &rq, &ea, &ep), 0);
+        assert_true(ep >= 2000 && ep <= 2015);
+    }
+    /* No translation: keeps the port, fails when it is taken. */
+    pool.no_xlate = true;
+    pool.port_lo = 1;
+    pool.port_hi = 65535;
+    rq.src = 2;
+    rq.nworkers = 1;
+    rq.int_addr = 0xc0a80101u;
+    rq.int_port = 7777;
+    assert_int_equal(nat_port_alloc(&np0, &rq, &ea, &ep), 0);
+    assert_int_equal(ep, 7777);
+    rq.int_addr = 0xc0a80102u;
+    assert_int_equal(nat_port_alloc(&np0, &rq, &ea, &ep), -ENOSPC);
+    /* Claim (re-seeding) refuses an external endpoint held by another mapping. */
+    assert_int_equal(nat_port_claim(&np0, 0xc0a80103u, 1, IPPROTO_UDP, 2, 0x0a000001, 7777),
+                     -EEXIST);
+    assert_int_equal(nat_port_claim(&np0, 0xc0a80103u, 1, IPPROTO_UDP, 2, 0x0a000001, 7778), 0);
+    nat_ports_free(&np);
+    nat_ports_free(&np0);
+}
+
+/* ---- NAT in the packet path ---- */
+
+enum { R_SNAT_IF = 1, R_DNAT = 2, R_SNAT_POOL = 3 };
+
+/* Source NAT trust -> untrust (interface, or pool 203.0.113.10-11), destination NAT of
+ * 10.77.2.1:80 (from anywhere) to SERVER-side host 10.77.1.5:8080 in trust, policies for
+ * untrust -> trust and trust -> trust. */
+static void add_nat(struct env *e, bool pool)
+{
+    static const char *h = "10.77.1.5";
+    e->zone_t = 1;
+    e->zone_u = 2;
+    for (int i = 3; i < 5; i++) {
+        Moat__Policy *p = &e->pol[i];
+        moat__policy__init(p);
+        p->id = (uint32_t)i + 1;
+        p->name = (char *)(i == 3 ? "in" : "hairpin");
+        p->from_zone = i == 3 ? 2 : 1;
+        p->to_zone = 1;
+        p->source = &e->any;
+        p->destination = &e->any;
+        p->application_any = true;
+        e->polp[i] = p;
+    }
+    e->s.n_policies = 5;
+    moat__address_range__init(&e->ar);
+    e->ar.lo.data = a_of(e, "203.0.113.10", &e->ar.lo.len);
+    e->ar.hi.data = a_of(e, "203.0.113.11", &e->ar.hi.len);
+    e->arp[0] = &e->ar;
+    moat__source_pool__init(&e->sp);
+    e->sp.id = 1;
+    e->sp.name = "p1";
+    e->sp.ranges = e->arp;
+    e->sp.n_ranges = 1;
+    e->spp[0] = &e->sp;
+    e->s.source_pools = e->spp;
+    e->s.n_source_pools = 1;
+    moat__destination_pool__init(&e->dpl);
+    e->dpl.id = 1;
+    e->dpl.name = "web";
+    e->dpl.address = p_of(e, h, 32);
+    e->dpl.port = 8080;
+    e->dplp[0] = &e->dpl;
+    e->s.destination_pools = e->dplp;
+    e->s.n_destination_pools = 1;
+    /* Order: destination, then source. */
+    Moat__NatRule *d = &e->nr[0], *sr = &e->nr[1];
+    moat__nat_rule__init(d);
+    d->id = R_DNAT;
+    d->kind = MOAT__NAT_KIND__NAT_KIND_DESTINATION;
+    d->name = "web";
+    d->destination = calloc(1, sizeof(Moat__Prefix *));
+    d->destination[0] = p_of(e, "10.77.2.1", 32);
+    d->n_destination = 1;
+    d->dport_lo = d->dport_hi = 80;
+    d->protocol = 6;
+    d->action = MOAT__NAT_ACTION__NAT_ACTION_POOL;
+    d->pool_id = 1;
+    moat__nat_rule__init(sr);
+    sr->id = pool ? R_SNAT_POOL : R_SNAT_IF;
+    sr->kind = MOAT__NAT_KIND__NAT_KIND_SOURCE;
+    sr->name = "out";
+    sr->from_zones = &e->zone_t;
+    sr->n_from_zones = 1;
+    sr->to_zones = &e->zone_u;
+    sr->n_to_zones = 1;
+    sr->action = pool ? MOAT__NAT_ACTION__NAT_ACTION_POOL : MOAT__NAT_ACTION__NAT_ACTION_INTERFACE;
+    sr->pool_id = pool ? 1 : 0;
+    e->nrp[0] = d;
+    e->nrp[1] = sr;
+    e->s.nat_rules = e->nrp;
+    e->s.n_nat_rules = 2;
+    /* The web host's neighbour. */
+    e->nb[4].addr.data = a_of(e, h, &e->nb[4].addr.len);
+    e->nb[4].ifindex = IF_T;
+    build(e, 2);
+    dp_flow_tick(e->f, e->t, e->now);
+}
+
+static void nat_free(struct env *e)
+{
+    free(e->nr[0].destination);
+    env_free(e);
+}
+
+static const uint8_t *ipof(const struct dp_pkt *p)
+{
+    return p->out + 14;
+}
+
+static struct dp_pkt udp_pkt(struct env *e, int k, const char *src, const char *dst, uint16_t sp,
+                             uint16_t dpt, uint16_t in_port)
+{
+    struct pkt_spec s = {0};
+    s.src = src;
+    s.dst = dst;
+    s.proto = IPPROTO_UDP;
+    s.sport = sp;
+    s.dport = dpt;
+    s.payload = 33;
+    s.in_port = in_port;
+    struct dp_pkt p = frame(e, k, &s);
+    fix_l4(p.data + 14, false);
+    return p;
+}
+
+static void test_snat_interface_udp(void **state)
+{
+    (void)state;
+    struct env *e = env_new(1024);
+    add_nat(e, false);
+    struct dp_pkt p = udp_pkt(e, 0, CLIENT, SERVER, 40000, 53, P_T);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    const uint8_t *ip = ipof(&p);
+    assert_addr(ip + 12, 10, 77, 2, 1);
+    const uint16_t ext = (uint16_t)(ip[20] << 8 | ip[21]);
+    assert_true(ext >= NAT_IF_PORT_LO && ext <= NAT_IF_PORT_HI);
+    assert_sums_ok(ip);
+    assert_int_equal(st(e)->nat_sessions, 1);
+    /* EIM: the same internal endpoint to another destination keeps the mapping. */
+    p = udp_pkt(e, 0, CLIENT, "10.77.2.3", 40000, 123, P_T);
+    assert_int_equal(send1(e, &p), DP_V_NEIGH_MISS);
+    assert_int_equal(e->f->np.active, 1);
+    /* The reply, to the translated tuple: found in O(1) by the reverse key, rewritten back. */
+    p = udp_pkt(e, 1, SERVER, "10.77.2.1", 53, ext, P_U);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    ip = ipof(&p);
+    assert_addr(ip + 16, 10, 77, 1, 2);
+    assert_int_equal(ip[22] << 8 | ip[23], 40000);
+    assert_sums_ok(ip);
+    assert_int_equal(st(e)->nat_reverse_hit, 1);
+    /* The record carries both tuples and the rule. */
+    struct dp_delta d[8];
+    int n = pop_deltas(e, d, 8);
+    assert_true(n >= 1);
+    assert_int_equal(d[0].snat_rule_id, R_SNAT_IF);
+    assert_int_equal(ntohs(d[0].rev.dport), ext);
+    nat_free(e);
+}
+
+static void test_snat_pool_tcp(void **state)
+{
+    (void)state;
+    struct env *e = env_new(1024);
+    add_nat(e, true);
+    struct pkt_spec s = {0};
+    s.src = CLIENT;
+    s.dst = SERVER;
+    s.proto = IPPROTO_TCP;
+    s.sport = 33333;
+    s.dport = 22;
+    s.flags = TCPF_SYN;
+    s.in_port = P_T;
+    struct dp_pkt p = frame(e, 0, &s);
+    fix_l4(p.data + 14, false);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    const uint8_t *ip = ipof(&p);
+    assert_int_equal(ip[12], 203);
+    assert_true(ip[15] == 10 || ip[15] == 11);
+    assert_sums_ok(ip);
+    assert_int_equal(e->f->nctr[R_SNAT_POOL].hits, 1);
+    assert_int_equal(e->f->np.src[1].allocations, 1);
+    nat_free(e);
+}
+
+static void test_dnat_and_hairpin(void **state)
+{
+    (void)state;
+    struct env *e = env_new(1024);
+    add_nat(e, false);
+    /* Outside -> 10.77.2.1:80 -> 10.77.1.5:8080. */
+    struct pkt_spec s = {0};
+    s.src = SERVER;
+    s.dst = "10.77.2.1";
+    s.proto = IPPROTO_TCP;
+    s.sport = 51000;
+    s.dport = 80;
+    s.flags = TCPF_SYN;
+    s.in_port = P_U;
+    struct dp_pkt p = frame(e, 0, &s);
+    fix_l4(p.data + 14, false);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    const uint8_t *ip = ipof(&p);
+    assert_addr(ip + 16, 10, 77, 1, 5);
+    assert_int_equal(ip[22] << 8 | ip[23], 8080);
+    assert_addr(ip + 12, 10, 77, 2, 2); /* source kept */
+    assert_sums_ok(ip);
+    assert_int_equal(e->f->nctr[R_DNAT].hits, 1);
+    /* Reply from the web host: back as 10.77.2.1:80. */
+    s.src = "10.77.1.5";
+    s.dst = SERVER;
+    s.sport = 8080;
+    s.dport = 51000;
+    s.flags = TCPF_SYN | TCPF_ACK;
+    s.in_port = P_T;
+    p = frame(e, 0, &s);
+    fix_l4(p.data + 14, false);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    ip = ipof(&p);
+    assert_addr(ip + 12, 10, 77, 2, 1);
+    assert_int_equal(ip[20] << 8 | ip[21], 80);
+    assert_sums_ok(ip);
+    /* Hairpin: a trust client to the public address: DNAT and SNAT to trust's address. */
+    s.src = CLIENT;
+    s.dst = "10.77.2.1";
+    s.sport = 42000;
+    s.dport = 80;
+    s.flags = TCPF_SYN;
+    s.in_port = P_T;
+    p = frame(e, 0, &s);
+    fix_l4(p.data + 14, false);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    ip = ipof(&p);
+    assert_addr(ip + 16, 10, 77, 1, 5);
+    assert_addr(ip + 12, 10, 77, 1, 1);
+    const uint16_t ext = (uint16_t)(ip[20] << 8 | ip[21]);
+    assert_sums_ok(ip);
+    s.src = "10.77.1.5";
+    s.dst = "10.77.1.1";
+    s.sport = 8080;
+    s.dport = ext;
+    s.flags = TCPF_SYN | TCPF_ACK;
+    p = frame(e, 0, &s);
+    fix_l4(p.data + 14, false);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    ip = ipof(&p);
+    assert_addr(ip + 12, 10, 77, 2, 1);
+    assert_addr(ip + 16, 10, 77, 1, 2);
+    assert_int_equal(ip[20] << 8 | ip[21], 80);
+    assert_int_equal(ip[22] << 8 | ip[23], 42000);
+    assert_sums_ok(ip);
+    nat_free(e);
+}
+
+static void test_icmp_error_inner_translation(void **state)
+{
+    (void)state;
+    struct env *e = env_new(1024);
+    add_nat(e, false);
+    struct dp_pkt p = udp_pkt(e, 0, CLIENT, SERVER, 40001, 9999, P_T);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    /* The packet as it left (translated), quoted by the server's port unreachable. */
+    uint8_t quoted[64];
+    const uint32_t qlen = 28;
+    memcpy(quoted, ipof(&p), qlen);
+    const uint16_t ext = (uint16_t)(quoted[20] << 8 | quoted[21]);
+    struct pkt_spec s = {0};
+    s.src = SERVER;
+    s.dst = "10.77.2.1";
+    s.proto = IPPROTO_ICMP;
+    s.icmp_type = 3;
+    s.icmp_code = 3;
+    s.inner = quoted;
+    s.inner_len = qlen;
+    s.in_port = P_U;
+    p = frame(e, 0, &s);
+    fix_l4(p.data + 14, false);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    const uint8_t *ip = ipof(&p);
+    assert_addr(ip + 16, 10, 77, 1, 2); /* outer: to the client */
+    assert_addr(ip + 12, 10, 77, 2, 2);
+    const uint8_t *q = ip + 28;
+    assert_addr(q + 12, 10, 77, 1, 2); /* quoted: as sent */
+    assert_int_equal(q[20] << 8 | q[21], 40001);
+    assert_int_equal(q[22] << 8 | q[23], 9999);
+    assert_int_equal(csum_compute(q, 20), 0);
+    assert_int_equal(csum_compute(ip, 20), 0);
+    assert_int_equal(l4_sum(ip), 0); /* ICMP checksum */
+    assert_int_equal(st(e)->nat_icmp_errors, 1);
+    (void)ext;
+    nat_free(e);
+}
+
+static void test_reverse_index_churn(void **state)
+{
+    (void)state;
+    struct env *e = env_new(4096);
+    add_nat(e, false);
+    srand(7);
+    uint32_t created = 0;
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 150; i++) {
+            char src[32];
+            snprintf(src, sizeof(src), "10.77.1.%d", 2 + rand() % 200);
+            struct dp_pkt p =
+                udp_pkt(e, 0, src, SERVER, (uint16_t)(1024 + rand() % 60000), 53, P_T);
+            if (send1(e, &p) == DP_V_TX)
+                created++;
+        }
+        advance(e, (uint64_t)(rand() % 20000));
+        /* Every live session is found by its translated reverse key; every mapping is held by
+         * at least one live session and every session's mapping exists. */
+        uint32_t live = 0, holders = 0;
+        for (uint32_t i = 0; i < e->f->t.cap; i++) {
+            const struct dp_session *s = sess_at(&e->f->t, i);
+            if (!(s->flags & SESS_F_USED))
+                continue;
+            live++;
+            assert_true(s->flags & SESS_F_NAT);
+            const struct flow_tuple *k = &s->d[1].key;
+            assert_int_equal(sess_lookup(&e->f->t, k, sess_hash(&e->f->t, k)), i << 1 | 1);
+            uint32_t ea;
+            memcpy(&ea, k->dst, 4);
+            uint32_t m = nat_port_find_ext(&e->f->np, ntohl(ea), ntohs(k->dport), IPPROTO_UDP);
+            assert_int_not_equal(m, NAT_NONE);
+            holders++;
+        }
+        uint64_t refs = 0;
+        for (uint32_t i = 0; i < e->f->np.cap; i++)
+            if (e->f->np.m[i].used)
+                refs += e->f->np.m[i].refs;
+        assert_int_equal(refs, holders);
+        assert_int_equal(live, e->f->t.active);
+    }
+    assert_true(created > 1000);
+    advance(e, 120000); /* everything ages out */
+    assert_int_equal(e->f->t.active, 0);
+    assert_int_equal(e->f->np.active, 0);
+    for (int i = 0; i < 256; i++) {
+        /* Nothing left in the index: a reply to an old mapping is a miss. */
+        struct dp_pkt p = udp_pkt(e, 0, SERVER, "10.77.2.1", 53, (uint16_t)(1024 + i), P_U);
+        send1(e, &p);
+    }
+    assert_int_equal(st(e)->nat_reverse_hit, 0);
+    nat_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_csum_random),
+        cmocka_unit_test(test_port_allocator),
+        cmocka_unit_test(test_snat_interface_udp),
+        cmocka_unit_test(test_snat_pool_tcp),
+        cmocka_unit_test(test_dnat_and_hairpin),
+        cmocka_unit_test(test_icmp_error_inner_translation),
+        cmocka_unit_test(test_reverse_index_churn),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

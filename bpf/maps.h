@@ -16,6 +16,7 @@
 #define MOAT_XSK_SLOTS (MOAT_MAX_IFACES * MOAT_MAX_QUEUES)
 #define MOAT_MAX_LOCAL_ADDRS 1024 /* addresses of the box itself */
 #define MOAT_MAX_CPUS 128         /* cpumap entries */
+#define MOAT_MAX_NAT_LOCAL 4096   /* moat_nat_local entries */
 
 /* Pinned map names (file names under the bpffs directory). */
 #define MOAT_MAP_IFACES "moat_ifaces"
@@ -25,6 +26,7 @@
 #define MOAT_MAP_PROGS "moat_progs"
 #define MOAT_MAP_SHIM_STATS "moat_shim_stats"
 #define MOAT_MAP_CTRL "moat_ctrl"
+#define MOAT_MAP_NAT_LOCAL "moat_nat_local"
 
 /* Pinned program names. */
 #define MOAT_PROG_SHIM "xdp_userspace_prog"
@@ -93,6 +95,43 @@ struct moat_iface {
 struct moat_addr_key {
 	__u32 family; /* AF_INET or AF_INET6 */
 	__u8 addr[16];
+};
+
+/*
+ * moat_nat_local: BPF_MAP_TYPE_HASH, key struct moat_nat_key, value struct
+ * moat_nat_local_val, at most MOAT_MAX_NAT_LOCAL entries. Traffic to one of the box's own
+ * addresses that the userspace dataplane's NAT owns: the shim treats a match as transit
+ * (redirect to the XSK when armed, else the fallback), never host-bound, and before the
+ * host-inbound check. Entries are of two kinds:
+ *
+ *   exact  (addr, proto, port != 0): a destination-NAT service, e.g. (10.77.2.1, TCP, 80).
+ *          The value's range is not used (write port_lo = port_hi = port).
+ *   range  (addr, proto, port 0) with port_lo..port_hi (host order, 1 <= lo <= hi): replies
+ *          to interface source NAT, whose ports the dataplane allocates in that range
+ *          (1024-32767; the kernel's ephemeral range stays the box's own).
+ *
+ * The port of a packet: TCP/UDP the destination port; ICMP (IPv4) / ICMPv6 echo reply the
+ * identifier; an ICMP/ICMPv6 error the source port (TCP/UDP) or echo-request identifier of
+ * the packet it quotes, and then proto is the quoted packet's protocol (a quoted IPv6 packet
+ * must carry its L4 header right after the fixed header). Other ICMP types, non-first
+ * fragments and other protocols never match. The exact entry is looked up first, then the
+ * range entry. proto is IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP (IPv4) or IPPROTO_ICMPV6
+ * (IPv6). Filled by controld, bootstrap_set_nat_local().
+ */
+struct moat_nat_key {
+	__u32 family;  /* AF_INET or AF_INET6 */
+	__u8 addr[16]; /* as in packets; IPv4 in the first 4 bytes, the rest zero */
+	__u8 proto;    /* IPPROTO_TCP, _UDP, _ICMP (IPv4 only), _ICMPV6 (IPv6 only) */
+	__u8 pad;      /* 0 */
+	__be16 port;   /* network order; 0 = every port in [port_lo, port_hi] of the value */
+};
+
+#define MOAT_NAT_LOCAL_F_DNAT 0x1 /* a destination-NAT service (informational) */
+#define MOAT_NAT_LOCAL_F_SNAT 0x2 /* interface source-NAT replies (informational) */
+struct moat_nat_local_val {
+	__u16 port_lo; /* host order; range entries only */
+	__u16 port_hi;
+	__u32 flags; /* MOAT_NAT_LOCAL_F_*; the shim ignores them */
 };
 
 /*

@@ -84,6 +84,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_ctrl SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MOAT_MAX_NAT_LOCAL);
+	__type(key, struct moat_nat_key);
+	__type(value, struct moat_nat_local_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_nat_local SEC(".maps");
+
 /* The shim's pending tail call on this CPU: pending != 0 means "slot tail-called". */
 struct moat_tail_attempt {
 	__u32 pending;

@@ -5,6 +5,9 @@
  * Per packet: find the interface in moat_ifaces, parse L2/L3/L4, then exactly one decision:
  *   malformed headers                 -> XDP_DROP     (drop_malformed)
  *   headers Moat can't describe       -> XDP_DROP     (drop_other: l4 offset > 255)
+ *   to an own address, but owned by the
+ *   dataplane's NAT (moat_nat_local,
+ *   nat_local_match())                -> as transit below, never host-bound
  *   host-bound, zoned interface, not
  *   allowed by the zone's host-inbound
  *   traffic (host_inbound_allowed())  -> XDP_DROP     (drop_host_inbound)
@@ -366,6 +369,98 @@ static __always_inline int is_local_addr(struct pkt *p)
     return bpf_map_lookup_elem(&moat_local_addrs, &key) != NULL;
 }
 
+/*
+ * The port and protocol of the packet an ICMP/ICMPv6 error at l4 quotes: the quoted
+ * packet's source port (TCP/UDP) or echo-request identifier. Returns 0 if found; the quote
+ * must hold its L4 header's first 8 bytes inside the datagram. IPv6: only an L4 header
+ * right after the quoted fixed header.
+ */
+static __always_inline int quoted_port(struct xdp_md *ctx, const struct pkt *p, __u8 *proto,
+                                       __be16 *port)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    __u32 off = (__u32)p->m.l4_off + 8; /* the ICMP header */
+    __u8 *l4;
+    __u8 qp;
+
+    if (p->m.flags & MOAT_META_F_IPV6) {
+        struct ipv6hdr *ip6 = data + off;
+
+        if (off + sizeof(*ip6) > p->l3_end || (void *)(ip6 + 1) > data_end)
+            return -1;
+        qp = ip6->nexthdr;
+        off += sizeof(*ip6);
+    } else {
+        struct iphdr *iph = data + off;
+        __u32 hlen;
+
+        if (off + sizeof(*iph) > p->l3_end || (void *)(iph + 1) > data_end)
+            return -1;
+        hlen = (iph->ihl & 0xf) * 4;
+        if (iph->version != 4 || hlen < sizeof(*iph) || (bpf_ntohs(iph->frag_off) & IPV4_OFFSET))
+            return -1;
+        qp = iph->protocol;
+        off += hlen;
+    }
+    l4 = data + off;
+    if (off + 8 > p->l3_end || (void *)(l4 + 8) > data_end)
+        return -1;
+    if (qp == IPPROTO_TCP || qp == IPPROTO_UDP) {
+        __builtin_memcpy(port, l4, sizeof(*port)); /* source port */
+    } else if ((qp == IPPROTO_ICMP && !(p->m.flags & MOAT_META_F_IPV6) && l4[0] == ICMP_ECHO) ||
+               (qp == IPPROTO_ICMPV6 && (p->m.flags & MOAT_META_F_IPV6) &&
+                l4[0] == ICMPV6_ECHO_REQUEST)) {
+        __builtin_memcpy(port, l4 + 4, sizeof(*port)); /* identifier */
+    } else {
+        return -1;
+    }
+    *proto = qp;
+    return 0;
+}
+
+/*
+ * 1 if the packet, to one of the box's own addresses, belongs to the dataplane's NAT: its
+ * (destination, protocol, port) is in moat_nat_local, exactly or within a range entry. The
+ * rule is documented above struct moat_nat_key in maps.h.
+ */
+static __always_inline int nat_local_match(struct xdp_md *ctx, const struct pkt *p)
+{
+    struct moat_nat_key key;
+    struct moat_nat_local_val *val;
+    int v6 = p->m.flags & MOAT_META_F_IPV6;
+    __u8 proto = p->m.proto, type = p->m.icmp_type;
+    __be16 port;
+    __u16 hport;
+
+    if (!(p->m.flags & MOAT_META_F_L4) || (p->m.flags & MOAT_META_F_FRAG_NF))
+        return 0;
+    if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+        port = p->m.dport;
+    } else if ((proto == IPPROTO_ICMP && !v6) || (proto == IPPROTO_ICMPV6 && v6)) {
+        if ((!v6 && type == ICMP_ECHOREPLY) || (v6 && type == ICMPV6_ECHO_REPLY))
+            port = p->m.sport; /* the identifier */
+        else if (!(p->m.flags & MOAT_META_F_ICMP_ERR) || quoted_port(ctx, p, &proto, &port))
+            return 0;
+    } else {
+        return 0;
+    }
+
+    __builtin_memset(&key, 0, sizeof(key));
+    key.family = v6 ? AF_INET6 : AF_INET;
+    __builtin_memcpy(key.addr, p->m.dst, sizeof(key.addr));
+    key.proto = proto;
+    key.port = port;
+    if (port && bpf_map_lookup_elem(&moat_nat_local, &key))
+        return 1;
+    key.port = 0;
+    val = bpf_map_lookup_elem(&moat_nat_local, &key);
+    if (!val)
+        return 0;
+    hport = bpf_ntohs(port);
+    return hport && hport >= val->port_lo && hport <= val->port_hi;
+}
+
 /* Host-inbound classes, from hi_classify(). */
 enum hi_class {
     HI_REPLY = 0, /* not a request to a service: a reply, an error, link infrastructure */
@@ -634,7 +729,7 @@ int xdp_userspace_prog(struct xdp_md *ctx)
     struct moat_shim_stats *st;
     struct moat_tail_attempt *att;
     struct pkt p;
-    int res, local;
+    int res, local, nat;
 
     /* A tail call from this CPU whose callee didn't count it: count it now. */
     moat_shim_settle_tail_call();
@@ -674,7 +769,9 @@ int xdp_userspace_prog(struct xdp_md *ctx)
      * to our address in a broadcast frame must not slip past host-inbound.
      */
     local = p.ip && (!p.host || (flags & MOAT_IF_ZONED)) && is_local_addr(&p);
-    if (p.host || local) {
+    /* To an own address but NAT's (a DNAT service, an interface-SNAT reply): transit. */
+    nat = local && nat_local_match(ctx, &p);
+    if ((p.host || local) && !nat) {
         if ((flags & MOAT_IF_ZONED) && !host_inbound_allowed(&p, services, protocols, local)) {
             st->drop_host_inbound++;
             return XDP_DROP;

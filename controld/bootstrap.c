@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,7 @@ struct bootstrap {
     int ifaces_fd;
     int xsks_fd;
     int local_fd;
+    int nat_local_fd;
     int cpumap_fd;
     int stats_fd;
     int ctrl_fd;
@@ -401,7 +403,7 @@ int bootstrap_open(struct bootstrap **out, const char *bpf_dir, const char *bpff
         {&b->ifaces_fd, MOAT_MAP_IFACES},    {&b->xsks_fd, MOAT_MAP_XSKS},
         {&b->local_fd, MOAT_MAP_LOCAL},      {&b->cpumap_fd, MOAT_MAP_CPUMAP},
         {&b->stats_fd, MOAT_MAP_SHIM_STATS}, {&b->ctrl_fd, MOAT_MAP_CTRL},
-        {&b->probe_slot_fd, PROBE_SLOT_MAP},
+        {&b->probe_slot_fd, PROBE_SLOT_MAP}, {&b->nat_local_fd, MOAT_MAP_NAT_LOCAL},
     };
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
         int fd = map_fd(b, maps[i].name, errbuf, errlen);
@@ -855,6 +857,116 @@ int bootstrap_set_local_addrs(struct bootstrap *b, const struct bootstrap_local_
         if (bpf_map_update_elem(b->local_fd, &want[i].key, &want[i].ifindex, BPF_ANY) < 0) {
             err = -errno;
             log_err("adding a local address to " MOAT_MAP_LOCAL " failed: %s%s", strerror(errno),
+                    errno == E2BIG ? " (map full)" : "");
+            goto out;
+        }
+    }
+out:
+    free(want);
+    free(have);
+    return err;
+}
+
+struct nat_local_entry {
+    struct moat_nat_key key; /* first: nat_key_cmp compares it */
+    struct moat_nat_local_val val;
+};
+
+static int nat_key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(struct moat_nat_key));
+}
+
+static int nat_local_valid(const struct moat_nat_key *k, const struct moat_nat_local_val *v,
+                           unsigned i)
+{
+    static const uint8_t zero[12];
+
+    if (k->family == AF_INET) {
+        if (memcmp(k->addr + 4, zero, sizeof(zero)) ||
+            (k->proto != IPPROTO_TCP && k->proto != IPPROTO_UDP && k->proto != IPPROTO_ICMP)) {
+            log_err(MOAT_MAP_NAT_LOCAL " entry #%u: bad IPv4 address bytes or protocol %u", i,
+                    k->proto);
+            return 0;
+        }
+    } else if (k->family == AF_INET6) {
+        if (k->proto != IPPROTO_TCP && k->proto != IPPROTO_UDP && k->proto != IPPROTO_ICMPV6) {
+            log_err(MOAT_MAP_NAT_LOCAL " entry #%u: protocol %u", i, k->proto);
+            return 0;
+        }
+    } else {
+        log_err(MOAT_MAP_NAT_LOCAL " entry #%u: family %u, want AF_INET or AF_INET6", i, k->family);
+        return 0;
+    }
+    if (k->pad) {
+        log_err(MOAT_MAP_NAT_LOCAL " entry #%u: pad is not 0", i);
+        return 0;
+    }
+    if (!k->port && (!v->port_lo || v->port_lo > v->port_hi)) {
+        log_err(MOAT_MAP_NAT_LOCAL " entry #%u: range %u-%u, want 1 <= lo <= hi", i, v->port_lo,
+                v->port_hi);
+        return 0;
+    }
+    return 1;
+}
+
+int bootstrap_set_nat_local(struct bootstrap *b, const struct moat_nat_key *keys,
+                            const struct moat_nat_local_val *vals, unsigned n)
+{
+    struct nat_local_entry *want = NULL;
+    struct moat_nat_key *have = NULL, *prev = NULL, next;
+    unsigned nhave = 0;
+    int err = 0;
+
+    if (!b || (n && (!keys || !vals)))
+        return -EINVAL;
+    if (n > MOAT_MAX_NAT_LOCAL) {
+        log_err("%u NAT entries given, " MOAT_MAP_NAT_LOCAL " holds at most %u", n,
+                MOAT_MAX_NAT_LOCAL);
+        return -E2BIG;
+    }
+    want = calloc(n ? n : 1, sizeof(*want));
+    have = calloc(MOAT_MAX_NAT_LOCAL, sizeof(*have));
+    if (!want || !have) {
+        err = -ENOMEM;
+        goto out;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (!nat_local_valid(&keys[i], &vals[i], i)) {
+            err = -EINVAL;
+            goto out;
+        }
+        want[i].key = keys[i];
+        want[i].val = vals[i];
+    }
+    qsort(want, n, sizeof(*want), nat_key_cmp);
+    for (unsigned i = 1; i < n; i++) {
+        if (!nat_key_cmp(&want[i - 1], &want[i])) {
+            log_err(MOAT_MAP_NAT_LOCAL ": the same key is given twice");
+            err = -EINVAL;
+            goto out;
+        }
+    }
+
+    /* Remove what is no longer wanted first, then add: a kept entry is never missing. */
+    while (nhave < MOAT_MAX_NAT_LOCAL && bpf_map_get_next_key(b->nat_local_fd, prev, &next) == 0) {
+        have[nhave] = next;
+        prev = &have[nhave++];
+    }
+    for (unsigned i = 0; i < nhave; i++) {
+        if (n && bsearch(&have[i], want, n, sizeof(*want), nat_key_cmp))
+            continue;
+        if (bpf_map_delete_elem(b->nat_local_fd, &have[i]) < 0 && errno != ENOENT) {
+            err = -errno;
+            log_err("removing a stale entry from " MOAT_MAP_NAT_LOCAL " failed: %s",
+                    strerror(errno));
+            goto out;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (bpf_map_update_elem(b->nat_local_fd, &want[i].key, &want[i].val, BPF_ANY) < 0) {
+            err = -errno;
+            log_err("adding an entry to " MOAT_MAP_NAT_LOCAL " failed: %s%s", strerror(errno),
                     errno == E2BIG ? " (map full)" : "");
             goto out;
         }

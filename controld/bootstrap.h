@@ -79,6 +79,19 @@ int bootstrap_set_local_addrs(struct bootstrap *b, const struct bootstrap_local_
 			      unsigned n);
 
 /*
+ * Replaces the whole content of moat_nat_local (layout and matching rule: struct
+ * moat_nat_key in bpf/maps.h) with keys[i] -> vals[i], i < n: stale keys are deleted first,
+ * then every given key is written. Keys must be distinct, and each must have family AF_INET
+ * (addr[4..15] zero) or AF_INET6, pad 0, proto IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP
+ * (AF_INET) or IPPROTO_ICMPV6 (AF_INET6); a range entry (port 0) needs
+ * 1 <= port_lo <= port_hi. n = 0 empties the map. Returns 0, -EINVAL (a bad or repeated
+ * entry: nothing changed), -E2BIG (n > MOAT_MAX_NAT_LOCAL), -ENOMEM or a map operation's
+ * negative errno.
+ */
+int bootstrap_set_nat_local(struct bootstrap *b, const struct moat_nat_key *keys,
+			    const struct moat_nat_local_val *vals, unsigned n);
+
+/*
  * True if moat_xsks holds a socket at slot * MOAT_MAX_QUEUES + queue. XSKMAP entries can't
  * be read from user space, so this runs a probe program through BPF_PROG_TEST_RUN that
  * looks the slot up in the real map.

@@ -249,7 +249,7 @@ fi
 must open "$BPF_DIR" "$T/bpf"
 missing=""
 for pin in moat_ifaces moat_xsks moat_local_addrs moat_cpumap moat_progs moat_shim_stats \
-	moat_ctrl moat_shim_tail xdp_userspace_prog xdp_xsk_probe; do
+	moat_ctrl moat_shim_tail moat_nat_local xdp_userspace_prog xdp_xsk_probe; do
 	[[ -e $T/bpf/$pin ]] || missing+=" $pin"
 done
 [[ -z $missing ]] && pass "open: maps and programs pinned in the test's bpffs" ||
@@ -517,6 +517,104 @@ hi udp,4,45000 host_pass "armed: UDP reply to the box"
 drv recv 1 300 && fail "armed and zoned: host-bound reached the XSK: ${DRV_OUT[*]}" ||
 	pass "armed and zoned: nothing host-bound reached the XSK"
 must hostin "$VB" 0 none none unzoned
+
+# ======================= NAT on the box's own addresses (moat_nat_local) =========
+# A DNAT service (own address, TCP 80) and interface-SNAT replies (ports 1024-32767) reach
+# the own address but are the dataplane's: transit, before any host-inbound judgement.
+nat_entries() {
+	bpftool map dump pinned "$T/bpf/moat_nat_local" -j | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))'
+}
+# nat_redirect CASE NAME META...: CASE to the own address is redirected with exactly this
+# metadata (meta's arguments after the length).
+nat_redirect() {
+	local case=$1 name=$2 len
+	shift 2
+	len=$(send "$case")
+	expect 0 "NAT: $name: $case -> redirect" redirect=1
+	frame_is "NAT: $name" "$(meta "$len" "$@")"
+}
+must natlocal 10.77.1.1,tcp,80 10.77.1.1,udp,0,1024-32767 10.77.1.1,icmp,0,1024-32767 \
+	2001:db8:1::1,udp,0,1024-32767 2001:db8:1::1,icmp,0,1024-32767
+n=$(nat_entries)
+[[ $n == 5 ]] && pass "set_nat_local: 5 entries pinned" || fail "set_nat_local: $n entries, want 5"
+L4="10.77.1.2 10.77.1.1"
+L6="2001:db8:1::2 2001:db8:1::1"
+# shellcheck disable=SC2086 # $L4/$L6 are two words on purpose
+{
+	nat_redirect tcp,4,S,80 "DNAT service" 0x0010 $L4 40001 80 6 14 34 64 0 0/0 ok
+	nat_redirect tcp,4,A,80,40001 "DNAT service, later segment" 0x0010 $L4 40001 80 6 14 34 64 0 0/0 ok
+	nat_redirect udp,4,2000 "SNAT reply UDP" 0x0010 $L4 40002 2000 17 14 34 64 0 0/0 ok
+	nat_redirect udp,4,1024 "SNAT reply UDP, range start" 0x0010 $L4 40002 1024 17 14 34 64 0 0/0 ok
+	nat_redirect udp,4,32767 "SNAT reply UDP, range end" 0x0010 $L4 40002 32767 17 14 34 64 0 0/0 ok
+	nat_redirect udp,6,2000 "SNAT reply UDP over IPv6" 0x0011 $L6 40002 2000 17 14 54 64 0 0/0 ok
+	nat_redirect icmp,4,0,2000 "SNAT echo reply" 0x0010 $L4 2000 0 1 14 34 64 0 0/0 none
+	nat_redirect icmp,6,129,2000 "SNAT ICMPv6 echo reply" 0x0011 $L6 2000 0 58 14 54 64 0 129/0 none
+	nat_redirect icmperr,4,udp,2000 "error quoting an SNAT UDP port" 0x0030 $L4 0 0 1 14 34 64 0 3/3 none
+	nat_redirect icmperr,4,icmp,3000 "error quoting an SNAT echo id" 0x0030 $L4 0 0 1 14 34 64 0 3/3 none
+	nat_redirect icmperr,4,tcp,80 "error quoting the DNAT service's reply" 0x0030 $L4 0 0 1 14 34 64 0 3/3 none
+	nat_redirect icmperr,6,udp,2000 "ICMPv6 error quoting an SNAT UDP port" 0x0031 $L6 0 0 58 14 54 64 0 1/4 none
+}
+hi tcp,4,S,22 host_pass "NAT: not the DNAT port, SYN to own :22 stays the box's"
+hi tcp,4,S,443 host_pass "NAT: TCP has no SNAT range, :443 stays the box's"
+hi tcp,4,A,2000 host_pass "NAT: no TCP range entry"
+hi udp,4,40000 host_pass "NAT: UDP to the box's ephemeral range stays the box's"
+hi udp,4,1023 host_pass "NAT: UDP just below the SNAT range"
+hi udp,4,32768 host_pass "NAT: UDP just above the SNAT range"
+hi udp,6,40000 host_pass "NAT: UDP over IPv6 outside the range"
+hi icmp,4,0,40000 host_pass "NAT: echo reply id outside the range"
+hi icmp,4,8,2000 host_pass "NAT: an echo request is ping, never NAT"
+hi icmperr,4,udp,40000 host_pass "NAT: error quoting an ephemeral port"
+hi icmperr,4,tcp,2000 host_pass "NAT: error quoting TCP outside any entry"
+hi udp,4,2000,@10.77.1.50 redirect "NAT: an address that isn't own is plain transit"
+drv recv 1 1000 >/dev/null || fail "NAT: transit frame not at the XSK"
+drv recv 1 300 && fail "NAT: an extra frame reached the XSK: ${DRV_OUT[*]}" ||
+	pass "NAT: nothing else reached the XSK"
+
+# Zoned: NAT traffic is not host-inbound; the rest still is.
+must hostin "$VB" 3 ping none zoned
+hi tcp,4,S,22 drop_host_inbound "NAT, zoned: ssh not allowed"
+# shellcheck disable=SC2086
+nat_redirect tcp,4,S,80 "zoned, http not allowed but DNAT" 0x0010 $L4 40001 80 6 14 34 64 0 0/0 ok
+hi udp,4,35000 drop_host_inbound "NAT, zoned: UDP outside both ranges"
+# shellcheck disable=SC2086
+nat_redirect udp,4,2000 "zoned, SNAT reply" 0x0010 $L4 40002 2000 17 14 34 64 0 0/0 ok
+hi udp,4,45000 host_pass "NAT, zoned: the box's ephemeral range"
+must hostin "$VB" 0 none none unzoned
+
+# Unarmed: NAT traffic takes the transit fallback, never the kernel's sockets.
+must arm "$VB" 0
+hi tcp,4,S,80 fallback_pass "NAT, unarmed: DNAT service"
+hi udp,4,2000 fallback_pass "NAT, unarmed: SNAT reply"
+hi icmperr,4,udp,2000 fallback_pass "NAT, unarmed: error quoting an SNAT port"
+hi tcp,4,S,22 host_pass "NAT, unarmed: ssh still the box's"
+must legacy "$T/legacy_settle.bpf.o"
+hi tcp,4,S,80 tail_call "NAT, unarmed, legacy program: DNAT service"
+must legacy-clear
+must arm "$VB" 1
+drv recv 1 300 && fail "NAT, unarmed: a frame reached the XSK: ${DRV_OUT[*]}" ||
+	pass "NAT, unarmed: nothing reached the XSK"
+
+# Replacing the set removes stale entries; bad sets are refused and change nothing.
+must natlocal 10.77.1.1,tcp,80
+n=$(nat_entries)
+[[ $n == 1 ]] && pass "set_nat_local replaces the set: 1 entry left" ||
+	fail "set_nat_local left $n entries, want 1"
+hi udp,4,2000 host_pass "NAT: SNAT range removed, UDP :2000 is the box's again"
+for bad in "10.77.1.1,udp,0,5-1" "10.77.1.1,udp,0,0-10" "10.77.1.1,47,0,1-2" \
+	"10.77.1.1,58,0,1-2" "2001:db8:1::1,1,0,1-2" "10.77.1.1,udp,9 10.77.1.1,udp,9"; do
+	# shellcheck disable=SC2086 # one or two entries on purpose
+	drv natlocal $bad && fail "set_nat_local($bad) accepted" ||
+		pass "set_nat_local($bad) refused"
+done
+n=$(nat_entries)
+[[ $n == 1 ]] && pass "refused sets left the map alone" || fail "after refused sets: $n entries"
+# shellcheck disable=SC2086
+nat_redirect tcp,4,S,80 "DNAT entry kept" 0x0010 $L4 40001 80 6 14 34 64 0 0/0 ok
+must natlocal
+n=$(nat_entries)
+[[ $n == 0 ]] && pass "set_nat_local(empty) empties the map" ||
+	fail "set_nat_local(empty): $n entries"
+hi tcp,4,S,80 host_pass "NAT: no entries, SYN to own :80 is the box's"
 
 must xsk-close
 must present 0 0

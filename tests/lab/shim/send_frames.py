@@ -11,7 +11,11 @@ Besides the named cases, CASE may be a comma-separated description of one datagr
 shim's own address (host-inbound tests):
     tcp,4|6,FLAGS,DPORT[,SPORT]     TCP with scapy FLAGS (S, SA, A, R...), SPORT 40001
     udp,4|6,DPORT[,SPORT]           UDP, SPORT 40002
-    icmp,4|6,TYPE                   ICMP (4) or ICMPv6 (6) message of TYPE, code 0
+    icmp,4|6,TYPE[,ID]              ICMP (4) or ICMPv6 (6) message of TYPE, code 0; an echo
+                                    request/reply has identifier ID (default 0, ICMPv6 7)
+    icmperr,4|6,QPROTO,QPORT        port unreachable quoting a packet of QPROTO (tcp, udp,
+                                    icmp = echo request) sent by the own address from
+                                    source port (or echo identifier) QPORT
     ip,4|6,PROTO                    IP protocol PROTO with 24 bytes of payload
     fragnf,4,PROTO                  a later IPv4 fragment (offset 1480) of protocol PROTO
 and any of these fields may follow: @ADDR (IP destination instead of the own address),
@@ -20,9 +24,10 @@ and any of these fields may follow: @ADDR (IP destination instead of the own add
 import sys
 
 from scapy.all import (  # noqa: E402
-    ARP, Dot1AD, Dot1Q, Ether, ICMP, ICMPv6EchoRequest, ICMPv6ND_NS, ICMPv6Unknown, IP,
-    IPerror, IPOption, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, Raw,
-    TCP, UDP, UDPerror, conf, get_if_hwaddr, sendp,
+    ARP, Dot1AD, Dot1Q, Ether, ICMP, ICMPerror, ICMPv6DestUnreach, ICMPv6EchoReply,
+    ICMPv6EchoRequest, ICMPv6ND_NS, ICMPv6Unknown, IP, IPerror, IPerror6, IPOption, IPv6,
+    IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, Raw, TCP, TCPerror, UDP,
+    UDPerror, conf, get_if_hwaddr, sendp,
 )
 
 SRC4, ME4, FAR4 = "10.77.1.2", "10.77.1.1", "10.77.9.9"
@@ -60,10 +65,30 @@ def described(case, eth):
         return eth / ip() / UDP(sport=sport, dport=int(rest[0])) / (b"d" * 12)
     if kind == "icmp":
         t = int(rest[0])
+        ident = int(rest[1]) if len(rest) > 1 else None
         if not v6:
-            return eth / ip() / ICMP(type=t, code=0) / (b"i" * 8)
-        msg = ICMPv6EchoRequest(id=7, seq=1) if t == 128 else ICMPv6Unknown(type=t, code=0)
+            return eth / ip() / ICMP(type=t, code=0, id=ident or 0) / (b"i" * 8)
+        if t == 128:
+            msg = ICMPv6EchoRequest(id=7 if ident is None else ident, seq=1)
+        elif t == 129:
+            msg = ICMPv6EchoReply(id=7 if ident is None else ident, seq=1)
+        else:
+            msg = ICMPv6Unknown(type=t, code=0)
         return eth / ip() / msg / (b"i" * 8)
+    if kind == "icmperr":
+        qproto, qport = rest[0], int(rest[1])
+        far = FAR6 if v6 else FAR4
+        if qproto == "tcp":
+            ql4 = TCPerror(sport=qport, dport=443, flags="S")
+        elif qproto == "udp":
+            ql4 = UDPerror(sport=qport, dport=53)
+        elif v6:
+            ql4 = ICMPv6EchoRequest(id=qport, seq=1)
+        else:
+            ql4 = ICMPerror(type=8, id=qport, seq=1)
+        if v6:
+            return eth / ip() / ICMPv6DestUnreach(code=4) / IPerror6(src=dst, dst=far) / ql4
+        return eth / ip() / ICMP(type=3, code=3) / IPerror(src=dst, dst=far) / ql4
     if kind == "ip":
         if v6:
             return eth / ip(nh=int(rest[0])) / (b"p" * 24)

@@ -17,6 +17,10 @@
  *                                  "all" or a number
  *   generation N                   bootstrap_set_generation
  *   locals [ADDR[@IFNAME]...]      bootstrap_set_local_addrs
+ *   natlocal [ADDR,PROTO,PORT[,LO-HI]...]
+ *                                  bootstrap_set_nat_local; PROTO tcp, udp, icmp (ICMPv6
+ *                                  for an IPv6 ADDR) or a number; PORT 0 with LO-HI is a
+ *                                  range entry, else LO-HI defaults to PORT-PORT
  *   stats SLOT                     bootstrap_read_shim_stats -> stats rx=... (all fields)
  *   present SLOT QUEUE             bootstrap_xsk_present     -> present=0|1
  *   ctrl                           the pinned moat_ctrl      -> ctrl flags=.. ncpus=..
@@ -236,6 +240,59 @@ static int cmd_locals(char **argv, int argc)
     int err = bootstrap_set_local_addrs(boot, addrs, (unsigned)n);
     if (err)
         reply_err("bootstrap_set_local_addrs: %s", strerror(-err));
+    return err;
+}
+
+static int cmd_natlocal(char **argv, int argc)
+{
+    struct moat_nat_key keys[MAX_ARGS];
+    struct moat_nat_local_val vals[MAX_ARGS];
+    int n = 0;
+
+    for (int i = 0; i < argc; i++, n++) {
+        char buf[128], *save = NULL;
+        char *addr, *proto, *port, *range;
+        unsigned lo, hi;
+        int v6;
+
+        snprintf(buf, sizeof(buf), "%s", argv[i]);
+        addr = strtok_r(buf, ",", &save);
+        proto = strtok_r(NULL, ",", &save);
+        port = strtok_r(NULL, ",", &save);
+        range = strtok_r(NULL, ",", &save);
+        if (!addr || !proto || !port) {
+            reply_err("want ADDR,PROTO,PORT[,LO-HI], not %s", argv[i]);
+            return -EINVAL;
+        }
+        memset(&keys[n], 0, sizeof(keys[n]));
+        memset(&vals[n], 0, sizeof(vals[n]));
+        v6 = strchr(addr, ':') != NULL;
+        keys[n].family = v6 ? AF_INET6 : AF_INET;
+        if (inet_pton(v6 ? AF_INET6 : AF_INET, addr, keys[n].addr) != 1) {
+            reply_err("bad address %s", addr);
+            return -EINVAL;
+        }
+        if (!strcmp(proto, "tcp"))
+            keys[n].proto = IPPROTO_TCP;
+        else if (!strcmp(proto, "udp"))
+            keys[n].proto = IPPROTO_UDP;
+        else if (!strcmp(proto, "icmp"))
+            keys[n].proto = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+        else
+            keys[n].proto = (uint8_t)strtoul(proto, NULL, 0);
+        keys[n].port = htons((uint16_t)strtoul(port, NULL, 0));
+        lo = hi = (unsigned)strtoul(port, NULL, 0);
+        if (range && sscanf(range, "%u-%u", &lo, &hi) != 2) {
+            reply_err("bad range %s", range);
+            return -EINVAL;
+        }
+        vals[n].port_lo = (uint16_t)lo;
+        vals[n].port_hi = (uint16_t)hi;
+        vals[n].flags = keys[n].port ? MOAT_NAT_LOCAL_F_DNAT : MOAT_NAT_LOCAL_F_SNAT;
+    }
+    int err = bootstrap_set_nat_local(boot, keys, vals, (unsigned)n);
+    if (err)
+        reply_err("bootstrap_set_nat_local: %s", strerror(-err));
     return err;
 }
 
@@ -596,6 +653,10 @@ static int run(char **argv, int argc)
     if (!strcmp(argv[0], "locals")) {
         NEED_BOOT();
         return cmd_locals(argv + 1, argc - 1);
+    }
+    if (!strcmp(argv[0], "natlocal")) {
+        NEED_BOOT();
+        return cmd_natlocal(argv + 1, argc - 1);
     }
     if (!strcmp(argv[0], "stats")) {
         NEED(2);

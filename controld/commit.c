@@ -184,6 +184,7 @@ static void finish_failed(struct controld *c, const char *reason)
         log_warn("commit: cannot remove the failed commit %" PRIu64 " from the history: %s",
                  cs->hist_seq, strerror(-rc));
     c->generation++;
+    c->config_generation = c->generation;
     bool pushed =
         helper_get_state(c->helper) != HELPER_DOWN && helper_push_snapshot(c->helper) == 0;
     cs->commits_failed++;
@@ -345,6 +346,7 @@ int commit_start(struct controld *c, const struct commit_request *r, struct strb
     c->cfg = ncfg;
     lifecycle_apply_config(c, prev);
     c->generation++;
+    c->config_generation = c->generation;
     log_info("commit: %s by uid %u via %s: generation %" PRIu64 " (history entry %" PRIu64 ")",
              label, r->uid, meta.via, c->generation, meta.seq);
     if (helper_get_state(c->helper) != HELPER_DOWN && helper_push_snapshot(c->helper) == 0) {

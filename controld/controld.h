@@ -97,6 +97,8 @@ struct controld {
     char mode_reason[512];
     uint64_t generation;         /* last snapshot pushed */
     uint64_t applied_generation; /* last snapshot the helper applied */
+    uint64_t config_generation;  /* first generation of the running config: NAT rule ids in
+                                    counters of an older one name other rules */
     bool armed;
     uint64_t started_at_ms;
 

@@ -13,6 +13,7 @@
 #include "controld.h"
 #include "helper.h"
 #include "log.h"
+#include "nat_local.h"
 #include "netlink.h"
 #include "commit.h"
 #include "operator.h"
@@ -247,6 +248,28 @@ static int push_local_addrs(struct controld *c)
     return err;
 }
 
+/*
+ * The traffic to the box's own addresses that the dataplane's NAT owns (nat_local.h): the
+ * shim hands it to the helper instead of the kernel.
+ */
+static int push_nat_local(struct controld *c)
+{
+    struct nat_local_set s;
+    char why[256];
+    int err = nat_local_build(c->cfg, &s, why, sizeof(why));
+    if (err < 0) {
+        log_err("cannot fill moat_nat_local: %s", why);
+        return err;
+    }
+    err = bootstrap_set_nat_local(c->bpf, s.keys, s.vals, s.n);
+    if (err == 0 && s.n)
+        log_info("moat_nat_local: %u (address, protocol, port) entries for NAT on the box's "
+                 "own addresses",
+                 s.n);
+    nat_local_free(&s);
+    return err;
+}
+
 static void decide_mode_initial(struct controld *c)
 {
     switch (c->cfg->system.mode) {
@@ -275,19 +298,17 @@ static void decide_mode_initial(struct controld *c)
  */
 int lifecycle_check_enforceable(const struct moat_config *cfg, char *why, size_t len)
 {
-    const struct cfg_security *sec = cfg->security;
-    const char *what = NULL;
-    if (sec && (sec->n_snat_rule_sets || sec->n_dnat_rule_sets || sec->n_static_rule_sets))
-        what = "security nat";
-    else if (cfg->cluster)
-        what = "chassis cluster";
-    if (what) {
+    if (cfg->cluster) {
         snprintf(why, len,
-                 "this build of moat-controld does not enforce %s yet (remove that stanza: "
-                 "Moat refuses rather than run without what the config asks for)",
-                 what);
+                 "this build of moat-controld does not enforce chassis cluster yet (remove that "
+                 "stanza: Moat refuses rather than run without what the config asks for)");
         return -EOPNOTSUPP;
     }
+    struct nat_local_set nl;
+    int err = nat_local_build(cfg, &nl, why, len);
+    if (err < 0)
+        return err;
+    nat_local_free(&nl);
     if (cfg->n_ifaces > MOAT_MAX_IFACES) {
         snprintf(why, len, "the config names %u interfaces; Moat manages at most %u", cfg->n_ifaces,
                  MOAT_MAX_IFACES);
@@ -450,6 +471,10 @@ void lifecycle_apply_config(struct controld *c, const struct moat_config *old)
     int err = push_local_addrs(c);
     if (err < 0)
         log_warn("cannot refill moat_local_addrs: %s", strerror(-err));
+    if ((err = push_nat_local(c)) < 0)
+        log_warn("cannot refill moat_nat_local: %s (destination NAT to the box's addresses "
+                 "and replies to interface NAT may reach the kernel instead of the dataplane)",
+                 strerror(-err));
     if (!old || old->system.mode != cfg->system.mode) {
         decide_mode_initial(c);
         if (strcmp(c->mode, "userspace") != 0)
@@ -519,6 +544,10 @@ int lifecycle_start(struct controld *c)
     }
     if ((err = push_local_addrs(c)) < 0)
         log_warn("cannot fill moat_local_addrs: %s", strerror(-err));
+    if ((err = push_nat_local(c)) < 0)
+        log_warn("cannot fill moat_nat_local: %s (destination NAT to the box's addresses and "
+                 "replies to interface NAT may reach the kernel instead of the dataplane)",
+                 strerror(-err));
     c->phase = "bootstrapped";
 
     if ((err = commit_init(c)) < 0)

@@ -185,6 +185,13 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check_only) {
+        /* As `moatctl commit check`: what this build cannot enforce is refused too. */
+        char why[256];
+        if (lifecycle_check_enforceable(c.cfg, why, sizeof(why)) < 0) {
+            fprintf(stderr, "%s: %s\n", c.config_path, why);
+            config_free(c.cfg);
+            return 1;
+        }
         printf("configuration %s is valid\n", c.config_path);
         config_free(c.cfg);
         return 0;

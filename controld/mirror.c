@@ -327,11 +327,13 @@ static void record_to_session(struct mirror *m, const Moat__SessionRecord *r,
         s->proto = (uint8_t)r->forward->protocol;
         if (!key_to(r->reverse, &rfam, s->rev_src, s->rev_dst, &s->rev_sport, &s->rev_dport) ||
             rfam != fam) {
-            /* No (usable) reverse tuple: the forward one reversed. */
+            /* No (usable) reverse tuple: the forward one reversed (ICMP keeps its id as the
+             * source port both ways). */
             memcpy(s->rev_src, s->fwd_dst, 16);
             memcpy(s->rev_dst, s->fwd_src, 16);
-            s->rev_sport = s->fwd_dport;
-            s->rev_dport = s->fwd_sport;
+            bool icmp = s->proto == 1 || s->proto == 58;
+            s->rev_sport = icmp ? s->fwd_sport : s->fwd_dport;
+            s->rev_dport = icmp ? s->fwd_dport : s->fwd_sport;
         }
     }
     s->from_zone = r->from_zone;
@@ -352,6 +354,9 @@ static void record_to_session(struct mirror *m, const Moat__SessionRecord *r,
     s->timeout = r->timeout;
     s->worker = r->worker;
     s->owner_rg = r->owner_rg;
+    s->snat_rule_id = r->snat_rule_id;
+    s->dnat_rule_id = r->dnat_rule_id;
+    s->snat_pool_id = r->snat_pool_id;
 }
 
 /* An update of a known session: what changes over its life. */
@@ -382,6 +387,9 @@ static void update_from(struct mirror *m, uint32_t idx, const struct mirror_sess
         s->in_ifindex = n->in_ifindex;
         s->out_ifindex = n->out_ifindex;
         s->policy_id = n->policy_id;
+        s->snat_rule_id = n->snat_rule_id;
+        s->dnat_rule_id = n->dnat_rule_id;
+        s->snat_pool_id = n->snat_pool_id;
     }
     if (n->policy_name)
         s->policy_name = n->policy_name;
@@ -563,6 +571,23 @@ void mirror_to_record(const struct mirror *m, const struct mirror_session *s,
     r->owner_rg = s->owner_rg;
     r->close_reason = (Moat__CloseReason)s->close_reason;
     r->application = (char *)mirror_name(m, s->application);
+    r->snat_rule_id = s->snat_rule_id;
+    r->dnat_rule_id = s->dnat_rule_id;
+    r->snat_pool_id = s->snat_pool_id;
+}
+
+unsigned mirror_session_nat(const struct mirror_session *s)
+{
+    size_t alen = s->family == 6 ? 16 : 4;
+    bool icmp = s->proto == 1 || s->proto == 58;
+    unsigned bits = 0;
+    /* ICMP queries carry their id as the source port in both directions. */
+    uint16_t reply_dport = icmp ? s->rev_sport : s->rev_dport;
+    if (memcmp(s->rev_dst, s->fwd_src, alen) != 0 || reply_dport != s->fwd_sport)
+        bits |= MIRROR_NAT_SOURCE;
+    if (memcmp(s->rev_src, s->fwd_dst, alen) != 0 || (!icmp && s->rev_sport != s->fwd_dport))
+        bits |= MIRROR_NAT_DESTINATION;
+    return bits;
 }
 
 /* ---- names of things ---- */
@@ -656,12 +681,22 @@ int mirror_filter_parse(const char *const *args, size_t n, const struct moat_con
                         struct mirror_filter *f, char *err, size_t errlen)
 {
     static const char usage[] =
-        "filters are: source-prefix P, destination-prefix P, source-port N, destination-port N, "
-        "protocol tcp|udp|icmp|icmp6|N, zone NAME, session-identifier ID";
+        "filters are: nat, source-prefix P, destination-prefix P, source-port N, "
+        "destination-port N, protocol tcp|udp|icmp|icmp6|N, zone NAME, session-identifier ID";
     memset(f, 0, sizeof(*f));
     f->sport = f->dport = f->proto = -1;
     bool seen[7] = {0};
-    for (size_t i = 0; i < n; i += 2) {
+    for (size_t i = 0, step = 2; i < n; i += step) {
+        step = 2; /* a filter and its value */
+        if (strcmp(args[i], "nat") == 0) {
+            if (f->nat) {
+                snprintf(err, errlen, "session filter \"nat\" is given twice");
+                return -EINVAL;
+            }
+            f->nat = true;
+            step = 1; /* a word without a value */
+            continue;
+        }
         static const char *const kws[7] = {"source-prefix",     "destination-prefix", "source-port",
                                            "destination-port",  "protocol",           "zone",
                                            "session-identifier"};
@@ -794,6 +829,8 @@ bool mirror_filter_match(const struct mirror_filter *f, const struct mirror_sess
         return false;
     if (f->zone && s->from_zone != f->zone && s->to_zone != f->zone)
         return false;
+    if (f->nat && !mirror_session_nat(s))
+        return false;
     return true;
 }
 
@@ -874,6 +911,81 @@ static void addr_str(uint8_t family, const uint8_t *a, char *buf, size_t len)
         snprintf(buf, len, "?");
 }
 
+static const char *nm_rule(const struct mirror_names *nm, uint32_t id, char *buf, size_t len)
+{
+    const char *r = id && nm && nm->nat_rule ? nm->nat_rule(nm->arg, id, buf, len) : NULL;
+    return r && r[0] ? r : "-";
+}
+
+/* What rule id does ("interface", "pool web"), or NULL. */
+static const char *nm_action(const struct mirror_names *nm, uint32_t id, char *buf, size_t len)
+{
+    const char *r = id && nm && nm->nat_action ? nm->nat_action(nm->arg, id, buf, len) : NULL;
+    return r && r[0] ? r : NULL;
+}
+
+/* One translated side of s: original and translated address and port. */
+struct nat_side {
+    const uint8_t *from, *to;
+    uint16_t from_port, to_port;
+    uint32_t rule_id;
+};
+
+static void nat_sides(const struct mirror_session *s, unsigned bits, struct nat_side *src,
+                      struct nat_side *dst)
+{
+    bool icmp = s->proto == 1 || s->proto == 58;
+    if (bits & MIRROR_NAT_SOURCE)
+        *src = (struct nat_side){s->fwd_src, s->rev_dst, s->fwd_sport,
+                                 icmp ? s->rev_sport : s->rev_dport, s->snat_rule_id};
+    if (bits & MIRROR_NAT_DESTINATION)
+        *dst = (struct nat_side){s->fwd_dst, s->rev_src, s->fwd_dport, icmp ? 0 : s->rev_sport,
+                                 s->dnat_rule_id};
+}
+
+static void nat_line_text(struct strbuf *o, const struct mirror_session *s, const char *what,
+                          const struct nat_side *side, const struct mirror_names *nm)
+{
+    char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN], rb[160], ab[160];
+    addr_str(s->family, side->from, a, sizeof(a));
+    addr_str(s->family, side->to, b, sizeof(b));
+    strbuf_printf(o, "  NAT: %s %s/%u -> %s/%u", what, a, side->from_port, b, side->to_port);
+    if (side->rule_id) {
+        const char *act = nm_action(nm, side->rule_id, ab, sizeof(ab));
+        strbuf_printf(o, ", rule %s", nm_rule(nm, side->rule_id, rb, sizeof(rb)));
+        if (act)
+            strbuf_printf(o, " (%s)", act);
+    }
+    strbuf_printf(o, "\n");
+}
+
+static void nat_side_json(struct strbuf *o, const struct mirror_session *s,
+                          const struct nat_side *side, const struct mirror_names *nm,
+                          bool with_pool)
+{
+    char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN], rb[160], ab[160];
+    addr_str(s->family, side->from, a, sizeof(a));
+    addr_str(s->family, side->to, b, sizeof(b));
+    strbuf_printf(o,
+                  "{\"address\":\"%s\",\"port\":%u,\"translated_address\":\"%s\","
+                  "\"translated_port\":%u,\"rule_id\":%u,\"rule\":",
+                  a, side->from_port, b, side->to_port, side->rule_id);
+    const char *rule = nm_rule(nm, side->rule_id, rb, sizeof(rb));
+    const char *act = nm_action(nm, side->rule_id, ab, sizeof(ab));
+    if (side->rule_id && strcmp(rule, "-") != 0)
+        strbuf_json_str(o, rule);
+    else
+        strbuf_printf(o, "null");
+    strbuf_printf(o, ",\"action\":");
+    if (act)
+        strbuf_json_str(o, act);
+    else
+        strbuf_printf(o, "null");
+    if (with_pool)
+        strbuf_printf(o, ",\"pool_id\":%u", s->snat_pool_id);
+    strbuf_printf(o, "}");
+}
+
 static uint64_t remaining_s(const struct mirror_session *s, uint64_t now)
 {
     if (!s->last_seen_unix_ms || now <= s->last_seen_unix_ms)
@@ -933,6 +1045,24 @@ void mirror_render_sessions(const struct mirror *m, const struct mirror_filter *
             strbuf_printf(o, ",");
             json_dir(o, "out", s->family, s->rev_src, s->rev_sport, s->rev_dst, s->rev_dport,
                      nm_if(nm, s->out_ifindex), s->packets_rev, s->bytes_rev);
+            unsigned bits = mirror_session_nat(s);
+            struct nat_side ns, nd;
+            nat_sides(s, bits, &ns, &nd);
+            if (!bits) {
+                strbuf_printf(o, ",\"nat\":null");
+            } else {
+                strbuf_printf(o, ",\"nat\":{\"source\":");
+                if (bits & MIRROR_NAT_SOURCE)
+                    nat_side_json(o, s, &ns, nm, true);
+                else
+                    strbuf_printf(o, "null");
+                strbuf_printf(o, ",\"destination\":");
+                if (bits & MIRROR_NAT_DESTINATION)
+                    nat_side_json(o, s, &nd, nm, false);
+                else
+                    strbuf_printf(o, "null");
+                strbuf_printf(o, "}");
+            }
             strbuf_printf(o,
                           ",\"created_unix_ms\":%" PRIu64 ",\"last_seen_unix_ms\":%" PRIu64
                           ",\"worker\":%u}",
@@ -958,6 +1088,13 @@ void mirror_render_sessions(const struct mirror *m, const struct mirror_filter *
                       "  Out: %s/%u --> %s/%u;%s, If: %s, Pkts: %" PRIu64 ", Bytes: %" PRIu64 "\n",
                       a, s->rev_sport, b, s->rev_dport, proto, nm_if(nm, s->out_ifindex),
                       s->packets_rev, s->bytes_rev);
+        unsigned bits = mirror_session_nat(s);
+        struct nat_side ns, nd;
+        nat_sides(s, bits, &ns, &nd);
+        if (bits & MIRROR_NAT_SOURCE)
+            nat_line_text(o, s, "source", &ns, nm);
+        if (bits & MIRROR_NAT_DESTINATION)
+            nat_line_text(o, s, "destination", &nd, nm);
     }
     if (json) {
         strbuf_printf(o, "],\"total\":%zu,\"shown\":%zu}\n", c.n, shown);
@@ -977,6 +1114,7 @@ struct sumctx {
     uint64_t total;
     uint64_t proto[5]; /* tcp udp icmp icmp6 other */
     uint64_t state[MIRROR_N_STATES];
+    uint64_t nat, nat_src, nat_dst; /* translated sessions, by side */
 };
 
 static void sum_one(void *arg, const struct mirror_session *s)
@@ -987,6 +1125,10 @@ static void sum_one(void *arg, const struct mirror_session *s)
     c->total++;
     c->proto[s->proto == 6 ? 0 : s->proto == 17 ? 1 : s->proto == 1 ? 2 : s->proto == 58 ? 3 : 4]++;
     c->state[s->state < MIRROR_N_STATES ? s->state : MIRROR_N_STATES - 1]++;
+    unsigned bits = mirror_session_nat(s);
+    c->nat += bits != 0;
+    c->nat_src += (bits & MIRROR_NAT_SOURCE) != 0;
+    c->nat_dst += (bits & MIRROR_NAT_DESTINATION) != 0;
 }
 
 void mirror_render_summary(const struct mirror *m, const struct mirror_filter *f, bool json,
@@ -1007,7 +1149,11 @@ void mirror_render_summary(const struct mirror *m, const struct mirror_filter *f
         for (int i = 0; i < MIRROR_N_STATES; i++)
             strbuf_printf(o, "%s\"%s\":%" PRIu64, i ? "," : "", mirror_state_name(i), c.state[i]);
         strbuf_printf(o,
-                      "},\"counters\":{\"batches\":%" PRIu64 ",\"deltas\":%" PRIu64
+                      "},\"nat\":{\"sessions\":%" PRIu64 ",\"source\":%" PRIu64
+                      ",\"destination\":%" PRIu64 "}",
+                      c.nat, c.nat_src, c.nat_dst);
+        strbuf_printf(o,
+                      ",\"counters\":{\"batches\":%" PRIu64 ",\"deltas\":%" PRIu64
                       ",\"helper_dropped\":%" PRIu64 ",\"batch_gaps\":%" PRIu64
                       ",\"created\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"updated\":%" PRIu64
                       ",\"update_unknown\":%" PRIu64 ",\"close_unknown\":%" PRIu64
@@ -1030,6 +1176,10 @@ void mirror_render_summary(const struct mirror *m, const struct mirror_filter *f
     strbuf_printf(o, "\nSessions by state:");
     for (int i = 0; i < MIRROR_N_STATES; i++)
         strbuf_printf(o, "%s %s %" PRIu64, i ? "," : "", mirror_state_name(i), c.state[i]);
+    strbuf_printf(o,
+                  "\nNAT sessions: %" PRIu64 " (source translated %" PRIu64
+                  ", destination translated %" PRIu64 ")",
+                  c.nat, c.nat_src, c.nat_dst);
     strbuf_printf(o, "\nSessions created: %" PRIu64 ", closed: %" PRIu64 " (", k->created, closed);
     for (int i = 1; i < MIRROR_N_REASONS; i++)
         strbuf_printf(o, "%s%s %" PRIu64, i > 1 ? ", " : "", mirror_reason_name(i), k->closed[i]);
@@ -1056,10 +1206,17 @@ void mirror_format_log(const struct mirror *m, enum mirror_event ev, const struc
     addr_str(s->family, s->rev_dst, rb, sizeof(rb));
     const char *pol = mirror_name(m, s->policy_name);
     const char *app = mirror_name(m, s->application);
-    char tail[256];
-    snprintf(tail, sizeof(tail), "application %s in %s out %s reply %s/%u->%s/%u",
-             app[0] ? app : "any", nm_if(nm, s->in_ifindex), nm_if(nm, s->out_ifindex), ra,
-             s->rev_sport, rb, s->rev_dport);
+    char tail[512], rule[160];
+    int tl = snprintf(tail, sizeof(tail), "application %s in %s out %s reply %s/%u->%s/%u",
+                      app[0] ? app : "any", nm_if(nm, s->in_ifindex), nm_if(nm, s->out_ifindex), ra,
+                      s->rev_sport, rb, s->rev_dport);
+    unsigned bits = mirror_session_nat(s);
+    if ((bits & MIRROR_NAT_SOURCE) && tl > 0 && (size_t)tl < sizeof(tail))
+        tl += snprintf(tail + tl, sizeof(tail) - (size_t)tl, " source-nat-rule %s",
+                       nm_rule(nm, s->snat_rule_id, rule, sizeof(rule)));
+    if ((bits & MIRROR_NAT_DESTINATION) && tl > 0 && (size_t)tl < sizeof(tail))
+        snprintf(tail + tl, sizeof(tail) - (size_t)tl, " destination-nat-rule %s",
+                 nm_rule(nm, s->dnat_rule_id, rule, sizeof(rule)));
     if (ev == MIRROR_EV_CREATE) {
         snprintf(buf, len,
                  "RT_FLOW_SESSION_CREATE: session created %s/%u->%s/%u 0x%x policy %s %s->%s id "

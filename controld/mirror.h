@@ -28,6 +28,16 @@
  * policy matched every application. REASON is one of aged, tcp-fin, tcp-rst, cleared, policy,
  * early-aged, shutdown, none. "reply" is the tuple replies arrive with (it differs from the
  * reversed forward tuple only under NAT). Interface and zone names are "-" when unknown.
+ * A translated session's lines end with " source-nat-rule RULESET/RULE" and/or
+ * " destination-nat-rule RULESET/RULE" (the rules that translated it; static rules count as
+ * destination NAT on the way in), "-" when the rule is unknown.
+ *
+ * NAT: a session is translated when its reverse tuple is not its forward tuple reversed.
+ * Source side: the reply's destination (address, and port or ICMP id) differs from the
+ * initiator's source; destination side: the reply's source differs from the forward
+ * destination. `show security flow session` prints a "NAT:" line for those, after the In
+ * (initiator's packets as they arrive) and Out (replies as they arrive: the translated
+ * addresses) lines.
  */
 #ifndef MOAT_MIRROR_H
 #define MOAT_MIRROR_H
@@ -61,8 +71,9 @@ struct mirror_session {
     uint32_t timeout; /* seconds, in its state */
     uint32_t worker;
     uint32_t owner_rg;
-    uint32_t policy_name; /* index into the mirror's name table */
-    uint32_t application; /* index into the mirror's name table */
+    uint32_t policy_name;                              /* index into the mirror's name table */
+    uint32_t application;                              /* index into the mirror's name table */
+    uint32_t snat_rule_id, dnat_rule_id, snat_pool_id; /* SessionRecord NAT ids, 0 = none */
     uint64_t packets_fwd, bytes_fwd, packets_rev, bytes_rev;
     uint64_t created_unix_ms, last_seen_unix_ms;
     /* private */
@@ -155,34 +166,44 @@ struct mirror_filter {
     uint32_t zone;              /* 0 = any: otherwise the ingress or the egress zone */
     bool has_id;
     uint64_t id; /* session-identifier */
+    bool nat;    /* only translated sessions */
 };
 
 /*
- * Parses `[source-prefix P] [destination-prefix P] [source-port N] [destination-port N]
+ * Parses `[nat] [source-prefix P] [destination-prefix P] [source-port N] [destination-port N]
  * [protocol tcp|udp|icmp|icmp6|N] [zone Z] [session-identifier ID]` (any order, each at most
  * once). Zone names are resolved in cfg. Returns 0, or -EINVAL with a sentence in err.
  */
 int mirror_filter_parse(const char *const *args, size_t n, const struct moat_config *cfg,
                         struct mirror_filter *f, char *err, size_t errlen);
 bool mirror_filter_match(const struct mirror_filter *f, const struct mirror_session *s);
+
+/* Which sides of s are translated (see the top of this file): MIRROR_NAT_* bits. */
+#define MIRROR_NAT_SOURCE 1u
+#define MIRROR_NAT_DESTINATION 2u
+unsigned mirror_session_nat(const struct mirror_session *s);
 /* Ids of the matching sessions (malloc'd, caller frees). */
 int mirror_collect_ids(const struct mirror *m, const struct mirror_filter *f, uint64_t **ids,
                        size_t *n);
 
 /* ---- rendering ---- */
 
-/* Names for ifindexes and zone ids (NULL result or NULL fn: "-"). */
+/* Names for ifindexes, zone ids and NAT rules (NULL result or NULL fn: "-"). */
 struct mirror_names {
     const char *(*ifname)(void *arg, uint32_t ifindex);
     const char *(*zone)(void *arg, uint32_t zone_id);
     void *arg;
+    /* NatRule.id: "RULESET/RULE", and what it does ("interface", "pool NAME", "static-nat
+     * PREFIX"), written into buf. */
+    const char *(*nat_rule)(void *arg, uint32_t rule_id, char *buf, size_t len);
+    const char *(*nat_action)(void *arg, uint32_t rule_id, char *buf, size_t len);
 };
 
 /* `show security flow session [filters]`: SRX-style text, or JSON. now: unix ms. */
 void mirror_render_sessions(const struct mirror *m, const struct mirror_filter *f,
                             const struct mirror_names *nm, uint64_t now_unix_ms, bool json,
                             struct strbuf *o);
-/* `show security flow session summary [filters]`: counts by protocol and state, counters. */
+/* `show security flow session summary [filters]`: counts by protocol, state and NAT, counters. */
 void mirror_render_summary(const struct mirror *m, const struct mirror_filter *f, bool json,
                            struct strbuf *o);
 /* One log line (see the top of this file), without a trailing newline. */

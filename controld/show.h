@@ -28,7 +28,28 @@ int clear_security(struct controld *c, const struct op_ctx *ctx, const char *con
 void show_policy_counters_reply(struct controld *c, const Moat__PolicyCountersReply *r);
 void show_session_clear_reply(struct controld *c, const Moat__SessionClearReply *r);
 
-/* Names for the mirror's renderers: interfaces of controld, zones of the running config. */
+/* Names for the mirror's renderers: interfaces of controld, zones and NAT rules of the
+ * running config. */
 void show_mirror_names(struct controld *c, struct mirror_names *nm);
+
+/* show_nat.c: `show security nat ...` (the words after "nat"). */
+enum nat_view { NAT_VIEW_SUMMARY = 0, NAT_VIEW_POOL, NAT_VIEW_RULE };
+struct nat_query {
+    enum cfg_nat_kind kind;
+    enum nat_view view;
+    char name[CFG_NAME_MAX]; /* "" = all */
+};
+/* 0, or moatctl's exit status 2 with one line in err (unknown words, names not configured). */
+int show_nat_parse(const struct moat_config *cfg, const char *const *args, size_t nargs,
+                   struct nat_query *q, struct strbuf *err);
+/* Renders q for the running config with the helper's counters r (NULL: every counter "-" /
+ * null, and note says why). */
+void show_nat_render(struct controld *c, const struct nat_query *q,
+                     const Moat__PolicyCountersReply *r, const char *note, bool json,
+                     struct strbuf *o);
+/* NatRule.id of the running config: "RULESET/RULE", and its action ("interface",
+ * "pool web", "off", "static-nat PREFIX"); NULL if there is no such rule. */
+const char *show_nat_rule_name(struct controld *c, uint32_t id, char *buf, size_t len);
+const char *show_nat_rule_action(struct controld *c, uint32_t id, char *buf, size_t len);
 
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * show_security.c — `show security zones|policies [hit-count]|flow session [...]` and
- * `clear security flow session [...]`. Hit counts and clearing ask the helper and answer the
- * moatctl client when its reply (matched by request_id) arrives, or after HELPER_ASK_TIMEOUT_MS.
+ * show_security.c — `show security zones|policies [hit-count]|flow session [...]|nat ...` and
+ * `clear security flow session [...]`. Hit counts, NAT counters and clearing ask the helper and
+ * answer the moatctl client when its reply (matched by request_id) arrives, or after
+ * HELPER_ASK_TIMEOUT_MS.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,11 +36,23 @@ static const char *zone_cb(void *arg, uint32_t zone_id)
     return z ? z->name : NULL;
 }
 
+static const char *nat_rule_cb(void *arg, uint32_t id, char *buf, size_t len)
+{
+    return show_nat_rule_name(arg, id, buf, len);
+}
+
+static const char *nat_action_cb(void *arg, uint32_t id, char *buf, size_t len)
+{
+    return show_nat_rule_action(arg, id, buf, len);
+}
+
 void show_mirror_names(struct controld *c, struct mirror_names *nm)
 {
     nm->ifname = ifname_cb;
     nm->zone = zone_cb;
     nm->arg = c;
+    nm->nat_rule = nat_rule_cb;
+    nm->nat_action = nat_action_cb;
 }
 
 static const char *zone_name(struct controld *c, unsigned id)
@@ -261,7 +274,69 @@ static int show_policies(struct controld *c, bool json, struct strbuf *o)
 struct ask {
     bool json;
     uint64_t generation; /* of the running config when asked */
+    bool nat;            /* counters for show security nat (else policy hit counts) */
+    struct nat_query nat_query;
 };
+
+/* `show security nat ...`: with the helper's counters when it can give them. */
+static int show_nat(struct controld *c, const struct op_ctx *ctx, const char *const *args,
+                    size_t nargs, struct strbuf *out, struct strbuf *err)
+{
+    struct nat_query q;
+    int rc = show_nat_parse(c->cfg, args, nargs, &q, err);
+    if (rc)
+        return rc;
+    if (helper_get_state(c->helper) == HELPER_DOWN || !ctx->cl) {
+        show_nat_render(c, &q, NULL,
+                        "translation counters unavailable: the dataplane helper is down (see show "
+                        "system status)",
+                        ctx->json, out);
+        return 0;
+    }
+    struct ask *a = calloc(1, sizeof(*a));
+    if (!a) {
+        strbuf_printf(err, "out of memory");
+        return 1;
+    }
+    a->json = ctx->json;
+    a->generation = c->generation;
+    a->nat = true;
+    a->nat_query = q;
+    uint64_t id;
+    if (operator_defer(ctx->cl, HELPER_ASK_TIMEOUT_MS, helper_timeout_msg, a, free, &id) < 0) {
+        free(a);
+        strbuf_printf(err, "cannot keep the request open");
+        return 1;
+    }
+    rc = helper_send_policy_counters_request(c->helper, id);
+    if (rc < 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "cannot ask the dataplane helper for NAT counters: %s",
+                 strerror(-rc));
+        operator_answer(ctx->cl, 1, NULL, msg);
+    }
+    return OP_DEFERRED;
+}
+
+static void nat_counters_reply(struct controld *c, struct op_client *cl, const struct ask *a,
+                               const Moat__PolicyCountersReply *r)
+{
+    char note[256];
+    const Moat__PolicyCountersReply *use = r;
+    if (r->generation < c->config_generation) {
+        snprintf(note, sizeof(note),
+                 "translation counters unavailable: the helper answered for generation %" PRIu64
+                 ", older than the running configuration (generation %" PRIu64
+                 "); run the command again",
+                 r->generation, c->config_generation);
+        use = NULL;
+    }
+    struct strbuf o;
+    strbuf_init(&o);
+    show_nat_render(c, &a->nat_query, use, use ? NULL : note, a->json, &o);
+    operator_answer(cl, 0, strbuf_str(&o), NULL);
+    strbuf_free(&o);
+}
 
 static int ask_helper(struct controld *c, const struct op_ctx *ctx, bool clear, const uint64_t *ids,
                       size_t n, struct strbuf *err)
@@ -318,6 +393,10 @@ void show_policy_counters_reply(struct controld *c, const Moat__PolicyCountersRe
         return;
     }
     const struct ask *a = data;
+    if (a->nat) {
+        nat_counters_reply(c, cl, a, r);
+        return;
+    }
     const struct cfg_security *sec = c->cfg->security;
     unsigned n = sec ? sec->n_policies : 0;
     struct strbuf o;
@@ -446,6 +525,8 @@ int show_security(struct controld *c, const struct op_ctx *ctx, const char *cons
         return ask_helper(c, ctx, false, NULL, 0, err);
     if (nargs >= 2 && strcmp(args[0], "flow") == 0 && strcmp(args[1], "session") == 0)
         return show_flow_session(c, ctx, args + 2, nargs - 2, out, err);
+    if (nargs >= 1 && strcmp(args[0], "nat") == 0)
+        return show_nat(c, ctx, args + 1, nargs - 1, out, err);
     return -ENOENT;
 }
 

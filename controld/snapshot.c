@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * snapshot.c — the Snapshot controld hands the helper (DESIGN.md "Lifecycle" step 4):
- * interfaces, routes, neighbours, zones, policies, flow settings and, in the first snapshot
- * after a helper's Hello, the mirrored sessions that re-seed it.
+ * interfaces, routes, neighbours, zones, policies, flow settings, NAT (pools and rules) and,
+ * in the first snapshot after a helper's Hello, the mirrored sessions that re-seed it.
  *
  * Every allocation of a snapshot is recorded in the holder around it, so snapshot_free()
  * releases them all whatever the shape of the message.
@@ -235,6 +235,197 @@ static int add_flow(struct snap_holder *h, const struct cfg_security *sec)
     return 0;
 }
 
+/* ---- NAT ---- */
+
+static int add_source_pools(struct snap_holder *h, const struct cfg_security *sec)
+{
+    Moat__Snapshot *s = &h->s;
+    if (!sec->n_snat_pools)
+        return 0;
+    s->source_pools = snap_alloc(h, sec->n_snat_pools * sizeof(*s->source_pools));
+    if (!s->source_pools)
+        return -ENOMEM;
+    for (unsigned i = 0; i < sec->n_snat_pools; i++) {
+        const struct cfg_snat_pool *p = &sec->snat_pools[i];
+        Moat__SourcePool *m = snap_alloc(h, sizeof(*m));
+        if (!m)
+            return -ENOMEM;
+        moat__source_pool__init(m);
+        s->source_pools[s->n_source_pools++] = m;
+        m->id = i + 1;
+        m->name = (char *)p->name;
+        m->port_lo = p->port_lo;
+        m->port_hi = p->port_hi;
+        m->port_no_translation = p->no_port_translation;
+        m->address_persistent = p->address_persistent;
+        m->ranges = snap_alloc(h, (p->n_ranges + 1) * sizeof(*m->ranges));
+        if (!m->ranges)
+            return -ENOMEM;
+        for (unsigned k = 0; k < p->n_ranges; k++) {
+            const struct cfg_addr_range *r = &p->ranges[k];
+            Moat__AddressRange *mr = snap_alloc(h, sizeof(*mr));
+            if (!mr)
+                return -ENOMEM;
+            moat__address_range__init(mr);
+            size_t alen = r->family == 6 ? 16 : 4;
+            mr->lo.data = (uint8_t *)r->lo;
+            mr->lo.len = alen;
+            mr->hi.data = (uint8_t *)r->hi;
+            mr->hi.len = alen;
+            m->ranges[m->n_ranges++] = mr;
+        }
+    }
+    return 0;
+}
+
+static int add_destination_pools(struct snap_holder *h, const struct cfg_security *sec)
+{
+    Moat__Snapshot *s = &h->s;
+    if (!sec->n_dnat_pools)
+        return 0;
+    s->destination_pools = snap_alloc(h, sec->n_dnat_pools * sizeof(*s->destination_pools));
+    if (!s->destination_pools)
+        return -ENOMEM;
+    for (unsigned i = 0; i < sec->n_dnat_pools; i++) {
+        const struct cfg_dnat_pool *p = &sec->dnat_pools[i];
+        Moat__DestinationPool *m = snap_alloc(h, sizeof(*m));
+        if (!m)
+            return -ENOMEM;
+        moat__destination_pool__init(m);
+        s->destination_pools[s->n_destination_pools++] = m;
+        m->id = i + 1;
+        m->name = (char *)p->name;
+        if (!(m->address = prefix_new(h, &p->addr)))
+            return -ENOMEM;
+        m->port = p->port;
+    }
+    return 0;
+}
+
+/*
+ * A rule-set's "from"/"to": zone ids as they are, interfaces as the ifindexes the kernel gave
+ * them. An interface the kernel does not have (yet) is sent as ifindex 0, which no packet
+ * carries: the list never shrinks to empty, which would mean "any".
+ */
+static int nat_context(struct snap_holder *h, struct controld *c, const struct cfg_nat_context *cx,
+                       uint32_t **zones, size_t *n_zones, uint32_t **ifindexes, size_t *n_ifindexes)
+{
+    if (!cx->n)
+        return 0;
+    uint32_t *v = snap_alloc(h, cx->n * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (unsigned i = 0; i < cx->n; i++) {
+        if (!cx->interface) {
+            v[i] = cx->ids[i];
+            continue;
+        }
+        v[i] = 0;
+        if (cx->ids[i] >= c->cfg->n_ifaces)
+            continue;
+        const char *name = c->cfg->ifaces[cx->ids[i]].name;
+        for (unsigned k = 0; k < c->n_ifaces; k++) {
+            if (strcmp(c->ifaces[k].name, name) == 0)
+                v[i] = c->ifaces[k].ifindex;
+        }
+    }
+    if (cx->interface) {
+        *ifindexes = v;
+        *n_ifindexes = cx->n;
+    } else {
+        *zones = v;
+        *n_zones = cx->n;
+    }
+    return 0;
+}
+
+static int nat_prefixes(struct snap_holder *h, const struct cfg_prefix *p, unsigned n,
+                        Moat__Prefix ***out, size_t *n_out)
+{
+    if (!n)
+        return 0;
+    Moat__Prefix **v = snap_alloc(h, n * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        if (!(v[i] = prefix_new(h, &p[i])))
+            return -ENOMEM;
+    }
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+/* NatRule.id 1..N: static, destination, source; config order inside (config_nat_rule_by_id). */
+static int add_nat_rules(struct snap_holder *h, struct controld *c)
+{
+    Moat__Snapshot *s = &h->s;
+    unsigned n = config_nat_rule_count(c->cfg);
+    if (!n)
+        return 0;
+    s->nat_rules = snap_alloc(h, n * sizeof(*s->nat_rules));
+    if (!s->nat_rules)
+        return -ENOMEM;
+    for (unsigned id = 1; id <= n; id++) {
+        struct cfg_nat_rule_ref ref;
+        if (!config_nat_rule_by_id(c->cfg, id, &ref))
+            return -EINVAL;
+        const struct cfg_nat_rule *r = ref.rule;
+        Moat__NatRule *m = snap_alloc(h, sizeof(*m));
+        if (!m)
+            return -ENOMEM;
+        moat__nat_rule__init(m);
+        s->nat_rules[s->n_nat_rules++] = m;
+        m->id = id;
+        m->kind = ref.kind == CFG_NAT_KIND_SOURCE        ? MOAT__NAT_KIND__NAT_KIND_SOURCE
+                  : ref.kind == CFG_NAT_KIND_DESTINATION ? MOAT__NAT_KIND__NAT_KIND_DESTINATION
+                                                         : MOAT__NAT_KIND__NAT_KIND_STATIC;
+        m->rule_set = (char *)ref.rs->name;
+        m->name = (char *)r->name;
+        if (nat_context(h, c, &ref.rs->from, &m->from_zones, &m->n_from_zones, &m->from_ifindexes,
+                        &m->n_from_ifindexes) ||
+            nat_context(h, c, &ref.rs->to, &m->to_zones, &m->n_to_zones, &m->to_ifindexes,
+                        &m->n_to_ifindexes) ||
+            nat_prefixes(h, r->src, r->n_src, &m->source, &m->n_source) ||
+            nat_prefixes(h, r->dst, r->n_dst, &m->destination, &m->n_destination))
+            return -ENOMEM;
+        m->dport_lo = r->dport_lo;
+        m->dport_hi = r->dport_hi;
+        m->protocol = r->protocol;
+        switch (r->action) {
+        case CFG_NAT_OFF:
+            m->action = MOAT__NAT_ACTION__NAT_ACTION_OFF;
+            break;
+        case CFG_NAT_INTERFACE:
+            m->action = MOAT__NAT_ACTION__NAT_ACTION_INTERFACE;
+            break;
+        case CFG_NAT_POOL:
+            m->action = MOAT__NAT_ACTION__NAT_ACTION_POOL;
+            m->pool_id = (uint32_t)r->pool + 1;
+            break;
+        case CFG_NAT_PREFIX:
+            m->action = MOAT__NAT_ACTION__NAT_ACTION_PREFIX;
+            if (!(m->static_prefix = prefix_new(h, &r->static_prefix)))
+                return -ENOMEM;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int add_nat(struct snap_holder *h, struct controld *c)
+{
+    const struct cfg_security *sec = c->cfg->security;
+    if (!sec)
+        return 0;
+    int err = add_source_pools(h, sec);
+    if (!err)
+        err = add_destination_pools(h, sec);
+    if (!err)
+        err = add_nat_rules(h, c);
+    return err;
+}
+
 /* ---- the snapshot ---- */
 
 Moat__Snapshot *snapshot_build(struct controld *c)
@@ -354,7 +545,8 @@ Moat__Snapshot *snapshot_build(struct controld *c)
         m->state = n->state;
         s->neighbors[s->n_neighbors++] = m;
     }
-    if (add_zones(h, cfg->security) || add_policies(h, cfg->security) || add_flow(h, cfg->security))
+    if (add_zones(h, cfg->security) || add_policies(h, cfg->security) ||
+        add_flow(h, cfg->security) || add_nat(h, c))
         goto fail;
     return s;
 fail:

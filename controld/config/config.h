@@ -177,8 +177,8 @@ struct cfg_addr_range {
 
 struct cfg_snat_pool {
     char name[CFG_NAME_MAX];
-    unsigned line;
-    uint8_t family; /* of every range */
+    unsigned line, col; /* of its name */
+    uint8_t family;     /* of every range */
     struct cfg_addr_range *ranges;
     unsigned n_ranges;
     bool no_port_translation;  /* port no-translation */
@@ -192,6 +192,8 @@ struct cfg_dnat_pool {
     struct cfg_prefix addr; /* translated destination; len as written (usually a host) */
     uint16_t port;          /* translated destination port; 0 = keep */
 };
+
+enum cfg_nat_kind { CFG_NAT_KIND_SOURCE = 0, CFG_NAT_KIND_DESTINATION, CFG_NAT_KIND_STATIC };
 
 enum cfg_nat_action {
     CFG_NAT_OFF = 0,   /* `off`: matched traffic is not translated */
@@ -209,7 +211,7 @@ struct cfg_nat_context {
 
 struct cfg_nat_rule {
     char name[CFG_NAME_MAX];
-    unsigned line;
+    unsigned line, col;     /* of its name */
     struct cfg_prefix *src; /* match source-address; none = any */
     unsigned n_src;
     struct cfg_prefix *dst; /* match destination-address; none = any */
@@ -358,6 +360,27 @@ const struct cfg_zone *config_zone_by_id(const struct moat_config *cfg, unsigned
 const struct cfg_application *config_find_application(const struct moat_config *cfg,
                                                       const char *name);
 const struct cfg_redundancy_group *config_find_rg(const struct moat_config *cfg, unsigned id);
+
+/*
+ * NAT rules in the order the dataplane evaluates them and numbered as NatRule.id
+ * (proto/moat.proto): static rule-sets first, then destination, then source; config order
+ * inside. Ids run 1..config_nat_rule_count().
+ */
+struct cfg_nat_rule_ref {
+    unsigned id;
+    enum cfg_nat_kind kind;
+    const struct cfg_nat_rule_set *rs;
+    const struct cfg_nat_rule *rule;
+    unsigned position; /* 1.. inside its rule-set */
+};
+unsigned config_nat_rule_count(const struct moat_config *cfg);
+/* Fills *out for rule id (1..count); false if there is no such rule. */
+bool config_nat_rule_by_id(const struct moat_config *cfg, unsigned id,
+                           struct cfg_nat_rule_ref *out);
+/* The rule-sets of one kind (and how many). */
+const struct cfg_nat_rule_set *config_nat_rule_sets(const struct moat_config *cfg,
+                                                    enum cfg_nat_kind kind, unsigned *n);
+const char *config_nat_kind_name(enum cfg_nat_kind kind); /* "source", "destination", "static" */
 
 /* "10.77.1.1/24", "fd00:77:1::1/64"; returns 0 or -ENOSPC. */
 int config_prefix_format(const struct cfg_prefix *p, char *buf, size_t len);

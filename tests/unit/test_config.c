@@ -1264,6 +1264,280 @@ static const struct bad_case bad_cases[] = {
      1, 23, "unexpected control character 0x01"},
 };
 
+/* Lines 1-3 of every NAT case: fw0 (trust, IPv4 and IPv6), fw1 and fw2 (untrust, IPv4). */
+#define NAT_PRE                                                                                    \
+    "interfaces { fw0 { unit 0 { family inet { address 10.77.1.1/24; } family inet6 { address "    \
+    "fd00:77:1::1/64; } } } fw1 { unit 0 { family inet { address 10.77.2.1/24; } } } fw2 { unit "  \
+    "0 { family inet { address 10.77.3.1/24; } } } }\n"                                            \
+    "security { zones { security-zone trust { interfaces { fw0; } } security-zone untrust { "      \
+    "interfaces { fw1; fw2; } } }\n"                                                               \
+    "nat {\n"
+
+static const struct bad_case nat_bad_cases[] = {
+    {NAT_PRE
+     "source { rule-set a { from zone trust; to zone untrust;\n"
+     "rule all { match { source-address 10.77.0.0/16; } then { source-nat { interface; } } }\n"
+     "rule lan { match { source-address 10.77.1.0/24; protocol tcp; } then { source-nat { off; } } "
+     "} } }\n"
+     "} }\n",
+     6, 6,
+     "source rule lan (rule-set a) can never match: source rule all (rule-set a, line 5) comes "
+     "before it and matches all of its traffic (from zone trust to zone untrust, source-address "
+     "10.77.1.0/24, protocol tcp); remove rule lan, or narrow rule all"},
+    {NAT_PRE "source { rule-set a { from zone trust; to zone untrust;\n"
+             "rule any { then { source-nat { interface; } } } }\n"
+             "rule-set b { from interface fw0; to interface fw1; rule x { match { source-address "
+             "10.77.1.0/24; destination-port 80 to 90; } then { source-nat { off; } } } } }\n"
+             "} }\n",
+     6, 57,
+     "source rule x (rule-set b) can never match: source rule any (rule-set a, line 5) comes "
+     "before it"},
+    {NAT_PRE "source { rule-set a { from zone trust; to zone untrust;\n"
+             "rule r1 { match { source-address 10.77.1.0/24; } then { source-nat { off; } } }\n"
+             "rule r2 { match { source-address [ 10.77.9.0/24 10.77.1.128/25 ]; } then { "
+             "source-nat { interface; } } } } }\n"
+             "} }\n",
+     6, 6,
+     "source-address 10.77.1.128/25 of source rule r2 (rule-set a) can never match: source rule r1 "
+     "(rule-set a, line 5) comes before it and matches all of that traffic (from zone trust to "
+     "zone untrust, source-address 10.77.1.128/25); remove 10.77.1.128/25 from rule r2"},
+    {NAT_PRE "destination { pool web { address 10.77.1.10/32 port 8080; } pool web2 { address "
+             "10.77.1.11/32 port 8080; }\n"
+             "rule-set in { from zone untrust;\n"
+             "rule http { match { destination-address 10.77.2.1/32; destination-port 80; } then { "
+             "destination-nat { pool web; } } }\n"
+             "rule http2 { match { destination-address 10.77.2.1/32; destination-port 80; } then { "
+             "destination-nat { pool web2; } } } } }\n"
+             "} }\n",
+     7, 6,
+     "destination rule http2 (rule-set in) can never match: destination rule http (rule-set in, "
+     "line 6) comes before it and matches all of its traffic (from zone untrust, "
+     "destination-address 10.77.2.1/32, destination-port 80)"},
+    {NAT_PRE
+     "destination { pool web { address 10.77.1.10/32 port 8080; } pool web2 { address "
+     "10.77.1.11/32; }\n"
+     "rule-set in { from zone untrust; rule http { match { destination-address 10.77.2.1/32; "
+     "destination-port 80; protocol tcp; } then { destination-nat { pool web; } } } }\n"
+     "rule-set in2 { from interface fw1; rule other { match { source-address 192.0.2.0/24; "
+     "destination-address [ 10.77.2.1/32 10.77.2.9/32 ]; destination-port 80; protocol tcp; } then "
+     "{ destination-nat { pool web2; } } } } }\n"
+     "} }\n",
+     6, 41,
+     "destination-address 10.77.2.1/32 of destination rule other (rule-set in2) can never match: "
+     "destination rule http (rule-set in, line 5) comes before it"},
+    {NAT_PRE "destination { pool web { address 10.88.0.5/32 port 8080; }\n"
+             "rule-set in { from zone untrust; rule web { match { destination-address "
+             "10.77.9.5/32; destination-port 80; } then { destination-nat { pool web; } } } } }\n"
+             "static { rule-set s { from zone untrust; rule m { match { destination-address "
+             "10.77.9.0/24; } then { static-nat { prefix 10.88.0.0/24; } } } } }\n"
+             "} }\n",
+     5, 39,
+     "destination rule web (rule-set in) can never match: static rule m (rule-set s, line 6) is "
+     "evaluated first (static rules come before destination rules)"},
+    {NAT_PRE "static { rule-set s { from zone untrust;\n"
+             "rule m1 { match { destination-address 10.77.9.0/24; } then { static-nat { prefix "
+             "10.88.0.0/24; } } }\n"
+             "rule m2 { match { destination-address 10.77.8.0/25; } then { static-nat { prefix "
+             "10.88.0.128/25; } } } } }\n"
+             "} }\n",
+     6, 6,
+     "static-nat prefix 10.88.0.128/25 of rule m2 overlaps static-nat prefix 10.88.0.0/24 of rule "
+     "m1 (rule-set s, line 5)"},
+    {NAT_PRE "source { pool p { address { 10.77.2.0/30; } } }\n"
+             "} }\n",
+     4, 29,
+     "source pool p address 10.77.2.0 to 10.77.2.3 holds 10.77.2.1, an address of interface fw1: "
+     "replies to translated flows would be taken for traffic to the box itself"},
+    {NAT_PRE "source { pool p { address { 198.51.100.1/32; 10.77.3.0 to 10.77.3.5; } } }\n"
+             "} }\n",
+     4, 46,
+     "source pool p address 10.77.3.0 to 10.77.3.5 holds 10.77.3.1, an address of interface fw2"},
+    {NAT_PRE "source { pool p { address { 198.51.100.0/29; } }\n"
+             "pool q { address { 198.51.100.9/32; 198.51.100.4 to 198.51.100.9; } } }\n"
+             "} }\n",
+     5, 37,
+     "source pool q address 198.51.100.4 to 198.51.100.9 overlaps 198.51.100.0 to 198.51.100.7 of "
+     "pool p (line 4): two pools would hand out the same addresses and ports"},
+    {NAT_PRE "source { pool p { address { 198.51.100.0/29; 198.51.100.7; } } }\n"
+             "} }\n",
+     4, 46,
+     "source pool p address 198.51.100.7 overlaps 198.51.100.0 to 198.51.100.7, given earlier in "
+     "the same pool"},
+    {NAT_PRE "destination { pool web { address 10.77.2.1/32 port 8080; } }\n"
+             "} }\n",
+     4, 34,
+     "destination pool web address 10.77.2.1/32 is 10.77.2.1, an address of interface fw1: "
+     "translated flows would be delivered to the box itself"},
+    {NAT_PRE "destination { pool web { address 10.77.1.0/30; } }\n"
+             "} }\n",
+     4, 34,
+     "destination pool web address 10.77.1.0/30 contains 10.77.1.1, an address of interface fw0"},
+    {NAT_PRE "source { pool p { address { 198.51.100.1/32; } port { range 0 to 100; } } }\n"
+             "} }\n",
+     4, 61, "port range 0 is out of range (1..65535)"},
+    {NAT_PRE "source { pool p { address { 198.51.100.1/32; } port range 1024 to 65536; } }\n"
+             "} }\n",
+     4, 67, "port range 65536 is out of range (1..65535)"},
+    {NAT_PRE "source { pool p { address { 198.51.100.1/32; } port { range 40000 to 39999; } } }\n"
+             "} }\n",
+     4, 70, "port range 40000 to 39999 runs backwards"},
+    {NAT_PRE "static { rule-set s { from zone untrust; rule m { match { destination-address "
+             "10.77.9.0/24; } then { static-nat { prefix 10.88.0.0/23; } } } } }\n"
+             "} }\n",
+     4, 122,
+     "static-nat prefix 10.88.0.0/23 must be as long as destination-address 10.77.9.0/24 (/24)"},
+    {NAT_PRE "static { rule-set s { from zone untrust; rule m { match { destination-address "
+             "10.77.9.0/24; } then { static-nat { prefix 10.77.1.0/24; } } } } }\n"
+             "} }\n",
+     4, 122, "static-nat prefix 10.77.1.0/24 holds 10.77.1.1, an address of interface fw0"},
+    {NAT_PRE
+     "source { rule-set a { from zone trust; to zone untrust;\n"
+     "rule v6 { match { source-address fd00:77:1::/64; } then { source-nat { interface; } } } } }\n"
+     "} }\n",
+     5, 6,
+     "rule v6 translates IPv6 traffic to the egress interface's address, but no interface of \"to "
+     "zone untrust\" has an IPv6 address; add one (family inet6) or use a pool"},
+    {NAT_PRE "source { pool p { address { 198.51.100.1/32; } }\n"
+             "rule-set a { from zone trust; to zone untrust; rule v6 { match { source-address "
+             "fd00:77:1::/64; } then { source-nat { pool p; } } } } }\n"
+             "} }\n",
+     5, 124,
+     "pool p is IPv4 but rule v6 matches source-address fd00:77:1::/64 (IPv6); Moat does not "
+     "translate between families"},
+    {NAT_PRE "source { pool p { address { 198.51.100.1/32; } }\n"
+             "rule-set a { from zone trust; to zone untrust; rule v6 { match { destination-address "
+             "2001:db8::/32; } then { source-nat { pool p; } } } } }\n"
+             "} }\n",
+     5, 128, "pool p is IPv4 but rule v6 matches destination-address 2001:db8::/32 (IPv6)"},
+    {NAT_PRE "source { rule-set a { from zone trust; to zone untrust;\n"
+             "rule mix { match { source-address 10.77.1.0/24; destination-address 2001:db8::/32; } "
+             "then { source-nat { interface; } } } } }\n"
+             "} }\n",
+     5, 6,
+     "rule mix can never match: its source addresses are IPv4 and its destination addresses IPv6"},
+    {NAT_PRE "static { rule-set s { from zone untrust; rule m { match { destination-address "
+             "10.77.9.0/24; } then { static-nat { prefix fd00:88::/120; } } } } }\n"
+             "} }\n",
+     4, 122,
+     "static-nat prefix fd00:88::/120 is IPv6 but destination-address 10.77.9.0/24 is IPv4"},
+    {NAT_PRE "source { pool pub { address { 198.51.100.0/29; } } }\n"
+             "static { rule-set s { from zone untrust; rule m { match { destination-address "
+             "198.51.100.4/30; } then { static-nat { prefix 10.88.0.4/30; } } } } }\n"
+             "} }\n",
+     4, 15,
+     "source pool pub address 198.51.100.0 to 198.51.100.7 overlaps 198.51.100.4/30, the public "
+     "addresses of static rule m (rule-set s, line 5): the pool would hand out addresses and ports "
+     "that flows of the static hosts use"},
+};
+
+static const char *const nat_good_cases[] = {
+    NAT_PRE
+    "source { rule-set a { from zone trust; to zone untrust;\n"
+    "rule lan { match { source-address 10.77.1.0/24; protocol tcp; } then { source-nat { off; } } "
+    "}\n"
+    "rule all { match { source-address 10.77.0.0/16; } then { source-nat { interface; } } } } }\n"
+    "} }\n",
+    NAT_PRE "destination { pool web { address 10.77.1.10/32 port 8080; } pool web2 { address "
+            "10.77.1.11/32 port 8080; } pool rest { address 10.77.1.12/32; }\n"
+            "rule-set in { from zone untrust;\n"
+            "rule a { match { source-address 192.0.2.0/24; destination-address 10.77.2.1/32; "
+            "destination-port 80; } then { destination-nat { pool web; } } }\n"
+            "rule b { match { source-address 198.51.100.0/24; destination-address 10.77.2.1/32; "
+            "destination-port 80; } then { destination-nat { pool web2; } } }\n"
+            "rule c { match { destination-address 10.77.2.1/32; } then { destination-nat { pool "
+            "rest; } } } }\n"
+            "rule-set in2 { from interface fw0; rule d { match { destination-address 10.77.2.1/32; "
+            "destination-port 80; } then { destination-nat { pool web; } } } } }\n"
+            "} }\n",
+    NAT_PRE "source { pool p { address { 10.77.2.2 to 10.77.2.9; } port { range 1 to 1023; } }\n"
+            "rule-set out { from zone trust; to zone untrust; rule r { match { source-address "
+            "10.77.1.0/24; } then { source-nat { pool p; } } } }\n"
+            "rule-set in6 { from zone untrust; to zone trust; rule v6 { match { source-address "
+            "2001:db8::/32; } then { source-nat { interface; } } } } }\n"
+            "} }\n",
+    NAT_PRE "static { rule-set s { from zone untrust;\n"
+            "rule m1 { match { destination-address 10.77.9.0/24; } then { static-nat { prefix "
+            "10.88.0.0/24; } } }\n"
+            "rule m2 { match { destination-address 10.77.8.0/24; } then { static-nat { prefix "
+            "10.88.1.0/24; } } } } }\n"
+            "destination { pool web { address 10.88.2.5/32 port 8080; } rule-set in { from zone "
+            "untrust; rule web { match { destination-address 10.77.7.5/32; destination-port 80; } "
+            "then { destination-nat { pool web; } } } } }\n"
+            "} }\n",
+};
+
+static bool bad_case_ok(const struct bad_case *bc, size_t i)
+{
+    struct moat_config *cfg = NULL;
+    struct config_error err;
+    int rc = config_load_string(bc->text, "bad.conf", &cfg, &err);
+    char msg[1024];
+    config_error_format(&err, msg, sizeof(msg));
+    if (rc == 0)
+        config_free(cfg);
+    if (rc != -EINVAL || err.line != bc->line || err.col != bc->col ||
+        !strstr(err.message, bc->phrase)) {
+        print_error("NAT case %zu: rc %d, got \"%s\"\n   expected %u:%u with \"%s\"\n", i, rc, msg,
+                    bc->line, bc->col, bc->phrase);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * NAT refused at commit: rules that can never match (whole or one address), destination
+ * rules for the same address and port, pools holding the box's addresses or each other's,
+ * port ranges, static prefixes, families. And configs close to those that are fine.
+ */
+static void test_nat_validation(void **state)
+{
+    unsigned failures = 0;
+    size_t n = sizeof(nat_bad_cases) / sizeof(nat_bad_cases[0]);
+    for (size_t i = 0; i < n; i++)
+        failures += !bad_case_ok(&nat_bad_cases[i], i);
+    for (size_t i = 0; i < sizeof(nat_good_cases) / sizeof(nat_good_cases[0]); i++) {
+        struct moat_config *cfg = NULL;
+        struct config_error err;
+        if (config_load_string(nat_good_cases[i], "good.conf", &cfg, &err) != 0) {
+            char msg[1024];
+            config_error_format(&err, msg, sizeof(msg));
+            print_error("good NAT case %zu refused: %s\n", i, msg);
+            failures++;
+            continue;
+        }
+        config_free(cfg);
+    }
+    assert_int_equal(failures, 0);
+
+    /* Rule ids: static, then destination, then source; config order inside. */
+    struct moat_config *cfg = load_str_ok(nat_good_cases[3]);
+    assert_int_equal(config_nat_rule_count(cfg), 3);
+    struct cfg_nat_rule_ref ref;
+    assert_true(config_nat_rule_by_id(cfg, 1, &ref));
+    assert_int_equal(ref.kind, CFG_NAT_KIND_STATIC);
+    assert_string_equal(ref.rule->name, "m1");
+    assert_int_equal(ref.position, 1);
+    assert_true(config_nat_rule_by_id(cfg, 2, &ref));
+    assert_string_equal(ref.rule->name, "m2");
+    assert_int_equal(ref.position, 2);
+    assert_true(config_nat_rule_by_id(cfg, 3, &ref));
+    assert_int_equal(ref.kind, CFG_NAT_KIND_DESTINATION);
+    assert_string_equal(ref.rs->name, "in");
+    assert_string_equal(ref.rule->name, "web");
+    assert_int_equal(ref.rule->line, 7);
+    assert_false(config_nat_rule_by_id(cfg, 4, &ref));
+    assert_false(config_nat_rule_by_id(cfg, 0, &ref));
+    config_free(cfg);
+    cfg = load_str_ok(nat_good_cases[2]);
+    assert_int_equal(cfg->security->snat_pools[0].port_lo, 1);
+    assert_int_equal(cfg->security->snat_pools[0].port_hi, 1023);
+    assert_true(config_nat_rule_by_id(cfg, 2, &ref));
+    assert_int_equal(ref.kind, CFG_NAT_KIND_SOURCE);
+    assert_string_equal(ref.rs->name, "in6");
+    assert_int_equal(ref.position, 1);
+    config_free(cfg);
+}
+
 static void test_bad_configs(void **state)
 {
     size_t n = sizeof(bad_cases) / sizeof(bad_cases[0]);
@@ -1717,13 +1991,21 @@ static void test_list_forms(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_standalone),         cmocka_unit_test(test_ha_node0),
-        cmocka_unit_test(test_shared_examples),    cmocka_unit_test(test_full),
-        cmocka_unit_test(test_defaults_and_empty), cmocka_unit_test(test_bad_configs),
-        cmocka_unit_test(test_error_format),       cmocka_unit_test(test_load_file_edge),
-        cmocka_unit_test(test_round_trip),         cmocka_unit_test(test_print_set),
-        cmocka_unit_test(test_list_forms),         cmocka_unit_test(test_nesting_and_long_input),
-        cmocka_unit_test(test_truncated),          cmocka_unit_test(test_mutated),
+        cmocka_unit_test(test_standalone),
+        cmocka_unit_test(test_ha_node0),
+        cmocka_unit_test(test_shared_examples),
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_defaults_and_empty),
+        cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_nat_validation),
+        cmocka_unit_test(test_error_format),
+        cmocka_unit_test(test_load_file_edge),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_print_set),
+        cmocka_unit_test(test_list_forms),
+        cmocka_unit_test(test_nesting_and_long_input),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_mutated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

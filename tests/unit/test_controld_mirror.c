@@ -51,8 +51,10 @@ static void rec_init(struct rec *x, uint64_t id, const char *src, uint16_t sport
     x->rev.src.len = alen;
     x->rev.dst.data = x->a[3];
     x->rev.dst.len = alen;
-    x->rev.sport = dport;
-    x->rev.dport = sport;
+    /* As the helper sends them: ICMP keys carry the query id as the source port both ways. */
+    bool icmp = proto == 1 || proto == 58;
+    x->rev.sport = icmp ? sport : dport;
+    x->rev.dport = icmp ? dport : sport;
     x->rev.protocol = proto;
     x->r.id = id;
     x->r.forward = &x->fwd;
@@ -100,7 +102,22 @@ static const char *test_zone(void *arg, uint32_t zone)
     return zone == 1 ? "trust" : zone == 2 ? "untrust" : NULL;
 }
 
-static const struct mirror_names test_names = {test_ifname, test_zone, NULL};
+static const char *test_nat_rule(void *arg, uint32_t id, char *buf, size_t len)
+{
+    (void)arg;
+    snprintf(buf, len, "%s", id == 1 ? "web-in/http" : id == 2 ? "lan-out/masquerade" : "");
+    return buf;
+}
+
+static const char *test_nat_action(void *arg, uint32_t id, char *buf, size_t len)
+{
+    (void)arg;
+    snprintf(buf, len, "%s", id == 1 ? "pool web" : id == 2 ? "interface" : "");
+    return buf;
+}
+
+static const struct mirror_names test_names = {test_ifname, test_zone, NULL, test_nat_rule,
+                                               test_nat_action};
 
 static void on_event(void *arg, enum mirror_event ev, const struct mirror *m,
                      const struct mirror_session *s)
@@ -598,6 +615,156 @@ static void test_to_record(void **state)
     mirror_free(&m);
 }
 
+/* Sets the reverse tuple of x (replies as they arrive). */
+static void rec_reverse(struct rec *x, const char *src, uint16_t sport, const char *dst,
+                        uint16_t dport)
+{
+    int af = strchr(src, ':') ? AF_INET6 : AF_INET;
+    assert_int_equal(inet_pton(af, src, x->a[2]), 1);
+    assert_int_equal(inet_pton(af, dst, x->a[3]), 1);
+    x->rev.sport = sport;
+    x->rev.dport = dport;
+}
+
+static void test_nat(void **state)
+{
+    (void)state;
+    struct moat_config *cfg = filter_cfg();
+    struct mirror m;
+    assert_int_equal(mirror_init(&m, 0), 0);
+    struct events ev = {0};
+    struct rec x;
+    /* 1: source NAT to fw1's address (rule 2, interface). */
+    rec_init(&x, 1, "10.77.1.2", 40000, "10.77.2.2", 80, 6);
+    rec_reverse(&x, "10.77.2.2", 80, "10.77.2.1", 21013);
+    x.r.snat_rule_id = 2;
+    assert_int_equal(apply(&m, MOAT__DELTA_KIND__DELTA_CREATE, &x, on_event, &ev), 0);
+    assert_non_null(strstr(ev.last_line, "reply 10.77.2.2/80->10.77.2.1/21013 source-nat-rule "
+                                         "lan-out/masquerade"));
+    assert_null(strstr(ev.last_line, "destination-nat-rule"));
+    /* 2: destination NAT 10.77.2.1:80 -> 10.77.1.2:8080 (rule 1, pool web). */
+    rec_init(&x, 2, "10.77.2.2", 5555, "10.77.2.1", 80, 6);
+    rec_reverse(&x, "10.77.1.2", 8080, "10.77.2.2", 5555);
+    x.r.from_zone = 2;
+    x.r.to_zone = 1;
+    x.r.in_ifindex = 12;
+    x.r.out_ifindex = 11;
+    x.r.dnat_rule_id = 1;
+    assert_int_equal(apply(&m, MOAT__DELTA_KIND__DELTA_CREATE, &x, on_event, &ev), 0);
+    assert_non_null(strstr(ev.last_line, " destination-nat-rule web-in/http"));
+    assert_null(strstr(ev.last_line, "source-nat-rule"));
+    /* 3: not translated. 4: ICMP echo, not translated. 5: ICMP echo, source NAT with a new id. */
+    rec_init(&x, 3, "10.77.1.2", 40001, "10.77.2.2", 443, 6);
+    assert_int_equal(apply(&m, MOAT__DELTA_KIND__DELTA_CREATE, &x, on_event, &ev), 0);
+    assert_null(strstr(ev.last_line, "-nat-rule"));
+    rec_init(&x, 4, "10.77.1.2", 77, "10.77.2.2", 0, 1);
+    assert_int_equal(apply(&m, MOAT__DELTA_KIND__DELTA_CREATE, &x, NULL, NULL), 0);
+    rec_init(&x, 5, "10.77.1.2", 78, "10.77.2.2", 0, 1);
+    rec_reverse(&x, "10.77.2.2", 1030, "10.77.2.1", 0);
+    x.r.snat_rule_id = 2;
+    assert_int_equal(apply(&m, MOAT__DELTA_KIND__DELTA_CREATE, &x, NULL, NULL), 0);
+    assert_int_equal(mirror_session_nat(mirror_lookup(&m, 1)), MIRROR_NAT_SOURCE);
+    assert_int_equal(mirror_session_nat(mirror_lookup(&m, 2)), MIRROR_NAT_DESTINATION);
+    assert_int_equal(mirror_session_nat(mirror_lookup(&m, 3)), 0);
+    assert_int_equal(mirror_session_nat(mirror_lookup(&m, 4)), 0);
+    assert_int_equal(mirror_session_nat(mirror_lookup(&m, 5)), MIRROR_NAT_SOURCE);
+
+    /* The filter "nat" keeps the translated ones, with other filters too. */
+    assert_int_equal(count_ids(&m, "nat", cfg, NULL), 3);
+    assert_int_equal(count_ids(&m, "nat protocol tcp", cfg, NULL), 2);
+    uint64_t id = 0;
+    assert_int_equal(count_ids(&m, "destination-port 80 nat source-prefix 10.77.1.0/24", cfg, &id),
+                     1);
+    assert_int_equal(id, 1);
+    struct mirror_filter f;
+    char err[256];
+    assert_int_equal(parse("nat nat", cfg, &f, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "\"nat\" is given twice"));
+
+    /* SRX style: In as the initiator sent it, Out as replies arrive, then what was translated. */
+    struct strbuf o;
+    strbuf_init(&o);
+    assert_int_equal(parse("nat protocol tcp", cfg, &f, err, sizeof(err)), 0);
+    mirror_render_sessions(&m, &f, &test_names, 1700000010000ull, false, &o);
+    assert_string_equal(
+        strbuf_str(&o),
+        "Session ID: 1, Policy name: allow-web/2, State: syn-sent, Timeout: 10, Zones: trust -> "
+        "untrust, Application: junos-http\n"
+        "  In: 10.77.1.2/40000 --> 10.77.2.2/80;tcp, If: fw0, Pkts: 1, Bytes: 60\n"
+        "  Out: 10.77.2.2/80 --> 10.77.2.1/21013;tcp, If: fw1, Pkts: 0, Bytes: 0\n"
+        "  NAT: source 10.77.1.2/40000 -> 10.77.2.1/21013, rule lan-out/masquerade (interface)\n"
+        "Session ID: 2, Policy name: allow-web/2, State: syn-sent, Timeout: 10, Zones: untrust -> "
+        "trust, Application: junos-http\n"
+        "  In: 10.77.2.2/5555 --> 10.77.2.1/80;tcp, If: fw1, Pkts: 1, Bytes: 60\n"
+        "  Out: 10.77.1.2/8080 --> 10.77.2.2/5555;tcp, If: fw0, Pkts: 0, Bytes: 0\n"
+        "  NAT: destination 10.77.2.1/80 -> 10.77.1.2/8080, rule web-in/http (pool web)\n"
+        "Total sessions: 2\n");
+    strbuf_free(&o);
+    strbuf_init(&o);
+    mirror_render_sessions(&m, NULL, &test_names, 1700000010000ull, true, &o);
+    const char *j = strbuf_str(&o);
+    assert_non_null(strstr(j, "\"nat\":{\"source\":{\"address\":\"10.77.1.2\",\"port\":40000,"
+                              "\"translated_address\":\"10.77.2.1\",\"translated_port\":21013,"
+                              "\"rule_id\":2,\"rule\":\"lan-out/masquerade\",\"action\":"
+                              "\"interface\",\"pool_id\":0},\"destination\":null}"));
+    assert_non_null(strstr(j, "\"nat\":{\"source\":null,\"destination\":{\"address\":"
+                              "\"10.77.2.1\",\"port\":80,\"translated_address\":\"10.77.1.2\","
+                              "\"translated_port\":8080,\"rule_id\":1,\"rule\":\"web-in/http\","
+                              "\"action\":\"pool web\"}}"));
+    /* ICMP: the id is the port. */
+    assert_non_null(strstr(j, "\"address\":\"10.77.1.2\",\"port\":78,\"translated_address\":"
+                              "\"10.77.2.1\",\"translated_port\":1030"));
+    assert_non_null(strstr(j, "{\"id\":3,"));
+    const char *s3 = strstr(j, "{\"id\":3,");
+    const char *s4 = strstr(j, "{\"id\":4,");
+    assert_non_null(s4);
+    /* Session 3 is not translated: its nat is null. */
+    const char *n3 = strstr(s3, "\"nat\":");
+    assert_true(n3 && n3 < s4 && strncmp(n3, "\"nat\":null", 10) == 0);
+    strbuf_free(&o);
+
+    /* The summary counts them. */
+    strbuf_init(&o);
+    mirror_render_summary(&m, NULL, false, &o);
+    assert_non_null(strstr(strbuf_str(&o),
+                           "NAT sessions: 3 (source translated 2, destination translated 1)\n"));
+    strbuf_free(&o);
+    strbuf_init(&o);
+    mirror_render_summary(&m, NULL, true, &o);
+    assert_non_null(
+        strstr(strbuf_str(&o), "\"nat\":{\"sessions\":3,\"source\":2,\"destination\":1}"));
+    strbuf_free(&o);
+
+    /* An update keeps them; the record that re-seeds a helper carries them. */
+    rec_init(&x, 1, "10.77.1.2", 40000, "10.77.2.2", 80, 6);
+    rec_reverse(&x, "10.77.2.2", 80, "10.77.2.1", 21013);
+    x.r.snat_rule_id = 2;
+    x.r.snat_pool_id = 0;
+    x.r.state = MOAT__SESSION_STATE__SESSION_ESTABLISHED;
+    assert_int_equal(apply(&m, MOAT__DELTA_KIND__DELTA_UPDATE, &x, NULL, NULL), 0);
+    struct mirror_record_buf rb;
+    mirror_to_record(&m, mirror_lookup(&m, 1), &rb);
+    assert_int_equal(rb.rec.snat_rule_id, 2);
+    assert_int_equal(rb.rec.dnat_rule_id, 0);
+    assert_int_equal(rb.rec.reverse->dport, 21013);
+    rec_init(&x, 9, "10.77.1.9", 1000, "10.77.2.2", 80, 17);
+    rec_reverse(&x, "10.77.2.2", 80, "198.51.100.7", 2000);
+    x.r.snat_rule_id = 5;
+    x.r.snat_pool_id = 3;
+    x.r.dnat_rule_id = 4;
+    assert_int_equal(apply(&m, MOAT__DELTA_KIND__DELTA_CREATE, &x, NULL, NULL), 0);
+    mirror_to_record(&m, mirror_lookup(&m, 9), &rb);
+    assert_int_equal(rb.rec.snat_rule_id, 5);
+    assert_int_equal(rb.rec.snat_pool_id, 3);
+    assert_int_equal(rb.rec.dnat_rule_id, 4);
+    /* A rule the names do not know shows as "-". */
+    char line[1024];
+    mirror_format_log(&m, MIRROR_EV_CREATE, mirror_lookup(&m, 9), &test_names, line, sizeof(line));
+    assert_non_null(strstr(line, " source-nat-rule -"));
+    mirror_free(&m);
+    config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -611,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_expire),
         cmocka_unit_test(test_many),
         cmocka_unit_test(test_to_record),
+        cmocka_unit_test(test_nat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,9 @@
  * test_controld_snapshot.c — what controld's Snapshot says about security (zones, policies in
  * config order with resolved applications and addresses, default policy, flow settings,
  * Interface.zone_id), and the frame that re-seeds a helper with the mirror's sessions:
- * decoded as the helper decodes it, and bounded by the frame cap.
+ * decoded as the helper decodes it, and bounded by the frame cap. NAT: the standalone example
+ * (interface SNAT trust -> untrust, DNAT 10.77.2.1:80 -> 10.77.1.10:8080) and a config with
+ * every kind of pool and rule (ids, order, contexts as zone ids or ifindexes, ranges).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,12 +284,225 @@ static void test_frame_with_sessions(void **state)
     config_free(ctl.cfg);
 }
 
+static void setup_ctl_file(const char *path, const char *const *names, const uint32_t *ifindexes,
+                           unsigned n)
+{
+    memset(&ctl, 0, sizeof(ctl));
+    struct config_error err;
+    if (config_load_file(path, &ctl.cfg, &err)) {
+        char msg[700];
+        config_error_format(&err, msg, sizeof(msg));
+        fail_msg("%s", msg);
+    }
+    snprintf(ctl.mode, sizeof(ctl.mode), "userspace");
+    ctl.generation = 3;
+    for (unsigned i = 0; i < n; i++) {
+        struct ctl_iface *ifc = &ctl.ifaces[ctl.n_ifaces++];
+        snprintf(ifc->name, sizeof(ifc->name), "%s", names[i]);
+        ifc->ifindex = ifindexes[i];
+        ifc->slot = i;
+        ifc->queues = 1;
+        ifc->xdp_mode = ifindexes[i] ? MOAT_XDP_NATIVE : MOAT_XDP_NONE;
+    }
+}
+
+static void assert_addr(const ProtobufCBinaryData *b, const char *want)
+{
+    uint8_t a[16];
+    int af = strchr(want, ':') ? AF_INET6 : AF_INET;
+    assert_int_equal(inet_pton(af, want, a), 1);
+    assert_int_equal(b->len, af == AF_INET6 ? 16 : 4);
+    assert_memory_equal(b->data, a, b->len);
+}
+
+static void assert_pfx(const Moat__Prefix *p, const char *addr, unsigned len)
+{
+    assert_non_null(p);
+    assert_addr(&p->addr, addr);
+    assert_int_equal(p->len, len);
+}
+
+/* Packs and unpacks, as the helper receives it. */
+static Moat__Snapshot *round_trip(const Moat__Snapshot *s, uint8_t **buf)
+{
+    size_t len = moat__snapshot__get_packed_size(s);
+    *buf = malloc(len);
+    assert_non_null(*buf);
+    moat__snapshot__pack(s, *buf);
+    Moat__Snapshot *u = moat__snapshot__unpack(NULL, len, *buf);
+    assert_non_null(u);
+    return u;
+}
+
+static void test_nat_standalone(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"fw0", "fw1"};
+    static const uint32_t idx[] = {21, 22};
+    setup_ctl_file(MOAT_SOURCE_DIR "/tests/unit/config/standalone.conf", names, idx, 2);
+    char why[256];
+    assert_int_equal(lifecycle_check_enforceable(ctl.cfg, why, sizeof(why)), 0);
+    Moat__Snapshot *built = snapshot_build(&ctl);
+    assert_non_null(built);
+    uint8_t *buf;
+    Moat__Snapshot *s = round_trip(built, &buf);
+    assert_int_equal(s->n_source_pools, 0); /* interface NAT needs no pool */
+    assert_int_equal(s->n_destination_pools, 1);
+    const Moat__DestinationPool *web = s->destination_pools[0];
+    assert_int_equal(web->id, 1);
+    assert_string_equal(web->name, "web");
+    assert_pfx(web->address, "10.77.1.10", 32);
+    assert_int_equal(web->port, 8080);
+    /* Destination rules before source rules. */
+    assert_int_equal(s->n_nat_rules, 2);
+    const Moat__NatRule *http = s->nat_rules[0];
+    assert_int_equal(http->id, 1);
+    assert_int_equal(http->kind, MOAT__NAT_KIND__NAT_KIND_DESTINATION);
+    assert_string_equal(http->rule_set, "web-in");
+    assert_string_equal(http->name, "http");
+    assert_int_equal(http->n_from_zones, 1);
+    assert_int_equal(http->from_zones[0], 2); /* untrust */
+    assert_int_equal(http->n_from_ifindexes, 0);
+    assert_int_equal(http->n_to_zones + http->n_to_ifindexes, 0);
+    assert_int_equal(http->n_source, 0);
+    assert_int_equal(http->n_destination, 1);
+    assert_pfx(http->destination[0], "10.77.2.1", 32);
+    assert_int_equal(http->dport_lo, 80);
+    assert_int_equal(http->dport_hi, 80);
+    assert_int_equal(http->protocol, 0);
+    assert_int_equal(http->action, MOAT__NAT_ACTION__NAT_ACTION_POOL);
+    assert_int_equal(http->pool_id, 1);
+    assert_null(http->static_prefix);
+    const Moat__NatRule *masq = s->nat_rules[1];
+    assert_int_equal(masq->id, 2);
+    assert_int_equal(masq->kind, MOAT__NAT_KIND__NAT_KIND_SOURCE);
+    assert_string_equal(masq->rule_set, "lan-out");
+    assert_string_equal(masq->name, "masquerade");
+    assert_int_equal(masq->n_from_zones, 1);
+    assert_int_equal(masq->from_zones[0], 1); /* trust */
+    assert_int_equal(masq->n_to_zones, 1);
+    assert_int_equal(masq->to_zones[0], 2);
+    assert_int_equal(masq->n_source, 1);
+    assert_pfx(masq->source[0], "10.77.1.0", 24);
+    assert_int_equal(masq->n_destination, 0);
+    assert_int_equal(masq->dport_lo, 0);
+    assert_int_equal(masq->dport_hi, 0);
+    assert_int_equal(masq->action, MOAT__NAT_ACTION__NAT_ACTION_INTERFACE);
+    assert_int_equal(masq->pool_id, 0);
+    /* The egress interface's first IPv4 address is in the snapshot for interface NAT. */
+    assert_int_equal(s->n_interfaces, 2);
+    assert_int_equal(s->interfaces[1]->ifindex, 22);
+    assert_int_equal(s->interfaces[1]->zone_id, 2);
+    assert_pfx(s->interfaces[1]->addresses[0], "10.77.2.1", 24);
+    moat__snapshot__free_unpacked(s, NULL);
+    free(buf);
+    snapshot_free(built);
+    config_free(ctl.cfg);
+}
+
+static void test_nat_every_kind(void **state)
+{
+    (void)state;
+    /* wan0 is absent from the kernel: its contexts carry ifindex 0, never an empty list. */
+    static const char *const names[] = {"lan0", "wan0", "dmz0", "ctl0", "spare0"};
+    static const uint32_t idx[] = {31, 0, 33, 34, 35};
+    setup_ctl_file(MOAT_SOURCE_DIR "/tests/unit/config/full.conf", names, idx, 5);
+    Moat__Snapshot *built = snapshot_build(&ctl);
+    assert_non_null(built);
+    uint8_t *buf;
+    Moat__Snapshot *s = round_trip(built, &buf);
+    /* Source pools 1..N in config order. */
+    assert_int_equal(s->n_source_pools, 2);
+    const Moat__SourcePool *pub = s->source_pools[0];
+    assert_int_equal(pub->id, 1);
+    assert_string_equal(pub->name, "public");
+    assert_int_equal(pub->n_ranges, 2);
+    assert_addr(&pub->ranges[0]->lo, "203.0.113.4");
+    assert_addr(&pub->ranges[0]->hi, "203.0.113.7");
+    assert_addr(&pub->ranges[1]->lo, "203.0.113.9");
+    assert_addr(&pub->ranges[1]->hi, "203.0.113.11");
+    assert_int_equal(pub->port_lo, 20000);
+    assert_int_equal(pub->port_hi, 30000);
+    assert_true(pub->address_persistent);
+    assert_false(pub->port_no_translation);
+    const Moat__SourcePool *keep = s->source_pools[1];
+    assert_int_equal(keep->id, 2);
+    assert_true(keep->port_no_translation);
+    assert_int_equal(keep->port_lo, 1024); /* the default range */
+    assert_int_equal(keep->port_hi, 65535);
+    assert_int_equal(s->n_destination_pools, 2);
+    assert_int_equal(s->destination_pools[1]->id, 2);
+    assert_pfx(s->destination_pools[1]->address, "2001:db8:10::80", 128);
+    assert_int_equal(s->destination_pools[1]->port, 0);
+    /* 1 static, 3 destination, 3 source; ids in that order. */
+    assert_int_equal(s->n_nat_rules, 7);
+    static const char *const order[] = {"map", "http", "v6", "keep", "no-nat-dmz", "to-pool", "v6"};
+    static const Moat__NatKind kinds[] = {
+        MOAT__NAT_KIND__NAT_KIND_STATIC,      MOAT__NAT_KIND__NAT_KIND_DESTINATION,
+        MOAT__NAT_KIND__NAT_KIND_DESTINATION, MOAT__NAT_KIND__NAT_KIND_DESTINATION,
+        MOAT__NAT_KIND__NAT_KIND_SOURCE,      MOAT__NAT_KIND__NAT_KIND_SOURCE,
+        MOAT__NAT_KIND__NAT_KIND_SOURCE};
+    for (unsigned i = 0; i < 7; i++) {
+        assert_int_equal(s->nat_rules[i]->id, i + 1);
+        assert_string_equal(s->nat_rules[i]->name, order[i]);
+        assert_int_equal(s->nat_rules[i]->kind, kinds[i]);
+    }
+    const Moat__NatRule *map = s->nat_rules[0];
+    assert_string_equal(map->rule_set, "one-to-one");
+    assert_int_equal(map->action, MOAT__NAT_ACTION__NAT_ACTION_PREFIX);
+    assert_pfx(map->static_prefix, "172.16.0.8", 30);
+    assert_pfx(map->destination[0], "198.51.100.8", 30);
+    assert_int_equal(map->n_from_zones, 1);
+    assert_int_equal(map->from_zones[0], 2); /* untrust */
+    /* from interface [ wan0 ]: absent, so ifindex 0. */
+    const Moat__NatRule *http = s->nat_rules[1];
+    assert_int_equal(http->n_from_zones, 0);
+    assert_int_equal(http->n_from_ifindexes, 1);
+    assert_int_equal(http->from_ifindexes[0], 0);
+    assert_int_equal(http->protocol, 6);
+    assert_int_equal(http->pool_id, 1);
+    assert_int_equal(s->nat_rules[2]->pool_id, 2);
+    assert_int_equal(s->nat_rules[3]->action, MOAT__NAT_ACTION__NAT_ACTION_OFF);
+    const Moat__NatRule *no_nat = s->nat_rules[4];
+    assert_int_equal(no_nat->action, MOAT__NAT_ACTION__NAT_ACTION_OFF);
+    assert_int_equal(no_nat->from_zones[0], 1); /* trust */
+    assert_int_equal(no_nat->n_to_zones, 0);
+    assert_int_equal(no_nat->n_to_ifindexes, 1);
+    assert_pfx(no_nat->destination[0], "172.16.0.0", 24);
+    const Moat__NatRule *to_pool = s->nat_rules[5];
+    assert_int_equal(to_pool->action, MOAT__NAT_ACTION__NAT_ACTION_POOL);
+    assert_int_equal(to_pool->pool_id, 1);
+    assert_int_equal(to_pool->n_source, 2);
+    assert_pfx(to_pool->source[1], "192.168.10.128", 25);
+    assert_int_equal(to_pool->dport_lo, 1);
+    assert_int_equal(to_pool->dport_hi, 1023);
+    assert_int_equal(to_pool->protocol, 6);
+    assert_int_equal(s->nat_rules[6]->action, MOAT__NAT_ACTION__NAT_ACTION_INTERFACE);
+    assert_pfx(s->nat_rules[6]->source[0], "2001:db8:10::", 64);
+    moat__snapshot__free_unpacked(s, NULL);
+    free(buf);
+    snapshot_free(built);
+    /* Once wan0 exists, its ifindex replaces the 0. */
+    ctl.ifaces[1].ifindex = 32;
+    built = snapshot_build(&ctl);
+    assert_int_equal(built->nat_rules[1]->from_ifindexes[0], 32);
+    assert_int_equal(built->nat_rules[4]->to_ifindexes[0], 32);
+    snapshot_free(built);
+    /* NAT is enforced now; chassis cluster still is not. */
+    char why[256];
+    assert_int_equal(lifecycle_check_enforceable(ctl.cfg, why, sizeof(why)), -EOPNOTSUPP);
+    assert_non_null(strstr(why, "chassis cluster"));
+    config_free(ctl.cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_security),
         cmocka_unit_test(test_defaults_without_security),
         cmocka_unit_test(test_frame_with_sessions),
+        cmocka_unit_test(test_nat_standalone),
+        cmocka_unit_test(test_nat_every_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

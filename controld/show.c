@@ -325,7 +325,10 @@ static int show_route(struct controld *c, bool json, struct strbuf *o)
     X(icmp_error_unmatched)                                                                        \
     X(session_conflicts)                                                                           \
     X(frag_drops)                                                                                  \
-    X(rejects_sent)
+    X(rejects_sent)                                                                                \
+    X(nat_sessions)                                                                                \
+    X(nat_alloc_failures)                                                                          \
+    X(nat_icmp_errors)
 
 /* Copies the helper's counters out of RUN_DIR/dataplane.stats. */
 static int read_dp_stats(struct controld *c, struct moat_dp_stats *out)

@@ -64,6 +64,25 @@ check "the server sees only fw1's address (10.77.2.1)" [ "$srcs" = "10.77.2.1 " 
 check "1000 flows got 1000 distinct translated ports" [ "$ports" -ge 1000 ]
 check "replies found through the NAT reverse index" [ "$(counter worker nat_reverse_hit)" -ge 1000 ]
 
+# --- an ICMP port-unreachable for a translated flow comes back translated ---
+cat >"$RUN/udp_refused.py" <<'PYEOF'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("10.77.2.2", 9999)); s.settimeout(2)
+s.send(b"anyone?")
+try:
+    s.recv(64); print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+PYEOF
+icmp0=$(counter worker nat_icmp_errors)
+res=$(ip netns exec "$NS_CLI" $PY "$RUN/udp_refused.py")
+echo "    UDP to a closed port behind SNAT: $res"
+check "the port-unreachable error reached the client translated (ECONNREFUSED)" [ "$res" = refused ]
+check "counted as a translated ICMP error" [ "$(counter worker nat_icmp_errors)" -gt "$icmp0" ]
+
 # --- TCP through SNAT with valid checksums at the receiver ---
 ip netns exec "$NS_SRV" iperf3 -s -D -p 5201 --logfile "$RUN/iperf-srv.log"
 sleep 0.3

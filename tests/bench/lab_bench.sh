@@ -2,7 +2,8 @@
 # Lab benchmark (not a test): TCP throughput and 64-byte UDP packet rate through
 #   (a) Linux forwarding with an XDP pass program attached,
 #   (b) Linux forwarding + nftables conntrack + masquerade (XDP pass attached too),
-#   (c) Moat (userspace AF_XDP dataplane),
+#   (c) Moat (userspace AF_XDP dataplane) running the standalone example adapted to the lab
+#       (tests/lab/configs/nat-standalone.conf: zones, policies, interface SNAT, DNAT),
 # on one topology, in one run, and prints the ratios c/a and c/b. The machine is noisy and
 # the generator, firewall and receiver share 2 vCPUs: read the ratios, not the figures.
 #
@@ -65,10 +66,10 @@ NFT
 measure "(b) Linux + nft conntrack + masquerade" b
 kernel_fw_down
 
-moat_start_spawned "$LAB_TOP/tests/lab/configs/foundation.conf" >/dev/null || exit 1
+moat_start_spawned "${MOAT_BENCH_CONF:-$LAB_TOP/tests/lab/configs/nat-standalone.conf}" >/dev/null || exit 1
 wait_for 15 armed is_armed || exit 1
 ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 >/dev/null 2>&1
-measure "(c) Moat userspace dataplane" c
+measure "(c) Moat: policies + SNAT (AF_XDP)" c
 
 ratio() { if [ "$2" -gt 0 ]; then echo "scale=2; $1 / $2" | bc; else echo "n/a"; fi; }
 echo

@@ -184,4 +184,13 @@ struct moat_shim_stats {
 #define MOAT_SHIM_STATS_UNMANAGED MOAT_MAX_IFACES
 #define MOAT_SHIM_STATS_ENTRIES (MOAT_MAX_IFACES + 1)
 
+/*
+ * Interface source NAT: the dataplane allocates translated ports (and ICMP echo ids) on an
+ * interface's own address only in this range, so the box's own connections (the kernel's
+ * ip_local_port_range, 32768-60999 by default) never collide with them; controld marks the
+ * range in moat_nat_local so the shim hands those replies to the dataplane.
+ */
+#define MOAT_NAT_IF_PORT_LO 1024
+#define MOAT_NAT_IF_PORT_HI 32767
+
 #endif

@@ -25,9 +25,9 @@
 #include "config.h"
 #include "maps.h"
 
-/* Interface source NAT ports and ICMP ids (the dataplane's NAT_IF_PORT_LO..HI). */
-#define NAT_LOCAL_IF_PORT_LO 1024
-#define NAT_LOCAL_IF_PORT_HI 32767
+/* Interface source NAT ports and ICMP ids: the range the dataplane allocates (bpf/maps.h). */
+#define NAT_LOCAL_IF_PORT_LO MOAT_NAT_IF_PORT_LO
+#define NAT_LOCAL_IF_PORT_HI MOAT_NAT_IF_PORT_HI
 
 struct nat_local_set {
     struct moat_nat_key *keys;

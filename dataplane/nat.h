@@ -48,8 +48,8 @@
 
 #define NAT_MAX_POOLS 256  /* pool ids 1..255 */
 #define NAT_MAX_RULES 4096 /* rule ids 1..4095 */
-#define NAT_IF_PORT_LO 1024
-#define NAT_IF_PORT_HI 32767
+#define NAT_IF_PORT_LO MOAT_NAT_IF_PORT_LO /* bpf/maps.h */
+#define NAT_IF_PORT_HI MOAT_NAT_IF_PORT_HI
 #define NAT_PROBES 64
 /* Allocator sources: pool id (1..255), or NAT_SRC_IF + index of the egress interface. */
 #define NAT_SRC_IF NAT_MAX_POOLS

@@ -11,8 +11,8 @@
 
 #include <linux/types.h>
 
-#define MOAT_MAX_IFACES 64        /* interfaces Moat manages on one box */
-#define MOAT_MAX_QUEUES 16        /* RX queues per interface served by XSKs */
+#define MOAT_MAX_IFACES 64 /* interfaces Moat manages on one box */
+#define MOAT_MAX_QUEUES 16 /* RX queues per interface served by XSKs */
 #define MOAT_XSK_SLOTS (MOAT_MAX_IFACES * MOAT_MAX_QUEUES)
 #define MOAT_MAX_LOCAL_ADDRS 1024 /* addresses of the box itself */
 #define MOAT_MAX_CPUS 128         /* cpumap entries */
@@ -46,11 +46,11 @@
  * its XSKs live in moat_xsks at [slot * MOAT_MAX_QUEUES + rx_queue].
  */
 struct moat_iface {
-	__u32 slot;
-	__u32 flags;
-	__u32 zone_id;        /* 0 = no zone */
-	__u32 host_inbound;   /* MOAT_HI_SVC_* the zone allows (enforced if MOAT_IF_ZONED) */
-	__u32 host_protocols; /* MOAT_HI_PROTO_* the zone allows (enforced if MOAT_IF_ZONED) */
+    __u32 slot;
+    __u32 flags;
+    __u32 zone_id;        /* 0 = no zone */
+    __u32 host_inbound;   /* MOAT_HI_SVC_* the zone allows (enforced if MOAT_IF_ZONED) */
+    __u32 host_protocols; /* MOAT_HI_PROTO_* the zone allows (enforced if MOAT_IF_ZONED) */
 };
 
 /*
@@ -93,8 +93,8 @@ struct moat_iface {
  * host-bound: it goes to the kernel, never to the userspace dataplane.
  */
 struct moat_addr_key {
-	__u32 family; /* AF_INET or AF_INET6 */
-	__u8 addr[16];
+    __u32 family; /* AF_INET or AF_INET6 */
+    __u8 addr[16];
 };
 
 /*
@@ -119,19 +119,19 @@ struct moat_addr_key {
  * (IPv6). Filled by controld, bootstrap_set_nat_local().
  */
 struct moat_nat_key {
-	__u32 family;  /* AF_INET or AF_INET6 */
-	__u8 addr[16]; /* as in packets; IPv4 in the first 4 bytes, the rest zero */
-	__u8 proto;    /* IPPROTO_TCP, _UDP, _ICMP (IPv4 only), _ICMPV6 (IPv6 only) */
-	__u8 pad;      /* 0 */
-	__be16 port;   /* network order; 0 = every port in [port_lo, port_hi] of the value */
+    __u32 family;  /* AF_INET or AF_INET6 */
+    __u8 addr[16]; /* as in packets; IPv4 in the first 4 bytes, the rest zero */
+    __u8 proto;    /* IPPROTO_TCP, _UDP, _ICMP (IPv4 only), _ICMPV6 (IPv6 only) */
+    __u8 pad;      /* 0 */
+    __be16 port;   /* network order; 0 = every port in [port_lo, port_hi] of the value */
 };
 
 #define MOAT_NAT_LOCAL_F_DNAT 0x1 /* a destination-NAT service (informational) */
 #define MOAT_NAT_LOCAL_F_SNAT 0x2 /* interface source-NAT replies (informational) */
 struct moat_nat_local_val {
-	__u16 port_lo; /* host order; range entries only */
-	__u16 port_hi;
-	__u32 flags; /* MOAT_NAT_LOCAL_F_*; the shim ignores them */
+    __u16 port_lo; /* host order; range entries only */
+    __u16 port_hi;
+    __u32 flags; /* MOAT_NAT_LOCAL_F_*; the shim ignores them */
 };
 
 /*
@@ -139,16 +139,16 @@ struct moat_nat_local_val {
  */
 #define MOAT_CTRL_F_CPUMAP 0x1 /* pass host-bound traffic via moat_cpumap, else XDP_PASS */
 struct moat_ctrl {
-	__u64 generation; /* snapshot generation the armed helper applied */
-	__u32 flags;      /* MOAT_CTRL_F_* */
-	__u32 ncpus;      /* entries filled in moat_cpumap */
-	/*
-	 * The box's ephemeral ports (net.ipv4.ip_local_port_range, read by controld at
-	 * bootstrap): UDP to one of them is a reply to the box's own client. 0/0 = unknown:
-	 * the shim then uses MOAT_EPHEMERAL_LO..MOAT_EPHEMERAL_HI.
-	 */
-	__u32 ephemeral_lo;
-	__u32 ephemeral_hi;
+    __u64 generation; /* snapshot generation the armed helper applied */
+    __u32 flags;      /* MOAT_CTRL_F_* */
+    __u32 ncpus;      /* entries filled in moat_cpumap */
+    /*
+     * The box's ephemeral ports (net.ipv4.ip_local_port_range, read by controld at
+     * bootstrap): UDP to one of them is a reply to the box's own client. 0/0 = unknown:
+     * the shim then uses MOAT_EPHEMERAL_LO..MOAT_EPHEMERAL_HI.
+     */
+    __u32 ephemeral_lo;
+    __u32 ephemeral_hi;
 };
 #define MOAT_EPHEMERAL_LO 32768 /* the kernel's default ip_local_port_range */
 #define MOAT_EPHEMERAL_HI 60999
@@ -161,23 +161,23 @@ struct moat_ctrl {
  * decision counter.
  */
 struct moat_shim_stats {
-	__u64 rx;             /* packets seen */
-	__u64 redirect;       /* redirected to an XSK (userspace dataplane) */
-	__u64 redirect_err;   /* XSK redirect refused by the kernel */
-	__u64 host_pass;      /* host-bound, handed to the kernel (cpumap or XDP_PASS) */
-	__u64 tail_call;      /* tail-called into xdp_main_prog (legacy path) */
-	__u64 fallback_pass;  /* not armed / no XSK and no legacy program: XDP_PASS */
-	__u64 drop_malformed; /* bad L2/L3/L4 headers */
-	__u64 drop_other;     /* anything else that was dropped */
-	__u64 no_xsk;         /* armed but no XSK for (interface, queue): fell back */
-	__u64 unmanaged;      /* arrived on an interface missing from moat_ifaces: passed */
-	__u64 drop_host_inbound; /* to the box, not allowed by the zone's host-inbound-traffic */
+    __u64 rx;                /* packets seen */
+    __u64 redirect;          /* redirected to an XSK (userspace dataplane) */
+    __u64 redirect_err;      /* XSK redirect refused by the kernel */
+    __u64 host_pass;         /* host-bound, handed to the kernel (cpumap or XDP_PASS) */
+    __u64 tail_call;         /* tail-called into xdp_main_prog (legacy path) */
+    __u64 fallback_pass;     /* not armed / no XSK and no legacy program: XDP_PASS */
+    __u64 drop_malformed;    /* bad L2/L3/L4 headers */
+    __u64 drop_other;        /* anything else that was dropped */
+    __u64 no_xsk;            /* armed but no XSK for (interface, queue): fell back */
+    __u64 unmanaged;         /* arrived on an interface missing from moat_ifaces: passed */
+    __u64 drop_host_inbound; /* to the box, not allowed by the zone's host-inbound-traffic */
 };
 
 /*
  * Decision counters are redirect, redirect_err, host_pass, tail_call, fallback_pass,
- * drop_malformed, drop_other, unmanaged and drop_host_inbound: rx is their sum. no_xsk is not a decision,
- * it says why a packet of an armed interface took the fallback (tail_call/fallback_pass).
+ * drop_malformed, drop_other, unmanaged and drop_host_inbound: rx is their sum. no_xsk is not a
+ * decision, it says why a packet of an armed interface took the fallback (tail_call/fallback_pass).
  * Packets whose ingress interface has no valid moat_ifaces entry have no slot: they count
  * rx and unmanaged in one extra entry, index MOAT_SHIM_STATS_UNMANAGED.
  */

@@ -29,81 +29,81 @@
 #define MOAT_MAP_SHIM_TAIL "moat_shim_tail"
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MOAT_MAX_IFACES);
-	__type(key, __u32);
-	__type(value, struct moat_iface);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_MAX_IFACES);
+    __type(key, __u32);
+    __type(value, struct moat_iface);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_ifaces SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, MOAT_XSK_SLOTS);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(__u32));
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+    __uint(type, BPF_MAP_TYPE_XSKMAP);
+    __uint(max_entries, MOAT_XSK_SLOTS);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, sizeof(__u32));
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_xsks SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MOAT_MAX_LOCAL_ADDRS);
-	__type(key, struct moat_addr_key);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_MAX_LOCAL_ADDRS);
+    __type(key, struct moat_addr_key);
+    __type(value, __u32);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_local_addrs SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_CPUMAP);
-	__uint(max_entries, MOAT_MAX_CPUS);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct bpf_cpumap_val));
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+    __uint(type, BPF_MAP_TYPE_CPUMAP);
+    __uint(max_entries, MOAT_MAX_CPUS);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, sizeof(struct bpf_cpumap_val));
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_cpumap SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, MOAT_PROG_SLOTS);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(__u32));
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+    __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+    __uint(max_entries, MOAT_PROG_SLOTS);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, sizeof(__u32));
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_progs SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, MOAT_SHIM_STATS_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct moat_shim_stats);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MOAT_SHIM_STATS_ENTRIES);
+    __type(key, __u32);
+    __type(value, struct moat_shim_stats);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_shim_stats SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct moat_ctrl);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct moat_ctrl);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_ctrl SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MOAT_MAX_NAT_LOCAL);
-	__type(key, struct moat_nat_key);
-	__type(value, struct moat_nat_local_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_MAX_NAT_LOCAL);
+    __type(key, struct moat_nat_key);
+    __type(value, struct moat_nat_local_val);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_nat_local SEC(".maps");
 
 /* The shim's pending tail call on this CPU: pending != 0 means "slot tail-called". */
 struct moat_tail_attempt {
-	__u32 pending;
-	__u32 slot;
+    __u32 pending;
+    __u32 slot;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct moat_tail_attempt);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct moat_tail_attempt);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_shim_tail SEC(".maps");
 
 /*
@@ -113,16 +113,16 @@ struct {
  */
 static __always_inline void moat_shim_settle_tail_call(void)
 {
-	__u32 zero = 0;
-	struct moat_tail_attempt *att = bpf_map_lookup_elem(&moat_shim_tail, &zero);
+    __u32 zero = 0;
+    struct moat_tail_attempt *att = bpf_map_lookup_elem(&moat_shim_tail, &zero);
 
-	if (!att || !att->pending)
-		return;
-	__u32 slot = att->slot;
-	att->pending = 0;
-	struct moat_shim_stats *st = bpf_map_lookup_elem(&moat_shim_stats, &slot);
-	if (st)
-		st->tail_call++;
+    if (!att || !att->pending)
+        return;
+    __u32 slot = att->slot;
+    att->pending = 0;
+    struct moat_shim_stats *st = bpf_map_lookup_elem(&moat_shim_stats, &slot);
+    if (st)
+        st->tail_call++;
 }
 
 #endif

@@ -20,10 +20,10 @@
 
 /* Accumulates bytes from a stream and cuts them into envelopes. */
 struct frame_reader {
-	uint8_t *buf;
-	size_t len; /* bytes held */
-	size_t cap; /* bytes allocated */
-	size_t max_frame;
+    uint8_t *buf;
+    size_t len; /* bytes held */
+    size_t cap; /* bytes allocated */
+    size_t max_frame;
 };
 
 void frame_reader_init(struct frame_reader *r, size_t max_frame);

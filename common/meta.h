@@ -20,14 +20,15 @@
 #define MOAT_META_MAGIC (0x4d540000u | MOAT_META_VERSION)
 
 /* moat_meta.flags */
-#define MOAT_META_F_IPV6 0x0001    /* addresses are IPv6; else IPv4 in the first 4 bytes */
-#define MOAT_META_F_VLAN 0x0002    /* frame carries one 802.1Q tag (vlan_tci valid) */
-#define MOAT_META_F_FRAG 0x0004    /* IP fragment (first or later) */
-#define MOAT_META_F_FRAG_NF 0x0008 /* non-first fragment: no L4 header, ports are 0 */
-#define MOAT_META_F_L4 0x0010      /* l4_off points at a complete TCP/UDP/ICMP header */
+#define MOAT_META_F_IPV6 0x0001     /* addresses are IPv6; else IPv4 in the first 4 bytes */
+#define MOAT_META_F_VLAN 0x0002     /* frame carries one 802.1Q tag (vlan_tci valid) */
+#define MOAT_META_F_FRAG 0x0004     /* IP fragment (first or later) */
+#define MOAT_META_F_FRAG_NF 0x0008  /* non-first fragment: no L4 header, ports are 0 */
+#define MOAT_META_F_L4 0x0010       /* l4_off points at a complete TCP/UDP/ICMP header */
 #define MOAT_META_F_ICMP_ERR 0x0020 /* ICMP/ICMPv6 error message (quotes another packet) */
-#define MOAT_META_F_QINQ 0x0040 /* a second (inner) tag follows the first: vlan_tci is the
-				 * outer tag's, the inner TCI is in the frame at offset 18 */
+/* A second (inner) tag follows the first: vlan_tci is the outer tag's, the inner TCI is in the
+ * frame at offset 18. */
+#define MOAT_META_F_QINQ 0x0040
 
 /*
  * 56 bytes, a multiple of 4 as bpf_xdp_adjust_meta() requires.
@@ -35,21 +36,21 @@
  * in sport and dport is 0; for other ICMP both are 0 and the type/code are in icmp_type/code.
  */
 struct moat_meta {
-	__u8 src[16];
-	__u8 dst[16];
-	__be16 sport;
-	__be16 dport;
-	__u32 ifindex;     /* ingress interface */
-	__u16 rx_queue;    /* ingress queue */
-	__u16 flags;       /* MOAT_META_F_* */
-	__u8 proto;        /* IPPROTO_* of the L4 header (after IPv6 extension headers) */
-	__u8 l3_off;       /* offset of the IP header from the packet start */
-	__u8 l4_off;       /* offset of the L4 header (0 if none) */
-	__u8 icmp_type;
-	__u8 icmp_code;
-	__u8 ttl;          /* IPv4 TTL or IPv6 hop limit as received */
-	__u16 vlan_tci;
-	__u32 magic;       /* MOAT_META_MAGIC; last, so it is adjacent to the packet */
+    __u8 src[16];
+    __u8 dst[16];
+    __be16 sport;
+    __be16 dport;
+    __u32 ifindex;  /* ingress interface */
+    __u16 rx_queue; /* ingress queue */
+    __u16 flags;    /* MOAT_META_F_* */
+    __u8 proto;     /* IPPROTO_* of the L4 header (after IPv6 extension headers) */
+    __u8 l3_off;    /* offset of the IP header from the packet start */
+    __u8 l4_off;    /* offset of the L4 header (0 if none) */
+    __u8 icmp_type;
+    __u8 icmp_code;
+    __u8 ttl; /* IPv4 TTL or IPv6 hop limit as received */
+    __u16 vlan_tci;
+    __u32 magic; /* MOAT_META_MAGIC; last, so it is adjacent to the packet */
 } __attribute__((packed, aligned(4)));
 
 _Static_assert(sizeof(struct moat_meta) == 56, "moat_meta layout changed: bump the version");

@@ -27,8 +27,8 @@ enum xdp_attach_mode { MOAT_XDP_NONE = 0, MOAT_XDP_NATIVE, MOAT_XDP_GENERIC };
  * moat_ctrl's ephemeral port range is read here, once, from this network namespace's
  * net.ipv4.ip_local_port_range (32768-60999 if unreadable).
  */
-int bootstrap_open(struct bootstrap **out, const char *bpf_dir, const char *bpffs_dir,
-		   char *errbuf, size_t errlen);
+int bootstrap_open(struct bootstrap **out, const char *bpf_dir, const char *bpffs_dir, char *errbuf,
+                   size_t errlen);
 /* Detaches the shim from every interface it attached to (if detach) and frees everything. */
 void bootstrap_close(struct bootstrap *b, bool detach);
 
@@ -43,7 +43,7 @@ void bootstrap_close(struct bootstrap *b, bool detach);
  * it found it. *mode says what the kernel accepted.
  */
 int bootstrap_attach(struct bootstrap *b, uint32_t ifindex, uint32_t slot, uint32_t zone_id,
-		     bool native_only, enum xdp_attach_mode *mode, char *errbuf, size_t errlen);
+                     bool native_only, enum xdp_attach_mode *mode, char *errbuf, size_t errlen);
 int bootstrap_detach(struct bootstrap *b, uint32_t ifindex);
 
 /*
@@ -62,7 +62,7 @@ int bootstrap_detach(struct bootstrap *b, uint32_t ifindex);
  * (too many interfaces remembered) or the map update's negative errno.
  */
 int bootstrap_set_host_inbound(struct bootstrap *b, uint32_t ifindex, uint32_t zone_id,
-			       uint32_t services, uint32_t protocols, bool zoned);
+                               uint32_t services, uint32_t protocols, bool zoned);
 
 /* Sets or clears MOAT_IF_ARMED (and MOAT_IF_USERSPACE with it) on ifindex. */
 int bootstrap_set_armed(struct bootstrap *b, uint32_t ifindex, bool armed);
@@ -71,12 +71,12 @@ int bootstrap_set_generation(struct bootstrap *b, uint64_t generation);
 
 /* Replaces the whole set of the box's own addresses (family 4 or 6, addr as in packets). */
 struct bootstrap_local_addr {
-	uint8_t family;
-	uint8_t addr[16];
-	uint32_t ifindex;
+    uint8_t family;
+    uint8_t addr[16];
+    uint32_t ifindex;
 };
 int bootstrap_set_local_addrs(struct bootstrap *b, const struct bootstrap_local_addr *addrs,
-			      unsigned n);
+                              unsigned n);
 
 /*
  * Replaces the whole content of moat_nat_local (layout and matching rule: struct
@@ -89,7 +89,7 @@ int bootstrap_set_local_addrs(struct bootstrap *b, const struct bootstrap_local_
  * negative errno.
  */
 int bootstrap_set_nat_local(struct bootstrap *b, const struct moat_nat_key *keys,
-			    const struct moat_nat_local_val *vals, unsigned n);
+                            const struct moat_nat_local_val *vals, unsigned n);
 
 /*
  * True if moat_xsks holds a socket at slot * MOAT_MAX_QUEUES + queue. XSKMAP entries can't

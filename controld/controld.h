@@ -28,7 +28,7 @@ struct commit_state;
 #define CONTROLD_MAX_NEIGH 4096
 #define HELPER_HEARTBEAT_MS 200
 #define HELPER_APPLY_TIMEOUT_MS 15000 /* Hello or SnapshotApplied pending, not armed */
-#define HELPER_HEARTBEAT_MISS 3 /* missed heartbeats before controld disarms */
+#define HELPER_HEARTBEAT_MISS 3       /* missed heartbeats before controld disarms */
 /* FlowSettings the config language does not set (yet). */
 #define SNAPSHOT_TCP_CLOSING_TIMEOUT 30 /* seconds: FIN/RST seen, and time-wait */
 #define SNAPSHOT_OTHER_TIMEOUT 60       /* seconds: IP protocols other than TCP/UDP/ICMP */

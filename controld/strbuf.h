@@ -7,10 +7,10 @@
 #include <stddef.h>
 
 struct strbuf {
-	char *buf;
-	size_t len;
-	size_t cap;
-	bool oom; /* an allocation failed: the text is truncated */
+    char *buf;
+    size_t len;
+    size_t cap;
+    bool oom; /* an allocation failed: the text is truncated */
 };
 
 void strbuf_init(struct strbuf *s);

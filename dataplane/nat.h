@@ -46,8 +46,8 @@
 #include "maps.h"
 #include "moat.pb-c.h"
 
-#define NAT_MAX_POOLS 256  /* pool ids 1..255 */
-#define NAT_MAX_RULES 4096 /* rule ids 1..4095 */
+#define NAT_MAX_POOLS 256                  /* pool ids 1..255 */
+#define NAT_MAX_RULES 4096                 /* rule ids 1..4095 */
 #define NAT_IF_PORT_LO MOAT_NAT_IF_PORT_LO /* bpf/maps.h */
 #define NAT_IF_PORT_HI MOAT_NAT_IF_PORT_HI
 #define NAT_PROBES 64

@@ -20,88 +20,88 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: moatctl [--run-dir DIR] [--json] [--timeout SECONDS] COMMAND...\n"
-		   "       moatctl help      lists the commands\n");
+    fprintf(f, "usage: moatctl [--run-dir DIR] [--json] [--timeout SECONDS] COMMAND...\n"
+               "       moatctl help      lists the commands\n");
 }
 
 int main(int argc, char **argv)
 {
-	const char *run_dir = "/run/moat";
-	bool json = false;
-	int timeout_s = 30;
-	static const struct option opts[] = {
-		{"run-dir", required_argument, NULL, 'r'},
-		{"json", no_argument, NULL, 'j'},
-		{"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int opt;
-	/* "+": stop at the first command word, so commands may contain dashes later. */
-	while ((opt = getopt_long(argc, argv, "+r:jt:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'r':
-			run_dir = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 't':
-			timeout_s = atoi(optarg);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", run_dir) >=
-	    sizeof(sa.sun_path)) {
-		fprintf(stderr, "moatctl: run directory path too long: %s\n", run_dir);
-		return 2;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "moatctl: cannot reach moat-controld at %s: %s (is it running?)\n",
-			sa.sun_path, strerror(errno));
-		return 3;
-	}
-	Moat__OpRequest req = MOAT__OP_REQUEST__INIT;
-	req.n_args = (size_t)(argc - optind);
-	req.args = argv + optind;
-	req.json = json;
-	Moat__Envelope env = MOAT__ENVELOPE__INIT;
-	env.msg_case = MOAT__ENVELOPE__MSG_OP_REQUEST;
-	env.op_request = &req;
-	int err = frame_write_fd(fd, &env);
-	if (err < 0) {
-		fprintf(stderr, "moatctl: sending the request failed: %s\n", strerror(-err));
-		return 3;
-	}
-	struct frame_reader rd;
-	frame_reader_init(&rd, FRAME_MAX_DEFAULT);
-	Moat__Envelope *rep = NULL;
-	err = frame_read_fd(fd, &rd, &rep, timeout_s * 1000);
-	close(fd);
-	frame_reader_free(&rd);
-	if (err <= 0) {
-		fprintf(stderr, "moatctl: no answer from moat-controld: %s\n",
-			err == 0 ? "connection closed" : frame_strerror(err));
-		return 3;
-	}
-	if (rep->msg_case != MOAT__ENVELOPE__MSG_OP_REPLY) {
-		fprintf(stderr, "moatctl: unexpected answer from moat-controld\n");
-		moat__envelope__free_unpacked(rep, NULL);
-		return 3;
-	}
-	int status = rep->op_reply->status;
-	if (rep->op_reply->output && rep->op_reply->output[0])
-		fputs(rep->op_reply->output, stdout);
-	if (status != 0 && rep->op_reply->error && rep->op_reply->error[0])
-		fprintf(stderr, "moatctl: %s\n", rep->op_reply->error);
-	moat__envelope__free_unpacked(rep, NULL);
-	return status;
+    const char *run_dir = "/run/moat";
+    bool json = false;
+    int timeout_s = 30;
+    static const struct option opts[] = {
+        {"run-dir", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    /* "+": stop at the first command word, so commands may contain dashes later. */
+    while ((opt = getopt_long(argc, argv, "+r:jt:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'r':
+            run_dir = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 't':
+            timeout_s = atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", run_dir) >=
+        sizeof(sa.sun_path)) {
+        fprintf(stderr, "moatctl: run directory path too long: %s\n", run_dir);
+        return 2;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        fprintf(stderr, "moatctl: cannot reach moat-controld at %s: %s (is it running?)\n",
+                sa.sun_path, strerror(errno));
+        return 3;
+    }
+    Moat__OpRequest req = MOAT__OP_REQUEST__INIT;
+    req.n_args = (size_t)(argc - optind);
+    req.args = argv + optind;
+    req.json = json;
+    Moat__Envelope env = MOAT__ENVELOPE__INIT;
+    env.msg_case = MOAT__ENVELOPE__MSG_OP_REQUEST;
+    env.op_request = &req;
+    int err = frame_write_fd(fd, &env);
+    if (err < 0) {
+        fprintf(stderr, "moatctl: sending the request failed: %s\n", strerror(-err));
+        return 3;
+    }
+    struct frame_reader rd;
+    frame_reader_init(&rd, FRAME_MAX_DEFAULT);
+    Moat__Envelope *rep = NULL;
+    err = frame_read_fd(fd, &rd, &rep, timeout_s * 1000);
+    close(fd);
+    frame_reader_free(&rd);
+    if (err <= 0) {
+        fprintf(stderr, "moatctl: no answer from moat-controld: %s\n",
+                err == 0 ? "connection closed" : frame_strerror(err));
+        return 3;
+    }
+    if (rep->msg_case != MOAT__ENVELOPE__MSG_OP_REPLY) {
+        fprintf(stderr, "moatctl: unexpected answer from moat-controld\n");
+        moat__envelope__free_unpacked(rep, NULL);
+        return 3;
+    }
+    int status = rep->op_reply->status;
+    if (rep->op_reply->output && rep->op_reply->output[0])
+        fputs(rep->op_reply->output, stdout);
+    if (status != 0 && rep->op_reply->error && rep->op_reply->error[0])
+        fprintf(stderr, "moatctl: %s\n", rep->op_reply->error);
+    moat__envelope__free_unpacked(rep, NULL);
+    return status;
 }

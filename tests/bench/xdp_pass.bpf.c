@@ -7,7 +7,7 @@
 SEC("xdp")
 int xdp_pass_all(struct xdp_md *ctx)
 {
-	return XDP_PASS;
+    return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -6,6 +6,7 @@
 #include "bootstrap.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
@@ -792,6 +793,70 @@ int bootstrap_set_generation(struct bootstrap *b, uint64_t generation)
     return err;
 }
 
+/*
+ * Makes the hash map fd hold exactly the n entries of want: each entry is entry_size bytes,
+ * its key (key_size bytes) first and its value at val_off; want is sorted by key. Stale keys
+ * are deleted before anything is added, so a key that stays is never missing in between.
+ */
+static int map_sync(int fd, const char *name, const void *want, unsigned n, size_t entry_size,
+                    size_t key_size, size_t val_off, unsigned max)
+{
+    const uint8_t *w = want;
+    uint8_t *have = calloc(max ? max : 1, key_size);
+    uint8_t next[64];
+    unsigned nhave = 0;
+    int err = 0;
+
+    if (!have)
+        return -ENOMEM;
+    if (key_size > sizeof(next)) {
+        free(have);
+        return -EINVAL;
+    }
+    const void *prev = NULL;
+    while (nhave < max && bpf_map_get_next_key(fd, prev, next) == 0) {
+        memcpy(have + (size_t)nhave * key_size, next, key_size);
+        prev = have + (size_t)nhave++ * key_size;
+    }
+    for (unsigned i = 0; i < nhave; i++) {
+        const uint8_t *k = have + (size_t)i * key_size;
+        /* Binary search of k among the wanted keys. */
+        unsigned lo = 0, hi = n;
+        bool wanted = false;
+        while (lo < hi) {
+            unsigned mid = lo + (hi - lo) / 2;
+            int c = memcmp(k, w + (size_t)mid * entry_size, key_size);
+            if (c == 0) {
+                wanted = true;
+                break;
+            }
+            if (c < 0)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        if (wanted)
+            continue;
+        if (bpf_map_delete_elem(fd, k) < 0 && errno != ENOENT) {
+            err = -errno;
+            log_err("removing a stale entry from %s failed: %s", name, strerror(errno));
+            goto out;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const uint8_t *e = w + (size_t)i * entry_size;
+        if (bpf_map_update_elem(fd, e, e + val_off, BPF_ANY) < 0) {
+            err = -errno;
+            log_err("adding an entry to %s failed: %s%s", name, strerror(errno),
+                    errno == E2BIG ? " (map full)" : "");
+            goto out;
+        }
+    }
+out:
+    free(have);
+    return err;
+}
+
 struct local_entry {
     struct moat_addr_key key; /* first: compared with memcmp against bare keys */
     uint32_t ifindex;
@@ -806,8 +871,6 @@ int bootstrap_set_local_addrs(struct bootstrap *b, const struct bootstrap_local_
                               unsigned n)
 {
     struct local_entry *want = NULL;
-    struct moat_addr_key *have = NULL, *prev = NULL, next;
-    unsigned nhave = 0;
     int err = 0;
 
     if (!b || (n && !addrs))
@@ -818,8 +881,7 @@ int bootstrap_set_local_addrs(struct bootstrap *b, const struct bootstrap_local_
         return -E2BIG;
     }
     want = calloc(n ? n : 1, sizeof(*want));
-    have = calloc(MOAT_MAX_LOCAL_ADDRS, sizeof(*have));
-    if (!want || !have) {
+    if (!want) {
         err = -ENOMEM;
         goto out;
     }
@@ -839,31 +901,10 @@ int bootstrap_set_local_addrs(struct bootstrap *b, const struct bootstrap_local_
     }
     qsort(want, n, sizeof(*want), addr_key_cmp);
 
-    /* Remove what is no longer ours first, then add: a kept address is never missing. */
-    while (nhave < MOAT_MAX_LOCAL_ADDRS && bpf_map_get_next_key(b->local_fd, prev, &next) == 0) {
-        have[nhave] = next;
-        prev = &have[nhave++];
-    }
-    for (unsigned i = 0; i < nhave; i++) {
-        if (n && bsearch(&have[i], want, n, sizeof(*want), addr_key_cmp))
-            continue;
-        if (bpf_map_delete_elem(b->local_fd, &have[i]) < 0 && errno != ENOENT) {
-            err = -errno;
-            log_err("removing a stale address from " MOAT_MAP_LOCAL " failed: %s", strerror(errno));
-            goto out;
-        }
-    }
-    for (unsigned i = 0; i < n; i++) {
-        if (bpf_map_update_elem(b->local_fd, &want[i].key, &want[i].ifindex, BPF_ANY) < 0) {
-            err = -errno;
-            log_err("adding a local address to " MOAT_MAP_LOCAL " failed: %s%s", strerror(errno),
-                    errno == E2BIG ? " (map full)" : "");
-            goto out;
-        }
-    }
+    err = map_sync(b->local_fd, MOAT_MAP_LOCAL, want, n, sizeof(*want), sizeof(want->key),
+                   offsetof(struct local_entry, ifindex), MOAT_MAX_LOCAL_ADDRS);
 out:
     free(want);
-    free(have);
     return err;
 }
 
@@ -914,8 +955,6 @@ int bootstrap_set_nat_local(struct bootstrap *b, const struct moat_nat_key *keys
                             const struct moat_nat_local_val *vals, unsigned n)
 {
     struct nat_local_entry *want = NULL;
-    struct moat_nat_key *have = NULL, *prev = NULL, next;
-    unsigned nhave = 0;
     int err = 0;
 
     if (!b || (n && (!keys || !vals)))
@@ -926,8 +965,7 @@ int bootstrap_set_nat_local(struct bootstrap *b, const struct moat_nat_key *keys
         return -E2BIG;
     }
     want = calloc(n ? n : 1, sizeof(*want));
-    have = calloc(MOAT_MAX_NAT_LOCAL, sizeof(*have));
-    if (!want || !have) {
+    if (!want) {
         err = -ENOMEM;
         goto out;
     }
@@ -948,32 +986,10 @@ int bootstrap_set_nat_local(struct bootstrap *b, const struct moat_nat_key *keys
         }
     }
 
-    /* Remove what is no longer wanted first, then add: a kept entry is never missing. */
-    while (nhave < MOAT_MAX_NAT_LOCAL && bpf_map_get_next_key(b->nat_local_fd, prev, &next) == 0) {
-        have[nhave] = next;
-        prev = &have[nhave++];
-    }
-    for (unsigned i = 0; i < nhave; i++) {
-        if (n && bsearch(&have[i], want, n, sizeof(*want), nat_key_cmp))
-            continue;
-        if (bpf_map_delete_elem(b->nat_local_fd, &have[i]) < 0 && errno != ENOENT) {
-            err = -errno;
-            log_err("removing a stale entry from " MOAT_MAP_NAT_LOCAL " failed: %s",
-                    strerror(errno));
-            goto out;
-        }
-    }
-    for (unsigned i = 0; i < n; i++) {
-        if (bpf_map_update_elem(b->nat_local_fd, &want[i].key, &want[i].val, BPF_ANY) < 0) {
-            err = -errno;
-            log_err("adding an entry to " MOAT_MAP_NAT_LOCAL " failed: %s%s", strerror(errno),
-                    errno == E2BIG ? " (map full)" : "");
-            goto out;
-        }
-    }
+    err = map_sync(b->nat_local_fd, MOAT_MAP_NAT_LOCAL, want, n, sizeof(*want), sizeof(want->key),
+                   offsetof(struct nat_local_entry, val), MOAT_MAX_NAT_LOCAL);
 out:
     free(want);
-    free(have);
     return err;
 }
 

@@ -299,19 +299,26 @@ static bool common_match(const struct nat_rule *r, const struct nat_ctx *c)
     return in_pfx(r->src, r->nsrc, c->src);
 }
 
-const struct nat_rule *nat_match_static_in(const struct nat_set *n, const struct nat_ctx *c)
+/* The first rule of one kind matching on the way in: ingress zone/interface, destination. */
+static const struct nat_rule *match_inbound(const struct nat_set *n, const struct nat_ctx *c,
+                                            int kind)
 {
     if (!n)
         return NULL;
     for (uint32_t i = 0; i < n->nrules; i++) {
         const struct nat_rule *r = &n->rules[i];
-        if (r->kind != NAT_K_STATIC)
+        if (r->kind != kind)
             continue;
         if (zone_if_match(r->fz, r->nfz, r->fi, r->nfi, c->in_zone, c->in_if) &&
             common_match(r, c) && in_pfx(r->dst, r->ndst, c->dst))
             return r;
     }
     return NULL;
+}
+
+const struct nat_rule *nat_match_static_in(const struct nat_set *n, const struct nat_ctx *c)
+{
+    return match_inbound(n, c, NAT_K_STATIC);
 }
 
 const struct nat_rule *nat_match_static_out(const struct nat_set *n, const struct nat_ctx *c)
@@ -333,17 +340,7 @@ const struct nat_rule *nat_match_static_out(const struct nat_set *n, const struc
 
 const struct nat_rule *nat_match_dest(const struct nat_set *n, const struct nat_ctx *c)
 {
-    if (!n)
-        return NULL;
-    for (uint32_t i = 0; i < n->nrules; i++) {
-        const struct nat_rule *r = &n->rules[i];
-        if (r->kind != NAT_K_DEST)
-            continue;
-        if (zone_if_match(r->fz, r->nfz, r->fi, r->nfi, c->in_zone, c->in_if) &&
-            common_match(r, c) && in_pfx(r->dst, r->ndst, c->dst))
-            return r;
-    }
-    return NULL;
+    return match_inbound(n, c, NAT_K_DEST);
 }
 
 const struct nat_rule *nat_match_source(const struct nat_set *n, const struct nat_ctx *c)

@@ -14,6 +14,7 @@
 #include "netlink.h"
 #include "operator.h"
 #include "show.h"
+#include "trace_flow.h"
 
 #define SPAWN_BACKOFF_MIN_MS 200
 #define SPAWN_BACKOFF_MAX_MS 10000
@@ -139,6 +140,7 @@ static void drop_connection(struct helper_link *h, const char *why)
     h->pid = 0;
     /* The mirror keeps its sessions: they re-seed the next helper. */
     commit_helper_lost(h->c, why);
+    trace_helper_lost(h->c);
 }
 
 /* Queues an already encoded frame (buf is freed once written). */
@@ -225,6 +227,33 @@ int helper_send_policy_counters_request(struct helper_link *h, uint64_t request_
     Moat__Envelope env = MOAT__ENVELOPE__INIT;
     env.msg_case = MOAT__ENVELOPE__MSG_POLICY_COUNTERS_REQUEST;
     env.policy_counters_request = &m;
+    return send_envelope(h, &env);
+}
+
+int helper_send_trace_start(struct helper_link *h, uint64_t id, const Moat__TraceFilter *f,
+                            uint32_t max_packets)
+{
+    if (!h || !h->conn || h->state == HELPER_DOWN)
+        return -ENOTCONN;
+    Moat__TraceStart m = MOAT__TRACE_START__INIT;
+    m.id = id;
+    m.filter = (Moat__TraceFilter *)f;
+    m.max_packets = max_packets;
+    Moat__Envelope env = MOAT__ENVELOPE__INIT;
+    env.msg_case = MOAT__ENVELOPE__MSG_TRACE_START;
+    env.trace_start = &m;
+    return send_envelope(h, &env);
+}
+
+int helper_send_trace_stop(struct helper_link *h, uint64_t id)
+{
+    if (!h || !h->conn || h->state == HELPER_DOWN)
+        return -ENOTCONN;
+    Moat__TraceStop m = MOAT__TRACE_STOP__INIT;
+    m.id = id;
+    Moat__Envelope env = MOAT__ENVELOPE__INIT;
+    env.msg_case = MOAT__ENVELOPE__MSG_TRACE_STOP;
+    env.trace_stop = &m;
     return send_envelope(h, &env);
 }
 
@@ -436,6 +465,9 @@ static void dispatch(struct helper_link *h, Moat__Envelope *env)
         break;
     case MOAT__ENVELOPE__MSG_POLICY_COUNTERS_REPLY:
         show_policy_counters_reply(h->c, env->policy_counters_reply);
+        break;
+    case MOAT__ENVELOPE__MSG_TRACE_EVENTS:
+        trace_helper_events(h->c, env->trace_events);
         break;
     default:
         log_warn("helper link: unexpected message %d from the helper, ignored", (int)env->msg_case);

@@ -36,6 +36,10 @@ int helper_send_session_clear(struct helper_link *h, uint64_t request_id, const 
                               size_t n);
 int helper_send_policy_counters_request(struct helper_link *h, uint64_t request_id);
 /* Sends a neighbour change to a connected helper (no-op when none is connected). */
+/* trace flow (trace.h). -ENOTCONN without a helper. */
+int helper_send_trace_start(struct helper_link *h, uint64_t id, const Moat__TraceFilter *f,
+                            uint32_t max_packets);
+int helper_send_trace_stop(struct helper_link *h, uint64_t id);
 void helper_send_neighbor(struct helper_link *h, const struct ctl_neigh *n, bool removed);
 
 #endif

@@ -15,6 +15,7 @@
 
 #define OP_MAX_CLIENTS 32
 #define OP_REQUEST_TIMEOUT_MS 5000
+#define OP_STREAM_MAX_QUEUED (4u << 20) /* bytes waiting to be written to one client */
 
 struct operator_server {
     struct controld *c;
@@ -42,6 +43,7 @@ struct op_client {
     void *data;
     void (*free_data)(void *);
     char timeout_msg[200];
+    uint64_t stream_dropped; /* streamed parts not sent: the client did not keep up */
     struct op_client *next;
 };
 
@@ -71,22 +73,26 @@ struct reply_req {
     uv_write_t req;
     uint8_t *buf;
     struct op_client *cl;
+    bool final; /* the last reply: close the connection once written */
 };
 
 static void reply_written(uv_write_t *req, int status)
 {
     struct reply_req *r = (struct reply_req *)req;
     free(r->buf);
-    client_close(r->cl);
+    if (r->final || status < 0)
+        client_close(r->cl);
     free(r);
 }
 
-static void send_reply(struct op_client *cl, int status, const char *output, const char *error)
+static void send_reply_part(struct op_client *cl, int status, const char *output, const char *error,
+                            bool more)
 {
     Moat__OpReply rep = MOAT__OP_REPLY__INIT;
     rep.status = status;
     rep.output = (char *)(output ? output : "");
     rep.error = (char *)(error ? error : "");
+    rep.more = more;
     Moat__Envelope env = MOAT__ENVELOPE__INIT;
     env.msg_case = MOAT__ENVELOPE__MSG_OP_REPLY;
     env.op_reply = &rep;
@@ -98,13 +104,20 @@ static void send_reply(struct op_client *cl, int status, const char *output, con
         return;
     }
     r->cl = cl;
-    cl->answered = true;
+    r->final = !more;
+    if (!more)
+        cl->answered = true;
     uv_buf_t b = uv_buf_init((char *)r->buf, (unsigned)len);
     if (uv_write(&r->req, (uv_stream_t *)&cl->pipe, &b, 1, reply_written) < 0) {
         free(r->buf);
         free(r);
         client_close(cl);
     }
+}
+
+static void send_reply(struct op_client *cl, int status, const char *output, const char *error)
+{
+    send_reply_part(cl, status, output, error, false);
 }
 
 static void handle_request(struct op_client *cl, const Moat__OpRequest *req)
@@ -192,6 +205,23 @@ void operator_answer(struct op_client *cl, int status, const char *output, const
     uv_timer_stop(&cl->timer);
     undefer(cl);
     send_reply(cl, status, output, error);
+}
+
+void operator_stream(struct op_client *cl, const char *output)
+{
+    if (!cl || cl->answered || uv_is_closing((uv_handle_t *)&cl->pipe))
+        return;
+    /* A client that stops reading must not make controld buffer without bound. */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&cl->pipe) > OP_STREAM_MAX_QUEUED) {
+        cl->stream_dropped++;
+        return;
+    }
+    send_reply_part(cl, 0, output, NULL, true);
+}
+
+uint64_t operator_stream_dropped(const struct op_client *cl)
+{
+    return cl ? cl->stream_dropped : 0;
 }
 
 unsigned operator_pending(const struct operator_server *op)

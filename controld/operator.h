@@ -48,6 +48,10 @@ struct op_client *operator_find(struct operator_server *op, uint64_t id, void **
 /* Answers a deferred client (and frees its data). */
 void operator_answer(struct op_client *cl, int status, const char *output, const char *error);
 /* Deferred clients waiting now (status output). */
+/* A part of a streamed answer (OpReply.more) to a deferred client; the last part is
+ * operator_answer(). Parts a client does not read fast enough are dropped (counted). */
+void operator_stream(struct op_client *cl, const char *output);
+uint64_t operator_stream_dropped(const struct op_client *cl);
 unsigned operator_pending(const struct operator_server *op);
 
 #endif

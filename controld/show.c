@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "show.h"
+#include "trace_flow.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -528,6 +529,9 @@ static const char *help_text =
     "  show security nat source|destination [summary | pool [NAME|all] | rule [NAME|all]]\n"
     "  show security nat static [rule [NAME|all]]   NAT pools and rules, translation counters\n"
     "  clear security flow session [same filters]   closes the matching sessions\n"
+    "  trace flow [source-prefix P] [destination-prefix P] [source-port N] [destination-port N]\n"
+    "        [protocol P] [interface NAME] [both-directions] [count N] [duration SECONDS]\n"
+    "                                     each matching packet's path, step by step\n"
     "  show configuration [| display set] the running configuration\n"
     "  show configuration compare rollback N   set lines changed since rollback N\n"
     "  commit check                       validate the configuration file\n"
@@ -576,6 +580,8 @@ int show_dispatch(struct controld *c, const struct op_ctx *ctx, const char *cons
         int r = clear_security(c, ctx, args + 2, nargs - 2, out, err);
         if (r != -ENOENT)
             return r;
+    } else if (nargs >= 1 && strcmp(args[0], "trace") == 0) {
+        return trace_flow_command(c, ctx, args + 1, nargs - 1, out, err);
     } else if (nargs >= 1 && strcmp(args[0], "commit") == 0) {
         return do_commit(c, ctx, args + 1, nargs - 1, out, err);
     } else if (nargs == 2 && strcmp(args[0], "rollback") == 0) {

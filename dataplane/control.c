@@ -22,6 +22,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "trace.h"
 #include "worker.h"
 
 struct ctl {
@@ -39,6 +40,7 @@ struct ctl {
     bool configured;   /* workers set up for dp.set / dp.ports */
     bool applied_once; /* a snapshot was applied since Hello (sessions are re-seeded once) */
     struct flowctl fc;
+    struct dp_trace trace;
     /* Kernel XSK counters of sockets already closed, per worker (see sample_xsk_stats). */
     struct xdp_statistics xsk_base[MOAT_MAX_WORKERS];
     bool link_lost;
@@ -405,6 +407,18 @@ static void dispatch(struct ctl *c, const Moat__Envelope *env)
     case MOAT__ENVELOPE__MSG_POLICY_COUNTERS_REQUEST:
         flowctl_policy_counters(&c->fc, env->policy_counters_request);
         break;
+    case MOAT__ENVELOPE__MSG_TRACE_START:
+        if (dp_trace_start(&c->trace, env->trace_start) < 0) {
+            log_warn("trace %llu refused: invalid filter",
+                     (unsigned long long)env->trace_start->id);
+        } else {
+            log_info("trace %llu started (%u packets at most)",
+                     (unsigned long long)env->trace_start->id, env->trace_start->max_packets);
+        }
+        break;
+    case MOAT__ENVELOPE__MSG_TRACE_STOP:
+        dp_trace_stop(&c->trace, env->trace_stop->id);
+        break;
     default:
         log_warn("unexpected message %d from controld: ignored", (int)env->msg_case);
         break;
@@ -594,9 +608,13 @@ static void main_loop(struct ctl *c)
         int64_t now = now_ms();
         if (!c->link_lost)
             flowctl_poll(&c->fc, now, false);
+        if (!c->link_lost && dp_trace_busy(&c->trace))
+            dp_trace_drain(&c->trace, &c->fc, c->dp.unix_offset_ms * 1000000, fc_send, c);
         if (c->link_lost)
             break;
         int64_t until = c->next_hb;
+        if (dp_trace_busy(&c->trace) && now + DP_TRACE_POLL_MS < until)
+            until = now + DP_TRACE_POLL_MS;
         int64_t fl = flowctl_next_ms(&c->fc, now);
         if (fl < until)
             until = fl;
@@ -638,6 +656,7 @@ int control_run(const char *run_dir, int sigfd)
     c.hello_workers = default_workers();
     c.dp.xskmap_fd = -1;
     c.dp.progress = progress_cb;
+    c.dp.trace = &c.trace;
     c.dp.progress_arg = &c;
     atomic_init(&c.dp.tables, NULL);
     atomic_init(&c.dp.epoch, 0);
@@ -669,7 +688,8 @@ int control_run(const char *run_dir, int sigfd)
         stats_close(&c.stats);
         return 1;
     }
-    if (flowctl_init(&c.fc, &c.dp, fc_send, &c) != 0) {
+    if (dp_trace_init(&c.trace) != 0 || flowctl_init(&c.fc, &c.dp, fc_send, &c) != 0) {
+        dp_trace_free(&c.trace);
         log_err("out of memory");
         close(c.dp.ctl_evfd);
         stats_close(&c.stats);
@@ -698,6 +718,7 @@ out:
     if (!c.link_lost && c.fd >= 0)
         flowctl_poll(&c.fc, now_ms(), true); /* the last deltas */
     flowctl_free(&c.fc);
+    dp_trace_free(&c.trace);
     dp_publish_tables(&c.dp, NULL, false, false);
     frame_reader_free(&c.rd);
     if (c.fd >= 0)

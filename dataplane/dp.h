@@ -88,6 +88,7 @@ struct dp_tables {
 };
 
 struct dp_worker;
+struct dp_trace;
 struct nat_set;
 struct dp_flow;
 
@@ -112,6 +113,9 @@ struct dp {
     uint32_t nflows;
     uint64_t flow_seed;
     int64_t unix_offset_ms; /* CLOCK_REALTIME - CLOCK_MONOTONIC, ms */
+
+    /* trace flow (trace.h): owned by the control thread, read by the workers. */
+    struct dp_trace *trace;
 
     /* Shared with the workers. */
     _Atomic(struct dp_tables *) tables;

@@ -876,6 +876,7 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
     if (oif < 0)
         return;
     const uint16_t out_zone = t->ifs[oif].zone;
+    p->out_zone = out_zone;
     if (out_zone == 0 || !t->pol) {
         st->policy_deny++; /* from a zone into no zone */
         return;
@@ -885,6 +886,7 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
     /* Policies see the destination after destination NAT, the source before source NAT. */
     pol_key_of(&pk, &xk, m->icmp_type, m->icmp_code);
     pol_lookup(t->pol, p->in_zone, out_zone, &pk, &res);
+    p->pol_slot = res.slot;
     struct dp_pol_ctr *pc = &f->pctr[res.slot];
     pc->hits++;
     if (res.action != POL_PERMIT) {
@@ -1418,4 +1420,16 @@ int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct d
 void dp_flow_install_done(struct dp_flow *f)
 {
     sess_rebuild_free(&f->t);
+}
+
+bool dp_flow_trace_session(struct dp_flow *f, const struct dp_tables *t, const struct dp_pkt *p,
+                           struct dp_delta *rec)
+{
+    if (p->stage != ST_LOOKUP)
+        return false;
+    const uint32_t ref = sess_lookup(&f->t, &p->key, p->h);
+    if (ref == SESS_NONE)
+        return false;
+    dp_flow_record(f, t, ref >> 1, rec);
+    return true;
 }

@@ -191,6 +191,10 @@ struct dp_pkt {
     uint8_t nh_family;
     uint32_t nh_ifindex;
     const uint8_t *nh;
+    /* New flows, for trace flow: the egress zone and the policy slot that decided (written
+     * only when they are known; the tracer presets them). */
+    uint16_t out_zone;
+    uint16_t pol_slot;
     /* Scratch between the passes. */
     uint8_t stage;
     uint16_t in_zone;
@@ -218,6 +222,10 @@ void dp_flow_batch(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *
 
 /* The key of the reply direction (ICMP: addresses swapped, request/reply bit flipped). */
 void dp_key_reverse(const struct flow_tuple *in, struct flow_tuple *out, uint16_t zone);
+
+/* Worker, trace flow: the session holding p's flow after dp_flow_batch(), as a record. */
+bool dp_flow_trace_session(struct dp_flow *f, const struct dp_tables *t, const struct dp_pkt *p,
+                           struct dp_delta *rec);
 
 /* ---- control thread, workers stopped ---- */
 

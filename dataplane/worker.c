@@ -16,6 +16,7 @@
 #include "nat.h"
 #include "parse.h"
 #include "snapshot.h"
+#include "trace.h"
 
 /* ---- tables publication ---- */
 
@@ -245,6 +246,76 @@ static void act(struct dp_worker *w, uint64_t addr, struct dp_pkt *p)
     free_push(w, addr);
 }
 
+/* ---- trace flow (only while an operator traces: see trace.h) ---- */
+
+/* One matching packet through the same path, with what it did recorded. */
+static void trace_one(struct dp_worker *w, const struct dp_tables *t, struct dp_pkt *p,
+                      uint64_t addr)
+{
+    struct dp_trace *tr = w->dp->trace;
+    struct dp_trace_rec *r = dp_trace_claim(tr, w->id);
+    if (!r) {
+        dp_flow_batch(w->flow, t, p, 1);
+        act(w, addr, p);
+        return;
+    }
+    const struct moat_worker_stats before = *w->st;
+    r->meta = *p->m; /* the frame may be rewritten in place: copy first */
+    r->handed = p->handed;
+    p->out_zone = 0;
+    p->pol_slot = UINT16_MAX;
+    p->in_zone = 0;
+    dp_flow_batch(w->flow, t, p, 1);
+    r->verdict = p->verdict;
+    r->in_zone = p->in_zone;
+    r->out_zone = p->out_zone;
+    r->pol_slot = p->pol_slot;
+    if (p->verdict == DP_V_TX) {
+        const int16_t oi = t && p->out_port < MOAT_MAX_IFACES ? t->port_if[p->out_port] : -1;
+        r->out_ifindex = oi >= 0 ? t->ifs[oi].ifindex : 0;
+        r->out_len = p->out_len;
+        r->head_len = (uint16_t)(p->out_len < DP_TRACE_HEAD ? p->out_len : DP_TRACE_HEAD);
+        memcpy(r->head, p->out, r->head_len);
+    } else if (p->verdict == DP_V_HANDOFF) {
+        r->handed_to = p->out_port;
+    } else if (p->verdict == DP_V_NEIGH_MISS && p->nh) {
+        r->nh_family = p->nh_family;
+        memcpy(r->nh, p->nh, p->nh_family == 6 ? 16 : 4);
+    }
+    r->has_sess = dp_flow_trace_session(w->flow, t, p, &r->sess);
+    act(w, addr, p);
+    r->counters = dp_trace_counters_moved(&before, w->st);
+    dp_trace_commit(tr, w->id, r);
+}
+
+/* A batch while a trace runs: the packets that match go one by one through trace_one(). */
+static void rx_traced(struct dp_worker *w, const struct dp_tables *t, struct dp_pkt *pk,
+                      uint64_t *addrs, uint32_t m)
+{
+    const struct dp_trace_filter *flt = &w->dp->trace->filter;
+    uint32_t n = 0; /* pk[0..n) do not match */
+    for (uint32_t k = 0; k < m; k++) {
+        if (dp_trace_match(flt, pk[k].m))
+            continue;
+        if (k != n) {
+            struct dp_pkt tp = pk[n];
+            pk[n] = pk[k];
+            pk[k] = tp;
+            uint64_t ta = addrs[n];
+            addrs[n] = addrs[k];
+            addrs[k] = ta;
+        }
+        n++;
+    }
+    if (n) {
+        dp_flow_batch(w->flow, t, pk, n);
+        for (uint32_t k = 0; k < n; k++)
+            act(w, addrs[k], &pk[k]);
+    }
+    for (uint32_t k = n; k < m; k++)
+        trace_one(w, t, &pk[k], addrs[k]);
+}
+
 static inline void now_update(struct dp_worker *w)
 {
     struct timespec ts;
@@ -345,6 +416,10 @@ static uint32_t rx_all(struct dp_worker *w, const struct dp_tables *t)
         total += n;
         if (!m)
             continue;
+        if (__builtin_expect(dp_trace_on(w->dp->trace), 0)) {
+            rx_traced(w, t, pk, addrs, m);
+            continue;
+        }
         dp_flow_batch(w->flow, t, pk, m);
         for (uint32_t k = 0; k < m; k++)
             act(w, addrs[k], &pk[k]);
@@ -388,8 +463,13 @@ static uint32_t drain_inbound(struct dp_worker *w, const struct dp_tables *t)
                 p.in_port = h->sock;
                 p.handed = 1;
                 st->rx_bytes += h->len;
-                dp_flow_batch(w->flow, t, &p, 1);
-                act(w, addr, &p);
+                if (__builtin_expect(dp_trace_on(w->dp->trace), 0) &&
+                    dp_trace_match(&w->dp->trace->filter, p.m)) {
+                    trace_one(w, t, &p, addr);
+                } else {
+                    dp_flow_batch(w->flow, t, &p, 1);
+                    act(w, addr, &p);
+                }
                 h->addr = free_pop(w);
                 spsc_ring_cons_release(ring);
                 moved++;

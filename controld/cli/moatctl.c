@@ -84,19 +84,34 @@ int main(int argc, char **argv)
     struct frame_reader rd;
     frame_reader_init(&rd, FRAME_MAX_DEFAULT);
     Moat__Envelope *rep = NULL;
-    err = frame_read_fd(fd, &rd, &rep, timeout_s * 1000);
+    /* A streamed answer (trace flow) comes in parts with more set; the last one has not. */
+    for (;;) {
+        err = frame_read_fd(fd, &rd, &rep, timeout_s * 1000);
+        if (err <= 0) {
+            close(fd);
+            frame_reader_free(&rd);
+            fprintf(stderr, "moatctl: no answer from moat-controld: %s\n",
+                    err == 0 ? "connection closed" : frame_strerror(err));
+            return 3;
+        }
+        if (rep->msg_case != MOAT__ENVELOPE__MSG_OP_REPLY) {
+            close(fd);
+            frame_reader_free(&rd);
+            fprintf(stderr, "moatctl: unexpected answer from moat-controld\n");
+            moat__envelope__free_unpacked(rep, NULL);
+            return 3;
+        }
+        if (!rep->op_reply->more)
+            break;
+        if (rep->op_reply->output && rep->op_reply->output[0]) {
+            fputs(rep->op_reply->output, stdout);
+            fflush(stdout);
+        }
+        moat__envelope__free_unpacked(rep, NULL);
+        rep = NULL;
+    }
     close(fd);
     frame_reader_free(&rd);
-    if (err <= 0) {
-        fprintf(stderr, "moatctl: no answer from moat-controld: %s\n",
-                err == 0 ? "connection closed" : frame_strerror(err));
-        return 3;
-    }
-    if (rep->msg_case != MOAT__ENVELOPE__MSG_OP_REPLY) {
-        fprintf(stderr, "moatctl: unexpected answer from moat-controld\n");
-        moat__envelope__free_unpacked(rep, NULL);
-        return 3;
-    }
     int status = rep->op_reply->status;
     if (rep->op_reply->output && rep->op_reply->output[0])
         fputs(rep->op_reply->output, stdout);

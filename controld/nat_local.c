@@ -157,6 +157,96 @@ static int add_snat_rule(struct nat_local_set *s, const struct moat_config *cfg,
     return 0;
 }
 
+/* The interface (index into cfg->ifaces) with an address whose prefix holds addr, or -1. */
+static int connected_to(const struct moat_config *cfg, uint8_t family, const uint8_t *addr,
+                        unsigned *len)
+{
+    int best = -1;
+    for (unsigned i = 0; i < cfg->n_ifaces; i++) {
+        const struct cfg_interface *f = &cfg->ifaces[i];
+        for (unsigned a = 0; a < f->n_addrs; a++) {
+            const struct cfg_prefix *p = &f->addrs[a];
+            if (config_prefix_contains(p, family, addr) && (best < 0 || p->len > *len)) {
+                best = (int)i;
+                *len = p->len;
+            }
+        }
+    }
+    return best;
+}
+
+/*
+ * The interface a destination leaves through by the routes the dataplane is given
+ * (snapshot.c): the connected prefixes of the interfaces and the static routes whose next hop
+ * sits on one of them, longest prefix first. -1: no route.
+ */
+static int egress_of(const struct moat_config *cfg, uint8_t family, const uint8_t *addr)
+{
+    unsigned best_len = 0;
+    int best = connected_to(cfg, family, addr, &best_len);
+    for (unsigned i = 0; i < cfg->n_routes; i++) {
+        const struct cfg_route *r = &cfg->routes[i];
+        if (r->discard || !config_prefix_contains(&r->dst, family, addr) ||
+            (best >= 0 && r->dst.len <= best_len))
+            continue;
+        unsigned nl = 0;
+        int via = connected_to(cfg, family, r->nexthop, &nl);
+        if (via >= 0) {
+            best = via;
+            best_len = r->dst.len;
+        }
+    }
+    return best;
+}
+
+/*
+ * Hairpinning (dataplane/flow.c nat_source()): a flow translated by a destination or static
+ * rule that leaves through the zone it came from gets the egress interface's first IPv4
+ * address as its source, so that the server's replies come back through the box (addressed to
+ * that interface address, within the interface NAT range). The rule-set's from zones (or the
+ * zones of its from interfaces) are where such flows come from; the egress interface is the
+ * one the translated address is routed through. IPv4 only, as the dataplane's NAT.
+ */
+static int add_hairpin(struct nat_local_set *s, const struct moat_config *cfg,
+                       const struct cfg_nat_rule_set *rs, const struct cfg_nat_rule *r)
+{
+    const struct cfg_prefix *to;
+    if (r->action == CFG_NAT_POOL && r->pool >= 0 &&
+        (unsigned)r->pool < cfg->security->n_dnat_pools)
+        to = &cfg->security->dnat_pools[r->pool].addr;
+    else if (r->action == CFG_NAT_PREFIX)
+        to = &r->static_prefix;
+    else
+        return 0;
+    if (to->family != 4)
+        return 0;
+    int e = egress_of(cfg, 4, to->addr);
+    if (e < 0 || !cfg->ifaces[e].zone_id)
+        return 0;
+    const struct cfg_interface *f = &cfg->ifaces[e];
+    bool from = false;
+    for (unsigned k = 0; k < rs->from.n && !from; k++) {
+        const unsigned id = rs->from.ids[k];
+        from = rs->from.interface ? id < cfg->n_ifaces && cfg->ifaces[id].zone_id == f->zone_id
+                                  : id == f->zone_id;
+    }
+    if (!from)
+        return 0;
+    for (unsigned a = 0; a < f->n_addrs; a++) {
+        if (f->addrs[a].family != 4)
+            continue;
+        static const uint8_t protos[3] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP};
+        for (unsigned p = 0; p < 3; p++) {
+            int err = add(s, 4, f->addrs[a].addr, protos[p], 0, NAT_LOCAL_IF_PORT_LO,
+                          NAT_LOCAL_IF_PORT_HI, MOAT_NAT_LOCAL_F_SNAT);
+            if (err)
+                return err;
+        }
+        break; /* the first IPv4 address: the one the dataplane translates to */
+    }
+    return 0;
+}
+
 int nat_local_build(const struct moat_config *cfg, struct nat_local_set *out, char *why, size_t len)
 {
     memset(out, 0, sizeof(*out));
@@ -164,8 +254,16 @@ int nat_local_build(const struct moat_config *cfg, struct nat_local_set *out, ch
     unsigned n;
     const struct cfg_nat_rule_set *rs = config_nat_rule_sets(cfg, CFG_NAT_KIND_DESTINATION, &n);
     for (unsigned i = 0; !err && i < n; i++) {
-        for (unsigned k = 0; !err && k < rs[i].n_rules; k++)
+        for (unsigned k = 0; !err && k < rs[i].n_rules; k++) {
             err = add_dnat_rule(out, cfg, &rs[i].rules[k]);
+            if (!err)
+                err = add_hairpin(out, cfg, &rs[i], &rs[i].rules[k]);
+        }
+    }
+    rs = config_nat_rule_sets(cfg, CFG_NAT_KIND_STATIC, &n);
+    for (unsigned i = 0; !err && i < n; i++) {
+        for (unsigned k = 0; !err && k < rs[i].n_rules; k++)
+            err = add_hairpin(out, cfg, &rs[i], &rs[i].rules[k]);
     }
     rs = config_nat_rule_sets(cfg, CFG_NAT_KIND_SOURCE, &n);
     for (unsigned i = 0; !err && i < n; i++) {

@@ -13,6 +13,12 @@
  *    address of each family the rule translates: a range entry NAT_LOCAL_IF_PORT_LO..HI for
  *    TCP, UDP and ICMP (ICMPv6), where the dataplane allocates the translated ports and ICMP
  *    ids. The kernel's ephemeral range (32768 and up) stays the box's own.
+ *  - Hairpinning: a destination or static rule whose translated address is routed (connected
+ *    prefixes and static routes, as the dataplane's FIB) out of an interface in a zone the
+ *    rule-set matches traffic from: that interface's first IPv4 address gets the same range
+ *    entries (TCP, UDP, ICMP), because hairpinned flows leave with it as their source. A box
+ *    service listening there on a port of that range is then out of reach: the operator who
+ *    writes `from zone trust` on a destination rule-set asks for this.
  *
  * Range entries of one (address, protocol) merge into one (lowest lo, highest hi).
  * Pure data: no maps, no sockets (lifecycle.c writes the result with bootstrap_set_nat_local).

@@ -1201,6 +1201,17 @@ void dp_flow_batch(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *
     for (uint32_t i = 0; i < n; i++)
         if (p[i].stage == ST_LOOKUP)
             sess_find_candidate(&f->t, p[i].h, &p[i].probe);
+    /* A translated session's packet also reads the other direction's key (nat_apply()): that
+     * third line is requested for the whole batch too, once the candidates' shared lines
+     * (their flags) have been asked for. Only where NAT is configured. */
+    for (uint32_t i = 0; t && t->nat && i < n; i++) {
+        const uint32_t ref = p[i].probe.ref;
+        if (p[i].stage == ST_LOOKUP && ref != SESS_NONE) {
+            const struct dp_session *s = sess_at(&f->t, ref >> 1);
+            if (s->flags & SESS_F_NAT)
+                __builtin_prefetch(&s->d[(ref & 1) ^ 1]);
+        }
+    }
     for (uint32_t i = 0; i < n; i++)
         stage_decide(f, t, &p[i]);
     /* Periodic updates of sessions still there (one closed meanwhile sent its CLOSE). */

@@ -50,6 +50,24 @@ static inline void rewrite_ipv4_ttl(uint8_t *ip)
  * computed zero is sent as 0xffff; ICMP covers only the identifier. l4 is NULL for a
  * non-first fragment (addresses only).
  */
+/* The one's-complement sum of the changes old -> new of a 32-bit field, not folded: 32-bit
+ * words add up to the same checksum as their 16-bit halves (2^16 = 1 mod 0xffff). */
+static inline uint64_t rewrite_delta4(uint32_t old, uint32_t new_)
+{
+    return (uint64_t)(uint32_t)~old + new_;
+}
+
+/* A checksum with the changes of a delta applied: RFC 1624 eqn. 3, one fold for all of them. */
+static inline uint16_t rewrite_csum_apply(uint16_t check, uint64_t delta)
+{
+    uint64_t sum = (uint16_t)~check + delta; /* a few terms below 2^32: below 2^36 */
+    sum = (sum & 0xffffffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
 static inline void rewrite_nat_v4(uint8_t *ip, uint8_t *l4, uint8_t proto, uint32_t src,
                                   uint32_t dst, uint16_t sport, uint16_t dport)
 {
@@ -58,7 +76,9 @@ static inline void rewrite_nat_v4(uint8_t *ip, uint8_t *l4, uint8_t proto, uint3
     memcpy(&osrc, ip + 12, 4);
     memcpy(&odst, ip + 16, 4);
     memcpy(&check, ip + 10, 2);
-    check = csum_replace4(csum_replace4(check, osrc, src), odst, dst);
+    /* The addresses' change, once: the IPv4 header and the TCP/UDP pseudo-header share it. */
+    const uint64_t da = rewrite_delta4(osrc, src) + rewrite_delta4(odst, dst);
+    check = rewrite_csum_apply(check, da);
     memcpy(ip + 10, &check, 2);
     memcpy(ip + 12, &src, 4);
     memcpy(ip + 16, &dst, 4);
@@ -71,8 +91,7 @@ static inline void rewrite_nat_v4(uint8_t *ip, uint8_t *l4, uint8_t proto, uint3
         uint8_t *c = l4 + (proto == 6 ? 16 : 6);
         memcpy(&check, c, 2);
         if (proto == 6 || check != 0) {
-            check = csum_replace4(csum_replace4(check, osrc, src), odst, dst);
-            check = csum_replace2(csum_replace2(check, osp, sport), odp, dport);
+            check = rewrite_csum_apply(check, da + (uint16_t)~osp + sport + (uint16_t)~odp + dport);
             if (proto == 17 && check == 0)
                 check = 0xffff;
             memcpy(c, &check, 2);

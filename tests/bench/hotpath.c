@@ -7,15 +7,24 @@
  *
  *   moat-bench-hotpath [--mode all|established|setup] [--sessions N] [--small N]
  *                      [--packets N] [--setup N] [--policies N] [--repeat N]
+ *                      [--nat yes|no|both]
  *
  *   established: N sessions (TCP, handshake done), packets of random flows in random
  *                directions; run at --small (1 000) and --sessions (1 048 576) sessions,
  *                --repeat times (5) over the same table: the best and the median run are
- *                printed (this VM shares its 2 vCPUs: single runs vary by +-30 %). Runs past
- *                2 s include the periodic UPDATE deltas of every active session.
+ *                printed (this VM shares its 2 vCPUs: single runs vary by +-30 %). The worker
+ *                clock is held during the timed runs: they include no periodic UPDATE deltas
+ *                (the control thread's cost of a delta shows in setup, the CREATE).
  *   setup:       --setup new TCP flows (SYN) into an empty table: policy lookup (behind
  *                --policies decoy policies in the same zone pair), session creation, CREATE
  *                delta, forwarding of the SYN.
+ *   --nat yes|no|both (both): each figure also (or only) with source NAT: a source rule-set
+ *                trust -> untrust translating 10.1.0.0/16 to pool "bench" (64 addresses,
+ *                ports 1024-65535: 4.1 M mappings, room for the 1 M sessions). Established
+ *                NATed packets are rewritten (addresses, ports, incremental IP and TCP
+ *                checksums) in both directions, replies arriving on the translated tuple
+ *                (the NAT reverse hit); setup adds the NAT rule match and the port
+ *                allocation. With "both" the NAT/plain ratios of the same run are printed.
  * Deltas are drained by the same thread (the control thread does it on another core in the
  * helper), inside the timed loop.
  *
@@ -144,7 +153,56 @@ static Moat__AddressMatch *match_pfx(const char *a, unsigned len)
     return m;
 }
 
-static struct dp_tables *build_tables(uint32_t max_sessions, unsigned decoys)
+/* Source NAT of the benchmark: pool "bench", 10.0.2.100-10.0.2.163, ports 1024-65535. */
+#define NAT_POOL_LO "10.0.2.100"
+#define NAT_POOL_HI "10.0.2.163"
+
+static void add_nat(Moat__Snapshot *s)
+{
+    static Moat__AddressRange ar;
+    static Moat__AddressRange *arp[1] = {&ar};
+    static uint8_t lo[4], hi[4];
+    moat__address_range__init(&ar);
+    inet_pton(AF_INET, NAT_POOL_LO, lo);
+    inet_pton(AF_INET, NAT_POOL_HI, hi);
+    ar.lo.data = lo;
+    ar.lo.len = 4;
+    ar.hi.data = hi;
+    ar.hi.len = 4;
+    static Moat__SourcePool sp;
+    static Moat__SourcePool *spp[1] = {&sp};
+    moat__source_pool__init(&sp);
+    sp.id = 1;
+    sp.name = "bench";
+    sp.ranges = arp;
+    sp.n_ranges = 1;
+    sp.port_lo = 1024;
+    sp.port_hi = 65535;
+    s->source_pools = spp;
+    s->n_source_pools = 1;
+    static Moat__NatRule r;
+    static Moat__NatRule *rp[1] = {&r};
+    static uint32_t from = 1, to = 2;
+    static Moat__Prefix *src[1];
+    moat__nat_rule__init(&r);
+    r.id = 1;
+    r.kind = MOAT__NAT_KIND__NAT_KIND_SOURCE;
+    r.rule_set = "bench-out";
+    r.name = "to-pool";
+    r.from_zones = &from;
+    r.n_from_zones = 1;
+    r.to_zones = &to;
+    r.n_to_zones = 1;
+    src[0] = pfx("10.1.0.0", 16);
+    r.source = src;
+    r.n_source = 1;
+    r.action = MOAT__NAT_ACTION__NAT_ACTION_POOL;
+    r.pool_id = 1;
+    s->nat_rules = rp;
+    s->n_nat_rules = 1;
+}
+
+static struct dp_tables *build_tables(uint32_t max_sessions, unsigned decoys, bool nat)
 {
     static Moat__Snapshot s;
     moat__snapshot__init(&s);
@@ -251,6 +309,10 @@ static struct dp_tables *build_tables(uint32_t max_sessions, unsigned decoys)
     moat__flow_settings__init(&fl);
     fl.max_sessions = max_sessions;
     s.flow = &fl;
+    if (nat)
+        add_nat(&s);
+    else
+        s.n_source_pools = s.n_nat_rules = 0;
 
     struct dp_port ports[2] = {{IF0, 0, 1, "fw0"}, {IF1, 1, 1, "fw1"}};
     struct dp_tables *t = NULL;
@@ -282,12 +344,22 @@ static inline void flow_addrs(uint32_t i, uint8_t c[4], uint8_t s[4], uint16_t *
     *cport = (uint16_t)(1024 + (i % 50000));
 }
 
+/* Under NAT, flow i's translated source (network order), learnt from its first packet as it
+ * left: replies are addressed to it. */
+static bool nat_mode;
+static uint32_t *ext_addr;
+static uint16_t *ext_port;
+
 /* Frame k of the batch: flow i, direction dir, TCP flags. */
 static inline void synth(struct frames *fr, int k, uint32_t i, unsigned dir, uint8_t flags)
 {
     uint8_t c[4], s[4];
     uint16_t cport;
     flow_addrs(i, c, s, &cport);
+    if (nat_mode && dir) {
+        memcpy(c, &ext_addr[i], 4);
+        cport = ntohs(ext_port[i]);
+    }
     uint8_t *pkt = fr->buf + (size_t)k * FRAME + HEADROOM;
     struct moat_meta *m = (struct moat_meta *)(pkt - sizeof(*m));
     memset(m, 0, sizeof(*m));
@@ -387,6 +459,13 @@ static void open_sessions(struct dp_flow *f, const struct dp_tables *t, struct f
                 fprintf(stderr, "handshake step %d of flow %u not forwarded\n", st, i);
                 exit(1);
             }
+            if (st == 0 && nat_mode) {
+                for (uint32_t k = 0; k < b; k++) { /* the SYN as it left: source translated */
+                    const uint8_t *ip = fr->p[k].out + 14;
+                    memcpy(&ext_addr[i + k], ip + 12, 4);
+                    memcpy(&ext_port[i + k], ip + 20, 2);
+                }
+            }
             drain(f);
         }
     }
@@ -397,8 +476,28 @@ struct result {
     uint64_t packets, tx, deltas;
 };
 
+/* A batch of packets of random flows in random directions. Under NAT, the translated
+ * endpoints of the replies' flows are fetched for the whole batch first, so that frame
+ * synthesis does not wait for them one packet at a time. */
+static inline void synth_batch(struct frames *fr, uint32_t flows)
+{
+    uint32_t idx[BATCH];
+    unsigned dir[BATCH];
+    for (int k = 0; k < BATCH; k++) {
+        idx[k] = (uint32_t)(rnd() % flows);
+        dir[k] = (unsigned)(rnd() & 1);
+        if (nat_mode && dir[k]) {
+            __builtin_prefetch(&ext_addr[idx[k]]);
+            __builtin_prefetch(&ext_port[idx[k]]);
+        }
+    }
+    for (int k = 0; k < BATCH; k++)
+        synth(fr, k, idx[k], dir[k], TCPF_ACK | TCPF_PSH);
+}
+
+/* clock_ms: the worker clock for the whole run (held: see established(), below). */
 static struct result established(struct dp_flow *f, const struct dp_tables *t, struct frames *fr,
-                                 uint32_t flows, uint64_t packets)
+                                 uint32_t flows, uint64_t packets, uint64_t clock_ms)
 {
     struct result r = {0};
     packets = (packets + BATCH - 1) / BATCH * BATCH;
@@ -406,8 +505,7 @@ static struct result established(struct dp_flow *f, const struct dp_tables *t, s
     uint64_t seed = rs;
     double t0 = now_s();
     for (uint64_t done = 0; done < packets; done += BATCH)
-        for (int k = 0; k < BATCH; k++)
-            synth(fr, k, (uint32_t)(rnd() % flows), (unsigned)(rnd() & 1), TCPF_ACK | TCPF_PSH);
+        synth_batch(fr, flows);
     r.ns_synth = (now_s() - t0) * 1e9 / (double)packets;
     rs = seed;
     const uint64_t deltas0 = f->st->deltas_produced;
@@ -415,10 +513,9 @@ static struct result established(struct dp_flow *f, const struct dp_tables *t, s
     t0 = now_s();
     uint64_t batches = 0;
     for (uint64_t done = 0; done < packets; done += BATCH) {
-        for (int k = 0; k < BATCH; k++)
-            synth(fr, k, (uint32_t)(rnd() % flows), (unsigned)(rnd() & 1), TCPF_ACK | TCPF_PSH);
+        synth_batch(fr, flows);
         if ((batches++ & 255) == 0)
-            dp_flow_tick(f, t, now_ms()); /* the worker's pass: clock, aging */
+            dp_flow_tick(f, t, clock_ms); /* the worker's pass: clock, aging */
         r.tx += run(f, t, fr, BATCH);
         drain(f);
     }
@@ -429,26 +526,154 @@ static struct result established(struct dp_flow *f, const struct dp_tables *t, s
     return r;
 }
 
+/* Established packets over n sessions (with or without NAT): prints the line, *ns = best net
+ * ns/packet. Nonzero on a failure. */
+static int establish(struct dp *dp, struct moat_dp_stats *stats, struct frames *fr, uint32_t n,
+                     uint32_t decoys, bool nat, uint64_t packets, int repeat, double *ns)
+{
+    nat_mode = nat;
+    if (nat) {
+        ext_addr = calloc(n, sizeof(*ext_addr));
+        ext_port = calloc(n, sizeof(*ext_port));
+        if (!ext_addr || !ext_port) {
+            fprintf(stderr, "out of memory\n");
+            return 1;
+        }
+    }
+    struct dp_tables *t = build_tables(n, decoys, nat);
+    long rss0 = rss_kib();
+    struct dp_flow *f = make_flow(dp, stats, n);
+    long rss1 = rss_kib();
+    const uint64_t nat0 = f->st->nat_sessions;
+    double t0 = now_s();
+    open_sessions(f, t, fr, n);
+    double open_s = now_s() - t0;
+    /* The worker clock stays where the handshakes left it during the timed runs: no run
+     * includes the periodic UPDATE deltas (every 2 s per active session), whatever the
+     * handshakes took, so that runs with and without NAT compare alike. */
+    const uint64_t clock_ms = now_ms();
+    if (f->t.active != n) {
+        fprintf(stderr, "%u sessions expected, %u active\n", n, f->t.active);
+        return 1;
+    }
+    const uint64_t rev0 = f->st->nat_reverse_hit;
+    /* The VM is noisy: best and median of `repeat` runs over the same table. */
+    struct result r = {0}, runs[16];
+    double gross[16];
+    for (int k = 0; k < repeat; k++) {
+        runs[k] = established(f, t, fr, n, packets, clock_ms);
+        gross[k] = runs[k].ns_gross - runs[k].ns_synth;
+        if (k == 0 || gross[k] < r.ns_gross - r.ns_synth)
+            r = runs[k];
+    }
+    for (int a = 0; a < repeat; a++)
+        for (int b = a + 1; b < repeat; b++)
+            if (gross[b] < gross[a]) {
+                double x = gross[a];
+                gross[a] = gross[b];
+                gross[b] = x;
+            }
+    uint64_t deltas = 0, tx = 0, pk = 0;
+    for (int k = 0; k < repeat; k++) {
+        deltas += runs[k].deltas;
+        tx += runs[k].tx;
+        pk += runs[k].packets;
+    }
+    const uint64_t rev = f->st->nat_reverse_hit - rev0;
+    printf("established, %8u sessions%s: %6.1f ns/packet best of %d (median %.1f; best run "
+           "%.1f gross - %.1f frame synthesis), %.2f Mpps, %llu/%llu forwarded, %llu "
+           "periodic UPDATE deltas; handshakes %.2f s; table %.1f MiB (RSS +%.1f MiB, %.0f "
+           "MiB of the process in huge pages)\n",
+           n, nat ? " NAT" : "", r.ns_gross - r.ns_synth, repeat, gross[repeat / 2], r.ns_gross,
+           r.ns_synth, 1e3 / (r.ns_gross - r.ns_synth), (unsigned long long)tx,
+           (unsigned long long)pk, (unsigned long long)deltas, open_s, dp_flow_bytes(f) / 1048576.0,
+           (rss1 - rss0) / 1024.0, huge_kib() / 1024.0);
+    if (nat)
+        printf("    NAT: %llu translated sessions, %llu replies found on the translated tuple "
+               "(NAT reverse hits, %.0f%% of the packets)\n",
+               (unsigned long long)(f->st->nat_sessions - nat0), (unsigned long long)rev,
+               100.0 * (double)rev / (double)pk);
+    *ns = r.ns_gross - r.ns_synth;
+    const bool ok = tx == pk && (!nat || (f->st->nat_sessions - nat0 == n && rev > 0));
+    if (!ok)
+        fprintf(stderr, "not every packet was forwarded%s\n", nat ? " or translated" : "");
+    dp_flow_destroy(f);
+    dp->flows[0] = NULL;
+    dp_tables_free(t, true, true);
+    free(ext_addr);
+    free(ext_port);
+    ext_addr = NULL;
+    ext_port = NULL;
+    nat_mode = false;
+    return ok ? 0 : 1;
+}
+
+/* New flows into an empty table (with or without NAT): prints the line, *rate = sessions/s.
+ * Nonzero on a failure. */
+static int setup(struct dp *dp, struct moat_dp_stats *stats, struct frames *fr, uint32_t setup_n,
+                 uint32_t decoys, bool nat, double *rate)
+{
+    struct dp_tables *t = build_tables(setup_n, decoys, nat);
+    struct dp_flow *f = make_flow(dp, stats, setup_n);
+    uint64_t created0 = stats->worker[0].sessions_created;
+    uint64_t nat0 = stats->worker[0].nat_sessions, fail0 = stats->worker[0].nat_alloc_failures;
+    measuring = true;
+    double t0 = now_s();
+    uint64_t tx = 0;
+    for (uint32_t i = 0; i < setup_n; i += BATCH) {
+        uint32_t b = setup_n - i < BATCH ? setup_n - i : BATCH;
+        for (uint32_t k = 0; k < b; k++)
+            synth(fr, (int)k, i + k, 0, TCPF_SYN);
+        if (((i / BATCH) & 255) == 0)
+            dp_flow_tick(f, t, now_ms());
+        tx += run(f, t, fr, b);
+        drain(f);
+    }
+    double el = now_s() - t0;
+    measuring = false;
+    uint64_t created = stats->worker[0].sessions_created - created0;
+    uint64_t xlated = stats->worker[0].nat_sessions - nat0;
+    printf("setup%s: %llu sessions in %.3f s = %.2f M sessions/s (%.0f ns each, incl. policy "
+           "lookup behind %u decoys, %s2 index inserts, timers, CREATE delta, forwarding the "
+           "SYN), %llu SYNs forwarded, table full %llu",
+           nat ? " NAT" : "", (unsigned long long)created, el, created / el / 1e6,
+           el * 1e9 / (double)created, decoys, nat ? "NAT rule match and port allocation, " : "",
+           (unsigned long long)tx, (unsigned long long)stats->worker[0].session_table_full);
+    if (nat)
+        printf(", %llu translated, %llu allocation failures", (unsigned long long)xlated,
+               (unsigned long long)(stats->worker[0].nat_alloc_failures - fail0));
+    printf("\n");
+    *rate = created / el;
+    const bool ok = created == setup_n && (!nat || xlated == setup_n);
+    dp_flow_destroy(f);
+    dp->flows[0] = NULL;
+    dp_tables_free(t, true, true);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
-    const char *mode = "all";
+    const char *mode = "all", *nat_arg = "both";
     uint32_t big = 1048576, small = 1000, setup_n = 1000000, decoys = 100;
     uint64_t packets = 10000000;
     int repeat = 5;
     static const struct option opts[] = {
-        {"mode", required_argument, NULL, 'm'},
-        {"sessions", required_argument, NULL, 's'},
-        {"small", required_argument, NULL, 'k'},
-        {"packets", required_argument, NULL, 'p'},
-        {"setup", required_argument, NULL, 'n'},
-        {"policies", required_argument, NULL, 'P'},
-        {"repeat", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"mode", required_argument, NULL, 'm'},   {"sessions", required_argument, NULL, 's'},
+        {"small", required_argument, NULL, 'k'},  {"packets", required_argument, NULL, 'p'},
+        {"setup", required_argument, NULL, 'n'},  {"policies", required_argument, NULL, 'P'},
+        {"repeat", required_argument, NULL, 'r'}, {"nat", required_argument, NULL, 'N'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "m:s:k:p:n:P:r:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:s:k:p:n:P:r:N:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'N':
+            nat_arg = optarg;
+            if (strcmp(nat_arg, "yes") && strcmp(nat_arg, "no") && strcmp(nat_arg, "both")) {
+                fprintf(stderr, "--nat takes yes, no or both\n");
+                return 2;
+            }
+            break;
         case 'm':
             mode = optarg;
             break;
@@ -475,7 +700,8 @@ int main(int argc, char **argv)
         default:
             fprintf(c == 'h' ? stdout : stderr,
                     "usage: %s [--mode all|established|setup] [--sessions N] [--small N] "
-                    "[--packets N] [--setup N] [--policies N] [--repeat N]\n",
+                    "[--packets N] [--setup N] [--policies N] [--repeat N] "
+                    "[--nat yes|no|both]\n",
                     argv[0]);
             return c == 'h' ? 0 : 2;
         }
@@ -495,93 +721,38 @@ int main(int argc, char **argv)
            "the permit in the zone pair\n",
            BATCH, PKT_LEN, decoys);
 
+    const bool nat_variant[2] = {strcmp(nat_arg, "yes") != 0, strcmp(nat_arg, "no") != 0};
+    /* [size][nat]: best net ns/packet; setups/s [nat]. */
+    double est_ns[2][2] = {{0}}, setup_rate[2] = {0};
     if (do_est) {
         const uint32_t sizes[2] = {small, big};
         for (int i = 0; i < 2; i++) {
             uint32_t n = sizes[i];
             if (!n)
                 continue;
-            struct dp_tables *t = build_tables(n, decoys);
-            long rss0 = rss_kib();
-            struct dp_flow *f = make_flow(&dp, stats, n);
-            long rss1 = rss_kib();
-            double t0 = now_s();
-            open_sessions(f, t, &fr, n);
-            double open_s = now_s() - t0;
-            if (f->t.active != n) {
-                fprintf(stderr, "%u sessions expected, %u active\n", n, f->t.active);
-                return 1;
+            for (int nat = 0; nat < 2; nat++) {
+                if (!nat_variant[nat])
+                    continue;
+                if (establish(&dp, stats, &fr, n, decoys, nat, packets, repeat, &est_ns[i][nat]))
+                    return 1;
             }
-            /* The VM is noisy: best and median of `repeat` runs over the same table. */
-            struct result r = {0}, runs[16];
-            double gross[16];
-            for (int k = 0; k < repeat; k++) {
-                runs[k] = established(f, t, &fr, n, packets);
-                gross[k] = runs[k].ns_gross - runs[k].ns_synth;
-                if (k == 0 || gross[k] < r.ns_gross - r.ns_synth)
-                    r = runs[k];
-            }
-            for (int a = 0; a < repeat; a++)
-                for (int b = a + 1; b < repeat; b++)
-                    if (gross[b] < gross[a]) {
-                        double x = gross[a];
-                        gross[a] = gross[b];
-                        gross[b] = x;
-                    }
-            uint64_t deltas = 0, tx = 0, pk = 0;
-            for (int k = 0; k < repeat; k++) {
-                deltas += runs[k].deltas;
-                tx += runs[k].tx;
-                pk += runs[k].packets;
-            }
-            printf("established, %8u sessions: %6.1f ns/packet best of %d (median %.1f; best run "
-                   "%.1f gross - %.1f frame synthesis), %.2f Mpps, %llu/%llu forwarded, %llu "
-                   "periodic UPDATE deltas; handshakes %.2f s; table %.1f MiB (RSS +%.1f MiB, %.0f "
-                   "MiB of the process in huge pages)\n",
-                   n, r.ns_gross - r.ns_synth, repeat, gross[repeat / 2], r.ns_gross, r.ns_synth,
-                   1e3 / (r.ns_gross - r.ns_synth), (unsigned long long)tx, (unsigned long long)pk,
-                   (unsigned long long)deltas, open_s, dp_flow_bytes(f) / 1048576.0,
-                   (rss1 - rss0) / 1024.0, huge_kib() / 1024.0);
-            if (tx != pk) {
-                fprintf(stderr, "not every packet was forwarded\n");
-                return 1;
-            }
-            dp_flow_destroy(f);
-            dp.flows[0] = NULL;
-            dp_tables_free(t, true, true);
+            if (nat_variant[0] && nat_variant[1])
+                printf("established, %8u sessions: NAT %.1f ns/packet vs %.1f without: ratio "
+                       "NAT/plain %.2f\n",
+                       n, est_ns[i][1], est_ns[i][0], est_ns[i][1] / est_ns[i][0]);
         }
     }
 
     if (do_setup && setup_n) {
-        struct dp_tables *t = build_tables(setup_n, decoys);
-        struct dp_flow *f = make_flow(&dp, stats, setup_n);
-        uint64_t created0 = stats->worker[0].sessions_created;
-        measuring = true;
-        double t0 = now_s();
-        uint64_t tx = 0;
-        for (uint32_t i = 0; i < setup_n; i += BATCH) {
-            uint32_t b = setup_n - i < BATCH ? setup_n - i : BATCH;
-            for (uint32_t k = 0; k < b; k++)
-                synth(&fr, (int)k, i + k, 0, TCPF_SYN);
-            if (((i / BATCH) & 255) == 0)
-                dp_flow_tick(f, t, now_ms());
-            tx += run(f, t, &fr, b);
-            drain(f);
+        for (int nat = 0; nat < 2; nat++) {
+            if (!nat_variant[nat])
+                continue;
+            if (setup(&dp, stats, &fr, setup_n, decoys, nat, &setup_rate[nat]))
+                return 1;
         }
-        double el = now_s() - t0;
-        measuring = false;
-        uint64_t created = stats->worker[0].sessions_created - created0;
-        printf("setup: %llu sessions in %.3f s = %.2f M sessions/s (%.0f ns each, incl. policy "
-               "lookup behind %u decoys, 2 index inserts, timers, CREATE delta, forwarding the "
-               "SYN), %llu SYNs forwarded, table full %llu\n",
-               (unsigned long long)created, el, created / el / 1e6, el * 1e9 / (double)created,
-               decoys, (unsigned long long)tx,
-               (unsigned long long)stats->worker[0].session_table_full);
-        if (created != setup_n)
-            return 1;
-        dp_flow_destroy(f);
-        dp.flows[0] = NULL;
-        dp_tables_free(t, true, true);
+        if (nat_variant[0] && nat_variant[1])
+            printf("setup: NAT %.2f M sessions/s vs %.2f without: ratio NAT/plain %.2f\n",
+                   setup_rate[1] / 1e6, setup_rate[0] / 1e6, setup_rate[1] / setup_rate[0]);
     }
 
     /* Memory of a 1 M-session table, as the helper allocates it. */

@@ -158,6 +158,49 @@ static void test_kinds(void **state)
     config_free(cfg);
 }
 
+/* Hairpinning: a destination (or static) rule-set matching traffic from the zone its
+ * translated address is routed into puts that interface's first IPv4 address in. */
+static void test_hairpin(void **state)
+{
+    (void)state;
+    struct moat_config *cfg = load(
+        PRE "nat {\n"
+            "destination {\n"
+            "  pool web { address 10.77.1.10/32 port 8080; }\n"
+            "  pool far { address 10.99.0.5/32 port 8080; }\n"
+            "  rule-set in { from zone [ untrust trust ];\n"
+            "    rule http { match { destination-address 10.77.2.1/32; destination-port 80; } "
+            "then { destination-nat { pool web; } } } }\n"
+            "  rule-set far { from interface fw1;\n"
+            "    rule ssh { match { destination-address 10.77.2.1/32; destination-port 2222; } "
+            "then { destination-nat { pool far; } } } } }\n"
+            "static { rule-set st { from zone untrust;\n"
+            "  rule one { match { destination-address 192.0.2.10/32; } then { static-nat { "
+            "prefix 10.77.1.20/32; } } } } }\n"
+            "}\n"
+            "}\n"
+            "routing-options { static { route 10.99.0.0/16 next-hop 10.77.2.2; } }\n");
+    struct nat_local_set s;
+    char why[256];
+    assert_int_equal(nat_local_build(cfg, &s, why, sizeof(why)), 0);
+    /* web (10.77.1.10) is routed out of fw0, in trust, a zone of rule-set in: fw0's address. */
+    assert_range(&s, "10.77.1.1", IPPROTO_TCP, 1024, 32767, MOAT_NAT_LOCAL_F_SNAT);
+    assert_range(&s, "10.77.1.1", IPPROTO_UDP, 1024, 32767, MOAT_NAT_LOCAL_F_SNAT);
+    assert_range(&s, "10.77.1.1", IPPROTO_ICMP, 1024, 32767, MOAT_NAT_LOCAL_F_SNAT);
+    assert_null(entry(&s, "fd00:77:1::1", IPPROTO_TCP, 0)); /* IPv4 only */
+    /* far (10.99.0.5) by the static route through fw1, the rule-set's from interface: fw1's
+     * first address. */
+    assert_range(&s, "10.77.2.1", IPPROTO_TCP, 1024, 32767, MOAT_NAT_LOCAL_F_SNAT);
+    assert_null(entry(&s, "10.77.5.1", IPPROTO_TCP, 0));
+    assert_non_null(entry(&s, "10.77.2.1", IPPROTO_TCP, 80));
+    assert_non_null(entry(&s, "10.77.2.1", IPPROTO_TCP, 2222));
+    /* 2 x (tcp, udp) exact + (tcp, udp, icmp) on 10.77.1.1 and on 10.77.2.1; the static rule
+     * maps into trust from untrust: no hairpin, nothing more. */
+    assert_int_equal(s.n, 10);
+    nat_local_free(&s);
+    config_free(cfg);
+}
+
 static void test_too_many(void **state)
 {
     (void)state;
@@ -182,6 +225,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_standalone),
         cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_hairpin),
         cmocka_unit_test(test_too_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

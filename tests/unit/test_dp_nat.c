@@ -384,7 +384,7 @@ static void test_csum_random(void **state)
         buf[8] = (uint8_t)(rand() | 1);
         buf[9] = proto;
         for (int b = 12; b < 20; b++)
-            buf[b] = (uint8_t)rand();
+            buf[b] = (i % 10 == 0) ? (uint8_t)((rand() & 1) ? 0xff : 0) : (uint8_t)rand();
         uint8_t *l4 = buf + hl;
         for (uint32_t b = 0; b < l4len; b++)
             l4[b] = (uint8_t)rand();
@@ -399,8 +399,15 @@ static void test_csum_random(void **state)
         uint16_t c = csum_compute(buf, 20);
         memcpy(buf + 10, &c, 2);
         assert_sums_ok(buf);
-        const uint32_t ns = (uint32_t)rand() * 2654435761u, nd = (uint32_t)rand() ^ 0x5a5a5a5a;
-        const uint16_t sp = (uint16_t)rand(), dpn = (uint16_t)rand();
+        uint32_t ns = (uint32_t)rand() * 2654435761u, nd = (uint32_t)rand() ^ 0x5a5a5a5a;
+        uint16_t sp = (uint16_t)rand(), dpn = (uint16_t)rand();
+        if (i % 5 == 0) { /* words at the edges of the one's-complement folds */
+            static const uint32_t ex[] = {0, 0xffffffffu, 0xffff0000u, 0x0000ffffu, 1, 0xfffffffeu};
+            ns = ex[rand() % 6];
+            nd = ex[rand() % 6];
+            sp = (uint16_t)ex[rand() % 6];
+            dpn = (uint16_t)ex[rand() % 6];
+        }
         rewrite_nat_v4(buf, l4, proto, ns, nd, sp, dpn);
         assert_memory_equal(buf + 12, &ns, 4);
         assert_memory_equal(buf + 16, &nd, 4);

@@ -70,6 +70,27 @@ static int pfx_list(Moat__Prefix **in, size_t n, struct nat_pfx **out, uint32_t 
     return 0;
 }
 
+/*
+ * IPv6 is not translated yet (IPv4 only): a rule that names an IPv6 prefix or an IPv6 pool
+ * can match no IPv4 packet, so it is left out of the set, as IPv6 pool ranges are, instead of
+ * refusing the snapshot of a config controld accepted.
+ */
+static bool rule_is_v6(const Moat__NatRule *in, const bool *src_v6, const bool *dst_v6)
+{
+    for (size_t k = 0; k < in->n_source; k++)
+        if (in->source[k] && in->source[k]->addr.len == 16)
+            return true;
+    for (size_t k = 0; k < in->n_destination; k++)
+        if (in->destination[k] && in->destination[k]->addr.len == 16)
+            return true;
+    if (in->static_prefix && in->static_prefix->addr.len == 16)
+        return true;
+    if (in->action == MOAT__NAT_ACTION__NAT_ACTION_POOL && in->pool_id < NAT_MAX_POOLS)
+        return in->kind == MOAT__NAT_KIND__NAT_KIND_SOURCE ? src_v6[in->pool_id]
+                                                           : dst_v6[in->pool_id];
+    return false;
+}
+
 void nat_set_free(struct nat_set *n)
 {
     if (!n)
@@ -103,6 +124,7 @@ int nat_compile(const Moat__Snapshot *s, struct nat_set **out, char *err, size_t
         return -ENOMEM;
     int rc = 0;
     bool oom = false;
+    bool src_v6[NAT_MAX_POOLS] = {false}, dst_v6[NAT_MAX_POOLS] = {false}; /* IPv6-only pools */
     for (size_t i = 0; i < s->n_source_pools && !rc; i++) {
         const Moat__SourcePool *sp = s->source_pools[i];
         if (sp->id == 0 || sp->id >= NAT_MAX_POOLS || n->spool[sp->id]) {
@@ -143,6 +165,7 @@ int nat_compile(const Moat__Snapshot *s, struct nat_set **out, char *err, size_t
             p->nranges++;
             p->naddr += (uint64_t)(hi - lo) + 1;
         }
+        src_v6[sp->id] = p->naddr == 0 && sp->n_ranges && sp->ranges[0]->lo.len == 16;
     }
     for (size_t i = 0; i < s->n_destination_pools && !rc; i++) {
         const Moat__DestinationPool *dp = s->destination_pools[i];
@@ -150,6 +173,10 @@ int nat_compile(const Moat__Snapshot *s, struct nat_set **out, char *err, size_t
             rc = fail(err, errlen, "destination pool %s: id %u is 0, above %u or repeated",
                       dp->name ? dp->name : "?", dp->id, NAT_MAX_POOLS - 1);
             break;
+        }
+        if (dp->address && dp->address->addr.len == 16 && dp->port <= 65535) {
+            dst_v6[dp->id] = true; /* not translated yet (IPv4 only) */
+            continue;
         }
         struct nat_pfx px;
         if (pfx_of(dp->address, &px) != 0 || dp->port > 65535) {
@@ -174,6 +201,8 @@ int nat_compile(const Moat__Snapshot *s, struct nat_set **out, char *err, size_t
     }
     for (size_t i = 0; i < s->n_nat_rules && !rc; i++) {
         const Moat__NatRule *in = s->nat_rules[i];
+        if (rule_is_v6(in, src_v6, dst_v6))
+            continue;
         struct nat_rule *r = &n->rules[n->nrules++];
         r->id = in->id;
         r->kind = (uint8_t)in->kind;

@@ -98,8 +98,9 @@ struct nat_set {
     struct nat_dpool *dpool[NAT_MAX_POOLS];
 };
 
-/* Compiles the NAT part of s (IPv4; IPv6 rules are refused). *out NULL when s has none.
- * -EINVAL with a sentence in err, -ENOMEM. */
+/* Compiles the NAT part of s (IPv4: rules naming IPv6 prefixes or IPv6-only pools are left
+ * out, IPv6 is not translated yet). *out NULL when s has none. -EINVAL with a sentence in err,
+ * -ENOMEM. */
 int nat_compile(const Moat__Snapshot *s, struct nat_set **out, char *err, size_t errlen);
 void nat_set_free(struct nat_set *n);
 

@@ -5,6 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config clang llvm lld
+  libclang-rt-14-dev # -fsanitize=fuzzer (libFuzzer), for tests/fuzz/; clang only recommends it
   libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev zlib1g-dev
   libuv1-dev protobuf-c-compiler libprotobuf-c-dev
   libnl-3-dev libnl-route-3-dev libcmocka-dev libssl-dev libsystemd-dev

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Moat test: installs what is missing, builds (normal and ASan+UBSan), runs the
-# cmocka unit tests in both builds, then the lab (namespace) tests against both builds.
+# cmocka unit tests in both builds, the libFuzzer harnesses (tests/fuzz/run.sh), then the lab
+# (namespace) tests against both builds.
 # Needs root for the lab tests. Prints "N passed, M failed" last; exit status 0 only if
 # everything passed.
 #
@@ -42,6 +43,11 @@ for b in "${builds[@]}"; do
 	(cd "$TOP/$dir" && ctest --output-on-failure)
 	record "unit tests ($dir)" $?
 done
+
+# libFuzzer harnesses (clang, own build dir build-fuzz/): a bounded run each, regressions replayed.
+echo "==== fuzz (tests/fuzz/run.sh)"
+bash "$TOP/tests/fuzz/run.sh"
+record "fuzz" $?
 
 if [ "$MODE" != --unit ]; then
 	if [ "$(id -u)" != 0 ]; then

@@ -832,11 +832,69 @@ static void test_reverse_index_churn(void **state)
     nat_free(e);
 }
 
+/* IPv6 NAT rules and pools (the config accepts them) are left out, not refused: the IPv4
+ * rules of the same snapshot still apply. Found by tests/fuzz (fuzz_config: full.conf). */
+static void test_ipv6_rules_left_out(void **state)
+{
+    (void)state;
+    uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}, a4[4] = {203, 0, 113, 9};
+    Moat__Prefix p6 = MOAT__PREFIX__INIT, *p6p = &p6;
+    p6.addr.data = a6, p6.addr.len = 16, p6.len = 128;
+    Moat__DestinationPool dp6 = MOAT__DESTINATION_POOL__INIT, *dpp = &dp6;
+    dp6.id = 1, dp6.name = "web6", dp6.address = &p6;
+    Moat__AddressRange r6 = MOAT__ADDRESS_RANGE__INIT, r4 = MOAT__ADDRESS_RANGE__INIT;
+    Moat__AddressRange *r6p = &r6, *r4p = &r4;
+    r6.lo.data = r6.hi.data = a6, r6.lo.len = r6.hi.len = 16;
+    r4.lo.data = r4.hi.data = a4, r4.lo.len = r4.hi.len = 4;
+    Moat__SourcePool sp[2] = {MOAT__SOURCE_POOL__INIT, MOAT__SOURCE_POOL__INIT};
+    Moat__SourcePool *spp[2] = {&sp[0], &sp[1]};
+    sp[0].id = 1, sp[0].name = "pub6", sp[0].ranges = &r6p, sp[0].n_ranges = 1;
+    sp[1].id = 2, sp[1].name = "pub4", sp[1].ranges = &r4p, sp[1].n_ranges = 1;
+    Moat__NatRule nr[5], *nrp[5];
+    for (int i = 0; i < 5; i++) {
+        moat__nat_rule__init(&nr[i]);
+        nr[i].id = (uint32_t)i + 1;
+        nr[i].name = "r";
+        nrp[i] = &nr[i];
+    }
+    nr[0].kind = MOAT__NAT_KIND__NAT_KIND_DESTINATION; /* to an IPv6 pool */
+    nr[0].destination = &p6p, nr[0].n_destination = 1;
+    nr[0].action = MOAT__NAT_ACTION__NAT_ACTION_POOL, nr[0].pool_id = 1;
+    nr[1].kind = MOAT__NAT_KIND__NAT_KIND_SOURCE; /* IPv6 source, interface */
+    nr[1].source = &p6p, nr[1].n_source = 1;
+    nr[1].action = MOAT__NAT_ACTION__NAT_ACTION_INTERFACE;
+    nr[2].kind = MOAT__NAT_KIND__NAT_KIND_SOURCE; /* any, to an IPv6-only pool */
+    nr[2].action = MOAT__NAT_ACTION__NAT_ACTION_POOL, nr[2].pool_id = 1;
+    nr[3].kind = MOAT__NAT_KIND__NAT_KIND_SOURCE; /* IPv4: kept */
+    nr[3].action = MOAT__NAT_ACTION__NAT_ACTION_POOL, nr[3].pool_id = 2;
+    nr[4].kind = MOAT__NAT_KIND__NAT_KIND_SOURCE; /* IPv4: kept */
+    nr[4].action = MOAT__NAT_ACTION__NAT_ACTION_INTERFACE;
+    Moat__Snapshot s = MOAT__SNAPSHOT__INIT;
+    s.destination_pools = &dpp, s.n_destination_pools = 1;
+    s.source_pools = spp, s.n_source_pools = 2;
+    s.nat_rules = nrp, s.n_nat_rules = 5;
+    struct nat_set *n = NULL;
+    char err[256] = "";
+    assert_int_equal(nat_compile(&s, &n, err, sizeof(err)), 0);
+    assert_non_null(n);
+    assert_int_equal(n->nrules, 2);
+    assert_int_equal(n->rules[0].id, 4);
+    assert_int_equal(n->rules[1].id, 5);
+    assert_null(n->dpool[1]);
+    assert_int_equal(n->spool[2]->naddr, 1);
+    nat_set_free(n);
+    /* Still refused: an IPv4 rule naming a pool that does not exist. */
+    nr[3].pool_id = 9;
+    assert_int_equal(nat_compile(&s, &n, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "unknown source pool 9"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_csum_random),
         cmocka_unit_test(test_port_allocator),
+        cmocka_unit_test(test_ipv6_rules_left_out),
         cmocka_unit_test(test_snat_interface_udp),
         cmocka_unit_test(test_snat_pool_tcp),
         cmocka_unit_test(test_dnat_and_hairpin),

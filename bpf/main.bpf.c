@@ -4,7 +4,7 @@
  *
  * The shim tail-calls xdp_main_prog (moat_progs slot MOAT_PROG_SLOT_MAIN) for transit traffic
  * of an interface that is not armed (no helper, mode legacy) or has no XSK. Layouts, maps and
- * the order of the decisions: bpf/legacy.h.
+ * the order of the decisions: bpf/legacy_maps.h.
  *
  *   xdp_main_prog   settles the shim's tail-call count, parses, looks the session up. Hit:
  *                   TCP state, counters, NAT rewrite, TTL, route + neighbour, redirect.
@@ -28,7 +28,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "maps.h"
-#include "legacy.h"
+#include "legacy_maps.h"
 #include "moat_maps.bpf.h"
 
 #define TCPF_FIN 0x01

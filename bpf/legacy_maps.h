@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * legacy.h — layouts of the maps of xdp_main_prog, the legacy in-kernel path (bpf/main.bpf.c),
+ * legacy_maps.h — layouts of the maps of xdp_main_prog, the legacy in-kernel path (bpf/main.bpf.c),
  * shared with controld (controld/legacy.c compiles the Snapshot into them, consumes the
  * session events and ages the sessions).
  *
@@ -15,8 +15,8 @@
  *   source NAT (static, source rules, hairpin) with the port chosen by inserting the reverse
  *   entry with BPF_NOEXIST, then the forward entry, a create event on moat_lg_events.
  */
-#ifndef MOAT_BPF_LEGACY_H
-#define MOAT_BPF_LEGACY_H
+#ifndef MOAT_BPF_LEGACY_MAPS_H
+#define MOAT_BPF_LEGACY_MAPS_H
 
 #include <linux/types.h>
 

@@ -131,6 +131,8 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_lg_neigh SEC(".maps");
 
+/* Pinned by controld itself: the kernel adds BPF_F_RDONLY_PROG to a devmap's flags, which
+ * libbpf's check of a pinned map against this definition then refuses. */
 struct {
     __uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
     __uint(max_entries, MOAT_MAX_IFACES);

@@ -1068,6 +1068,21 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
         free(lg);
         return rc;
     }
+    /* moat_lg_tx (see main.bpf.c): reuse the pinned one by hand, else pin it after load. */
+    struct bpf_map *txm = bpf_object__find_map_by_name(lg->obj, MOAT_MAP_LG_TX);
+    char txpath[PATH_MAX];
+    bool tx_reused = false;
+    snprintf(txpath, sizeof(txpath), "%s/" MOAT_MAP_LG_TX, c->bpffs_dir);
+    if (txm) {
+        bpf_map__set_pin_path(txm, NULL);
+        int pfd = bpf_obj_get(txpath);
+        if (pfd >= 0) {
+            tx_reused = bpf_map__reuse_fd(txm, pfd) == 0;
+            close(pfd);
+            if (!tx_reused)
+                unlink(txpath);
+        }
+    }
     rc = bpf_object__load(lg->obj);
     if (rc) {
         fail(err, errlen, rc,
@@ -1095,6 +1110,10 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
             goto out;
         }
         *maps[i].fd = fd;
+    }
+    if (txm && !tx_reused && (rc = bpf_map__pin(txm, txpath))) {
+        fail(err, errlen, rc, "pinning %s failed: %s", txpath, strerror(-rc));
+        goto out;
     }
     struct bpf_program *pm = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN);
     struct bpf_program *pn = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN_NEW);

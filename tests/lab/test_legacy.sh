@@ -8,7 +8,8 @@
 #  3. Fallback (configs/nat-standalone.conf, userspace): a TCP stream and a NATed UDP flow keep
 #     going while the helper is SIGKILLed and restarted: iperf3 ends without error, the server
 #     sees one translated source port for the UDP flow, the shim's tail_call counter and the
-#     legacy path's counters show the path change, and the helper is armed again.
+#     legacy path's counters show the path change, and the helper is armed again. A UDP flow
+#     born while the helper is dead keeps its translated port when the helper is back.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init legacy
@@ -21,7 +22,6 @@ ip netns exec "$NS_SRV" ethtool -K s0 gro on >/dev/null
 lg() {
 	moatctl --json show dataplane statistics | $PY -c 'import json,sys; print(json.load(sys.stdin)["legacy"][sys.argv[1]])' "$1"
 }
-helper_pid() { pgrep -f "moat-dataplane --run-dir $RUN( |$)" | head -1; }
 # stop_controld: stops controld (and the helper it spawned), leaving the test's servers.
 stop_controld() {
 	kill -TERM "$CONTROLD_PID"
@@ -44,11 +44,12 @@ while True:
     log.write("%s:%d\n" % a); log.flush()
     s.sendto(d, a)
 PYEOF
-# udp_flow.py DST PORT SECONDS: one socket, a datagram every 20 ms; prints sent and answered.
+# udp_flow.py DST PORT SECONDS [SPORT]: one socket, a datagram every 20 ms; prints sent and
+# answered.
 cat >"$RUN/udp_flow.py" <<'PYEOF'
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("10.77.1.2", 40404)); s.settimeout(0.02)
+s.bind(("10.77.1.2", int(sys.argv[4]) if len(sys.argv) > 4 else 40404)); s.settimeout(0.02)
 sent = got = 0; end = time.time() + float(sys.argv[3])
 while time.time() < end:
     s.sendto(b"x" * 32, (sys.argv[1], int(sys.argv[2]))); sent += 1
@@ -127,39 +128,50 @@ check "show security flow session nat lists the DNAT session" bash -c "$MOAT_BUI
 stop_controld
 
 # ---------------- 3. userspace, helper killed under traffic ----------------
-lab_log "3. userspace: the helper is SIGKILLed under a TCP stream and a NATed UDP flow"
+# The helper is our own (not spawned) so that the time it stays dead is the test's: a UDP flow
+# that starts meanwhile is created by the kernel path and must reach the next helper (through
+# the mirror, in its first snapshot) with the same translated port.
+lab_log "3. userspace: the helper is SIGKILLed under a TCP stream and NATed UDP flows"
 : >"$RUN/seen.log"
-moat_start_spawned "$LAB_TOP/tests/lab/configs/nat-standalone.conf" || exit 1
+moat_start "$LAB_TOP/tests/lab/configs/nat-standalone.conf" || exit 1
+helper_start
 check "armed (userspace)" wait_for 15 armed is_armed
 ip netns exec "$NS_CLI" ping -c 2 -i 0.3 -W 1 10.77.2.2 >/dev/null 2>&1
 tail0=$(counter shim tail_call)
-ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -p 5201 -t 14 -i 2 >"$RUN/iperf-kill.log" 2>&1 &
+ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -p 5201 -t 12 -i 1 >"$RUN/iperf-kill.log" 2>&1 &
 IPERF=$!
-ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 14 >"$RUN/udp-kill.out" 2>&1 &
-UDPF=$!
-sleep 4
-pid=$(helper_pid)
-lab_log "killing the helper (pid $pid)"
-kill -KILL "$pid"
+ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 12 40404 >"$RUN/udp-a.out" 2>&1 &
+UDPA=$!
+sleep 3
+hit0=$(lg session_hit)
+lab_log "killing the helper (pid $HELPER_PID)"
+kill -KILL "$HELPER_PID"
 check "disarmed after the helper died" wait_for 3 disarmed is_disarmed
-sleep 1
-check "re-armed with a restarted helper" wait_for 15 armed is_armed
-newpid=$(helper_pid)
-echo "    helper pid $pid -> $newpid"
+ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 6 40405 >"$RUN/udp-b.out" 2>&1 &
+UDPB=$!
+sleep 2
+check "the flow started meanwhile is a kernel-path session" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN show security flow session source-port 40405 | grep -q 'In: 10.77.1.2/40405'"
+lab_log "restarting the helper"
+helper_start
+check "re-armed with the restarted helper" wait_for 15 armed is_armed
 wait "$IPERF"
 rc=$?
-tail -4 "$RUN/iperf-kill.log"
+grep -E "^\[ *[0-9]+\] +[0-9.]+-" "$RUN/iperf-kill.log" | sed 's/^/    /'
 check "iperf3 through the helper's death ended without error" [ "$rc" -eq 0 ]
 check "no connection reset" bash -c "! grep -qi 'reset\|error' $RUN/iperf-kill.log"
-wait "$UDPF"
-res=$(cat "$RUN/udp-kill.out")
-echo "    UDP 14 s: sent/answered $res"
-check "the UDP flow kept being answered (>= 80%)" [ "${res#* }" -ge $(( ${res% *} * 8 / 10 )) ]
+wait "$UDPA" "$UDPB"
+resa=$(cat "$RUN/udp-a.out")
+resb=$(cat "$RUN/udp-b.out")
+echo "    UDP flow A (12 s, across the kill): sent/answered $resa; flow B (6 s, born in the kernel path): $resb"
+check "flow A kept being answered (>= 80%)" [ "${resa#* }" -ge $(( ${resa% *} * 8 / 10 )) ]
+check "flow B kept being answered after the helper came back (>= 70%)" [ "${resb#* }" -ge $(( ${resb% *} * 7 / 10 )) ]
 ports=$(cut -d: -f2 "$RUN/seen.log" | sort -u | tr '\n' ' ')
 echo "    server saw source ports: $ports"
-check "the server saw one translated source port for the UDP flow" [ "$(cut -d: -f2 "$RUN/seen.log" | sort -u | wc -l)" -eq 1 ]
+check "the server saw one translated port per flow (2 in all)" [ "$(cut -d: -f2 "$RUN/seen.log" | sort -u | wc -l)" -eq 2 ]
+check "the restarted helper got the kernel path's session in its snapshot" bash -c "grep 'sessions from the mirror' $RUN/controld.log | tail -1 | grep -qE ', ([3-9]|[1-9][0-9]+) sessions from the mirror'"
 check "the shim tail-called the legacy path meanwhile" [ "$(counter shim tail_call)" -gt "$tail0" ]
-check "the legacy path forwarded the seeded sessions" [ "$(lg session_hit)" -gt 0 ]
-check "sessions were seeded from the mirror" [ "$(lg seeded)" -ge 2 ]
-check "no new sessions needed for the running flows" [ "$(lg non_syn_drop)" -eq 0 ]
+check "the legacy path forwarded the seeded sessions" [ "$(lg session_hit)" -gt $((hit0 + 100)) ]
+check "sessions were seeded from the mirror" [ "$(lg seeded)" -ge 3 ]
+check "no TCP segment lacked its session in the kernel path" [ "$(lg non_syn_drop)" -eq 0 ]
+moatctl show dataplane statistics | sed -n '/^Legacy/,$p'
 lab_finish

@@ -12,6 +12,7 @@
 
 #include "controld.h"
 #include "helper.h"
+#include "legacy.h"
 #include "log.h"
 #include "nat_local.h"
 #include "netlink.h"
@@ -82,6 +83,7 @@ static void on_neigh_event(struct controld *c, const struct ctl_neigh *n, bool r
 {
     if (!ctl_iface_by_ifindex(c, n->ifindex))
         return;
+    legacy_neigh(c->legacy, n, removed); /* legacy path: its neighbour map */
     bool changed;
     if (removed)
         ctl_neigh_remove(c, n->family, n->addr, n->ifindex, &changed);
@@ -124,6 +126,9 @@ void lifecycle_disarm(struct controld *c, const char *why)
     if (was) {
         c->disarms++;
         log_warn("forwarding disarmed: %s (transit traffic falls back to the kernel path)", why);
+        /* legacy path: established flows continue there (its sessions seeded from the mirror) */
+        if (!c->stopping)
+            legacy_on_disarm(c->legacy);
     }
     if (!c->stopping)
         c->phase = "waiting-for-helper";
@@ -176,6 +181,7 @@ void lifecycle_helper_applied(struct controld *c, uint64_t gen)
     bool was_armed = c->armed;
     c->armed = armed > 0;
     if (c->armed && !was_armed) {
+        legacy_on_arm(c->legacy); /* legacy path: the helper holds the sessions now */
         c->arms++;
         c->phase = "running";
         log_info("forwarding armed on %u interface(s) at generation %llu", armed,
@@ -480,6 +486,7 @@ void lifecycle_apply_config(struct controld *c, const struct moat_config *old)
         if (strcmp(c->mode, "userspace") != 0)
             lifecycle_disarm(c, "the committed configuration forces mode legacy");
     }
+    legacy_sync(c->legacy); /* legacy path: the committed config into its maps */
     const struct cfg_security *sec = cfg->security;
     mirror_set_max(&c->mirror, sec && sec->flow.max_sessions ? sec->flow.max_sessions
                                                              : CFG_FLOW_MAX_SESSIONS_DEFAULT);
@@ -548,6 +555,13 @@ int lifecycle_start(struct controld *c)
         log_warn("cannot fill moat_nat_local: %s (destination NAT to the box's addresses and "
                  "replies to interface NAT may reach the kernel instead of the dataplane)",
                  strerror(-err));
+    /* legacy path: xdp_main_prog in moat_progs, the config in its maps. */
+    if ((err = legacy_open(c, &c->legacy, errbuf, sizeof(errbuf))) < 0)
+        log_err("legacy path not available: %s; unarmed interfaces pass transit traffic to the "
+                "kernel (shim fallback_pass)",
+                errbuf);
+    else
+        legacy_sync(c->legacy);
     c->phase = "bootstrapped";
 
     if ((err = commit_init(c)) < 0)
@@ -574,6 +588,8 @@ void lifecycle_stop(struct controld *c)
         uv_close((uv_handle_t *)&c->mirror_timer, NULL);
         c->mirror_timer_on = false;
     }
+    legacy_close(c->legacy); /* the programs stay in moat_progs, the sessions pinned */
+    c->legacy = NULL;
     if (c->bpf) {
         bootstrap_close(c->bpf, true);
         c->bpf = NULL;

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "legacy.h"
+
 #include "commit.h"
 #include "counters.h"
 #include "helper.h"
@@ -415,7 +417,10 @@ static int show_dataplane_statistics(struct controld *c, bool json, struct strbu
         }
     }
     if (json)
-        strbuf_printf(o, "]}\n");
+        strbuf_printf(o, "]");
+    legacy_render_stats(c->legacy, json, o); /* the legacy path's counters */
+    if (json)
+        strbuf_printf(o, "}\n");
     return 0;
 }
 

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * legacy_maps.h — layouts of the maps of xdp_main_prog, the legacy in-kernel path (bpf/main.bpf.c),
+ * shared with controld (controld/legacy.c compiles the Snapshot into them, consumes the
+ * session events and ages the sessions).
+ *
+ * Every map is pinned by name under the bpffs directory, like those of maps.h: a controld
+ * restart reuses them (sessions survive). The path, per packet (transit only: the shim has
+ * already handed host-bound traffic to the kernel):
+ *   parse -> session lookup (moat_lg_sess, key = the packet's tuple; a session has two
+ *   entries, forward and reverse, each naming the other as `peer`) -> hit: TCP state,
+ *   counters, rewrite to the peer's tuple reversed (NAT), TTL, route + neighbour, redirect
+ *   through moat_lg_tx. Miss: destination NAT (static, destination rules), route, zone pair
+ *   policy (moat_lg_pairs -> moat_lg_rules, first match in order, else the default policy),
+ *   source NAT (static, source rules, hairpin) with the port chosen by inserting the reverse
+ *   entry with BPF_NOEXIST, then the forward entry, a create event on moat_lg_events.
+ */
+#ifndef MOAT_BPF_LEGACY_MAPS_H
+#define MOAT_BPF_LEGACY_MAPS_H
+
+#include <linux/types.h>
+
+#define MOAT_PROG_MAIN "xdp_main_prog"
+#define MOAT_PROG_MAIN_NEW "xdp_main_new"
+/* moat_progs slot of xdp_main_new (xdp_main_prog is MOAT_PROG_SLOT_MAIN, maps.h). */
+#define MOAT_LG_SLOT_NEW 1
+
+/* Pinned map names. */
+#define MOAT_MAP_LG_SESS "moat_lg_sess"
+#define MOAT_MAP_LG_CFG "moat_lg_cfg"
+#define MOAT_MAP_LG_IFS "moat_lg_ifs"
+#define MOAT_MAP_LG_PAIRS "moat_lg_pairs"
+#define MOAT_MAP_LG_RULES "moat_lg_rules"
+#define MOAT_MAP_LG_PFX "moat_lg_pfx"
+#define MOAT_MAP_LG_NAT "moat_lg_nat"
+#define MOAT_MAP_LG_SPOOLS "moat_lg_spools"
+#define MOAT_MAP_LG_DPOOLS "moat_lg_dpools"
+#define MOAT_MAP_LG_ROUTES "moat_lg_routes"
+#define MOAT_MAP_LG_NEIGH "moat_lg_neigh"
+#define MOAT_MAP_LG_TX "moat_lg_tx"
+#define MOAT_MAP_LG_EVENTS "moat_lg_events"
+#define MOAT_MAP_LG_STATS "moat_lg_stats"
+#define MOAT_MAP_LG_PERCPU "moat_lg_percpu"
+
+#define MOAT_LG_MAX_SESSIONS 131072 /* entries (two per session) */
+#define MOAT_LG_BANK_RULES 2048     /* policy sub-rules per bank (two banks) */
+#define MOAT_LG_MAX_RULES (2 * MOAT_LG_BANK_RULES)
+#define MOAT_LG_MAX_PAIRS 1024
+#define MOAT_LG_MAX_PFX 16384
+#define MOAT_LG_BANK_NAT 256 /* NAT rules per bank (two banks) */
+#define MOAT_LG_MAX_NAT (2 * MOAT_LG_BANK_NAT)
+#define MOAT_LG_MAX_POOLS 256 /* pool ids 1..255 */
+#define MOAT_LG_POOL_RANGES 8
+#define MOAT_LG_MAX_ROUTES 4096
+#define MOAT_LG_MAX_NEIGH 4096
+#define MOAT_LG_MAX_ZONE 63 /* NAT rules hold zones as a bitmask */
+#define MOAT_LG_NAT_IFS 4   /* ifindexes per NAT rule side */
+#define MOAT_LG_EVENTS_BYTES (256 * 1024)
+#define MOAT_LG_ALLOC_TRIES 16 /* candidate ports per source-NAT allocation */
+/* Session ids of the legacy path: this bit set, CPU in bits 40..55, a per-CPU serial. */
+#define MOAT_LG_ID_BIT (1ull << 62)
+
+/* Session states: moat.SessionState values. */
+enum moat_lg_state {
+    MOAT_LG_NEW = 0,
+    MOAT_LG_SYN_SENT = 1,
+    MOAT_LG_SYN_RECV = 2,
+    MOAT_LG_ESTABLISHED = 3,
+    MOAT_LG_FIN_WAIT = 4,
+    MOAT_LG_CLOSING = 5,
+    MOAT_LG_TIME_WAIT = 6,
+    MOAT_LG_CLOSED = 7,
+};
+
+/* moat_lg_sess.flags */
+#define MOAT_LG_F_FIN_FWD 0x01
+#define MOAT_LG_F_FIN_REV 0x02
+#define MOAT_LG_F_FIN_FIRST 0x04 /* the responder sent the first FIN */
+#define MOAT_LG_F_NAT 0x08
+
+/*
+ * A direction of a flow as its packets arrive. Addresses as in packets (IPv4 in the first
+ * 4 bytes, the rest zero), ports network order; ICMP echo: sport = identifier, dport = 0.
+ */
+struct moat_lg_key {
+    __u8 src[16];
+    __u8 dst[16];
+    __be16 sport;
+    __be16 dport;
+    __u8 proto;
+    __u8 family; /* 4 or 6 */
+    __u16 pad;
+};
+
+/*
+ * moat_lg_sess: BPF_MAP_TYPE_LRU_HASH, key struct moat_lg_key, value struct moat_lg_sess.
+ * A packet matching an entry leaves with src = peer.dst, dst = peer.src, sport = peer.dport,
+ * dport = peer.sport (ICMP echo: identifier = peer.sport). state and flags are kept in both
+ * entries (written to both on a change).
+ */
+struct moat_lg_sess {
+    struct moat_lg_key peer;
+    __u64 id;
+    __u64 created_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+    __u64 last_seen_ns;
+    __u64 packets; /* this direction */
+    __u64 bytes;
+    __u32 in_ifindex; /* where this direction's packets arrive */
+    __u32 out_ifindex;
+    __u32 policy_id;
+    __u32 app_timeout;        /* s, 0: the protocol's */
+    __u16 from_zone, to_zone; /* of the session (its forward direction) */
+    __u16 snat_rule, dnat_rule, snat_pool;
+    __u8 dir; /* 0 forward (initiator), 1 reverse */
+    __u8 state;
+    __u8 flags;
+    __u8 pad[3];
+};
+
+/* moat_lg_cfg: BPF_MAP_TYPE_ARRAY, one entry. Written last by controld on each commit. */
+struct moat_lg_cfg {
+    __u32 ready;          /* 0: no configuration compiled yet, every packet goes to the kernel */
+    __u32 default_permit; /* default-policy permit-all */
+    __u32 nat_first;      /* the bank of moat_lg_nat in use: first index and count */
+    __u32 nat_count;
+    __u32 tcp_established, tcp_initial, tcp_closing, udp, icmp, other; /* timeouts, s */
+};
+
+/* moat_lg_ifs: BPF_MAP_TYPE_HASH, key __u32 ifindex. */
+struct moat_lg_if {
+    __u8 mac[6];
+    __u16 zone; /* 0 = no zone */
+    __be32 v4;  /* first IPv4 address (interface source NAT) */
+    __u32 has_v4;
+};
+
+/* moat_lg_pairs: BPF_MAP_TYPE_HASH, key __u32 (from_zone << 16 | to_zone). */
+struct moat_lg_pair {
+    __u32 first; /* index into moat_lg_rules */
+    __u32 count;
+};
+
+/* Policy sub-rule actions (moat.PolicyAction). */
+#define MOAT_LG_PERMIT 0
+#define MOAT_LG_DENY 1
+#define MOAT_LG_REJECT 2
+
+/*
+ * moat_lg_rules: BPF_MAP_TYPE_ARRAY of MOAT_LG_MAX_RULES. One per (policy, application), in
+ * evaluation order. Address lists: 0 = any, else a list id in moat_lg_pfx. proto 0 = any
+ * (then the ranges are full). Ports host order; ICMP/ICMPv6 match dport on
+ * (type << 8 | code), sport 0.
+ */
+struct moat_lg_rule {
+    __u32 policy_id;
+    __u32 src_list;
+    __u32 dst_list;
+    __u32 app_timeout;
+    __u16 sport_lo, sport_hi, dport_lo, dport_hi;
+    __u8 proto;
+    __u8 action;
+    __u8 pad[2];
+};
+
+/*
+ * moat_lg_pfx: BPF_MAP_TYPE_LPM_TRIE (BPF_F_NO_PREALLOC), key struct moat_lg_pfx_key,
+ * value __u32 (1). prefixlen = 32 + the prefix length; list = list id * 2 + (IPv6 ? 1 : 0).
+ */
+struct moat_lg_pfx_key {
+    __u32 prefixlen;
+    __u32 list; /* big-endian in the trie: controld stores it with htonl() */
+    __u8 addr[16];
+};
+
+/* NAT rule kinds and actions (moat.NatKind, moat.NatAction). */
+#define MOAT_LG_NAT_SOURCE 0
+#define MOAT_LG_NAT_DEST 1
+#define MOAT_LG_NAT_STATIC 2
+#define MOAT_LG_NAT_OFF 0
+#define MOAT_LG_NAT_INTERFACE 1
+#define MOAT_LG_NAT_POOL 2
+#define MOAT_LG_NAT_PREFIX 3
+
+/*
+ * moat_lg_nat: BPF_MAP_TYPE_ARRAY of MOAT_LG_MAX_NAT, IPv4 only. Static rules first, then
+ * destination, then source (as Snapshot.nat_rules). Zones as bitmasks (bit z), ifindex
+ * lists; both empty = any. Addresses network order.
+ */
+struct moat_lg_nat_rule {
+    __u32 id;
+    __u8 kind, action, proto, pad;
+    __u16 pool_id;
+    __u16 dport_lo, dport_hi; /* 0,0 = any */
+    __u16 pad2;
+    __u32 src_list, dst_list; /* moat_lg_pfx lists; 0 = any */
+    __u64 from_zones, to_zones;
+    __u32 from_ifs[MOAT_LG_NAT_IFS];
+    __u32 to_ifs[MOAT_LG_NAT_IFS];
+    __be32 stat_addr, stat_mask; /* static: the internal prefix */
+    __be32 ext_addr, ext_mask;   /* static: the external prefix (the rule's destination) */
+};
+
+/* moat_lg_spools: BPF_MAP_TYPE_ARRAY of MOAT_LG_MAX_POOLS, by SourcePool.id. */
+struct moat_lg_spool {
+    __u32 nranges;
+    __u32 naddr;                   /* addresses in all ranges (capped at 2^32-1) */
+    __u32 lo[MOAT_LG_POOL_RANGES]; /* host order, inclusive */
+    __u32 hi[MOAT_LG_POOL_RANGES];
+    __u16 port_lo, port_hi;
+    __u8 no_xlate, persistent;
+    __u8 pad[2];
+};
+
+/* moat_lg_dpools: BPF_MAP_TYPE_ARRAY of MOAT_LG_MAX_POOLS, by DestinationPool.id. */
+struct moat_lg_dpool {
+    __be32 addr;
+    __u16 port; /* host order, 0 = keep */
+    __u16 pad;
+};
+
+/*
+ * moat_lg_routes: BPF_MAP_TYPE_LPM_TRIE, key struct moat_lg_route_key (prefixlen = 32 +
+ * the route's length, family 4 or 6 big-endian), value struct moat_lg_route. The routes of
+ * the Snapshot (connected and static): the same table the helper routes with.
+ */
+struct moat_lg_route_key {
+    __u32 prefixlen;
+    __u32 family; /* htonl(4) or htonl(6) */
+    __u8 addr[16];
+};
+struct moat_lg_route {
+    __u32 ifindex;
+    __u32 has_gw;
+    __u8 gw[16];
+};
+
+/* moat_lg_neigh: BPF_MAP_TYPE_HASH, key struct moat_lg_neigh_key, value struct moat_lg_neigh. */
+struct moat_lg_neigh_key {
+    __u32 ifindex;
+    __u32 family; /* 4 or 6 */
+    __u8 addr[16];
+};
+struct moat_lg_neigh {
+    __u8 mac[6];
+    __u16 pad;
+};
+
+/* moat_lg_events: BPF_MAP_TYPE_RINGBUF of struct moat_lg_event. */
+#define MOAT_LG_EV_CREATE 1  /* key = the new session's forward key */
+#define MOAT_LG_EV_RESOLVE 2 /* key.dst = a next hop on ifindex without a neighbour entry */
+struct moat_lg_event {
+    __u32 kind;
+    __u32 ifindex;
+    struct moat_lg_key key;
+};
+
+/* moat_lg_percpu: BPF_MAP_TYPE_PERCPU_ARRAY, one entry: id serial and NAT port cursor. */
+struct moat_lg_percpu {
+    __u64 serial;
+    __u32 cursor;
+    __u32 pad;
+};
+
+/*
+ * moat_lg_stats: BPF_MAP_TYPE_PERCPU_ARRAY, one entry; readers sum over CPUs. rx counts
+ * every packet; each ends in exactly one of the decisions marked (d).
+ */
+#define MOAT_LG_STATS_FIELDS(X)                                                                    \
+    X(rx)                                                                                          \
+    X(tx)           /* (d) redirected out of the egress interface */                               \
+    X(redirect_err) /* (d) the redirect was refused */                                             \
+    X(session_hit)                                                                                 \
+    X(nat_reverse_hit) /* a reply of a translated session */                                       \
+    X(session_miss)                                                                                \
+    X(sessions_created)                                                                            \
+    X(policy_permit)                                                                               \
+    X(policy_deny)      /* (d) */                                                                  \
+    X(policy_reject)    /* (d) dropped (no RST / unreachable is sent by this path) */              \
+    X(zone_drop)        /* (d) between a zoned and an unzoned interface */                         \
+    X(plain_forward)    /* both interfaces in no zone: routed without a session */                 \
+    X(tcp_invalid)      /* (d) */                                                                  \
+    X(non_syn_drop)     /* (d) TCP without a session and not an initial SYN */                     \
+    X(nat_alloc_fail)   /* (d) */                                                                  \
+    X(session_conflict) /* (d) the forward or reverse key was taken */                             \
+    X(fib_miss)         /* (d) no route */                                                         \
+    X(neigh_miss)       /* (d) next hop unresolved: to the kernel, controld asked to resolve */    \
+    X(ttl_exceeded)     /* (d) */                                                                  \
+    X(unsupported)      /* (d) fragments, IPv6 extension headers, VLAN, ICMP errors */             \
+    X(malformed)        /* (d) */                                                                  \
+    X(not_ready)        /* (d) no configuration compiled yet: to the kernel */                     \
+    X(events_lost)      /* the event ring was full */
+
+struct moat_lg_stats {
+#define MOAT_LG_X(f) __u64 f;
+    MOAT_LG_STATS_FIELDS(MOAT_LG_X)
+#undef MOAT_LG_X
+};
+
+#endif

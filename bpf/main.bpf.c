@@ -1,0 +1,1144 @@
+// SPDX-License-Identifier: MIT
+/*
+ * main.bpf.c — xdp_main_prog, the legacy in-kernel path, and its stage xdp_main_new.
+ *
+ * The shim tail-calls xdp_main_prog (moat_progs slot MOAT_PROG_SLOT_MAIN) for transit traffic
+ * of an interface that is not armed (no helper, mode legacy) or has no XSK. Layouts, maps and
+ * the order of the decisions: bpf/legacy_maps.h.
+ *
+ *   xdp_main_prog   settles the shim's tail-call count, parses, looks the session up. Hit:
+ *                   TCP state, counters, NAT rewrite, TTL, route + neighbour, redirect.
+ *                   Miss: the parsed packet goes to the per-CPU scratch and the program
+ *                   tail-calls xdp_main_new (slot MOAT_LG_SLOT_NEW).
+ *   xdp_main_new    the first packet of a flow: destination NAT, route, zones, policy, source
+ *                   NAT (port allocation), both session entries, create event, forward.
+ *
+ * Unsupported here and counted (unsupported), dropped: IP fragments, IPv6 extension headers,
+ * VLAN tags, ICMP errors. Policy reject drops without an answer (policy_reject).
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/icmpv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "maps.h"
+#include "legacy_maps.h"
+#include "moat_maps.bpf.h"
+
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+#define TCPF_ACK 0x10
+
+#define ICMP_ECHOREPLY 0
+#define ICMP_ECHO 8
+
+/* ---- maps (pinned by name: controld fills them, see legacy.h) ---- */
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, MOAT_LG_MAX_SESSIONS);
+    __type(key, struct moat_lg_key);
+    __type(value, struct moat_lg_sess);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_sess SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct moat_lg_cfg);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_cfg SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_MAX_IFACES);
+    __type(key, __u32);
+    __type(value, struct moat_lg_if);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_ifs SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_LG_MAX_PAIRS);
+    __type(key, __u32);
+    __type(value, struct moat_lg_pair);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_pairs SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MOAT_LG_MAX_RULES);
+    __type(key, __u32);
+    __type(value, struct moat_lg_rule);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_rules SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, MOAT_LG_MAX_PFX);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct moat_lg_pfx_key);
+    __type(value, __u32);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_pfx SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MOAT_LG_MAX_NAT);
+    __type(key, __u32);
+    __type(value, struct moat_lg_nat_rule);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_nat SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MOAT_LG_MAX_POOLS);
+    __type(key, __u32);
+    __type(value, struct moat_lg_spool);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_spools SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MOAT_LG_MAX_POOLS);
+    __type(key, __u32);
+    __type(value, struct moat_lg_dpool);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_dpools SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, MOAT_LG_MAX_ROUTES);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct moat_lg_route_key);
+    __type(value, struct moat_lg_route);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_routes SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_LG_MAX_NEIGH);
+    __type(key, struct moat_lg_neigh_key);
+    __type(value, struct moat_lg_neigh);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_neigh SEC(".maps");
+
+/* Pinned by controld itself: the kernel adds BPF_F_RDONLY_PROG to a devmap's flags, which
+ * libbpf's check of a pinned map against this definition then refuses. */
+struct {
+    __uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+    __uint(max_entries, MOAT_MAX_IFACES);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, sizeof(struct bpf_devmap_val));
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_tx SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, MOAT_LG_EVENTS_BYTES);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct moat_lg_stats);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_stats SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct moat_lg_percpu);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_percpu SEC(".maps");
+
+/* ---- per-packet state, handed from xdp_main_prog to xdp_main_new ---- */
+
+struct pk {
+    __u32 l3_off;
+    __u32 l4_off;
+    __u32 l3_len; /* bytes of the IP datagram */
+    __u8 family;  /* 4 or 6 */
+    __u8 proto;
+    __u8 tcp_flags;
+    __u8 icmp_type;
+    __u8 icmp_code;
+    __u8 has_id; /* TCP/UDP, or ICMP echo: the key has a port/identifier NAT can map */
+    __u8 pad[2];
+    struct moat_lg_key k; /* as the packet arrived */
+};
+
+/* Private scratch (not pinned): the packet, then the new flow's keys and entry. */
+struct scratch {
+    struct pk p;
+    struct moat_lg_key xk; /* the flow as it leaves the box (after NAT) */
+    struct moat_lg_key rk; /* the reply direction's key: xk reversed */
+    struct moat_lg_sess v;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct scratch);
+} moat_lg_scratch SEC(".maps");
+
+/* ---- helpers ---- */
+
+static __always_inline struct moat_lg_stats *stats(void)
+{
+    __u32 zero = 0;
+    return bpf_map_lookup_elem(&moat_lg_stats, &zero);
+}
+
+static __always_inline int is_icmp(__u8 proto)
+{
+    return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
+}
+
+static __always_inline void key_reverse(const struct moat_lg_key *in, struct moat_lg_key *out)
+{
+    __builtin_memcpy(out->src, in->dst, 16);
+    __builtin_memcpy(out->dst, in->src, 16);
+    if (is_icmp(in->proto)) {
+        out->sport = in->sport;
+        out->dport = 0;
+    } else {
+        out->sport = in->dport;
+        out->dport = in->sport;
+    }
+    out->proto = in->proto;
+    out->family = in->family;
+    out->pad = 0;
+}
+
+static __always_inline __u16 csum_fold(__u32 s)
+{
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    return (__u16)s;
+}
+
+/* RFC 1624: the checksum after one 16-bit word (as stored in memory) changes. */
+static __always_inline __u16 csum_repl16(__u16 sum, __u16 from, __u16 to)
+{
+    __u32 s = (__u16)~sum + (__u32)(__u16)~from + (__u32)to;
+    return (__u16)~csum_fold(s);
+}
+
+static __always_inline __u16 csum_repl32(__u16 sum, __u32 from, __u32 to)
+{
+    sum = csum_repl16(sum, (__u16)from, (__u16)to);
+    return csum_repl16(sum, (__u16)(from >> 16), (__u16)(to >> 16));
+}
+
+/* Parses the frame into p. Returns 0, or the stats field to count as the drop reason. */
+enum { P_OK = 0, P_MALFORMED, P_UNSUPPORTED };
+
+static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    __u32 off = sizeof(*eth), l4;
+
+    if ((void *)(eth + 1) > data_end)
+        return P_MALFORMED;
+    p->l3_off = off;
+    if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+        struct iphdr *iph = data + off;
+        __u32 hlen, tot;
+
+        if ((void *)(iph + 1) > data_end || iph->version != 4)
+            return P_MALFORMED;
+        hlen = iph->ihl * 4;
+        tot = bpf_ntohs(iph->tot_len);
+        if (hlen < sizeof(*iph) || tot < hlen || off + tot > (__u32)(data_end - data))
+            return P_MALFORMED;
+        if (iph->frag_off & bpf_htons(0x3fff))
+            return P_UNSUPPORTED;
+        p->family = 4;
+        p->proto = iph->protocol;
+        p->l3_len = tot;
+        __builtin_memcpy(p->k.src, &iph->saddr, 4);
+        __builtin_memcpy(p->k.dst, &iph->daddr, 4);
+        l4 = off + hlen;
+    } else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+        struct ipv6hdr *ip6 = data + off;
+
+        if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
+            return P_MALFORMED;
+        p->l3_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+        if (off + p->l3_len > (__u32)(data_end - data))
+            return P_MALFORMED;
+        p->family = 6;
+        p->proto = ip6->nexthdr;
+        if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_ICMPV6)
+            return P_UNSUPPORTED; /* extension headers (and other protocols over IPv6) */
+        __builtin_memcpy(p->k.src, &ip6->saddr, 16);
+        __builtin_memcpy(p->k.dst, &ip6->daddr, 16);
+        l4 = off + sizeof(*ip6);
+    } else {
+        return P_UNSUPPORTED; /* VLAN tags; the shim passed everything else to the kernel */
+    }
+    if (l4 > 255)
+        return P_UNSUPPORTED;
+    p->l4_off = l4;
+    p->k.proto = p->proto;
+    p->k.family = p->family;
+
+    if (p->proto == IPPROTO_TCP) {
+        struct tcphdr *th = data + l4;
+
+        if ((void *)(th + 1) > data_end || th->doff < 5)
+            return P_MALFORMED;
+        p->k.sport = th->source;
+        p->k.dport = th->dest;
+        p->tcp_flags = ((__u8 *)th)[13];
+        p->has_id = 1;
+    } else if (p->proto == IPPROTO_UDP) {
+        struct udphdr *uh = data + l4;
+
+        if ((void *)(uh + 1) > data_end)
+            return P_MALFORMED;
+        p->k.sport = uh->source;
+        p->k.dport = uh->dest;
+        p->has_id = 1;
+    } else if (is_icmp(p->proto)) {
+        __u8 *ih = data + l4;
+        __u8 t;
+
+        if ((void *)(ih + 8) > data_end)
+            return P_MALFORMED;
+        if ((p->family == 4) != (p->proto == IPPROTO_ICMP))
+            return P_UNSUPPORTED;
+        t = ih[0];
+        p->icmp_type = t;
+        p->icmp_code = ih[1];
+        if (p->family == 4 ? (t == ICMP_ECHO || t == ICMP_ECHOREPLY)
+                           : (t == ICMPV6_ECHO_REQUEST || t == ICMPV6_ECHO_REPLY)) {
+            __builtin_memcpy(&p->k.sport, ih + 4, 2);
+            p->has_id = 1;
+        } else if (p->family == 4 ? (t == 3 || t == 4 || t == 5 || t == 11 || t == 12) : t < 128) {
+            return P_UNSUPPORTED; /* ICMP errors */
+        }
+    }
+    return P_OK;
+}
+
+/*
+ * Routes and forwards a packet that must leave with the tuple `out` (addresses, ports as
+ * they will be on the wire) — NAT rewrite when nat, TTL, MACs — or drops/passes it.
+ */
+static __always_inline int forward(struct xdp_md *ctx, const struct pk *p,
+                                   const struct moat_lg_key *out, int nat, struct moat_lg_stats *st)
+{
+    struct moat_lg_route_key rkey = {};
+    struct moat_lg_neigh_key nkey = {};
+    struct moat_lg_route *r;
+    struct moat_lg_if *oif;
+    struct moat_lg_neigh *nb;
+    void *data, *data_end;
+    struct ethhdr *eth;
+    __u32 ifindex;
+
+    rkey.prefixlen = 32 + (p->family == 6 ? 128 : 32);
+    rkey.family = bpf_htonl(p->family);
+    __builtin_memcpy(rkey.addr, out->dst, 16);
+    r = bpf_map_lookup_elem(&moat_lg_routes, &rkey);
+    if (!r) {
+        st->fib_miss++;
+        return XDP_DROP;
+    }
+    ifindex = r->ifindex;
+    oif = bpf_map_lookup_elem(&moat_lg_ifs, &ifindex);
+    if (!oif) {
+        st->fib_miss++;
+        return XDP_DROP;
+    }
+    nkey.ifindex = ifindex;
+    nkey.family = p->family;
+    if (r->has_gw)
+        __builtin_memcpy(nkey.addr, r->gw, 16);
+    else
+        __builtin_memcpy(nkey.addr, out->dst, 16);
+    nb = bpf_map_lookup_elem(&moat_lg_neigh, &nkey);
+    if (!nb) {
+        struct moat_lg_event *ev;
+
+        st->neigh_miss++;
+        ev = bpf_ringbuf_reserve(&moat_lg_events, sizeof(*ev), 0);
+        if (ev) {
+            __builtin_memset(ev, 0, sizeof(*ev));
+            ev->kind = MOAT_LG_EV_RESOLVE;
+            ev->ifindex = ifindex;
+            ev->key.family = p->family;
+            __builtin_memcpy(ev->key.dst, nkey.addr, 16);
+            bpf_ringbuf_submit(ev, 0);
+        } else {
+            st->events_lost++;
+        }
+        return XDP_PASS;
+    }
+
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    eth = data;
+    if ((void *)(eth + 1) > data_end) {
+        st->malformed++;
+        return XDP_DROP;
+    }
+    if (p->family == 4) {
+        struct iphdr *iph = data + sizeof(*eth);
+        __u16 old, nw;
+
+        if ((void *)(iph + 1) > data_end) {
+            st->malformed++;
+            return XDP_DROP;
+        }
+        if (iph->ttl <= 1) {
+            st->ttl_exceeded++;
+            return XDP_DROP;
+        }
+        __builtin_memcpy(&old, &iph->ttl, 2);
+        iph->ttl--;
+        __builtin_memcpy(&nw, &iph->ttl, 2);
+        iph->check = csum_repl16(iph->check, old, nw);
+        if (nat) {
+            __u32 os, od, ns, nd;
+            __u32 l4 = p->l4_off & 0xff;
+            __u16 *l4sum = 0;
+            __u16 *sp = 0, *dp = 0;
+            int pseudo = 1, zero_ok = 0;
+
+            __builtin_memcpy(&os, &iph->saddr, 4);
+            __builtin_memcpy(&od, &iph->daddr, 4);
+            __builtin_memcpy(&ns, out->src, 4);
+            __builtin_memcpy(&nd, out->dst, 4);
+            iph->check = csum_repl32(iph->check, os, ns);
+            iph->check = csum_repl32(iph->check, od, nd);
+            iph->saddr = ns;
+            iph->daddr = nd;
+            if (p->proto == IPPROTO_TCP) {
+                struct tcphdr *th = data + l4;
+                if ((void *)(th + 1) > data_end)
+                    return XDP_DROP;
+                l4sum = (__u16 *)&th->check;
+                sp = (__u16 *)&th->source;
+                dp = (__u16 *)&th->dest;
+            } else if (p->proto == IPPROTO_UDP) {
+                struct udphdr *uh = data + l4;
+                if ((void *)(uh + 1) > data_end)
+                    return XDP_DROP;
+                l4sum = (__u16 *)&uh->check;
+                sp = (__u16 *)&uh->source;
+                dp = (__u16 *)&uh->dest;
+                zero_ok = 1;
+            } else if (p->proto == IPPROTO_ICMP) {
+                __u8 *ih = data + l4;
+                if ((void *)(ih + 8) > data_end)
+                    return XDP_DROP;
+                l4sum = (__u16 *)(ih + 2);
+                pseudo = 0;
+                if (p->has_id)
+                    sp = (__u16 *)(ih + 4); /* the identifier */
+            }
+            if (l4sum && !(zero_ok && *l4sum == 0)) {
+                __u16 sum = *l4sum;
+                if (pseudo) {
+                    sum = csum_repl32(sum, os, ns);
+                    sum = csum_repl32(sum, od, nd);
+                }
+                if (sp)
+                    sum = csum_repl16(sum, *sp, out->sport);
+                if (dp)
+                    sum = csum_repl16(sum, *dp, out->dport);
+                if (zero_ok && sum == 0)
+                    sum = 0xffff;
+                *l4sum = sum;
+            }
+            if (sp)
+                *sp = out->sport;
+            if (dp)
+                *dp = out->dport;
+        }
+    } else {
+        struct ipv6hdr *ip6 = data + sizeof(*eth);
+
+        if ((void *)(ip6 + 1) > data_end) {
+            st->malformed++;
+            return XDP_DROP;
+        }
+        if (ip6->hop_limit <= 1) {
+            st->ttl_exceeded++;
+            return XDP_DROP;
+        }
+        ip6->hop_limit--;
+    }
+    __builtin_memcpy(eth->h_dest, nb->mac, 6);
+    __builtin_memcpy(eth->h_source, oif->mac, 6);
+    if (bpf_redirect_map(&moat_lg_tx, ifindex, 0) != XDP_REDIRECT) {
+        st->redirect_err++;
+        return XDP_DROP;
+    }
+    st->tx++;
+    return XDP_REDIRECT;
+}
+
+/* The tuple a packet matching entry s leaves with: the peer's key reversed. */
+static __always_inline void out_tuple(const struct moat_lg_key *peer, struct moat_lg_key *o)
+{
+    __builtin_memcpy(o->src, peer->dst, 16);
+    __builtin_memcpy(o->dst, peer->src, 16);
+    if (is_icmp(peer->proto)) {
+        o->sport = peer->sport;
+        o->dport = 0;
+    } else {
+        o->sport = peer->dport;
+        o->dport = peer->sport;
+    }
+    o->proto = peer->proto;
+    o->family = peer->family;
+    o->pad = 0;
+}
+
+/* ---- TCP state (the same machine as dataplane/tcp.c) ---- */
+
+enum { TCP_ACCEPT = 0, TCP_INVALID, TCP_REOPEN };
+
+static __always_inline int tcp_sane(__u8 f)
+{
+    int syn = f & TCPF_SYN, ack = f & TCPF_ACK, fin = f & TCPF_FIN, rst = f & TCPF_RST;
+
+    if (syn && (fin || rst))
+        return 0;
+    if (fin && rst)
+        return 0;
+    if (fin && !ack)
+        return 0;
+    if (!syn && !ack && !rst && !fin)
+        return 0;
+    return 1;
+}
+
+static __always_inline int tcp_track(__u8 *state, __u8 *sflags, unsigned dir, __u8 f)
+{
+    int syn = f & TCPF_SYN, ack = f & TCPF_ACK, fin = f & TCPF_FIN, rst = f & TCPF_RST;
+    __u8 my_fin = dir ? MOAT_LG_F_FIN_REV : MOAT_LG_F_FIN_FWD;
+    __u8 st = *state, fl = *sflags;
+
+    if (!tcp_sane(f))
+        return TCP_INVALID;
+    if (rst) {
+        if (st == MOAT_LG_NEW)
+            return TCP_INVALID;
+        *state = MOAT_LG_CLOSED;
+        return TCP_ACCEPT;
+    }
+    switch (st) {
+    case MOAT_LG_SYN_SENT:
+        if (dir == 0)
+            return syn && !ack ? TCP_ACCEPT : TCP_INVALID;
+        if (!syn)
+            return TCP_INVALID;
+        st = MOAT_LG_SYN_RECV;
+        break;
+    case MOAT_LG_SYN_RECV:
+        if (syn)
+            return ack || dir == 0 ? TCP_ACCEPT : TCP_INVALID;
+        if (fin) {
+            fl |= my_fin;
+            if (dir)
+                fl |= MOAT_LG_F_FIN_FIRST;
+            st = MOAT_LG_FIN_WAIT;
+        } else if (dir == 0) {
+            st = MOAT_LG_ESTABLISHED;
+        }
+        break;
+    case MOAT_LG_ESTABLISHED:
+        if (syn)
+            return dir == 1 && ack ? TCP_ACCEPT : TCP_INVALID;
+        if (fin) {
+            fl |= my_fin;
+            if (dir)
+                fl |= MOAT_LG_F_FIN_FIRST;
+            st = MOAT_LG_FIN_WAIT;
+        }
+        break;
+    case MOAT_LG_FIN_WAIT:
+        if (syn)
+            return TCP_INVALID;
+        if (fin) {
+            fl |= my_fin;
+            if ((fl & (MOAT_LG_F_FIN_FWD | MOAT_LG_F_FIN_REV)) ==
+                (MOAT_LG_F_FIN_FWD | MOAT_LG_F_FIN_REV))
+                st = MOAT_LG_CLOSING;
+        }
+        break;
+    case MOAT_LG_CLOSING: {
+        unsigned first = (fl & MOAT_LG_F_FIN_FIRST) ? 1 : 0;
+        if (syn)
+            return TCP_INVALID;
+        if (!fin && dir == first)
+            st = MOAT_LG_TIME_WAIT;
+        break;
+    }
+    case MOAT_LG_TIME_WAIT:
+        if (syn)
+            return dir == 0 && !ack ? TCP_REOPEN : TCP_INVALID;
+        break;
+    case MOAT_LG_CLOSED:
+        if (syn && dir == 0 && !ack)
+            return TCP_REOPEN;
+        return TCP_INVALID;
+    default:
+        return TCP_INVALID;
+    }
+    *state = st;
+    *sflags = fl;
+    return TCP_ACCEPT;
+}
+
+/* Writes a state change into the other entry of the session. */
+static __always_inline void sync_peer(const struct moat_lg_sess *s)
+{
+    struct moat_lg_key peer = s->peer;
+    struct moat_lg_sess *o = bpf_map_lookup_elem(&moat_lg_sess, &peer);
+
+    if (o) {
+        o->state = s->state;
+        o->flags = s->flags;
+    }
+}
+
+/* ---- xdp_main_prog ---- */
+
+SEC("xdp")
+int xdp_main_prog(struct xdp_md *ctx)
+{
+    struct moat_lg_stats *st;
+    struct moat_lg_sess *s;
+    struct moat_lg_key o;
+    struct scratch *w;
+    struct pk *p;
+    __u32 zero = 0;
+    int res;
+
+    moat_shim_settle_tail_call();
+    st = stats();
+    w = bpf_map_lookup_elem(&moat_lg_scratch, &zero);
+    if (!st || !w)
+        return XDP_DROP;
+    st->rx++;
+    p = &w->p;
+    __builtin_memset(p, 0, sizeof(*p));
+    res = parse(ctx, p);
+    if (res == P_MALFORMED) {
+        st->malformed++;
+        return XDP_DROP;
+    }
+    if (res != P_OK) {
+        st->unsupported++;
+        return XDP_DROP;
+    }
+
+    s = bpf_map_lookup_elem(&moat_lg_sess, &p->k);
+    if (!s)
+        goto miss;
+    if (p->proto == IPPROTO_TCP) {
+        __u8 f = p->tcp_flags;
+
+        if (!(s->state == MOAT_LG_ESTABLISHED &&
+              (f & (TCPF_SYN | TCPF_FIN | TCPF_RST | TCPF_ACK)) == TCPF_ACK)) {
+            __u8 state = s->state, fl = s->flags;
+            int v = tcp_track(&state, &fl, s->dir, f);
+
+            if (v == TCP_INVALID) {
+                st->tcp_invalid++;
+                return XDP_DROP;
+            }
+            if (v == TCP_REOPEN) {
+                /* A new connection on the tuple of a finished one: replace the session. */
+                struct moat_lg_key peer = s->peer;
+                bpf_map_delete_elem(&moat_lg_sess, &peer);
+                bpf_map_delete_elem(&moat_lg_sess, &p->k);
+                goto miss;
+            }
+            if (state != s->state || fl != s->flags) {
+                s->state = state;
+                s->flags = fl;
+                sync_peer(s);
+            }
+        }
+    } else if (s->dir == 1 && s->state == MOAT_LG_NEW) {
+        s->state = MOAT_LG_ESTABLISHED;
+        sync_peer(s);
+    }
+    if (s->dir == 1 && (s->flags & MOAT_LG_F_NAT))
+        st->nat_reverse_hit++;
+    else
+        st->session_hit++;
+    __sync_fetch_and_add(&s->packets, 1);
+    __sync_fetch_and_add(&s->bytes, p->l3_len);
+    s->last_seen_ns = bpf_ktime_get_ns();
+    out_tuple(&s->peer, &o);
+    return forward(ctx, p, &o, s->flags & MOAT_LG_F_NAT, st);
+
+miss:
+    st->session_miss++;
+    bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_NEW);
+    st->not_ready++;
+    return XDP_PASS;
+}
+
+/* ---- xdp_main_new: the first packet of a flow ---- */
+
+static __always_inline int in_list(__u32 list, const __u8 *addr, __u8 family)
+{
+    struct moat_lg_pfx_key key = {};
+
+    if (!list)
+        return 1;
+    key.prefixlen = 32 + (family == 6 ? 128 : 32);
+    key.list = bpf_htonl(list * 2 + (family == 6 ? 1 : 0));
+    __builtin_memcpy(key.addr, addr, 16);
+    return bpf_map_lookup_elem(&moat_lg_pfx, &key) != 0;
+}
+
+struct pol_ctx {
+    __u32 first;
+    __u32 found; /* rule index + 1 */
+    __u16 sport, dport;
+};
+
+static long pol_cb(__u32 i, void *arg)
+{
+    struct pol_ctx *c = arg;
+    struct moat_lg_rule *r;
+    struct scratch *w;
+    __u32 zero = 0, idx = c->first + i;
+
+    r = bpf_map_lookup_elem(&moat_lg_rules, &idx);
+    w = bpf_map_lookup_elem(&moat_lg_scratch, &zero);
+    if (!r || !w)
+        return 1;
+    if (r->proto && r->proto != w->xk.proto)
+        return 0;
+    if (c->sport < r->sport_lo || c->sport > r->sport_hi || c->dport < r->dport_lo ||
+        c->dport > r->dport_hi)
+        return 0;
+    if (!in_list(r->src_list, w->xk.src, w->xk.family) ||
+        !in_list(r->dst_list, w->xk.dst, w->xk.family))
+        return 0;
+    c->found = idx + 1;
+    return 1;
+}
+
+static __always_inline int in_ifs(const __u32 *ifs, __u32 ifindex)
+{
+    for (int i = 0; i < MOAT_LG_NAT_IFS; i++)
+        if (ifs[i] && ifs[i] == ifindex)
+            return 1;
+    return 0;
+}
+
+/* Zone / interface sets: both empty = any. */
+static __always_inline int zone_if_match(__u64 zones, const __u32 *ifs, __u16 zone, __u32 ifindex)
+{
+    if (!zones && !ifs[0])
+        return 1;
+    if (zone <= MOAT_LG_MAX_ZONE && (zones & (1ull << zone)))
+        return 1;
+    return in_ifs(ifs, ifindex);
+}
+
+enum { NAT_PHASE_IN = 0, NAT_PHASE_STATIC_OUT, NAT_PHASE_SOURCE };
+
+struct nat_ctx {
+    __u32 first;
+    __u32 phase;
+    __u32 found; /* rule index + 1 */
+    __u32 in_if, out_if;
+    __u16 in_zone, out_zone;
+    __u16 dport; /* host order, of xk */
+    __u16 pad;
+};
+
+static long nat_cb(__u32 i, void *arg)
+{
+    struct nat_ctx *c = arg;
+    struct moat_lg_nat_rule *r;
+    struct scratch *w;
+    __u32 zero = 0, idx = c->first + i;
+    __be32 src;
+
+    r = bpf_map_lookup_elem(&moat_lg_nat, &idx);
+    w = bpf_map_lookup_elem(&moat_lg_scratch, &zero);
+    if (!r || !w)
+        return 1;
+    __builtin_memcpy(&src, w->xk.src, 4);
+    if (c->phase == NAT_PHASE_STATIC_OUT) {
+        if (r->kind != MOAT_LG_NAT_STATIC)
+            return 1; /* static rules come first: no more */
+        if ((src & r->stat_mask) == r->stat_addr &&
+            zone_if_match(r->from_zones, r->from_ifs, c->out_zone, c->out_if)) {
+            c->found = idx + 1;
+            return 1;
+        }
+        return 0;
+    }
+    if (c->phase == NAT_PHASE_IN) {
+        if (r->kind == MOAT_LG_NAT_SOURCE)
+            return 1; /* source rules come last */
+        if (!zone_if_match(r->from_zones, r->from_ifs, c->in_zone, c->in_if))
+            return 0;
+    } else {
+        if (r->kind != MOAT_LG_NAT_SOURCE)
+            return 0;
+        if (!zone_if_match(r->from_zones, r->from_ifs, c->in_zone, c->in_if) ||
+            !zone_if_match(r->to_zones, r->to_ifs, c->out_zone, c->out_if))
+            return 0;
+    }
+    if (r->proto && r->proto != w->xk.proto)
+        return 0;
+    if ((r->dport_lo || r->dport_hi) && (c->dport < r->dport_lo || c->dport > r->dport_hi))
+        return 0;
+    if (!in_list(r->src_list, w->xk.src, 4) || !in_list(r->dst_list, w->xk.dst, 4))
+        return 0;
+    c->found = idx + 1;
+    return 1;
+}
+
+/* The n-th address of a pool, host order. */
+static __always_inline __u32 pool_addr(const struct moat_lg_spool *sp, __u32 n)
+{
+    for (int i = 0; i < MOAT_LG_POOL_RANGES; i++) {
+        __u32 size;
+
+        if ((__u32)i >= sp->nranges)
+            break;
+        size = sp->hi[i] - sp->lo[i] + 1;
+        if (n < size)
+            return sp->lo[i] + n;
+        n -= size;
+    }
+    return sp->lo[0];
+}
+
+/*
+ * Inserts the reverse entry w->v under w->rk (reply key of w->xk) with BPF_NOEXIST, trying
+ * ports of [lo, hi] for xk's source port when alloc. 0, or -1 (every try taken).
+ */
+static __always_inline int insert_reverse(struct scratch *w, int alloc, __u16 lo, __u16 hi)
+{
+    struct moat_lg_percpu *pc;
+    __u32 zero = 0, range;
+
+    if (!alloc) {
+        key_reverse(&w->xk, &w->rk);
+        return bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST) ? -1 : 0;
+    }
+    pc = bpf_map_lookup_elem(&moat_lg_percpu, &zero);
+    if (!pc || hi < lo)
+        return -1;
+    range = (__u32)hi - lo + 1;
+    if (!pc->cursor)
+        pc->cursor = bpf_get_prandom_u32() | 1;
+    for (int i = 0; i < MOAT_LG_ALLOC_TRIES; i++) {
+        __u16 port = lo + (__u16)(pc->cursor % range);
+
+        pc->cursor += 1;
+        w->xk.sport = bpf_htons(port);
+        key_reverse(&w->xk, &w->rk);
+        if (bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+SEC("xdp")
+int xdp_main_new(struct xdp_md *ctx)
+{
+    struct moat_lg_stats *st;
+    struct moat_lg_cfg *cfg;
+    struct moat_lg_if *iif, *oif;
+    struct moat_lg_route_key rkey = {};
+    struct moat_lg_route *r;
+    struct moat_lg_nat_rule *dr = 0, *sr = 0;
+    struct moat_lg_pair *pair;
+    struct moat_lg_percpu *pc;
+    struct moat_lg_event *ev;
+    struct scratch *w;
+    struct pk *p;
+    struct pol_ctx pcx = {};
+    struct nat_ctx nc = {};
+    __u32 zero = 0, in_ifindex = ctx->ingress_ifindex, out_ifindex, pair_key, policy_id = 0,
+          app_timeout = 0, rule_idx;
+    __u16 in_zone, out_zone, dnat_rule = 0, snat_rule = 0, snat_pool = 0;
+    int action, nat_on, snat_iface = 0, snat_pool_on = 0, alloc = 0, nat;
+    __u16 port_lo = 0, port_hi = 0;
+    __be32 snat_addr = 0;
+
+    st = stats();
+    w = bpf_map_lookup_elem(&moat_lg_scratch, &zero);
+    cfg = bpf_map_lookup_elem(&moat_lg_cfg, &zero);
+    if (!st || !w || !cfg)
+        return XDP_DROP;
+    p = &w->p;
+    if (!cfg->ready) {
+        st->not_ready++;
+        return XDP_PASS;
+    }
+    if (p->proto == IPPROTO_TCP) {
+        __u8 f = p->tcp_flags;
+        if (!tcp_sane(f)) {
+            st->tcp_invalid++;
+            return XDP_DROP;
+        }
+        if ((f & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN) {
+            st->non_syn_drop++;
+            return XDP_DROP;
+        }
+    }
+    iif = bpf_map_lookup_elem(&moat_lg_ifs, &in_ifindex);
+    if (!iif) {
+        st->not_ready++;
+        return XDP_PASS;
+    }
+    in_zone = iif->zone;
+    w->xk = p->k;
+    nat_on = p->family == 4 && cfg->nat_count > 0;
+
+    /* Destination NAT: static, then destination rules (first match in order). */
+    if (nat_on) {
+        nc.first = cfg->nat_first;
+        nc.phase = NAT_PHASE_IN;
+        nc.in_if = in_ifindex;
+        nc.in_zone = in_zone;
+        nc.dport = p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP ? bpf_ntohs(p->k.dport) : 0;
+        bpf_loop(cfg->nat_count, nat_cb, &nc, 0);
+        if (nc.found) {
+            rule_idx = nc.found - 1;
+            dr = bpf_map_lookup_elem(&moat_lg_nat, &rule_idx);
+        }
+        if (dr && dr->kind == MOAT_LG_NAT_STATIC) {
+            __be32 d;
+            __builtin_memcpy(&d, w->xk.dst, 4);
+            d = dr->stat_addr | (d & ~dr->stat_mask);
+            __builtin_memcpy(w->xk.dst, &d, 4);
+        } else if (dr && dr->action == MOAT_LG_NAT_POOL) {
+            __u32 pid = dr->pool_id;
+            struct moat_lg_dpool *dp = bpf_map_lookup_elem(&moat_lg_dpools, &pid);
+            if (dp) {
+                __builtin_memcpy(w->xk.dst, &dp->addr, 4);
+                if (dp->port && (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP))
+                    w->xk.dport = bpf_htons(dp->port);
+            }
+        } else {
+            dr = 0;
+        }
+        if (dr)
+            dnat_rule = dr->id;
+    }
+
+    /* Route of the (translated) destination: the egress zone. */
+    rkey.prefixlen = 32 + (p->family == 6 ? 128 : 32);
+    rkey.family = bpf_htonl(p->family);
+    __builtin_memcpy(rkey.addr, w->xk.dst, 16);
+    r = bpf_map_lookup_elem(&moat_lg_routes, &rkey);
+    if (!r) {
+        st->fib_miss++;
+        return XDP_DROP;
+    }
+    out_ifindex = r->ifindex;
+    oif = bpf_map_lookup_elem(&moat_lg_ifs, &out_ifindex);
+    if (!oif) {
+        st->fib_miss++;
+        return XDP_DROP;
+    }
+    out_zone = oif->zone;
+    if (!in_zone && !out_zone) {
+        struct moat_lg_key o = p->k;
+        st->plain_forward++;
+        return forward(ctx, p, &o, 0, st);
+    }
+    if (!in_zone || !out_zone) {
+        st->zone_drop++;
+        return XDP_DROP;
+    }
+
+    /* Policy: the pair's sub-rules in order, else the default policy. */
+    pair_key = (__u32)in_zone << 16 | out_zone;
+    pair = bpf_map_lookup_elem(&moat_lg_pairs, &pair_key);
+    action = cfg->default_permit ? MOAT_LG_PERMIT : MOAT_LG_DENY;
+    if (pair) {
+        pcx.first = pair->first;
+        if (is_icmp(p->proto)) {
+            pcx.sport = 0;
+            pcx.dport = (__u16)p->icmp_type << 8 | p->icmp_code;
+        } else {
+            pcx.sport = bpf_ntohs(w->xk.sport);
+            pcx.dport = bpf_ntohs(w->xk.dport);
+        }
+        bpf_loop(pair->count, pol_cb, &pcx, 0);
+        if (pcx.found) {
+            struct moat_lg_rule *rl;
+            rule_idx = pcx.found - 1;
+            rl = bpf_map_lookup_elem(&moat_lg_rules, &rule_idx);
+            if (rl) {
+                action = rl->action;
+                policy_id = rl->policy_id;
+                app_timeout = rl->app_timeout;
+            }
+        }
+    }
+    if (action == MOAT_LG_DENY) {
+        st->policy_deny++;
+        return XDP_DROP;
+    }
+    if (action != MOAT_LG_PERMIT) {
+        st->policy_reject++;
+        return XDP_DROP;
+    }
+    st->policy_permit++;
+
+    /* Source NAT: static (outbound), source rules, hairpin. */
+    if (nat_on) {
+        nc.out_if = out_ifindex;
+        nc.out_zone = out_zone;
+        nc.found = 0;
+        if (!(dr && dr->kind == MOAT_LG_NAT_STATIC)) {
+            nc.phase = NAT_PHASE_STATIC_OUT;
+            bpf_loop(cfg->nat_count, nat_cb, &nc, 0);
+        }
+        if (nc.found) {
+            rule_idx = nc.found - 1;
+            sr = bpf_map_lookup_elem(&moat_lg_nat, &rule_idx);
+            if (sr) {
+                __be32 a;
+                __builtin_memcpy(&a, w->xk.src, 4);
+                a = sr->ext_addr | (a & ~sr->stat_mask);
+                __builtin_memcpy(w->xk.src, &a, 4);
+                snat_rule = sr->id;
+            }
+        } else {
+            nc.phase = NAT_PHASE_SOURCE;
+            bpf_loop(cfg->nat_count, nat_cb, &nc, 0);
+            if (nc.found) {
+                rule_idx = nc.found - 1;
+                sr = bpf_map_lookup_elem(&moat_lg_nat, &rule_idx);
+            }
+            if (sr) {
+                if (sr->action == MOAT_LG_NAT_INTERFACE)
+                    snat_iface = 1;
+                else if (sr->action == MOAT_LG_NAT_POOL)
+                    snat_pool_on = 1;
+                if (snat_iface || snat_pool_on)
+                    snat_rule = sr->id;
+            } else if (dr && out_zone == in_zone) {
+                snat_iface = 1; /* hairpin */
+            }
+        }
+        if (snat_iface) {
+            if (!oif->has_v4) {
+                st->nat_alloc_fail++;
+                return XDP_DROP;
+            }
+            snat_addr = oif->v4;
+            port_lo = MOAT_NAT_IF_PORT_LO;
+            port_hi = MOAT_NAT_IF_PORT_HI;
+            alloc = p->has_id;
+        } else if (snat_pool_on && sr) {
+            __u32 pid = sr->pool_id, src, n = 0;
+            struct moat_lg_spool *sp = bpf_map_lookup_elem(&moat_lg_spools, &pid);
+
+            if (!sp || !sp->naddr) {
+                st->nat_alloc_fail++;
+                return XDP_DROP;
+            }
+            snat_pool = sr->pool_id;
+            __builtin_memcpy(&src, w->xk.src, 4);
+            src = bpf_ntohl(src);
+            if (sp->naddr > 1)
+                n = (src * 2654435761u) % sp->naddr;
+            snat_addr = bpf_htonl(pool_addr(sp, n));
+            if (sp->no_xlate) {
+                alloc = 0;
+            } else {
+                port_lo = sp->port_lo;
+                port_hi = sp->port_hi;
+                alloc = p->has_id;
+            }
+        }
+        if (snat_iface || snat_pool_on)
+            __builtin_memcpy(w->xk.src, &snat_addr, 4);
+    }
+
+    /* The session: reverse entry first (it is the NAT allocation), then the forward one. */
+    pc = bpf_map_lookup_elem(&moat_lg_percpu, &zero);
+    if (!pc)
+        return XDP_DROP;
+    pc->serial++;
+    __builtin_memset(&w->v, 0, sizeof(w->v));
+    w->v.peer = p->k;
+    w->v.id = MOAT_LG_ID_BIT | ((__u64)(bpf_get_smp_processor_id() & 0xffff) << 40) |
+              (pc->serial & ((1ull << 40) - 1));
+    w->v.created_ns = bpf_ktime_get_ns();
+    w->v.last_seen_ns = w->v.created_ns;
+    w->v.in_ifindex = out_ifindex;
+    w->v.out_ifindex = in_ifindex;
+    w->v.policy_id = policy_id;
+    w->v.app_timeout = app_timeout;
+    w->v.from_zone = in_zone;
+    w->v.to_zone = out_zone;
+    w->v.snat_rule = snat_rule;
+    w->v.dnat_rule = dnat_rule;
+    w->v.snat_pool = snat_pool;
+    w->v.dir = 1;
+    w->v.state = p->proto == IPPROTO_TCP ? MOAT_LG_SYN_SENT : MOAT_LG_NEW;
+    nat = dnat_rule || snat_rule || snat_iface || snat_pool_on;
+    w->v.flags = nat ? MOAT_LG_F_NAT : 0;
+    if (insert_reverse(w, alloc, port_lo, port_hi)) {
+        if (alloc)
+            st->nat_alloc_fail++;
+        else
+            st->session_conflict++;
+        return XDP_DROP;
+    }
+    /* NAT may have ended up as the identity (port kept): still marked, rewrite is a no-op. */
+    w->v.peer = w->rk;
+    w->v.in_ifindex = in_ifindex;
+    w->v.out_ifindex = out_ifindex;
+    w->v.dir = 0;
+    w->v.packets = 1;
+    w->v.bytes = p->l3_len;
+    if (bpf_map_update_elem(&moat_lg_sess, &p->k, &w->v, BPF_ANY)) {
+        bpf_map_delete_elem(&moat_lg_sess, &w->rk);
+        st->session_conflict++;
+        return XDP_DROP;
+    }
+    st->sessions_created++;
+    ev = bpf_ringbuf_reserve(&moat_lg_events, sizeof(*ev), 0);
+    if (ev) {
+        ev->kind = MOAT_LG_EV_CREATE;
+        ev->ifindex = in_ifindex;
+        ev->key = p->k;
+        bpf_ringbuf_submit(ev, 0);
+    } else {
+        st->events_lost++;
+    }
+    return forward(ctx, p, &w->xk, nat, st);
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,1280 @@
+// SPDX-License-Identifier: MIT
+/*
+ * legacy.c — loads xdp_main_prog, compiles the Snapshot into its maps, mirrors its sessions
+ * and seeds it on fallback. See legacy.h.
+ */
+#include "legacy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/neighbour.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <uv.h>
+
+#include "controld.h"
+#include "log.h"
+#include "maps.h"
+#include "netlink.h"
+#include "show.h"
+
+#define MAIN_OBJECT "main.bpf.o"
+#define SWEEP_MS 1000
+#define NS_PER_S 1000000000ull
+
+static int fail(char *err, size_t len, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t len, int rc, const char *fmt, ...)
+{
+    if (err && len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, len, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ================= compile ================= */
+
+static bool is_port_proto(uint32_t p)
+{
+    return p == 6 || p == 17 || p == 132 || p == 136 || p == 33;
+}
+
+static bool is_icmp_proto(uint32_t p)
+{
+    return p == 1 || p == 58;
+}
+
+int legacy_neigh_usable(uint32_t state, const uint8_t *mac, size_t mac_len)
+{
+    static const uint8_t zero[6];
+    if (mac_len != 6 || !mac || memcmp(mac, zero, 6) == 0)
+        return 0;
+    return (state &
+            (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP)) != 0;
+}
+
+static void mask_addr(uint8_t *a, unsigned bits, unsigned alen)
+{
+    for (unsigned i = 0; i < alen; i++) {
+        unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * i : 0;
+        a[i] &= (uint8_t)(keep ? 0xff << (8 - keep) : 0);
+    }
+}
+
+static int pfx_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(struct moat_lg_pfx_key));
+}
+
+/* Adds one prefix to list (a list id, > 0). */
+static int pfx_add(struct legacy_tables *t, uint32_t list, const Moat__Prefix *p, char *err,
+                   size_t errlen)
+{
+    if (!p || (p->addr.len != 4 && p->addr.len != 16))
+        return fail(err, errlen, -EINVAL, "an address prefix has %zu address bytes",
+                    p ? p->addr.len : 0);
+    unsigned alen = (unsigned)p->addr.len;
+    if (p->len > alen * 8)
+        return fail(err, errlen, -EINVAL, "prefix length %u is too long", p->len);
+    if (t->n_pfx == t->cap_pfx) {
+        unsigned cap = t->cap_pfx ? t->cap_pfx * 2 : 64;
+        void *n = realloc(t->pfx, cap * sizeof(*t->pfx));
+        if (!n)
+            return -ENOMEM;
+        t->pfx = n;
+        t->cap_pfx = cap;
+    }
+    struct legacy_pfx_entry *e = &t->pfx[t->n_pfx++];
+    memset(e, 0, sizeof(*e));
+    e->key.prefixlen = 32 + p->len;
+    e->key.list = htonl(list * 2 + (alen == 16 ? 1 : 0));
+    memcpy(e->key.addr, p->addr.data, alen);
+    mask_addr(e->key.addr, p->len, alen);
+    e->val = 1;
+    return 0;
+}
+
+/* A list id for these prefixes (0 = any). *next counts the ids of this bank. */
+static int pfx_list(struct legacy_tables *t, Moat__Prefix **v, size_t n, uint32_t *next,
+                    uint32_t *out, char *err, size_t errlen)
+{
+    *out = 0;
+    if (n == 0)
+        return 0;
+    uint32_t id = (*next)++;
+    for (size_t i = 0; i < n; i++) {
+        int rc = pfx_add(t, id, v[i], err, errlen);
+        if (rc)
+            return rc;
+    }
+    *out = id;
+    return 0;
+}
+
+static int addr_match_list(struct legacy_tables *t, const Moat__AddressMatch *m, uint32_t *next,
+                           uint32_t *out, char *err, size_t errlen)
+{
+    *out = 0;
+    if (!m || m->any)
+        return 0;
+    if (m->n_prefixes == 0) {
+        /* Matches nothing: a list with no entry. */
+        *out = (*next)++;
+        return 0;
+    }
+    return pfx_list(t, m->prefixes, m->n_prefixes, next, out, err, errlen);
+}
+
+static void app_ranges(struct moat_lg_rule *r, const Moat__Application *ap)
+{
+    r->sport_lo = r->dport_lo = 0;
+    r->sport_hi = r->dport_hi = 0xffff;
+    r->proto = 0;
+    if (!ap || ap->any || ap->protocol == 0)
+        return;
+    r->proto = (uint8_t)ap->protocol;
+    r->app_timeout = ap->inactivity_timeout;
+    if (is_port_proto(ap->protocol)) {
+        if (ap->dport_lo || ap->dport_hi) {
+            r->dport_lo = (uint16_t)ap->dport_lo;
+            r->dport_hi = (uint16_t)(ap->dport_hi < ap->dport_lo ? ap->dport_lo : ap->dport_hi);
+        }
+        if (ap->sport_lo || ap->sport_hi) {
+            r->sport_lo = (uint16_t)ap->sport_lo;
+            r->sport_hi = (uint16_t)(ap->sport_hi < ap->sport_lo ? ap->sport_lo : ap->sport_hi);
+        }
+    } else if (is_icmp_proto(ap->protocol) && ap->icmp_type >= 0) {
+        r->dport_lo = (uint16_t)(ap->icmp_type << 8 | (ap->icmp_code >= 0 ? ap->icmp_code : 0));
+        r->dport_hi = (uint16_t)(ap->icmp_type << 8 | (ap->icmp_code >= 0 ? ap->icmp_code : 0xff));
+    }
+}
+
+static int compile_policies(const Moat__Snapshot *s, struct legacy_tables *t, uint32_t *next_list,
+                            char *err, size_t errlen)
+{
+    size_t np = s->n_policies;
+    size_t nsub = 0;
+    for (size_t i = 0; i < np; i++) {
+        const Moat__Policy *p = s->policies[i];
+        nsub += (p->application_any || p->n_applications == 0) ? 1 : p->n_applications;
+    }
+    if (nsub > MOAT_LG_BANK_RULES)
+        return fail(err, errlen, -E2BIG,
+                    "the policies expand to %zu (policy, application) rules; the legacy path "
+                    "holds at most %u",
+                    nsub, MOAT_LG_BANK_RULES);
+    t->rules = calloc(nsub ? nsub : 1, sizeof(*t->rules));
+    t->pairs = calloc(np ? np : 1, sizeof(*t->pairs));
+    bool *done = calloc(np ? np : 1, sizeof(*done));
+    if (!t->rules || !t->pairs || !done) {
+        free(done);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    /* Pairs in the order they first appear; inside a pair, config order. */
+    for (size_t i = 0; i < np && !rc; i++) {
+        if (done[i])
+            continue;
+        const Moat__Policy *first = s->policies[i];
+        if (first->from_zone > 0xffff || first->to_zone > 0xffff) {
+            rc = fail(err, errlen, -EINVAL, "policy %s: zone id out of range", first->name);
+            break;
+        }
+        struct legacy_pair_entry *pe = &t->pairs[t->n_pairs++];
+        pe->key = first->from_zone << 16 | first->to_zone;
+        pe->val.first = t->bank * MOAT_LG_BANK_RULES + t->n_rules;
+        for (size_t j = i; j < np && !rc; j++) {
+            const Moat__Policy *p = s->policies[j];
+            if (p->from_zone != first->from_zone || p->to_zone != first->to_zone)
+                continue;
+            done[j] = true;
+            uint32_t sl, dl;
+            if ((rc = addr_match_list(t, p->source, next_list, &sl, err, errlen)) ||
+                (rc = addr_match_list(t, p->destination, next_list, &dl, err, errlen)))
+                break;
+            size_t na = (p->application_any || p->n_applications == 0) ? 1 : p->n_applications;
+            for (size_t a = 0; a < na; a++) {
+                struct moat_lg_rule *r = &t->rules[t->n_rules++];
+                memset(r, 0, sizeof(*r));
+                r->policy_id = p->id;
+                r->src_list = sl;
+                r->dst_list = dl;
+                r->action = (uint8_t)(p->action <= MOAT__POLICY_ACTION__POLICY_REJECT
+                                          ? p->action
+                                          : MOAT__POLICY_ACTION__POLICY_DENY);
+                app_ranges(r, (p->application_any || p->n_applications == 0) ? NULL
+                                                                             : p->applications[a]);
+            }
+        }
+        pe->val.count = t->bank * MOAT_LG_BANK_RULES + t->n_rules - pe->val.first;
+    }
+    free(done);
+    return rc;
+}
+
+static int zone_mask(const uint32_t *z, size_t n, __u64 *out, const Moat__NatRule *r, char *err,
+                     size_t errlen)
+{
+    *out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (z[i] == 0 || z[i] > MOAT_LG_MAX_ZONE)
+            return fail(err, errlen, -EINVAL,
+                        "NAT rule %s/%s names zone id %u; the legacy path handles zone ids "
+                        "1..%u",
+                        r->rule_set, r->name, z[i], MOAT_LG_MAX_ZONE);
+        *out |= 1ull << z[i];
+    }
+    return 0;
+}
+
+static int if_list(const uint32_t *v, size_t n, uint32_t *out, const Moat__NatRule *r, char *err,
+                   size_t errlen)
+{
+    if (n > MOAT_LG_NAT_IFS)
+        return fail(err, errlen, -E2BIG,
+                    "NAT rule %s/%s names %zu interfaces on one side; the legacy path holds %u",
+                    r->rule_set, r->name, n, MOAT_LG_NAT_IFS);
+    for (size_t i = 0; i < n; i++)
+        out[i] = v[i];
+    return 0;
+}
+
+static int v4_of(const Moat__Prefix *p, uint32_t *addr, uint32_t *mask)
+{
+    if (!p || p->addr.len != 4 || p->len > 32)
+        return -EINVAL;
+    uint32_t a, m = p->len ? htonl(~0u << (32 - p->len)) : 0;
+    memcpy(&a, p->addr.data, 4);
+    *addr = a & m;
+    *mask = m;
+    return 0;
+}
+
+static int compile_nat(const Moat__Snapshot *s, struct legacy_tables *t, uint32_t *next_list,
+                       char *err, size_t errlen)
+{
+    if (s->n_nat_rules > MOAT_LG_BANK_NAT)
+        return fail(err, errlen, -E2BIG, "%zu NAT rules; the legacy path holds at most %u",
+                    s->n_nat_rules, MOAT_LG_BANK_NAT);
+    t->nat = calloc(s->n_nat_rules ? s->n_nat_rules : 1, sizeof(*t->nat));
+    if (!t->nat)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_nat_rules; i++) {
+        const Moat__NatRule *r = s->nat_rules[i];
+        struct moat_lg_nat_rule *o = &t->nat[t->n_nat++];
+        int rc;
+        memset(o, 0, sizeof(*o));
+        o->id = r->id;
+        o->kind = (uint8_t)r->kind;
+        o->action = (uint8_t)r->action;
+        o->proto = (uint8_t)r->protocol;
+        o->pool_id = (uint16_t)r->pool_id;
+        o->dport_lo = (uint16_t)r->dport_lo;
+        o->dport_hi = (uint16_t)r->dport_hi;
+        if (r->pool_id >= MOAT_LG_MAX_POOLS)
+            return fail(err, errlen, -EINVAL, "NAT rule %s/%s: pool id %u out of range",
+                        r->rule_set, r->name, r->pool_id);
+        for (size_t k = 0; k < r->n_source; k++)
+            if (r->source[k]->addr.len != 4)
+                return fail(err, errlen, -EINVAL, "NAT rule %s/%s: IPv6 is not translated",
+                            r->rule_set, r->name);
+        for (size_t k = 0; k < r->n_destination; k++)
+            if (r->destination[k]->addr.len != 4)
+                return fail(err, errlen, -EINVAL, "NAT rule %s/%s: IPv6 is not translated",
+                            r->rule_set, r->name);
+        if ((rc = zone_mask(r->from_zones, r->n_from_zones, &o->from_zones, r, err, errlen)) ||
+            (rc = zone_mask(r->to_zones, r->n_to_zones, &o->to_zones, r, err, errlen)) ||
+            (rc = if_list(r->from_ifindexes, r->n_from_ifindexes, o->from_ifs, r, err, errlen)) ||
+            (rc = if_list(r->to_ifindexes, r->n_to_ifindexes, o->to_ifs, r, err, errlen)) ||
+            (rc = pfx_list(t, r->source, r->n_source, next_list, &o->src_list, err, errlen)) ||
+            (rc = pfx_list(t, r->destination, r->n_destination, next_list, &o->dst_list, err,
+                           errlen)))
+            return rc;
+        if (r->kind == MOAT__NAT_KIND__NAT_KIND_STATIC) {
+            if (v4_of(r->static_prefix, &o->stat_addr, &o->stat_mask) || r->n_destination == 0 ||
+                v4_of(r->destination[0], &o->ext_addr, &o->ext_mask))
+                return fail(err, errlen, -EINVAL,
+                            "static NAT rule %s/%s: needs an IPv4 destination and prefix",
+                            r->rule_set, r->name);
+        }
+    }
+    for (size_t i = 0; i < s->n_source_pools; i++) {
+        const Moat__SourcePool *p = s->source_pools[i];
+        if (p->id == 0 || p->id >= MOAT_LG_MAX_POOLS)
+            return fail(err, errlen, -EINVAL, "source pool %s: id %u out of range", p->name, p->id);
+        if (p->n_ranges > MOAT_LG_POOL_RANGES)
+            return fail(err, errlen, -E2BIG,
+                        "source pool %s has %zu address ranges; the legacy path holds %u", p->name,
+                        p->n_ranges, MOAT_LG_POOL_RANGES);
+        struct moat_lg_spool *o = &t->spools[p->id];
+        uint64_t naddr = 0;
+        for (size_t k = 0; k < p->n_ranges; k++) {
+            const Moat__AddressRange *ar = p->ranges[k];
+            uint32_t lo, hi;
+            if (ar->lo.len != 4 || ar->hi.len != 4)
+                return fail(err, errlen, -EINVAL, "source pool %s: IPv6 is not translated",
+                            p->name);
+            memcpy(&lo, ar->lo.data, 4);
+            memcpy(&hi, ar->hi.data, 4);
+            lo = ntohl(lo);
+            hi = ntohl(hi);
+            if (hi < lo)
+                return fail(err, errlen, -EINVAL, "source pool %s: an empty range", p->name);
+            o->lo[k] = lo;
+            o->hi[k] = hi;
+            naddr += (uint64_t)hi - lo + 1;
+        }
+        o->nranges = (uint32_t)p->n_ranges;
+        o->naddr = naddr > UINT32_MAX ? UINT32_MAX : (uint32_t)naddr;
+        o->port_lo = (uint16_t)(p->port_lo ? p->port_lo : 1024);
+        o->port_hi = (uint16_t)(p->port_hi ? p->port_hi : 65535);
+        o->no_xlate = p->port_no_translation;
+        o->persistent = p->address_persistent;
+    }
+    for (size_t i = 0; i < s->n_destination_pools; i++) {
+        const Moat__DestinationPool *p = s->destination_pools[i];
+        uint32_t a, m;
+        if (p->id == 0 || p->id >= MOAT_LG_MAX_POOLS)
+            return fail(err, errlen, -EINVAL, "destination pool %s: id %u out of range", p->name,
+                        p->id);
+        if (v4_of(p->address, &a, &m))
+            return fail(err, errlen, -EINVAL, "destination pool %s: IPv6 is not translated",
+                        p->name);
+        t->dpools[p->id].addr = a;
+        t->dpools[p->id].port = (uint16_t)p->port;
+    }
+    return 0;
+}
+
+static int route_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(struct moat_lg_route_key));
+}
+
+static int compile_net(const Moat__Snapshot *s, struct legacy_tables *t, char *err, size_t errlen)
+{
+    t->ifs = calloc(s->n_interfaces + 1, sizeof(*t->ifs));
+    t->routes = calloc(s->n_routes + 1, sizeof(*t->routes));
+    t->neigh = calloc(s->n_neighbors + 1, sizeof(*t->neigh));
+    if (!t->ifs || !t->routes || !t->neigh)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_interfaces; i++) {
+        const Moat__Interface *m = s->interfaces[i];
+        struct legacy_if_entry *e = &t->ifs[t->n_ifs++];
+        memset(e, 0, sizeof(*e));
+        e->ifindex = m->ifindex;
+        if (m->mac.len == 6)
+            memcpy(e->val.mac, m->mac.data, 6);
+        if (m->zone_id > 0xffff)
+            return fail(err, errlen, -EINVAL, "interface %s: zone id %u out of range", m->name,
+                        m->zone_id);
+        e->val.zone = (uint16_t)m->zone_id;
+        for (size_t a = 0; a < m->n_addresses; a++) {
+            if (m->addresses[a]->addr.len == 4) {
+                memcpy(&e->val.v4, m->addresses[a]->addr.data, 4);
+                e->val.has_v4 = 1;
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < s->n_routes; i++) {
+        const Moat__Route *r = s->routes[i];
+        if (!r->dst || (r->dst->addr.len != 4 && r->dst->addr.len != 16))
+            continue;
+        unsigned alen = (unsigned)r->dst->addr.len;
+        if (r->dst->len > alen * 8)
+            return fail(err, errlen, -EINVAL, "a route has prefix length %u", r->dst->len);
+        struct legacy_route_entry e;
+        memset(&e, 0, sizeof(e));
+        e.key.prefixlen = 32 + r->dst->len;
+        e.key.family = htonl(alen == 16 ? 6 : 4);
+        memcpy(e.key.addr, r->dst->addr.data, alen);
+        mask_addr(e.key.addr, r->dst->len, alen);
+        e.val.ifindex = r->ifindex;
+        if (r->gateway.len == alen) {
+            e.val.has_gw = 1;
+            memcpy(e.val.gw, r->gateway.data, alen);
+        }
+        e.metric = r->metric;
+        /* One route per prefix: the lowest metric, the first among equals. */
+        bool merged = false;
+        for (unsigned k = 0; k < t->n_routes; k++) {
+            if (memcmp(&t->routes[k].key, &e.key, sizeof(e.key)) == 0) {
+                if (e.metric < t->routes[k].metric)
+                    t->routes[k] = e;
+                merged = true;
+                break;
+            }
+        }
+        if (!merged)
+            t->routes[t->n_routes++] = e;
+    }
+    qsort(t->routes, t->n_routes, sizeof(*t->routes), route_cmp);
+    for (size_t i = 0; i < s->n_neighbors; i++) {
+        const Moat__Neighbor *n = s->neighbors[i];
+        if ((n->addr.len != 4 && n->addr.len != 16) ||
+            !legacy_neigh_usable(n->state, n->mac.data, n->mac.len))
+            continue;
+        struct legacy_neigh_entry *e = &t->neigh[t->n_neigh++];
+        memset(e, 0, sizeof(*e));
+        e->key.ifindex = n->ifindex;
+        e->key.family = n->addr.len == 16 ? 6 : 4;
+        memcpy(e->key.addr, n->addr.data, n->addr.len);
+        memcpy(e->val.mac, n->mac.data, 6);
+    }
+    return 0;
+}
+
+int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables *t, char *err,
+                   size_t errlen)
+{
+    memset(t, 0, sizeof(*t));
+    if (!s || bank > 1)
+        return fail(err, errlen, -EINVAL, "legacy_compile: bad arguments");
+    t->bank = bank;
+    /* List ids of the two banks never meet: the old bank's stay valid until the switch. */
+    uint32_t next_list = bank ? 0x20000000u : 1;
+    int rc = compile_policies(s, t, &next_list, err, errlen);
+    if (!rc)
+        rc = compile_nat(s, t, &next_list, err, errlen);
+    if (!rc)
+        rc = compile_net(s, t, err, errlen);
+    if (rc) {
+        if (rc == -ENOMEM)
+            fail(err, errlen, rc, "out of memory compiling the legacy path's tables");
+        legacy_tables_free(t);
+        return rc;
+    }
+    if (t->n_pfx > MOAT_LG_MAX_PFX / 2) {
+        legacy_tables_free(t);
+        return fail(err, errlen, -E2BIG,
+                    "policies and NAT rules name %u address prefixes; the legacy path holds %u",
+                    t->n_pfx, MOAT_LG_MAX_PFX / 2);
+    }
+    qsort(t->pfx, t->n_pfx, sizeof(*t->pfx), pfx_cmp);
+    unsigned u = 0;
+    for (unsigned i = 0; i < t->n_pfx; i++)
+        if (u == 0 || pfx_cmp(&t->pfx[u - 1], &t->pfx[i]) != 0)
+            t->pfx[u++] = t->pfx[i];
+    t->n_pfx = u;
+
+    const Moat__FlowSettings *f = s->flow;
+    t->cfg.ready = 1;
+    t->cfg.default_permit = s->default_policy == MOAT__DEFAULT_POLICY__DEFAULT_PERMIT_ALL;
+    t->cfg.nat_first = bank * MOAT_LG_BANK_NAT;
+    t->cfg.nat_count = t->n_nat;
+    t->cfg.tcp_established = f && f->tcp_established_timeout ? f->tcp_established_timeout : 1800;
+    t->cfg.tcp_initial = f && f->tcp_initial_timeout ? f->tcp_initial_timeout : 20;
+    t->cfg.tcp_closing = f && f->tcp_closing_timeout ? f->tcp_closing_timeout : 30;
+    t->cfg.udp = f && f->udp_timeout ? f->udp_timeout : 60;
+    t->cfg.icmp = f && f->icmp_timeout ? f->icmp_timeout : 60;
+    t->cfg.other = f && f->other_timeout ? f->other_timeout : 60;
+    return 0;
+}
+
+void legacy_tables_free(struct legacy_tables *t)
+{
+    if (!t)
+        return;
+    free(t->rules);
+    free(t->pairs);
+    free(t->pfx);
+    free(t->nat);
+    free(t->ifs);
+    free(t->routes);
+    free(t->neigh);
+    memset(t, 0, sizeof(*t));
+}
+
+/* ================= runtime ================= */
+
+struct legacy {
+    struct controld *c;
+    struct bpf_object *obj;
+    int sess_fd, cfg_fd, ifs_fd, pairs_fd, rules_fd, pfx_fd, nat_fd, spools_fd, dpools_fd;
+    int routes_fd, neigh_fd, tx_fd, stats_fd, progs_fd;
+    struct ring_buffer *rb;
+    uv_poll_t poll;
+    bool poll_on;
+    uv_timer_t sweep;
+    bool sweep_on;
+    unsigned bank; /* the bank the last sync wrote */
+    bool synced;
+    struct moat_lg_cfg cfg; /* timeouts of the last sync */
+    /* Counters (logged and shown). */
+    uint64_t syncs, sync_errors, events, resolves, seeded, flushed, swept_closed;
+    char last_error[256];
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* unix ms - monotonic ms, now. */
+static int64_t unix_offset_ms(void)
+{
+    struct timespec r;
+    clock_gettime(CLOCK_REALTIME, &r);
+    int64_t unix_ms = (int64_t)r.tv_sec * 1000 + r.tv_nsec / 1000000;
+    return unix_ms - (int64_t)(mono_ns() / 1000000);
+}
+
+/*
+ * Makes hash/LPM map fd hold exactly the n entries of want (entry_size bytes each, key
+ * first, value at val_off): every wanted entry is written first, then the keys not wanted
+ * are deleted, so a key that stays is never missing.
+ */
+static int sync_map(int fd, const char *name, const void *want, unsigned n, size_t entry_size,
+                    size_t key_size, size_t val_off, unsigned max)
+{
+    const uint8_t *w = want;
+    for (unsigned i = 0; i < n; i++) {
+        const uint8_t *e = w + (size_t)i * entry_size;
+        if (bpf_map_update_elem(fd, e, e + val_off, BPF_ANY) < 0) {
+            int err = -errno;
+            log_err("legacy path: writing an entry of %s failed: %s", name, strerror(errno));
+            return err;
+        }
+    }
+    uint8_t *have = calloc(max + 1, key_size);
+    if (!have)
+        return -ENOMEM;
+    unsigned nh = 0;
+    const void *prev = NULL;
+    while (nh < max && bpf_map_get_next_key(fd, prev, have + (size_t)nh * key_size) == 0) {
+        prev = have + (size_t)nh * key_size;
+        nh++;
+    }
+    for (unsigned i = 0; i < nh; i++) {
+        const uint8_t *k = have + (size_t)i * key_size;
+        bool wanted = false;
+        for (unsigned j = 0; j < n && !wanted; j++)
+            wanted = memcmp(k, w + (size_t)j * entry_size, key_size) == 0;
+        if (!wanted && bpf_map_delete_elem(fd, k) < 0 && errno != ENOENT)
+            log_warn("legacy path: removing a stale entry of %s failed: %s", name, strerror(errno));
+    }
+    free(have);
+    return 0;
+}
+
+struct tx_entry {
+    uint32_t ifindex;
+    struct bpf_devmap_val val;
+};
+
+static int apply_tables(struct legacy *lg, const struct legacy_tables *t)
+{
+    int rc;
+    uint32_t zero = 0;
+    if ((rc = sync_map(lg->ifs_fd, MOAT_MAP_LG_IFS, t->ifs, t->n_ifs, sizeof(*t->ifs),
+                       sizeof(uint32_t), offsetof(struct legacy_if_entry, val), MOAT_MAX_IFACES)))
+        return rc;
+    struct tx_entry tx[MOAT_MAX_IFACES];
+    unsigned ntx = 0;
+    for (unsigned i = 0; i < t->n_ifs && ntx < MOAT_MAX_IFACES; i++) {
+        memset(&tx[ntx], 0, sizeof(tx[ntx]));
+        tx[ntx].ifindex = t->ifs[i].ifindex;
+        tx[ntx].val.ifindex = t->ifs[i].ifindex;
+        ntx++;
+    }
+    if ((rc = sync_map(lg->tx_fd, MOAT_MAP_LG_TX, tx, ntx, sizeof(tx[0]), sizeof(uint32_t),
+                       offsetof(struct tx_entry, val), MOAT_MAX_IFACES)))
+        return rc;
+    if ((rc = sync_map(lg->routes_fd, MOAT_MAP_LG_ROUTES, t->routes, t->n_routes,
+                       sizeof(*t->routes), sizeof(struct moat_lg_route_key),
+                       offsetof(struct legacy_route_entry, val), MOAT_LG_MAX_ROUTES)))
+        return rc;
+    if ((rc = sync_map(lg->neigh_fd, MOAT_MAP_LG_NEIGH, t->neigh, t->n_neigh, sizeof(*t->neigh),
+                       sizeof(struct moat_lg_neigh_key), offsetof(struct legacy_neigh_entry, val),
+                       MOAT_LG_MAX_NEIGH)))
+        return rc;
+    /* The new bank: prefixes (added, the old bank's stay), rules, NAT rules, pools. */
+    for (unsigned i = 0; i < t->n_pfx; i++) {
+        if (bpf_map_update_elem(lg->pfx_fd, &t->pfx[i].key, &t->pfx[i].val, BPF_ANY) < 0) {
+            rc = -errno;
+            log_err("legacy path: writing " MOAT_MAP_LG_PFX " failed: %s", strerror(errno));
+            return rc;
+        }
+    }
+    for (unsigned i = 0; i < t->n_rules; i++) {
+        uint32_t k = t->bank * MOAT_LG_BANK_RULES + i;
+        if (bpf_map_update_elem(lg->rules_fd, &k, &t->rules[i], BPF_ANY) < 0)
+            return -errno;
+    }
+    for (unsigned i = 0; i < t->n_nat; i++) {
+        uint32_t k = t->bank * MOAT_LG_BANK_NAT + i;
+        if (bpf_map_update_elem(lg->nat_fd, &k, &t->nat[i], BPF_ANY) < 0)
+            return -errno;
+    }
+    for (uint32_t k = 0; k < MOAT_LG_MAX_POOLS; k++) {
+        if (bpf_map_update_elem(lg->spools_fd, &k, &t->spools[k], BPF_ANY) < 0 ||
+            bpf_map_update_elem(lg->dpools_fd, &k, &t->dpools[k], BPF_ANY) < 0)
+            return -errno;
+    }
+    /* The switch: pairs, then the configuration word. */
+    if ((rc = sync_map(lg->pairs_fd, MOAT_MAP_LG_PAIRS, t->pairs, t->n_pairs, sizeof(*t->pairs),
+                       sizeof(uint32_t), offsetof(struct legacy_pair_entry, val),
+                       MOAT_LG_MAX_PAIRS)))
+        return rc;
+    if (bpf_map_update_elem(lg->cfg_fd, &zero, &t->cfg, BPF_ANY) < 0)
+        return -errno;
+    /* The old bank's prefixes go. */
+    return sync_map(lg->pfx_fd, MOAT_MAP_LG_PFX, t->pfx, t->n_pfx, sizeof(*t->pfx),
+                    sizeof(struct moat_lg_pfx_key), offsetof(struct legacy_pfx_entry, val),
+                    MOAT_LG_MAX_PFX);
+}
+
+int legacy_sync(struct legacy *lg)
+{
+    if (!lg)
+        return -EINVAL;
+    Moat__Snapshot *s = snapshot_build(lg->c);
+    if (!s)
+        return -ENOMEM;
+    struct legacy_tables t;
+    unsigned bank = lg->synced ? lg->bank ^ 1 : 0;
+    char err[256] = "";
+    int rc = legacy_compile(s, bank, &t, err, sizeof(err));
+    snapshot_free(s);
+    if (rc) {
+        lg->sync_errors++;
+        snprintf(lg->last_error, sizeof(lg->last_error), "%s", err);
+        log_err("legacy path: cannot compile the configuration: %s; the kernel path keeps its "
+                "previous tables",
+                err);
+        return rc;
+    }
+    rc = apply_tables(lg, &t);
+    if (rc) {
+        lg->sync_errors++;
+        snprintf(lg->last_error, sizeof(lg->last_error), "writing the maps failed: %s",
+                 strerror(-rc));
+        log_err("legacy path: %s", lg->last_error);
+    } else {
+        lg->syncs++;
+        lg->bank = bank;
+        lg->synced = true;
+        lg->cfg = t.cfg;
+        lg->last_error[0] = 0;
+        log_info("legacy path: %u policy rules in %u zone pairs, %u NAT rules, %u prefixes, "
+                 "%u routes, %u neighbours, %u interfaces (bank %u)",
+                 t.n_rules, t.n_pairs, t.n_nat, t.n_pfx, t.n_routes, t.n_neigh, t.n_ifs, bank);
+    }
+    legacy_tables_free(&t);
+    return rc;
+}
+
+void legacy_neigh(struct legacy *lg, const struct ctl_neigh *n, bool removed)
+{
+    if (!lg)
+        return;
+    struct moat_lg_neigh_key k;
+    memset(&k, 0, sizeof(k));
+    k.ifindex = n->ifindex;
+    k.family = n->family == 6 ? 6 : 4;
+    memcpy(k.addr, n->addr, n->family == 6 ? 16 : 4);
+    if (removed || !legacy_neigh_usable(n->state, n->mac, 6)) {
+        bpf_map_delete_elem(lg->neigh_fd, &k);
+        return;
+    }
+    struct moat_lg_neigh v = {0};
+    memcpy(v.mac, n->mac, 6);
+    if (bpf_map_update_elem(lg->neigh_fd, &k, &v, BPF_ANY) < 0)
+        log_warn("legacy path: writing a neighbour failed: %s", strerror(errno));
+}
+
+/* ---- sessions into the mirror ---- */
+
+static uint32_t timeout_of(const struct moat_lg_cfg *cfg, const struct moat_lg_sess *s,
+                           uint8_t proto)
+{
+    if (proto == IPPROTO_TCP) {
+        switch (s->state) {
+        case MOAT_LG_SYN_SENT:
+        case MOAT_LG_SYN_RECV:
+            return cfg->tcp_initial;
+        case MOAT_LG_ESTABLISHED:
+            return s->app_timeout ? s->app_timeout : cfg->tcp_established;
+        default:
+            return cfg->tcp_closing;
+        }
+    }
+    if (s->app_timeout)
+        return s->app_timeout;
+    if (proto == IPPROTO_UDP)
+        return cfg->udp;
+    if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
+        return cfg->icmp;
+    return cfg->other;
+}
+
+static const char *policy_name(struct controld *c, uint32_t id)
+{
+    const struct cfg_security *sec = c->cfg ? c->cfg->security : NULL;
+    if (!sec || id == 0 || id > sec->n_policies)
+        return "";
+    return sec->policies[id - 1].name;
+}
+
+/* Log lines for policies with `then log`, as for the helper's sessions. */
+static void on_event(void *arg, enum mirror_event ev, const struct mirror *m,
+                     const struct mirror_session *s)
+{
+    struct controld *c = arg;
+    const struct cfg_security *sec = c->cfg ? c->cfg->security : NULL;
+    if (!sec || s->policy_id == 0 || s->policy_id > sec->n_policies)
+        return;
+    const struct cfg_policy *p = &sec->policies[s->policy_id - 1];
+    if (!(ev == MIRROR_EV_CREATE ? p->log_init : p->log_close))
+        return;
+    struct mirror_names nm;
+    show_mirror_names(c, &nm);
+    char line[900];
+    mirror_format_log(m, ev, s, &nm, line, sizeof(line));
+    log_info("%s", line);
+    c->session_log_lines++;
+}
+
+struct rec_buf {
+    Moat__SessionRecord rec;
+    Moat__FlowKey fwd, rev;
+    Moat__SessionDelta d;
+};
+
+static void key_to_flow(const struct moat_lg_key *k, Moat__FlowKey *f)
+{
+    moat__flow_key__init(f);
+    size_t alen = k->family == 6 ? 16 : 4;
+    f->src.data = (uint8_t *)k->src;
+    f->src.len = alen;
+    f->dst.data = (uint8_t *)k->dst;
+    f->dst.len = alen;
+    f->sport = ntohs(k->sport);
+    f->dport = ntohs(k->dport);
+    f->protocol = k->proto;
+}
+
+/* A mirror delta for the session whose forward entry is (fk, fv), reverse entry rv or NULL. */
+static void record_of(struct legacy *lg, const struct moat_lg_key *fk,
+                      const struct moat_lg_sess *fv, const struct moat_lg_sess *rv,
+                      Moat__DeltaKind kind, Moat__CloseReason reason, struct rec_buf *b)
+{
+    moat__session_record__init(&b->rec);
+    moat__session_delta__init(&b->d);
+    key_to_flow(fk, &b->fwd);
+    key_to_flow(&fv->peer, &b->rev);
+    b->rec.id = fv->id;
+    b->rec.forward = &b->fwd;
+    b->rec.reverse = &b->rev;
+    b->rec.from_zone = fv->from_zone;
+    b->rec.to_zone = fv->to_zone;
+    b->rec.in_ifindex = fv->in_ifindex;
+    b->rec.out_ifindex = fv->out_ifindex;
+    b->rec.policy_id = fv->policy_id;
+    b->rec.policy_name = (char *)policy_name(lg->c, fv->policy_id);
+    b->rec.application = (char *)"";
+    b->rec.state =
+        (Moat__SessionState)(kind == MOAT__DELTA_KIND__DELTA_CLOSE && fk->proto == IPPROTO_TCP &&
+                                     reason == MOAT__CLOSE_REASON__CLOSE_TCP_RST
+                                 ? MOAT_LG_CLOSED
+                                 : fv->state);
+    b->rec.packets_fwd = fv->packets;
+    b->rec.bytes_fwd = fv->bytes;
+    b->rec.packets_rev = rv ? rv->packets : 0;
+    b->rec.bytes_rev = rv ? rv->bytes : 0;
+    int64_t off = unix_offset_ms();
+    uint64_t last = fv->last_seen_ns;
+    if (rv && rv->last_seen_ns > last)
+        last = rv->last_seen_ns;
+    b->rec.created_unix_ms = (uint64_t)((int64_t)(fv->created_ns / 1000000) + off);
+    b->rec.last_seen_unix_ms = (uint64_t)((int64_t)(last / 1000000) + off);
+    b->rec.timeout = timeout_of(&lg->cfg, fv, fk->proto);
+    b->rec.close_reason = reason;
+    b->rec.snat_rule_id = fv->snat_rule;
+    b->rec.dnat_rule_id = fv->dnat_rule;
+    b->rec.snat_pool_id = fv->snat_pool;
+    b->d.kind = kind;
+    b->d.session = &b->rec;
+}
+
+static int on_ring_event(void *ctx, void *data, size_t size)
+{
+    struct legacy *lg = ctx;
+    const struct moat_lg_event *ev = data;
+    if (size < sizeof(*ev))
+        return 0;
+    lg->events++;
+    if (ev->kind == MOAT_LG_EV_RESOLVE) {
+        lg->resolves++;
+        lg->c->resolve_requests++;
+        int err =
+            netlink_neigh_resolve(lg->c->nl, ev->key.family == 6 ? 6 : 4, ev->key.dst, ev->ifindex);
+        if (err)
+            log_debug("legacy path: resolving a next hop on ifindex %u failed: %s", ev->ifindex,
+                      strerror(-err));
+        return 0;
+    }
+    if (ev->kind != MOAT_LG_EV_CREATE)
+        return 0;
+    struct moat_lg_sess fv, rv;
+    if (bpf_map_lookup_elem(lg->sess_fd, &ev->key, &fv) < 0 || fv.dir != 0)
+        return 0; /* gone already: the sweep has nothing to report either */
+    bool has_rev = bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0;
+    struct rec_buf b;
+    record_of(lg, &ev->key, &fv, has_rev ? &rv : NULL, MOAT__DELTA_KIND__DELTA_CREATE,
+              MOAT__CLOSE_REASON__CLOSE_NONE, &b);
+    mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
+    return 0;
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events)
+{
+    struct legacy *lg = h->data;
+    (void)status;
+    (void)events;
+    ring_buffer__consume(lg->rb);
+}
+
+static Moat__CloseReason expiry_reason(const struct moat_lg_sess *s, uint8_t proto)
+{
+    if (proto == IPPROTO_TCP) {
+        if (s->state == MOAT_LG_TIME_WAIT || s->state == MOAT_LG_CLOSING)
+            return MOAT__CLOSE_REASON__CLOSE_TCP_FIN;
+        if (s->state == MOAT_LG_CLOSED)
+            return MOAT__CLOSE_REASON__CLOSE_TCP_RST;
+    }
+    return MOAT__CLOSE_REASON__CLOSE_AGED;
+}
+
+/* Every key of the session map (at most MOAT_LG_MAX_SESSIONS), malloc'd. */
+static struct moat_lg_key *all_keys(struct legacy *lg, unsigned *n)
+{
+    struct moat_lg_key *keys = calloc(MOAT_LG_MAX_SESSIONS + 1, sizeof(*keys));
+    *n = 0;
+    if (!keys)
+        return NULL;
+    const void *prev = NULL;
+    while (*n < MOAT_LG_MAX_SESSIONS && bpf_map_get_next_key(lg->sess_fd, prev, &keys[*n]) == 0) {
+        prev = &keys[*n];
+        (*n)++;
+    }
+    return keys;
+}
+
+static void sweep_cb(uv_timer_t *t)
+{
+    struct legacy *lg = t->data;
+    ring_buffer__consume(lg->rb); /* creates first, so updates find them */
+    unsigned n;
+    struct moat_lg_key *keys = all_keys(lg, &n);
+    if (!keys)
+        return;
+    uint64_t now = mono_ns();
+    for (unsigned i = 0; i < n; i++) {
+        struct moat_lg_sess fv, rv;
+        if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &fv) < 0)
+            continue;
+        bool has_rev = bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0;
+        if (fv.dir != 0) {
+            /* A reverse entry: handled with its forward one, unless that one is gone. */
+            struct moat_lg_sess tmp;
+            if (bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &tmp) < 0)
+                bpf_map_delete_elem(lg->sess_fd, &keys[i]);
+            continue;
+        }
+        uint64_t last = fv.last_seen_ns;
+        if (has_rev && rv.last_seen_ns > last)
+            last = rv.last_seen_ns;
+        uint64_t to = (uint64_t)timeout_of(&lg->cfg, &fv, keys[i].proto) * NS_PER_S;
+        bool expired = !has_rev || (now > last && now - last > to);
+        struct rec_buf b;
+        if (expired) {
+            bpf_map_delete_elem(lg->sess_fd, &keys[i]);
+            if (has_rev)
+                bpf_map_delete_elem(lg->sess_fd, &fv.peer);
+            record_of(lg, &keys[i], &fv, has_rev ? &rv : NULL, MOAT__DELTA_KIND__DELTA_CLOSE,
+                      expiry_reason(&fv, keys[i].proto), &b);
+            lg->swept_closed++;
+        } else {
+            record_of(lg, &keys[i], &fv, &rv, MOAT__DELTA_KIND__DELTA_UPDATE,
+                      MOAT__CLOSE_REASON__CLOSE_NONE, &b);
+        }
+        mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
+    }
+    free(keys);
+}
+
+static void flow_to_key(const uint8_t *src, const uint8_t *dst, uint16_t sport, uint16_t dport,
+                        uint8_t proto, uint8_t family, struct moat_lg_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    size_t alen = family == 6 ? 16 : 4;
+    memcpy(k->src, src, alen);
+    memcpy(k->dst, dst, alen);
+    k->proto = proto;
+    k->family = family;
+    k->sport = htons(sport);
+    /* ICMP echo: the identifier only (the helper marks replies with dport 1). */
+    k->dport = (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) ? 0 : htons(dport);
+}
+
+struct seed_ctx {
+    struct legacy *lg;
+    uint64_t now;
+    int64_t off_ms;
+    unsigned n, failed;
+};
+
+static void seed_one(void *arg, const struct mirror_session *s)
+{
+    struct seed_ctx *x = arg;
+    struct legacy *lg = x->lg;
+    if ((s->family != 4 && s->family != 6) || s->state == MOAT_LG_CLOSED)
+        return;
+    struct moat_lg_key fk, rk;
+    flow_to_key(s->fwd_src, s->fwd_dst, s->fwd_sport, s->fwd_dport, s->proto, s->family, &fk);
+    flow_to_key(s->rev_src, s->rev_dst, s->rev_sport, s->rev_dport, s->proto, s->family, &rk);
+    struct moat_lg_sess v;
+    memset(&v, 0, sizeof(v));
+    v.id = s->id;
+    int64_t created = (int64_t)s->created_unix_ms - x->off_ms;
+    v.created_ns = created > 0 ? (uint64_t)created * 1000000 : x->now;
+    v.last_seen_ns = x->now;
+    v.policy_id = s->policy_id;
+    v.from_zone = (uint16_t)s->from_zone;
+    v.to_zone = (uint16_t)s->to_zone;
+    v.snat_rule = (uint16_t)s->snat_rule_id;
+    v.dnat_rule = (uint16_t)s->dnat_rule_id;
+    v.snat_pool = (uint16_t)s->snat_pool_id;
+    v.state = s->state;
+    v.flags = mirror_session_nat(s) ? MOAT_LG_F_NAT : 0;
+    /* The timeout the helper reported for its state: the application's when it set one. */
+    if (s->proto != IPPROTO_TCP || s->state == MOAT_LG_ESTABLISHED)
+        v.app_timeout = s->timeout;
+    /* Reverse entry. */
+    v.peer = fk;
+    v.dir = 1;
+    v.in_ifindex = s->out_ifindex;
+    v.out_ifindex = s->in_ifindex;
+    v.packets = s->packets_rev;
+    v.bytes = s->bytes_rev;
+    int rc = bpf_map_update_elem(lg->sess_fd, &rk, &v, BPF_ANY);
+    v.peer = rk;
+    v.dir = 0;
+    v.in_ifindex = s->in_ifindex;
+    v.out_ifindex = s->out_ifindex;
+    v.packets = s->packets_fwd;
+    v.bytes = s->bytes_fwd;
+    if (!rc)
+        rc = bpf_map_update_elem(lg->sess_fd, &fk, &v, BPF_ANY);
+    if (rc)
+        x->failed++;
+    else
+        x->n++;
+}
+
+void legacy_on_disarm(struct legacy *lg)
+{
+    if (!lg)
+        return;
+    struct seed_ctx x = {.lg = lg, .now = mono_ns(), .off_ms = unix_offset_ms()};
+    mirror_foreach(&lg->c->mirror, seed_one, &x);
+    lg->seeded += x.n;
+    log_info("legacy path: seeded %u sessions from the mirror (%u failed): established flows "
+             "continue in the kernel path",
+             x.n, x.failed);
+}
+
+void legacy_on_arm(struct legacy *lg)
+{
+    if (!lg)
+        return;
+    ring_buffer__consume(lg->rb);
+    unsigned n;
+    struct moat_lg_key *keys = all_keys(lg, &n);
+    if (!keys)
+        return;
+    for (unsigned i = 0; i < n; i++)
+        bpf_map_delete_elem(lg->sess_fd, &keys[i]);
+    free(keys);
+    lg->flushed += n / 2;
+    if (n)
+        log_info("legacy path: the helper is armed and holds the sessions; %u kernel-path "
+                 "session entries removed",
+                 n);
+}
+
+/* ---- load ---- */
+
+static int find_fd(struct legacy *lg, const char *name, char *err, size_t errlen)
+{
+    int fd = bpf_object__find_map_fd_by_name(lg->obj, name);
+    if (fd < 0)
+        return fail(err, errlen, -ENOENT,
+                    "map %s is missing from " MAIN_OBJECT ": rebuild controld and the BPF "
+                    "objects together",
+                    name);
+    return fd;
+}
+
+static int pin_prog(struct legacy *lg, struct bpf_program *prog, const char *name, char *err,
+                    size_t errlen)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", lg->c->bpffs_dir, name) >= (int)sizeof(path))
+        return fail(err, errlen, -ENAMETOOLONG, "pin path for %s is too long", name);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return fail(err, errlen, -errno, "removing the old pin %s failed: %s", path,
+                    strerror(errno));
+    int rc = bpf_program__pin(prog, path);
+    if (rc)
+        return fail(err, errlen, rc, "pinning %s at %s failed: %s", name, path, strerror(-rc));
+    return 0;
+}
+
+int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    *out = NULL;
+    if (snprintf(path, sizeof(path), "%s/" MAIN_OBJECT, c->bpf_dir) >= (int)sizeof(path))
+        return fail(err, errlen, -ENAMETOOLONG, "BPF directory path %s is too long", c->bpf_dir);
+    if (access(path, R_OK) < 0)
+        return fail(err, errlen, -errno, "can't read %s: %s; build the bpf_objects target", path,
+                    strerror(errno));
+    struct legacy *lg = calloc(1, sizeof(*lg));
+    if (!lg)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    lg->c = c;
+    LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = c->bpffs_dir);
+    int rc;
+    lg->obj = bpf_object__open_file(path, &oopts);
+    if (!lg->obj) {
+        rc = fail(err, errlen, -errno, "opening %s failed: %s", path, strerror(errno));
+        free(lg);
+        return rc;
+    }
+    /* moat_lg_tx (see main.bpf.c): reuse the pinned one by hand, else pin it after load. */
+    struct bpf_map *txm = bpf_object__find_map_by_name(lg->obj, MOAT_MAP_LG_TX);
+    char txpath[PATH_MAX];
+    bool tx_reused = false;
+    snprintf(txpath, sizeof(txpath), "%s/" MOAT_MAP_LG_TX, c->bpffs_dir);
+    if (txm) {
+        bpf_map__set_pin_path(txm, NULL);
+        int pfd = bpf_obj_get(txpath);
+        if (pfd >= 0) {
+            tx_reused = bpf_map__reuse_fd(txm, pfd) == 0;
+            close(pfd);
+            if (!tx_reused)
+                unlink(txpath);
+        }
+    }
+    rc = bpf_object__load(lg->obj);
+    if (rc) {
+        fail(err, errlen, rc,
+             "loading %s failed: %s (verifier output above; if a pinned map does not match, "
+             "remove %s/moat_lg_* and retry)",
+             path, strerror(-rc), c->bpffs_dir);
+        goto out;
+    }
+    struct {
+        int *fd;
+        const char *name;
+    } maps[] = {
+        {&lg->sess_fd, MOAT_MAP_LG_SESS},     {&lg->cfg_fd, MOAT_MAP_LG_CFG},
+        {&lg->ifs_fd, MOAT_MAP_LG_IFS},       {&lg->pairs_fd, MOAT_MAP_LG_PAIRS},
+        {&lg->rules_fd, MOAT_MAP_LG_RULES},   {&lg->pfx_fd, MOAT_MAP_LG_PFX},
+        {&lg->nat_fd, MOAT_MAP_LG_NAT},       {&lg->spools_fd, MOAT_MAP_LG_SPOOLS},
+        {&lg->dpools_fd, MOAT_MAP_LG_DPOOLS}, {&lg->routes_fd, MOAT_MAP_LG_ROUTES},
+        {&lg->neigh_fd, MOAT_MAP_LG_NEIGH},   {&lg->tx_fd, MOAT_MAP_LG_TX},
+        {&lg->stats_fd, MOAT_MAP_LG_STATS},   {&lg->progs_fd, MOAT_MAP_PROGS},
+    };
+    for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+        int fd = find_fd(lg, maps[i].name, err, errlen);
+        if (fd < 0) {
+            rc = fd;
+            goto out;
+        }
+        *maps[i].fd = fd;
+    }
+    if (txm && !tx_reused && (rc = bpf_map__pin(txm, txpath))) {
+        fail(err, errlen, rc, "pinning %s failed: %s", txpath, strerror(-rc));
+        goto out;
+    }
+    struct bpf_program *pm = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN);
+    struct bpf_program *pn = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN_NEW);
+    if (!pm || !pn) {
+        rc = fail(err, errlen, -ENOENT, "%s lacks " MOAT_PROG_MAIN " or " MOAT_PROG_MAIN_NEW, path);
+        goto out;
+    }
+    if ((rc = pin_prog(lg, pm, MOAT_PROG_MAIN, err, errlen)) ||
+        (rc = pin_prog(lg, pn, MOAT_PROG_MAIN_NEW, err, errlen)))
+        goto out;
+    /* The stage first, then the entry point the shim calls. */
+    uint32_t slot_new = MOAT_LG_SLOT_NEW, slot_main = MOAT_PROG_SLOT_MAIN;
+    int fd_new = bpf_program__fd(pn), fd_main = bpf_program__fd(pm);
+    if (bpf_map_update_elem(lg->progs_fd, &slot_new, &fd_new, BPF_ANY) < 0 ||
+        bpf_map_update_elem(lg->progs_fd, &slot_main, &fd_main, BPF_ANY) < 0) {
+        rc = fail(err, errlen, -errno,
+                  "installing the legacy programs in " MOAT_MAP_PROGS " failed: %s",
+                  strerror(errno));
+        goto out;
+    }
+    struct bpf_map *ev = bpf_object__find_map_by_name(lg->obj, MOAT_MAP_LG_EVENTS);
+    lg->rb = ev ? ring_buffer__new(bpf_map__fd(ev), on_ring_event, lg, NULL) : NULL;
+    if (!lg->rb) {
+        rc = fail(err, errlen, -EIO, "opening the ring buffer " MOAT_MAP_LG_EVENTS " failed");
+        goto out;
+    }
+    uv_poll_init(c->loop, &lg->poll, ring_buffer__epoll_fd(lg->rb));
+    lg->poll.data = lg;
+    uv_poll_start(&lg->poll, UV_READABLE, poll_cb);
+    lg->poll_on = true;
+    uv_timer_init(c->loop, &lg->sweep);
+    lg->sweep.data = lg;
+    uv_timer_start(&lg->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+    lg->sweep_on = true;
+    /* Timeouts until the first sync; sessions a previous controld left are kept. */
+    lg->cfg = (struct moat_lg_cfg){.tcp_established = 1800,
+                                   .tcp_initial = 20,
+                                   .tcp_closing = 30,
+                                   .udp = 60,
+                                   .icmp = 60,
+                                   .other = 60};
+    log_info("legacy path: " MOAT_PROG_MAIN " loaded and installed in " MOAT_MAP_PROGS " slot %u",
+             MOAT_PROG_SLOT_MAIN);
+    *out = lg;
+    return 0;
+out:
+    if (lg->rb)
+        ring_buffer__free(lg->rb);
+    bpf_object__close(lg->obj);
+    free(lg);
+    return rc;
+}
+
+static void free_after_close(uv_handle_t *h)
+{
+    struct legacy *lg = h->data;
+    /* The timer and the poll each close: free once both are done. */
+    if (!lg->poll_on && !lg->sweep_on) {
+        ring_buffer__free(lg->rb);
+        bpf_object__close(lg->obj);
+        free(lg);
+    }
+}
+
+static void poll_closed(uv_handle_t *h)
+{
+    struct legacy *lg = h->data;
+    lg->poll_on = false;
+    free_after_close(h);
+}
+
+static void sweep_closed(uv_handle_t *h)
+{
+    struct legacy *lg = h->data;
+    lg->sweep_on = false;
+    free_after_close(h);
+}
+
+void legacy_close(struct legacy *lg)
+{
+    if (!lg)
+        return;
+    uv_poll_stop(&lg->poll);
+    uv_timer_stop(&lg->sweep);
+    uv_close((uv_handle_t *)&lg->poll, poll_closed);
+    uv_close((uv_handle_t *)&lg->sweep, sweep_closed);
+}
+
+/* ---- counters ---- */
+
+int legacy_read_stats(struct legacy *lg, struct moat_lg_stats *out)
+{
+    enum { NF = sizeof(struct moat_lg_stats) / sizeof(uint64_t) };
+    memset(out, 0, sizeof(*out));
+    if (!lg)
+        return -ENOENT;
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0)
+        return -EINVAL;
+    struct moat_lg_stats *pc = calloc((size_t)ncpu, sizeof(*pc));
+    if (!pc)
+        return -ENOMEM;
+    uint32_t zero = 0;
+    int rc = 0;
+    if (bpf_map_lookup_elem(lg->stats_fd, &zero, pc) < 0) {
+        rc = -errno;
+    } else {
+        uint64_t sum[NF] = {0};
+        for (int c = 0; c < ncpu; c++) {
+            uint64_t v[NF];
+            memcpy(v, &pc[c], sizeof(v));
+            for (int i = 0; i < NF; i++)
+                sum[i] += v[i];
+        }
+        memcpy(out, sum, sizeof(*out));
+    }
+    free(pc);
+    return rc;
+}
+
+void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
+{
+    struct moat_lg_stats st;
+    int rc = legacy_read_stats(lg, &st);
+    if (json) {
+        strbuf_printf(o, ",\"legacy\":{\"loaded\":%s", lg && !rc ? "true" : "false");
+#define X(f) strbuf_printf(o, ",\"%s\":%llu", #f, (unsigned long long)st.f);
+        MOAT_LG_STATS_FIELDS(X)
+#undef X
+        if (lg)
+            strbuf_printf(o,
+                          ",\"syncs\":%llu,\"sync_errors\":%llu,\"events\":%llu,"
+                          "\"resolves\":%llu,\"seeded\":%llu,\"flushed\":%llu,"
+                          "\"swept_closed\":%llu",
+                          (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
+                          (unsigned long long)lg->events, (unsigned long long)lg->resolves,
+                          (unsigned long long)lg->seeded, (unsigned long long)lg->flushed,
+                          (unsigned long long)lg->swept_closed);
+        strbuf_printf(o, "}");
+        return;
+    }
+    if (!lg || rc) {
+        strbuf_printf(o, "\nLegacy path (xdp_main_prog): not loaded\n");
+        return;
+    }
+    strbuf_printf(o, "\nLegacy path (xdp_main_prog):\n");
+    unsigned col = 0;
+#define X(f)                                                                                       \
+    strbuf_printf(o, "%s%-24s %12llu", col % 3 == 0 ? "    " : "  ", #f,                           \
+                  (unsigned long long)st.f);                                                       \
+    if (++col % 3 == 0)                                                                            \
+        strbuf_printf(o, "\n");
+    MOAT_LG_STATS_FIELDS(X)
+#undef X
+    if (col % 3)
+        strbuf_printf(o, "\n");
+    strbuf_printf(o,
+                  "    config syncs %llu (errors %llu%s%s), events %llu, resolve requests %llu, "
+                  "seeded %llu, flushed %llu, aged out %llu\n",
+                  (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
+                  lg->last_error[0] ? ": " : "", lg->last_error, (unsigned long long)lg->events,
+                  (unsigned long long)lg->resolves, (unsigned long long)lg->seeded,
+                  (unsigned long long)lg->flushed, (unsigned long long)lg->swept_closed);
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * legacy.h — controld's side of xdp_main_prog, the legacy in-kernel path (bpf/main.bpf.c,
+ * map layouts in bpf/legacy_maps.h).
+ *
+ *  - Loads main.bpf.o with its maps pinned by name under --bpffs-dir (a controld restart
+ *    reuses them: the kernel path's sessions survive) and puts xdp_main_prog and
+ *    xdp_main_new in moat_progs, where the shim tail-calls them when an interface is not armed.
+ *  - Compiles the Snapshot of the running configuration (the one the helper gets) into the
+ *    maps on start and on every commit: zones, policies, NAT rules and pools, interfaces,
+ *    routes, neighbours (legacy_compile(), pure, unit-tested). Policy rules and NAT rules go
+ *    to the half ("bank") of their array not in use, then the pair table and moat_lg_cfg
+ *    switch to it, so a packet never sees half a commit.
+ *  - Consumes the session events of the ring buffer (creates: into the session mirror at
+ *    once; resolve requests: netlink) and sweeps the session map every second: sessions idle
+ *    beyond their timeout are deleted and closed in the mirror, live ones update it.
+ *  - Fallback: when forwarding is disarmed after having been armed (the helper died),
+ *    legacy_on_disarm() seeds the session map from the mirror (both tuples, so NAT
+ *    continues); when the helper is armed again, legacy_on_arm() empties the map (the helper
+ *    got the mirror, with the kernel path's sessions, in its snapshot).
+ */
+#ifndef MOAT_LEGACY_H
+#define MOAT_LEGACY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "legacy_maps.h"
+#include "moat.pb-c.h"
+#include "strbuf.h"
+
+struct controld;
+struct ctl_neigh;
+struct legacy;
+
+/* ---- compile (pure: no BPF, no controld) ---- */
+
+struct legacy_pair_entry {
+    uint32_t key; /* from_zone << 16 | to_zone */
+    struct moat_lg_pair val;
+};
+struct legacy_pfx_entry {
+    struct moat_lg_pfx_key key;
+    uint32_t val;
+};
+struct legacy_if_entry {
+    uint32_t ifindex;
+    struct moat_lg_if val;
+};
+struct legacy_route_entry {
+    struct moat_lg_route_key key;
+    struct moat_lg_route val;
+    uint32_t metric;
+};
+struct legacy_neigh_entry {
+    struct moat_lg_neigh_key key;
+    struct moat_lg_neigh val;
+};
+
+/* The maps' contents for one Snapshot. Rules and NAT rules are for bank `bank` (0 or 1):
+ * rules[i] goes to moat_lg_rules[bank * MOAT_LG_BANK_RULES + i], nat[i] to
+ * moat_lg_nat[bank * MOAT_LG_BANK_NAT + i]; the pair table and cfg point into that bank. */
+struct legacy_tables {
+    unsigned bank;
+    struct moat_lg_cfg cfg;
+    struct moat_lg_rule *rules;
+    unsigned n_rules;
+    struct legacy_pair_entry *pairs;
+    unsigned n_pairs;
+    struct legacy_pfx_entry *pfx; /* sorted by key, unique */
+    unsigned n_pfx, cap_pfx;
+    struct moat_lg_nat_rule *nat;
+    unsigned n_nat;
+    struct moat_lg_spool spools[MOAT_LG_MAX_POOLS]; /* by pool id; unused ones zero */
+    struct moat_lg_dpool dpools[MOAT_LG_MAX_POOLS];
+    struct legacy_if_entry *ifs;
+    unsigned n_ifs;
+    struct legacy_route_entry *routes; /* one per prefix: the lowest metric */
+    unsigned n_routes;
+    struct legacy_neigh_entry *neigh; /* resolved neighbours only */
+    unsigned n_neigh;
+};
+
+/*
+ * Compiles s into t (zeroed first) for bank. Returns 0, -ENOMEM, or -EINVAL / -E2BIG with a
+ * sentence in err naming what the legacy path cannot hold (more than MOAT_LG_BANK_RULES
+ * policy sub-rules, a NAT rule naming a zone id above MOAT_LG_MAX_ZONE or more than
+ * MOAT_LG_NAT_IFS interfaces, a pool of more than MOAT_LG_POOL_RANGES ranges, ...).
+ */
+int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables *t, char *err,
+                   size_t errlen);
+void legacy_tables_free(struct legacy_tables *t);
+/* 1 if a neighbour in state (NUD_*) with this MAC can be used as a next hop. */
+int legacy_neigh_usable(uint32_t state, const uint8_t *mac, size_t mac_len);
+
+/* ---- runtime (controld) ---- */
+
+/* Loads, pins and installs the programs; starts the event poll and the sweep. */
+int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errlen);
+/* Stops polling and sweeping; the programs stay in moat_progs and the maps pinned. */
+void legacy_close(struct legacy *lg);
+/* Compiles the running configuration (snapshot_build) into the maps. */
+int legacy_sync(struct legacy *lg);
+/* A neighbour of a managed interface changed. */
+void legacy_neigh(struct legacy *lg, const struct ctl_neigh *n, bool removed);
+/* Forwarding was disarmed after being armed: seed the session map from the mirror. */
+void legacy_on_disarm(struct legacy *lg);
+/* Forwarding was armed: the helper holds the sessions now; empty the session map. */
+void legacy_on_arm(struct legacy *lg);
+/* `show dataplane statistics`: the legacy path's counters (text section, or a JSON member
+ * ,"legacy":{...} to append inside the top-level object). */
+void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o);
+int legacy_read_stats(struct legacy *lg, struct moat_lg_stats *out);
+
+#endif

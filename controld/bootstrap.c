@@ -1071,3 +1071,39 @@ out:
     free(percpu);
     return err;
 }
+
+/* ---- the kernel's view of an interface's XDP program (issue 6: show interfaces) ---- */
+
+int bootstrap_query_attached(uint32_t ifindex, enum xdp_attach_mode *mode, uint32_t *prog_id,
+                             char *name, size_t namelen)
+{
+    LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    *mode = MOAT_XDP_NONE;
+    *prog_id = 0;
+    if (namelen)
+        name[0] = 0;
+    if (bpf_xdp_query((int)ifindex, 0, &q) != 0)
+        return -errno;
+    if (q.attach_mode == XDP_ATTACHED_DRV) {
+        *mode = MOAT_XDP_NATIVE;
+        *prog_id = q.drv_prog_id;
+    } else if (q.attach_mode == XDP_ATTACHED_SKB) {
+        *mode = MOAT_XDP_GENERIC;
+        *prog_id = q.skb_prog_id;
+    } else if (q.attach_mode == XDP_ATTACHED_MULTI) {
+        *mode = q.drv_prog_id ? MOAT_XDP_NATIVE : MOAT_XDP_GENERIC;
+        *prog_id = q.drv_prog_id ? q.drv_prog_id : q.skb_prog_id;
+    }
+    if (!*prog_id)
+        return 0;
+    int fd = bpf_prog_get_fd_by_id(*prog_id);
+    if (fd < 0)
+        return 0; /* the id is known; the name is not essential */
+    struct bpf_prog_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && namelen)
+        snprintf(name, namelen, "%s", info.name);
+    close(fd);
+    return 0;
+}

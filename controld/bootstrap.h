@@ -101,6 +101,13 @@ int bootstrap_xsk_present(struct bootstrap *b, uint32_t slot, uint32_t queue, bo
 /* Sums the per-CPU shim counters of one interface slot. */
 int bootstrap_read_shim_stats(struct bootstrap *b, uint32_t slot, struct moat_shim_stats *out);
 
+/*
+ * What the kernel says is attached to ifindex (whoever attached it): mode, program id and
+ * program name (the kernel keeps 15 characters: "xdp_userspace_p"). 0 or a negative errno.
+ */
+int bootstrap_query_attached(uint32_t ifindex, enum xdp_attach_mode *mode, uint32_t *prog_id,
+                             char *name, size_t namelen);
+
 /* Name of the attached program's mode, for status output: "native", "generic", "none". */
 const char *xdp_attach_mode_name(enum xdp_attach_mode mode);
 

@@ -79,8 +79,9 @@ static int validate(struct controld *c, const char *text, size_t len, struct moa
         strbuf_printf(err, "%s (%s)", msg, what);
         return 1;
     }
-    char why[256];
-    if (lifecycle_check_enforceable(*out, why, sizeof(why)) < 0) {
+    char why[512];
+    if (lifecycle_check_enforceable(*out, why, sizeof(why)) < 0 ||
+        gate_check_config(c, *out, why, sizeof(why)) < 0) {
         strbuf_printf(err, "%s: %s (%s)", c->config_path, why, what);
         config_free(*out);
         *out = NULL;

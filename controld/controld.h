@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "bootstrap.h"
+#include "capability.h"
 #include "config.h"
 #include "frame.h"
 #include "maps.h"
@@ -53,6 +54,15 @@ struct ctl_iface {
     int bind_error;    /* negative errno of the last failed bind, 0 if none */
     char bind_error_text[256];
     unsigned xsk_bound; /* queues bound */
+    /* Capability gate (gate.c): the path this interface runs, and why. */
+    bool dp_decided;
+    enum cap_mode dp_mode;
+    char dp_reason[320];
+    int zc_err;       /* from the helper: why zero-copy was refused (negative errno) */
+    bool need_wakeup; /* from the helper: the bind uses XDP_USE_NEED_WAKEUP */
+    bool op_disarmed; /* `request dataplane disarm`: stays disarmed until `arm` */
+    char q_xsk[MOAT_MAX_QUEUES][12]; /* per queue: "copy", "zerocopy", "failed" or "" */
+    uint64_t mode_switches;
 };
 
 struct ctl_neigh {
@@ -123,6 +133,9 @@ struct controld {
     uint64_t neigh_updates_sent;
     uint64_t malformed_frames;
     uint64_t session_log_lines; /* RT_FLOW_SESSION_* lines written */
+    /* Capability gate (gate.c). */
+    struct cap_kernel cap;
+    uint64_t mode_switches; /* interface decisions that changed, all interfaces */
 
     uv_signal_t sig_term, sig_int, sig_hup;
     bool stopping;
@@ -145,6 +158,20 @@ void lifecycle_disarm(struct controld *c, const char *why);
 void lifecycle_apply_config(struct controld *c, const struct moat_config *old);
 /* 0 if this build can enforce everything cfg asks for; else -EOPNOTSUPP with a sentence. */
 int lifecycle_check_enforceable(const struct moat_config *cfg, char *why, size_t len);
+
+/* gate.c: the capability gate applied to controld's interfaces (capability.h). */
+/* Re-decides every interface's mode; logs and counts each change; disarms an interface that
+ * leaves userspace; refreshes c->mode and c->mode_reason. */
+void gate_update(struct controld *c);
+/* commit check: -EOPNOTSUPP with a sentence if cfg forces a mode this machine can't run. */
+int gate_check_config(struct controld *c, const struct moat_config *cfg, char *why, size_t len);
+/* `request dataplane arm|disarm [IFNAME]` (ifname NULL = every interface). 0, or non-zero
+ * with a sentence in why. */
+int gate_operator_arm(struct controld *c, const char *ifname, bool arm, char *msg, size_t len);
+/* Arms ifc if the gate chose userspace, the operator did not disarm it, the helper applied
+ * the current generation and every queue has its socket in moat_xsks. 0 when armed, else a
+ * negative errno with the reason in why. */
+int gate_try_arm(struct controld *c, struct ctl_iface *ifc, char *why, size_t len);
 
 /* snapshot.c: the Snapshot for the helper, without sessions (caller frees with
  * snapshot_free()). */

@@ -328,12 +328,18 @@ static void handle_applied(struct helper_link *h, const Moat__SnapshotApplied *a
         if (b->queue == 0) {
             ifc->xsk_bound = 0;
             ifc->xsk_mode[0] = 0;
+            memset(ifc->q_xsk, 0, sizeof(ifc->q_xsk));
         }
+        if (b->queue < MOAT_MAX_QUEUES)
+            snprintf(ifc->q_xsk[b->queue], sizeof(ifc->q_xsk[0]), "%s",
+                     b->error ? "failed" : b->mode);
         if (b->error == 0) {
             ifc->xsk_bound++;
             snprintf(ifc->xsk_mode, sizeof(ifc->xsk_mode), "%s", b->mode);
             ifc->bind_error = 0;
             ifc->bind_error_text[0] = 0;
+            ifc->zc_err = b->zerocopy_error;
+            ifc->need_wakeup = b->need_wakeup;
         } else {
             ifc->bind_error = b->error;
             snprintf(ifc->bind_error_text, sizeof(ifc->bind_error_text), "%s", b->error_text);

@@ -137,47 +137,29 @@ void lifecycle_disarm(struct controld *c, const char *why)
 void lifecycle_helper_applied(struct controld *c, uint64_t gen)
 {
     c->applied_generation = gen;
-    if (strcmp(c->mode, "userspace") != 0) {
-        log_info("helper applied generation %llu; mode is %s, forwarding stays disarmed",
-                 (unsigned long long)gen, c->mode);
-        c->phase = "running";
-        return;
-    }
+    /* Capability gate: the helper's bind results may change the decision. */
+    gate_update(c);
     unsigned armed = 0;
-    char missing[256] = "";
+    char missing[512] = "";
     for (unsigned i = 0; i < c->n_ifaces; i++) {
         struct ctl_iface *ifc = &c->ifaces[i];
         if (!ifc->ifindex || ifc->xdp_mode == MOAT_XDP_NONE)
             continue;
-        /* Never trust "ready": every queue must have its socket in the map. */
-        bool all = true;
-        for (uint32_t q = 0; q < ifc->queues && q < MOAT_MAX_QUEUES; q++) {
-            bool present = false;
-            int err = bootstrap_xsk_present(c->bpf, ifc->slot, q, &present);
-            if (err || !present) {
-                all = false;
-                size_t l = strlen(missing);
-                snprintf(missing + l, sizeof(missing) - l, "%s%s queue %u", l ? ", " : "",
-                         ifc->name, q);
-            }
-        }
-        if (!all) {
-            snprintf(ifc->bind_error_text, sizeof(ifc->bind_error_text),
-                     "no socket in moat_xsks although the helper applied generation "
-                     "%llu",
-                     (unsigned long long)gen);
+        if (ifc->dp_mode != CAP_MODE_USERSPACE || ifc->op_disarmed)
+            continue; /* legacy path, or disarmed by the operator */
+        char why[256];
+        if (gate_try_arm(c, ifc, why, sizeof(why)) < 0) {
+            size_t l = strlen(missing);
+            snprintf(missing + l, sizeof(missing) - l, "%s%s", l ? "; " : "", why);
+            if (!ifc->bind_error)
+                snprintf(ifc->bind_error_text, sizeof(ifc->bind_error_text), "%s", why);
             continue;
         }
-        if (bootstrap_set_armed(c->bpf, ifc->ifindex, true) == 0) {
-            ifc->armed = true;
-            armed++;
-        }
+        armed++;
     }
     bootstrap_set_generation(c->bpf, gen);
     if (missing[0])
-        log_err("not arming %s: the XSK map has no socket there (the helper said it bound "
-                "them)",
-                missing);
+        log_err("not arming: %s", missing);
     bool was_armed = c->armed;
     c->armed = armed > 0;
     if (c->armed && !was_armed) {
@@ -190,18 +172,11 @@ void lifecycle_helper_applied(struct controld *c, uint64_t gen)
         log_info("helper applied generation %llu; forwarding stays armed on %u "
                  "interface(s)",
                  (unsigned long long)gen, armed);
+    } else {
+        c->phase = "running";
+        log_info("helper applied generation %llu; mode %s, no interface armed",
+                 (unsigned long long)gen, c->mode);
     }
-    /* The reason names what the bind actually returned, never a guess. */
-    char modes[256] = "";
-    for (unsigned i = 0; i < c->n_ifaces; i++) {
-        struct ctl_iface *ifc = &c->ifaces[i];
-        size_t l = strlen(modes);
-        snprintf(modes + l, sizeof(modes) - l, "%s%s %s/%s", l ? ", " : "", ifc->name,
-                 xdp_attach_mode_name(ifc->xdp_mode), ifc->xsk_mode[0] ? ifc->xsk_mode : "unbound");
-    }
-    snprintf(c->mode_reason, sizeof(c->mode_reason),
-             "%s: XDP shim attached and AF_XDP sockets bound (XDP mode/XSK mode: %s)",
-             c->cfg->system.mode == CFG_MODE_AUTO ? "auto" : "forced by config", modes);
 }
 
 /* ---- start-up ---- */
@@ -274,28 +249,6 @@ static int push_nat_local(struct controld *c)
                  s.n);
     nat_local_free(&s);
     return err;
-}
-
-static void decide_mode_initial(struct controld *c)
-{
-    switch (c->cfg->system.mode) {
-    case CFG_MODE_LEGACY:
-        snprintf(c->mode, sizeof(c->mode), "legacy");
-        snprintf(c->mode_reason, sizeof(c->mode_reason),
-                 "forced by config (system dataplane mode legacy)");
-        break;
-    case CFG_MODE_USERSPACE:
-        snprintf(c->mode, sizeof(c->mode), "userspace");
-        snprintf(c->mode_reason, sizeof(c->mode_reason),
-                 "forced by config (system dataplane mode userspace); waiting for the "
-                 "helper's AF_XDP sockets");
-        break;
-    default:
-        snprintf(c->mode, sizeof(c->mode), "userspace");
-        snprintf(c->mode_reason, sizeof(c->mode_reason),
-                 "auto: BPF and XDP available; waiting for the helper's AF_XDP sockets");
-        break;
-    }
 }
 
 /*
@@ -481,11 +434,16 @@ void lifecycle_apply_config(struct controld *c, const struct moat_config *old)
         log_warn("cannot refill moat_nat_local: %s (destination NAT to the box's addresses "
                  "and replies to interface NAT may reach the kernel instead of the dataplane)",
                  strerror(-err));
-    if (!old || old->system.mode != cfg->system.mode) {
-        decide_mode_initial(c);
-        if (strcmp(c->mode, "userspace") != 0)
-            lifecycle_disarm(c, "the committed configuration forces mode legacy");
-    }
+    /* Capability gate: a new mode or new interfaces may change decisions. */
+    if (old && old->system.mode != cfg->system.mode)
+        log_info("system dataplane mode changed by commit: %s -> %s",
+                 old->system.mode == CFG_MODE_AUTO     ? "auto"
+                 : old->system.mode == CFG_MODE_LEGACY ? "legacy"
+                                                       : "userspace",
+                 cfg->system.mode == CFG_MODE_AUTO     ? "auto"
+                 : cfg->system.mode == CFG_MODE_LEGACY ? "legacy"
+                                                       : "userspace");
+    gate_update(c);
     legacy_sync(c->legacy); /* legacy path: the committed config into its maps */
     const struct cfg_security *sec = cfg->security;
     mirror_set_max(&c->mirror, sec && sec->flow.max_sessions ? sec->flow.max_sessions
@@ -537,7 +495,13 @@ int lifecycle_start(struct controld *c)
         iface_resolve(c, ifc, ci);
     }
 
-    decide_mode_initial(c);
+    /* Capability gate, kernel half (the interface half follows the attach). */
+    cap_probe_kernel(&c->cap);
+    {
+        char ks[512];
+        cap_kernel_summary(&c->cap, ks, sizeof(ks));
+        log_info("capability gate: kernel: %s", ks);
+    }
 
     /* Map bootstrap: load, pin, attach. */
     char errbuf[256] = "";
@@ -562,6 +526,12 @@ int lifecycle_start(struct controld *c)
                 errbuf);
     else
         legacy_sync(c->legacy);
+    /* Capability gate, interface half: a forced mode this machine can't run is refused. */
+    if ((err = gate_check_config(c, c->cfg, why, sizeof(why))) < 0) {
+        log_err("%s: %s; refusing to start", c->config_path, why);
+        return err;
+    }
+    gate_update(c);
     c->phase = "bootstrapped";
 
     if ((err = commit_init(c)) < 0)

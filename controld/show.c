@@ -42,6 +42,25 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
         strbuf_json_str(o, c->mode);
         strbuf_printf(o, ",\"reason\":");
         strbuf_json_str(o, c->mode_reason);
+        strbuf_printf(o, ",\"interfaces\":[");
+        for (unsigned i = 0; i < c->n_ifaces; i++) {
+            const struct ctl_iface *ifc = &c->ifaces[i];
+            strbuf_printf(o, "%s{\"name\":", i ? "," : "");
+            strbuf_json_str(o, ifc->name);
+            strbuf_printf(o,
+                          ",\"mode\":\"%s\",\"armed\":%s,\"operator_disarmed\":%s,"
+                          "\"mode_switches\":%llu,\"reason\":",
+                          cap_mode_name(ifc->dp_mode), ifc->armed ? "true" : "false",
+                          ifc->op_disarmed ? "true" : "false",
+                          (unsigned long long)ifc->mode_switches);
+            strbuf_json_str(o, ifc->dp_reason);
+            strbuf_printf(o, "}");
+        }
+        char ks[768];
+        cap_kernel_summary(&c->cap, ks, sizeof(ks));
+        strbuf_printf(o, "],\"kernel\":");
+        strbuf_json_str(o, ks);
+        strbuf_printf(o, ",\"mode_switches\":%llu", (unsigned long long)c->mode_switches);
         strbuf_printf(o,
                       ",\"forwarding\":\"%s\",\"generation\":%llu,\"applied_generation\":%llu,"
                       "\"helper\":\"%s\",\"helper_state\":\"%s\",\"helper_pid\":%u,"
@@ -70,6 +89,12 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
     }
     strbuf_printf(o, "mode: %s\n", c->mode);
     strbuf_printf(o, "reason: %s\n", c->mode_reason);
+    /* Capability gate: one line per interface, with every reason (gate.c). */
+    for (unsigned i = 0; i < c->n_ifaces; i++) {
+        const struct ctl_iface *ifc = &c->ifaces[i];
+        strbuf_printf(o, "%s: %s%s\n", ifc->name, ifc->dp_reason,
+                      ifc->op_disarmed ? " [disarmed by the operator]" : "");
+    }
     strbuf_printf(o, "forwarding: %s\n", c->armed ? "armed" : "disarmed");
     strbuf_printf(o, "generation: %llu\n", (unsigned long long)c->applied_generation);
     if (hs == HELPER_DOWN)
@@ -90,6 +115,12 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
     strbuf_printf(o, "arms: %llu, disarms: %llu, heartbeat timeouts: %llu\n",
                   (unsigned long long)c->arms, (unsigned long long)c->disarms,
                   (unsigned long long)c->heartbeat_timeouts);
+    {
+        char ks[768];
+        cap_kernel_summary(&c->cap, ks, sizeof(ks));
+        strbuf_printf(o, "kernel: %s\n", ks);
+        strbuf_printf(o, "mode switches: %llu\n", (unsigned long long)c->mode_switches);
+    }
     strbuf_printf(o,
                   "snapshots pushed: %llu, neighbour updates sent: %llu, resolve requests: "
                   "%llu, malformed frames: %llu\n",
@@ -145,8 +176,9 @@ static int show_interfaces(struct controld *c, bool json, struct strbuf *o)
     if (json)
         strbuf_printf(o, "{\"interfaces\":[");
     else
-        strbuf_printf(o, "%-12s %-7s %-5s %-6s %-17s %-8s %-6s %-14s %s\n", "Interface", "Ifindex",
-                      "Link", "MTU", "MAC", "XDP", "Armed", "XSK", "Last error");
+        strbuf_printf(o, "%-12s %-7s %-5s %-6s %-17s %-8s %-22s %-10s %-13s %-16s %s\n",
+                      "Interface", "Ifindex", "Link", "MTU", "MAC", "XDP", "Program", "Path",
+                      "Armed", "XSK per queue", "Last error");
     for (unsigned i = 0; i < c->n_ifaces; i++) {
         struct ctl_iface *ifc = &c->ifaces[i];
         char mac[18];
@@ -155,36 +187,84 @@ static int show_interfaces(struct controld *c, bool json, struct strbuf *o)
         if (c->bpf && ifc->ifindex)
             bootstrap_read_shim_stats(c->bpf, ifc->slot, &st);
         const char *err = ifc->attach_error[0] ? ifc->attach_error : ifc->bind_error_text;
-        char xsk[32];
-        if (ifc->xsk_mode[0])
-            snprintf(xsk, sizeof(xsk), "%s %u/%u", ifc->xsk_mode, ifc->xsk_bound, ifc->queues);
+        /* The program the kernel has attached (whoever put it there), not what we think. */
+        enum xdp_attach_mode kmode = MOAT_XDP_NONE;
+        uint32_t prog_id = 0;
+        char pname[32] = "";
+        if (ifc->ifindex)
+            bootstrap_query_attached(ifc->ifindex, &kmode, &prog_id, pname, sizeof(pname));
+        char prog[48];
+        if (prog_id)
+            snprintf(prog, sizeof(prog), "%s (id %u)", pname[0] ? pname : "?", prog_id);
         else
-            snprintf(xsk, sizeof(xsk), "unbound");
+            snprintf(prog, sizeof(prog), "none");
+        char xsk[128] = "";
+        size_t xl = 0;
+        for (uint32_t q = 0; q < ifc->queues && q < MOAT_MAX_QUEUES; q++) {
+            int n = snprintf(xsk + xl, sizeof(xsk) - xl, "%sq%u:%s", q ? "," : "", q,
+                             ifc->q_xsk[q][0] ? ifc->q_xsk[q] : "unbound");
+            if (n < 0 || (size_t)n >= sizeof(xsk) - xl)
+                break;
+            xl += (size_t)n;
+        }
+        if (!xsk[0])
+            snprintf(xsk, sizeof(xsk), "-");
+        const char *armed = ifc->armed ? "yes" : ifc->op_disarmed ? "no (operator)" : "no";
         if (json) {
             strbuf_printf(o, "%s{\"name\":", i ? "," : "");
             strbuf_json_str(o, ifc->name);
             strbuf_printf(o,
                           ",\"ifindex\":%u,\"link\":\"%s\",\"mtu\":%u,\"mac\":\"%s\","
-                          "\"xdp_mode\":\"%s\",\"armed\":%s,\"xsk_mode\":\"%s\","
-                          "\"xsk_bound\":%u,\"queues\":%u,\"bind_error\":%d,\"last_error\":",
+                          "\"xdp_mode\":\"%s\",\"kernel_xdp_mode\":\"%s\",\"program\":",
                           ifc->ifindex, ifc->link_up ? "up" : "down", ifc->mtu, mac,
-                          xdp_attach_mode_name(ifc->xdp_mode), ifc->armed ? "true" : "false",
-                          ifc->xsk_mode[0] ? ifc->xsk_mode : "unbound", ifc->xsk_bound, ifc->queues,
-                          ifc->bind_error);
+                          xdp_attach_mode_name(ifc->xdp_mode), xdp_attach_mode_name(kmode));
+            strbuf_json_str(o, pname);
+            strbuf_printf(o,
+                          ",\"program_id\":%u,\"slot\":%u,\"path\":\"%s\",\"armed\":%s,"
+                          "\"operator_disarmed\":%s,\"xsk_mode\":\"%s\",\"xsk_bound\":%u,"
+                          "\"queues\":%u,\"xsk_queues\":[",
+                          prog_id, ifc->slot, cap_mode_name(ifc->dp_mode),
+                          ifc->armed ? "true" : "false", ifc->op_disarmed ? "true" : "false",
+                          ifc->xsk_mode[0] ? ifc->xsk_mode : "unbound", ifc->xsk_bound,
+                          ifc->queues);
+            for (uint32_t q = 0; q < ifc->queues && q < MOAT_MAX_QUEUES; q++)
+                strbuf_printf(o, "%s\"%s\"", q ? "," : "",
+                              ifc->q_xsk[q][0] ? ifc->q_xsk[q] : "unbound");
+            strbuf_printf(o, "],\"bind_error\":%d,\"zerocopy_error\":\"%s\",\"last_error\":",
+                          ifc->bind_error, ifc->zc_err ? cap_errno_name(ifc->zc_err) : "");
             strbuf_json_str(o, err);
+            strbuf_printf(o, ",\"path_reason\":");
+            strbuf_json_str(o, ifc->dp_reason);
             strbuf_printf(o, ",\"shim\":");
             shim_json(o, &st);
             strbuf_printf(o, "}");
         } else {
-            strbuf_printf(o, "%-12s %-7u %-5s %-6u %-17s %-8s %-6s %-14s %s\n", ifc->name,
-                          ifc->ifindex, ifc->link_up ? "up" : "down", ifc->mtu, mac,
-                          xdp_attach_mode_name(ifc->xdp_mode), ifc->armed ? "yes" : "no", xsk,
-                          err[0] ? err : "-");
+            strbuf_printf(o, "%-12s %-7u %-5s %-6u %-17s %-8s %-22s %-10s %-13s %-16s %s\n",
+                          ifc->name, ifc->ifindex, ifc->link_up ? "up" : "down", ifc->mtu, mac,
+                          xdp_attach_mode_name(kmode), prog, cap_mode_name(ifc->dp_mode), armed,
+                          xsk, err[0] ? err : "-");
+            strbuf_printf(o, "    path: %s\n", ifc->dp_reason);
             shim_text(o, &st, "    ");
         }
     }
     if (json)
         strbuf_printf(o, "]}\n");
+    return 0;
+}
+
+/* ---- request dataplane arm|disarm [interface] ---- */
+
+static int request_dataplane(struct controld *c, bool arm, const char *ifname, struct strbuf *out,
+                             struct strbuf *err)
+{
+    char msg[1024];
+    int rc = gate_operator_arm(c, ifname, arm, msg, sizeof(msg));
+    if (rc) {
+        strbuf_printf(err, "%s refused: %s", arm ? "arm" : "disarm", msg);
+        return rc;
+    }
+    strbuf_printf(out, "%s %s\n", ifname ? ifname : "every interface",
+                  arm ? "armed" : "disarmed (transit traffic takes the legacy path)");
     return 0;
 }
 
@@ -524,6 +604,8 @@ static const char *help_text =
     "  show system commit                 the commit history (rollback numbers)\n"
     "  show interfaces                    per interface: link, XDP mode, armed, XSK mode, shim "
     "counters\n"
+    "  request dataplane arm|disarm [INTERFACE]   arm (only once the helper's sockets are\n"
+    "                                     in moat_xsks) or disarm (legacy path) forwarding\n"
     "  show route                         connected and static routes, next hops, neighbours\n"
     "  show dataplane statistics          shim decisions per interface and worker counters\n"
     "  show security zones                zones, interfaces, host-inbound traffic\n"
@@ -559,6 +641,10 @@ int show_dispatch(struct controld *c, const struct op_ctx *ctx, const char *cons
         return commit_show_history(c, json, out, err);
     else if (words_are(args, nargs, WORDS("show", "interfaces")))
         rc = show_interfaces(c, json, out);
+    else if ((nargs == 3 || nargs == 4) && words_are(args, 2, WORDS("request", "dataplane")) &&
+             (strcmp(args[2], "arm") == 0 || strcmp(args[2], "disarm") == 0))
+        return request_dataplane(c, strcmp(args[2], "arm") == 0, nargs == 4 ? args[3] : NULL, out,
+                                 err);
     else if (words_are(args, nargs, WORDS("show", "route")))
         rc = show_route(c, json, out);
     else if (words_are(args, nargs, WORDS("show", "dataplane", "statistics")))

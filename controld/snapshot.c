@@ -476,7 +476,7 @@ Moat__Snapshot *snapshot_build(struct controld *c)
         m->slot = ifc->slot;
         m->queues = ifc->queues;
         m->zone_id = ci ? ci->zone_id : 0;
-        m->userspace = strcmp(c->mode, "userspace") == 0;
+        m->userspace = ifc->dp_mode == CAP_MODE_USERSPACE; /* capability gate (gate.c) */
         m->link_up = ifc->link_up;
         unsigned na = ci ? ci->n_addrs : 0;
         m->addresses = snap_alloc(h, (na + 1) * sizeof(*m->addresses));

@@ -183,6 +183,8 @@ static void send_applied(struct ctl *c, uint64_t generation, bool ok, const char
             b[k].mode = (char *)(s->bound ? dp_xsk_mode_name(s) : "");
             b[k].error = s->bind_err;
             b[k].error_text = s->err_text;
+            b[k].zerocopy_error = s->zc_err;
+            b[k].need_wakeup = s->bound && s->need_wakeup;
             bp[k] = &b[k];
             k++;
         }

@@ -124,6 +124,7 @@ static int sock_bind(struct dp_umem *u, struct dp_sock *s, bool zerocopy)
     }
     s->fd = xsk_socket__fd(s->xsk);
     s->zerocopy = sock_is_zerocopy(s->fd);
+    s->need_wakeup = true; /* the kernel refuses XDP_USE_NEED_WAKEUP it doesn't know */
     s->bound = true;
     u->nsocks++;
     return 0;
@@ -154,6 +155,8 @@ int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n)
         socks[i].xsk = NULL;
         socks[i].fd = -1;
         socks[i].bind_err = 0;
+        socks[i].zc_err = 0;
+        socks[i].need_wakeup = false;
         socks[i].err_text[0] = 0;
     }
     /* Zero-copy for all, or for none. */
@@ -178,6 +181,9 @@ int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n)
     }
     if (!zc_err)
         return (int)ok;
+    /* The mode belongs to the UMEM: every socket of it gets the same answer. */
+    for (unsigned i = 0; i < n; i++)
+        socks[i].zc_err = zc_err;
 
     for (unsigned i = 0; i < n; i++)
         sock_delete(u, &socks[i]);

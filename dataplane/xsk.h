@@ -56,6 +56,8 @@ struct dp_sock {
     bool in_map;
     uint32_t map_key;
     int bind_err; /* 0 or negative errno */
+    int zc_err;   /* why zero-copy was refused (negative errno), 0 if it was not */
+    bool need_wakeup;
     char err_text[160];
     char ifname[IF_NAMESIZE];
 };

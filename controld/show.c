@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "commit.h"
 #include "counters.h"
 #include "helper.h"
@@ -512,28 +513,19 @@ static bool words_are(const char *const *args, size_t nargs, const char *const *
 #define WORDS(...)                                                                                 \
     (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *)
 
-static const char *help_text =
-    "Commands:\n"
-    "  show system status                 mode, reason, forwarding, generation, helper\n"
-    "  show system commit                 the commit history (rollback numbers)\n"
-    "  show interfaces                    per interface: link, XDP mode, armed, XSK mode, shim "
-    "counters\n"
-    "  show route                         connected and static routes, next hops, neighbours\n"
-    "  show dataplane statistics          shim decisions per interface and worker counters\n"
-    "  show security zones                zones, interfaces, host-inbound traffic\n"
-    "  show security policies [hit-count] policies per zone pair in order; hits from the helper\n"
-    "  show security flow session [summary] [nat] [source-prefix P] [destination-prefix P]\n"
-    "        [source-port N] [destination-port N] [protocol tcp|udp|icmp|icmp6|N] [zone Z]\n"
-    "        [session-identifier ID]      the mirrored sessions (nat: translated ones only)\n"
-    "  show security nat source|destination [summary | pool [NAME|all] | rule [NAME|all]]\n"
-    "  show security nat static [rule [NAME|all]]   NAT pools and rules, translation counters\n"
-    "  clear security flow session [same filters]   closes the matching sessions\n"
-    "  show configuration [| display set] the running configuration\n"
-    "  show configuration compare rollback N   set lines changed since rollback N\n"
-    "  commit check                       validate the configuration file\n"
-    "  commit [confirmed MINUTES] [comment TEXT]   apply the configuration file\n"
-    "  rollback N                         restore commit N (0 = running) and commit it\n"
-    "  help                               this list\n";
+/* The command list, from the table moatctl completes with (common/commands.c). */
+static void show_help(struct strbuf *out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return;
+    moat_cmds_help(f);
+    fclose(f);
+    strbuf_printf(out, "%s", text ? text : "");
+    free(text);
+}
 
 int show_dispatch(struct controld *c, const struct op_ctx *ctx, const char *const *args,
                   size_t nargs, struct strbuf *out, struct strbuf *err)
@@ -541,7 +533,7 @@ int show_dispatch(struct controld *c, const struct op_ctx *ctx, const char *cons
     int rc = -ENOENT;
     bool json = ctx->json;
     if (nargs == 0 || words_are(args, nargs, WORDS("help"))) {
-        strbuf_printf(out, "%s", help_text);
+        show_help(out);
         return 0;
     }
     if (words_are(args, nargs, WORDS("show", "system", "status")))

@@ -357,6 +357,25 @@ static int read_dp_stats(struct controld *c, struct moat_dp_stats *out)
     return 0;
 }
 
+void show_worker_counters(const struct moat_worker_stats *ws, show_counter_fn fn, void *arg)
+{
+#define X(f) fn(#f, ws->f, arg);
+    WORKER_FIELDS(X)
+#undef X
+}
+
+void show_shim_counters(const struct moat_shim_stats *s, show_counter_fn fn, void *arg)
+{
+#define X(f) fn(#f, s->f, arg);
+    SHIM_FIELDS(X)
+#undef X
+}
+
+int show_read_dp_stats(struct controld *c, struct moat_dp_stats *out)
+{
+    return read_dp_stats(c, out);
+}
+
 static int show_dataplane_statistics(struct controld *c, bool json, struct strbuf *o,
                                      struct strbuf *e)
 {

@@ -14,6 +14,7 @@
 #include "helper.h"
 #include "legacy.h"
 #include "log.h"
+#include "metrics.h"
 #include "nat_local.h"
 #include "netlink.h"
 #include "commit.h"
@@ -448,6 +449,7 @@ void lifecycle_apply_config(struct controld *c, const struct moat_config *old)
     const struct cfg_security *sec = cfg->security;
     mirror_set_max(&c->mirror, sec && sec->flow.max_sessions ? sec->flow.max_sessions
                                                              : CFG_FLOW_MAX_SESSIONS_DEFAULT);
+    metrics_apply(c);
 }
 
 static void mirror_tick(uv_timer_t *t)
@@ -540,6 +542,7 @@ int lifecycle_start(struct controld *c)
         return err;
     if ((err = operator_listen(c, &c->op)) < 0)
         return err;
+    metrics_apply(c); /* a failed bind is logged; the firewall runs without metrics */
     c->phase = "waiting-for-helper";
     log_info("controld ready: mode %s (%s)", c->mode, c->mode_reason);
     return 0;
@@ -553,6 +556,7 @@ void lifecycle_stop(struct controld *c)
     commit_close(c);
     helper_close(c->helper);
     operator_close(c->op);
+    metrics_close();
     if (c->mirror_timer_on) {
         uv_timer_stop(&c->mirror_timer);
         uv_close((uv_handle_t *)&c->mirror_timer, NULL);

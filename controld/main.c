@@ -20,6 +20,7 @@
 #include "commit.h"
 #include "controld.h"
 #include "log.h"
+#include "sdnotify.h"
 
 static void usage(FILE *f)
 {
@@ -80,6 +81,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
         return;
     log_info("received %s: stopping (detaching the shim, stopping the helper)",
              signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    sdnotify_stopping(c);
     lifecycle_stop(c);
     uv_signal_stop(&c->sig_term);
     uv_signal_stop(&c->sig_int);
@@ -222,6 +224,12 @@ int main(int argc, char **argv)
         mirror_free(&c.mirror);
         return 1;
     }
+    /*
+     * Ready for systemd once start-up is done: shim attached, maps pinned, helper and
+     * operator sockets listening (phase waiting-for-helper). Not at "armed": the dataplane
+     * unit starts After= this one, so waiting for the helper here would deadlock the two.
+     */
+    sdnotify_ready(&c);
     uv_run(c.loop, UV_RUN_DEFAULT);
     log_info("stopped");
     config_free(c.cfg);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "legacy.h"
 
 #include "commit.h"
@@ -439,6 +440,25 @@ static int read_dp_stats(struct controld *c, struct moat_dp_stats *out)
     return 0;
 }
 
+void show_worker_counters(const struct moat_worker_stats *ws, show_counter_fn fn, void *arg)
+{
+#define X(f) fn(#f, ws->f, arg);
+    WORKER_FIELDS(X)
+#undef X
+}
+
+void show_shim_counters(const struct moat_shim_stats *s, show_counter_fn fn, void *arg)
+{
+#define X(f) fn(#f, s->f, arg);
+    SHIM_FIELDS(X)
+#undef X
+}
+
+int show_read_dp_stats(struct controld *c, struct moat_dp_stats *out)
+{
+    return read_dp_stats(c, out);
+}
+
 static int show_dataplane_statistics(struct controld *c, bool json, struct strbuf *o,
                                      struct strbuf *e)
 {
@@ -598,33 +618,19 @@ static bool words_are(const char *const *args, size_t nargs, const char *const *
 #define WORDS(...)                                                                                 \
     (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *)
 
-static const char *help_text =
-    "Commands:\n"
-    "  show system status                 mode, reason, forwarding, generation, helper\n"
-    "  show system commit                 the commit history (rollback numbers)\n"
-    "  show interfaces                    per interface: link, XDP mode, armed, XSK mode, shim "
-    "counters\n"
-    "  request dataplane arm|disarm [INTERFACE]   arm (only once the helper's sockets are\n"
-    "                                     in moat_xsks) or disarm (legacy path) forwarding\n"
-    "  show route                         connected and static routes, next hops, neighbours\n"
-    "  show dataplane statistics          shim decisions per interface and worker counters\n"
-    "  show security zones                zones, interfaces, host-inbound traffic\n"
-    "  show security policies [hit-count] policies per zone pair in order; hits from the helper\n"
-    "  show security flow session [summary] [nat] [source-prefix P] [destination-prefix P]\n"
-    "        [source-port N] [destination-port N] [protocol tcp|udp|icmp|icmp6|N] [zone Z]\n"
-    "        [session-identifier ID]      the mirrored sessions (nat: translated ones only)\n"
-    "  show security nat source|destination [summary | pool [NAME|all] | rule [NAME|all]]\n"
-    "  show security nat static [rule [NAME|all]]   NAT pools and rules, translation counters\n"
-    "  clear security flow session [same filters]   closes the matching sessions\n"
-    "  trace flow [source-prefix P] [destination-prefix P] [source-port N] [destination-port N]\n"
-    "        [protocol P] [interface NAME] [both-directions] [count N] [duration SECONDS]\n"
-    "                                     each matching packet's path, step by step\n"
-    "  show configuration [| display set] the running configuration\n"
-    "  show configuration compare rollback N   set lines changed since rollback N\n"
-    "  commit check                       validate the configuration file\n"
-    "  commit [confirmed MINUTES] [comment TEXT]   apply the configuration file\n"
-    "  rollback N                         restore commit N (0 = running) and commit it\n"
-    "  help                               this list\n";
+/* The command list, from the table moatctl completes with (common/commands.c). */
+static void show_help(struct strbuf *out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return;
+    moat_cmds_help(f);
+    fclose(f);
+    strbuf_printf(out, "%s", text ? text : "");
+    free(text);
+}
 
 int show_dispatch(struct controld *c, const struct op_ctx *ctx, const char *const *args,
                   size_t nargs, struct strbuf *out, struct strbuf *err)
@@ -632,7 +638,7 @@ int show_dispatch(struct controld *c, const struct op_ctx *ctx, const char *cons
     int rc = -ENOENT;
     bool json = ctx->json;
     if (nargs == 0 || words_are(args, nargs, WORDS("help"))) {
-        strbuf_printf(out, "%s", help_text);
+        show_help(out);
         return 0;
     }
     if (words_are(args, nargs, WORDS("show", "system", "status")))

@@ -19,6 +19,18 @@
 int show_dispatch(struct controld *c, const struct op_ctx *ctx, const char *const *args,
                   size_t nargs, struct strbuf *out, struct strbuf *err);
 
+/*
+ * The counters `show dataplane statistics` prints, by name, in its order (the WORKER_FIELDS
+ * and SHIM_FIELDS lists of show.c): for the Prometheus endpoint (metrics.c).
+ */
+struct moat_worker_stats;
+struct moat_dp_stats;
+typedef void (*show_counter_fn)(const char *name, uint64_t value, void *arg);
+void show_worker_counters(const struct moat_worker_stats *ws, show_counter_fn fn, void *arg);
+void show_shim_counters(const struct moat_shim_stats *s, show_counter_fn fn, void *arg);
+/* Copies the helper's counters out of RUN_DIR/dataplane.stats: 0 or -errno. */
+int show_read_dp_stats(struct controld *c, struct moat_dp_stats *out);
+
 /* show_security.c: the security commands (zones, policies, hit counts, flow sessions). */
 int show_security(struct controld *c, const struct op_ctx *ctx, const char *const *args,
                   size_t nargs, struct strbuf *out, struct strbuf *err);

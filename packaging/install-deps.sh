@@ -10,7 +10,8 @@ PKGS=(
   libuv1-dev protobuf-c-compiler libprotobuf-c-dev
   libnl-3-dev libnl-route-3-dev libcmocka-dev libssl-dev libsystemd-dev
   iproute2 ethtool iputils-ping iperf3 nftables tcpdump netcat-openbsd
-  python3 python3-scapy procps psmisc kmod bc util-linux
+  python3 python3-scapy python3-prometheus-client procps psmisc kmod bc util-linux
+  lintian dpkg-dev fakeroot man-db curl linux-perf
 )
 
 missing=()

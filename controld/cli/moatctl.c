@@ -4,6 +4,9 @@
  * RUN_DIR/control.sock and prints the answer.
  *
  *   moatctl [--run-dir DIR] [--json] [--timeout SECONDS] COMMAND...
+ *   moatctl help                 the commands (common/commands.c), without asking controld
+ *   moatctl WORDS... ?           what may follow WORDS, with a line of help each
+ *   moatctl --complete WORDS...  the words that may follow WORDS, one a line (bash completion)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,12 +19,55 @@
 
 #include <stdbool.h>
 
+#include "commands.h"
 #include "frame.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: moatctl [--run-dir DIR] [--json] [--timeout SECONDS] COMMAND...\n"
-               "       moatctl help      lists the commands\n");
+               "       moatctl help                 lists the commands\n"
+               "       moatctl WORDS... ?           what may follow WORDS\n"
+               "       moatctl --complete WORDS...  the words that may follow (for completion)\n");
+}
+
+static void emit_word(const char *word, const char *help, bool placeholder, void *arg)
+{
+    (void)help;
+    (void)arg;
+    if (!placeholder)
+        printf("%s\n", word);
+}
+
+static void emit_help(const char *word, const char *help, bool placeholder, void *arg)
+{
+    (void)arg;
+    char w[48];
+    snprintf(w, sizeof(w), placeholder ? "<%s>" : "%s", word);
+    printf("  %-24s %s\n", w, help ? help : "(more words follow)");
+}
+
+static void emit_none(const char *word, const char *help, bool placeholder, void *arg)
+{
+    (void)word, (void)help, (void)placeholder, (void)arg;
+}
+
+/* `moatctl WORDS... ?`: what may follow WORDS. 0, or 2 if WORDS start no command. */
+static int question(char *const *words, size_t n)
+{
+    bool done = false;
+    if (moat_cmds_complete((const char *const *)words, n, emit_none, NULL, &done) > 0 || done) {
+        printf("Possible completions:\n");
+        moat_cmds_complete((const char *const *)words, n, emit_help, NULL, &done);
+        if (done)
+            printf("  %-24s %s\n", "<Enter>", "run the command");
+    } else {
+        fprintf(stderr, "moatctl: no command starts with \"");
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "%s%s", i ? " " : "", words[i]);
+        fprintf(stderr, "\": try \"moatctl help\"\n");
+        return 2;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -30,12 +76,11 @@ int main(int argc, char **argv)
     bool json = false;
     int timeout_s = 30;
     static const struct option opts[] = {
-        {"run-dir", required_argument, NULL, 'r'},
-        {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"run-dir", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"complete", no_argument, NULL, 'C'},      {NULL, 0, NULL, 0},
     };
+    bool complete = false;
     int opt;
     /* "+": stop at the first command word, so commands may contain dashes later. */
     while ((opt = getopt_long(argc, argv, "+r:jt:h", opts, NULL)) != -1) {
@@ -52,11 +97,27 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'C':
+            complete = true;
+            break;
         default:
             usage(stderr);
             return 2;
         }
     }
+    /* Help and completion come from the command table: no daemon needed. */
+    size_t nw = (size_t)(argc - optind);
+    char *const *words = argv + optind;
+    if (complete) {
+        moat_cmds_complete((const char *const *)words, nw, emit_word, NULL, NULL);
+        return 0;
+    }
+    if (nw == 0 || (nw == 1 && strcmp(words[0], "help") == 0)) {
+        moat_cmds_help(stdout);
+        return 0;
+    }
+    if (strcmp(words[nw - 1], "?") == 0)
+        return question(words, nw - 1);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", run_dir) >=
         sizeof(sa.sun_path)) {

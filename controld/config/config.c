@@ -96,11 +96,51 @@ static int sys_host_name(struct cc *cc, const struct config_node *n, void *ctx)
                         sizeof(cc->cfg->system.host_name));
 }
 
+static int prom_address(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    int rc = cc_leaf(cc, n, 1, 1, "listen-address ADDRESS");
+    return rc ? rc
+              : cc_addr(cc, &n->words[0], "listen-address", &cc->cfg->system.prometheus.address);
+}
+
+static int prom_port(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    int rc = cc_leaf(cc, n, 1, 1, "port 1..65535");
+    return rc ? rc : cc_uint(cc, &n->words[0], "port", 1, 65535, &cc->cfg->system.prometheus.port);
+}
+
+/* services { prometheus { listen-address 127.0.0.1; port 9469; } } */
+static int svc_prometheus(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    static const struct cc_stmt tab[] = {
+        {"listen-address", prom_address, false},
+        {"port", prom_port, false},
+    };
+    struct cfg_prometheus *p = &cc->cfg->system.prometheus;
+    int rc = cc_block(cc, n, 0, "prometheus { listen-address ADDRESS; port N; }");
+    if (rc)
+        return rc;
+    p->enabled = true;
+    p->address = (struct cfg_prefix){.family = 4, .len = 32, .addr = {127, 0, 0, 1}};
+    p->port = 9469;
+    return cc_dispatch(cc, n, tab, sizeof(tab) / sizeof(tab[0]), NULL);
+}
+
+static int sys_services(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    static const struct cc_stmt tab[] = {
+        {"prometheus", svc_prometheus, false},
+    };
+    int rc = cc_block(cc, n, 0, "services");
+    return rc ? rc : cc_dispatch(cc, n, tab, sizeof(tab) / sizeof(tab[0]), NULL);
+}
+
 static int compile_system(struct cc *cc, const struct config_node *n)
 {
     static const struct cc_stmt tab[] = {
         {"host-name", sys_host_name, false},
         {"dataplane", sys_dataplane, false},
+        {"services", sys_services, false},
     };
     return cc_dispatch(cc, n, tab, sizeof(tab) / sizeof(tab[0]), NULL);
 }

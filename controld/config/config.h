@@ -35,8 +35,16 @@ struct cfg_prefix {
 
 enum cfg_dataplane_mode { CFG_MODE_AUTO = 0, CFG_MODE_USERSPACE, CFG_MODE_LEGACY };
 
+/* system services prometheus { listen-address A; port N; }: off unless the block is there. */
+struct cfg_prometheus {
+    bool enabled;
+    struct cfg_prefix address; /* len 32 or 128; default 127.0.0.1 */
+    unsigned port;             /* default 9469 */
+};
+
 struct cfg_system {
     char host_name[64];
+    struct cfg_prometheus prometheus;
     enum cfg_dataplane_mode mode; /* system dataplane mode */
     unsigned workers;             /* system dataplane workers (default 1) */
     unsigned ring_size;           /* system dataplane ring-size (default 2048, power of two) */

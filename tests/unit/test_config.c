@@ -545,6 +545,20 @@ static void test_defaults_and_empty(void **state)
     }
     struct moat_config *cfg = load_str_ok("system { dataplane { mode legacy; } }");
     assert_int_equal(cfg->system.mode, CFG_MODE_LEGACY);
+    assert_false(cfg->system.prometheus.enabled); /* off by default */
+    config_free(cfg);
+    /* the Prometheus endpoint: the block turns it on, with defaults 127.0.0.1:9469 */
+    cfg = load_str_ok("system { services { prometheus { } } }");
+    assert_true(cfg->system.prometheus.enabled);
+    assert_int_equal(cfg->system.prometheus.address.family, 4);
+    assert_memory_equal(cfg->system.prometheus.address.addr, ((uint8_t[]){127, 0, 0, 1}), 4);
+    assert_int_equal(cfg->system.prometheus.port, 9469);
+    config_free(cfg);
+    cfg = load_str_ok("system { services { prometheus { listen-address ::1; port 9100; } } }");
+    assert_true(cfg->system.prometheus.enabled);
+    assert_int_equal(cfg->system.prometheus.address.family, 6);
+    assert_int_equal(cfg->system.prometheus.address.addr[15], 1);
+    assert_int_equal(cfg->system.prometheus.port, 9100);
     config_free(cfg);
     config_free(NULL);
 }
@@ -614,6 +628,20 @@ static const struct bad_case bad_cases[] = {
      "unknown statement \"threads\" under system dataplane (expected one of: mode, workers, "
      "ring-size, frame-size)"},
     {"system { host-name; }\n", 1, 10, "\"host-name\" needs a value"},
+    {"system {\n"
+     "  services { prometheus { listen-address 127.0.0.300; } }\n"
+     "}\n",
+     2, 42, "invalid IPv4 address \"127.0.0.300\""},
+    {"system { services { prometheus { port 70000; } } }\n", 1, 39,
+     "port 70000 is out of range (1..65535)"},
+    {"system { services { prometheus { listen-address 10.0.0.1/8; } } }\n", 1, 49,
+     "listen-address takes an address without a /length"},
+    {"system { services { prometheus { path /x; } } }\n", 1, 34,
+     "unknown statement \"path\" under system services prometheus (expected one of: "
+     "listen-address, port)"},
+    {"system { services { snmp { } } }\n", 1, 21,
+     "unknown statement \"snmp\" under system services"},
+    {"system { services { prometheus; } }\n", 1, 21, "\"prometheus\" needs a { } block"},
     {"interfaces {\n"
      "fw0;\n"
      "fw0 { mtu 1500; }\n"

@@ -1203,13 +1203,19 @@ void dp_flow_batch(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *
             sess_find_candidate(&f->t, p[i].h, &p[i].probe);
     /* A translated session's packet also reads the other direction's key (nat_apply()): that
      * third line is requested for the whole batch too, once the candidates' shared lines
-     * (their flags) have been asked for. Only where NAT is configured. */
+     * (their flags) have been asked for; a packet with no candidate is likely a new flow and
+     * the port allocator's bucket is asked for. Only where NAT is configured. */
     for (uint32_t i = 0; t && t->nat && i < n; i++) {
         const uint32_t ref = p[i].probe.ref;
-        if (p[i].stage == ST_LOOKUP && ref != SESS_NONE) {
+        if (p[i].stage != ST_LOOKUP)
+            continue;
+        if (ref != SESS_NONE) {
             const struct dp_session *s = sess_at(&f->t, ref >> 1);
             if (s->flags & SESS_F_NAT)
                 __builtin_prefetch(&s->d[(ref & 1) ^ 1]);
+        } else if (p[i].pi.family == 4 && nat_has_ports(p[i].key.proto)) {
+            /* Likely a new flow: the port allocator's first line. */
+            nat_port_prefetch(&f->np, get_v4(p[i].key.src), ntohs(p[i].key.sport), p[i].key.proto);
         }
     }
     for (uint32_t i = 0; i < n; i++)

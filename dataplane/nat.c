@@ -400,9 +400,12 @@ static inline uint32_t mix(uint64_t x)
     return (uint32_t)x;
 }
 
-static inline uint32_t hash_int(uint32_t a, uint16_t port, uint8_t proto, uint16_t src)
+/* The internal endpoint's bucket: not keyed by the source (pool or interface), so that a new
+ * flow's bucket can be asked for before its rule is known (nat_port_prefetch()); a chain
+ * holds the rare same endpoint of several sources side by side. */
+static inline uint32_t hash_int(uint32_t a, uint16_t port, uint8_t proto)
 {
-    return mix((uint64_t)a << 32 | (uint64_t)port << 16 | ((uint64_t)src << 4 ^ proto));
+    return mix((uint64_t)a << 32 | (uint64_t)port << 16 | proto);
 }
 
 static inline uint32_t hash_ext(uint32_t a, uint16_t port, uint8_t proto)
@@ -410,11 +413,17 @@ static inline uint32_t hash_ext(uint32_t a, uint16_t port, uint8_t proto)
     return mix(((uint64_t)a << 32 | (uint64_t)port << 8 | proto) ^ 0x9e3779b97f4a7c15ull);
 }
 
+/* Zeroed memory in transparent huge pages where the kernel has them (the mappings are read at
+ * random by every new flow: with 4 KiB pages a 1 M-session allocator costs a TLB miss per
+ * access); every page is written by nat_ports_init(), so the hot path never faults. */
 static void *map_zeroed(size_t bytes)
 {
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                   -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (bytes >= (2u << 20))
+        (void)madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
 }
 
 int nat_ports_init(struct nat_ports *np, uint32_t cap)
@@ -461,13 +470,19 @@ size_t nat_ports_bytes(const struct nat_ports *np)
 static uint32_t find_int(const struct nat_ports *np, uint32_t a, uint16_t port, uint8_t proto,
                          uint16_t src)
 {
-    for (uint32_t i = np->hi[hash_int(a, port, proto, src) & np->mask]; i != NAT_NONE;
+    for (uint32_t i = np->hi[hash_int(a, port, proto) & np->mask]; i != NAT_NONE;
          i = np->m[i].next_i) {
         const struct nat_map *m = &np->m[i];
         if (m->int_addr == a && m->int_port == port && m->proto == proto && m->src == src)
             return i;
     }
     return NAT_NONE;
+}
+
+void nat_port_prefetch(const struct nat_ports *np, uint32_t int_addr, uint16_t int_port,
+                       uint8_t proto)
+{
+    __builtin_prefetch(&np->hi[hash_int(int_addr, int_port, proto) & np->mask]);
 }
 
 uint32_t nat_port_find_ext(const struct nat_ports *np, uint32_t a, uint16_t port, uint8_t proto)
@@ -497,7 +512,7 @@ static uint32_t map_add(struct nat_ports *np, uint32_t ia, uint16_t ip, uint8_t 
     m->ext_port = ep;
     m->refs = 1;
     m->used = 1;
-    uint32_t *bi = &np->hi[hash_int(ia, ip, proto, src) & np->mask];
+    uint32_t *bi = &np->hi[hash_int(ia, ip, proto) & np->mask];
     m->next_i = *bi;
     *bi = i;
     uint32_t *be = &np->he[hash_ext(ea, ep, proto) & np->mask];
@@ -512,7 +527,7 @@ static uint32_t map_add(struct nat_ports *np, uint32_t ia, uint16_t ip, uint8_t 
 static void map_del(struct nat_ports *np, uint32_t i)
 {
     struct nat_map *m = &np->m[i];
-    uint32_t *pp = &np->hi[hash_int(m->int_addr, m->int_port, m->proto, m->src) & np->mask];
+    uint32_t *pp = &np->hi[hash_int(m->int_addr, m->int_port, m->proto) & np->mask];
     while (*pp != i)
         pp = &np->m[*pp].next_i;
     *pp = m->next_i;
@@ -532,15 +547,6 @@ int nat_port_alloc(struct nat_ports *np, const struct nat_req *r, uint32_t *ext_
                    uint16_t *ext_port)
 {
     struct nat_src_ctr *sc = &np->src[r->src];
-    uint32_t i = find_int(np, r->int_addr, r->int_port, r->proto, r->src);
-    if (i != NAT_NONE) { /* endpoint-independent mapping */
-        np->m[i].refs++;
-        *ext_addr = np->m[i].ext_addr;
-        *ext_port = np->m[i].ext_port;
-        return 0;
-    }
-    if (np->free_head == NAT_NONE)
-        goto exhausted;
     const uint16_t nw = r->nworkers ? r->nworkers : 1;
     const uint16_t w = r->worker % nw;
     uint32_t plo = NAT_IF_PORT_LO, phi = NAT_IF_PORT_HI;
@@ -555,16 +561,34 @@ int nat_port_alloc(struct nat_ports *np, const struct nat_req *r, uint32_t *ext_
     }
     /* This worker's slice of the ports (see nat.h). */
     uint32_t lo = plo, span = phi - plo + 1;
+    bool room = true;
     if (!no_xlate) {
         const uint32_t slice = span / nw;
-        if (slice == 0)
-            goto exhausted;
+        room = slice != 0;
         lo = plo + w * slice;
-        span = slice;
-        if (sc->in_use >= (uint64_t)span * naddr)
-            goto exhausted;
+        span = slice ? slice : 1;
     }
     const uint64_t start = naddr > 1 ? mix(r->int_addr) % naddr : 0;
+    /* The entry a new mapping would take and the first external candidate's bucket are
+     * requested before the internal endpoint's chain is walked: their misses overlap. */
+    if (np->free_head != NAT_NONE)
+        __builtin_prefetch(&np->m[np->free_head]);
+    if (!no_xlate && room) {
+        const uint32_t ea0 = r->pool ? nat_spool_addr(r->pool, start) : r->if_addr;
+        const uint16_t p0 = (uint16_t)(lo + sc->cursor % span);
+        __builtin_prefetch(&np->he[hash_ext(ea0, p0, r->proto) & np->mask]);
+    }
+    uint32_t i = find_int(np, r->int_addr, r->int_port, r->proto, r->src);
+    if (i != NAT_NONE) { /* endpoint-independent mapping */
+        np->m[i].refs++;
+        *ext_addr = np->m[i].ext_addr;
+        *ext_port = np->m[i].ext_port;
+        return 0;
+    }
+    if (np->free_head == NAT_NONE || !room)
+        goto exhausted;
+    if (!no_xlate && sc->in_use >= (uint64_t)span * naddr)
+        goto exhausted;
     const uint64_t ntry = persistent ? 1 : (naddr < 8 ? naddr : 8);
     for (uint64_t k = 0; k < ntry; k++) {
         const uint64_t an = (start + k) % naddr;

@@ -171,6 +171,10 @@ struct nat_req {
  * 0 with *ext_addr and *ext_port set (a reference taken), -ENOSPC when exhausted (counted). */
 int nat_port_alloc(struct nat_ports *np, const struct nat_req *r, uint32_t *ext_addr,
                    uint16_t *ext_port);
+/* Asks for the memory nat_port_alloc() reads first for this internal endpoint (a hint, for a
+ * new flow's first packet while the rest of its batch is looked up). */
+void nat_port_prefetch(const struct nat_ports *np, uint32_t int_addr, uint16_t int_port,
+                       uint8_t proto);
 /* Drops one reference of the mapping of (int_addr, int_port, proto, src). */
 void nat_port_release(struct nat_ports *np, uint32_t int_addr, uint16_t int_port, uint8_t proto,
                       uint16_t src);

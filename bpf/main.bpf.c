@@ -13,8 +13,10 @@
  *   xdp_main_new    the first packet of a flow: destination NAT, route, zones, policy, source
  *                   NAT (port allocation), both session entries, create event, forward.
  *
- * Unsupported here and counted (unsupported), dropped: IP fragments, IPv6 extension headers,
- * VLAN tags, ICMP errors. Policy reject drops without an answer (policy_reject).
+ * ICMP errors go with the session of the packet they quote (translated back under NAT), else
+ * they are dropped (icmp_error_unmatched). Unsupported here and counted (unsupported),
+ * dropped: IP fragments, IPv6 extension headers, VLAN tags. Policy reject drops without an
+ * answer (policy_reject).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -174,9 +176,14 @@ struct pk {
     __u8 tcp_flags;
     __u8 icmp_type;
     __u8 icmp_code;
-    __u8 has_id; /* TCP/UDP, or ICMP echo: the key has a port/identifier NAT can map */
-    __u8 pad[2];
+    __u8 has_id;   /* TCP/UDP, or ICMP echo: the key has a port/identifier NAT can map */
+    __u8 icmp_err; /* an ICMP error: q is the packet it quotes */
+    __u8 q_proto;
     struct moat_lg_key k; /* as the packet arrived */
+    /* ICMP errors: the quoted packet's IP header and L4 offsets, and its tuple. */
+    __u32 q_off;
+    __u32 q_l4;
+    struct moat_lg_key q;
 };
 
 /* Private scratch (not pinned): the packet, then the new flow's keys and entry. */
@@ -243,8 +250,66 @@ static __always_inline __u16 csum_repl32(__u16 sum, __u32 from, __u32 to)
     return csum_repl16(sum, (__u16)(from >> 16), (__u16)(to >> 16));
 }
 
-/* Parses the frame into p. Returns 0, or the stats field to count as the drop reason. */
 enum { P_OK = 0, P_MALFORMED, P_UNSUPPORTED };
+
+/*
+ * The packet an ICMP error quotes, at offset qo: its IP header (no IPv6 extension headers)
+ * and the first 8 bytes of its L4 header (ports, or an echo identifier). P_OK with
+ * p->icmp_err set, or P_UNSUPPORTED when there is nothing to match a session on.
+ */
+static __always_inline int parse_quoted(struct xdp_md *ctx, struct pk *p, __u32 qo)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    __u32 ql4;
+    __u8 *l4;
+
+    qo &= 0x1ff;
+    if (p->family == 4) {
+        struct iphdr *iph = data + qo;
+
+        if ((void *)(iph + 1) > data_end || iph->version != 4 || iph->ihl < 5)
+            return P_UNSUPPORTED;
+        if (iph->frag_off & bpf_htons(0x1fff))
+            return P_UNSUPPORTED;
+        p->q_proto = iph->protocol;
+        __builtin_memcpy(p->q.src, &iph->saddr, 4);
+        __builtin_memcpy(p->q.dst, &iph->daddr, 4);
+        ql4 = qo + iph->ihl * 4;
+    } else {
+        struct ipv6hdr *ip6 = data + qo;
+
+        if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
+            return P_UNSUPPORTED;
+        p->q_proto = ip6->nexthdr;
+        __builtin_memcpy(p->q.src, &ip6->saddr, 16);
+        __builtin_memcpy(p->q.dst, &ip6->daddr, 16);
+        ql4 = qo + sizeof(*ip6);
+    }
+    ql4 &= 0x3ff;
+    l4 = data + ql4;
+    if ((void *)(l4 + 8) > data_end)
+        return P_UNSUPPORTED;
+    if (p->q_proto == IPPROTO_TCP || p->q_proto == IPPROTO_UDP) {
+        __builtin_memcpy(&p->q.sport, l4, 2);
+        __builtin_memcpy(&p->q.dport, l4 + 2, 2);
+    } else if ((p->q_proto == IPPROTO_ICMP && p->family == 4 &&
+                (l4[0] == ICMP_ECHO || l4[0] == ICMP_ECHOREPLY)) ||
+               (p->q_proto == IPPROTO_ICMPV6 && p->family == 6 &&
+                (l4[0] == ICMPV6_ECHO_REQUEST || l4[0] == ICMPV6_ECHO_REPLY))) {
+        __builtin_memcpy(&p->q.sport, l4 + 4, 2);
+    } else {
+        return P_UNSUPPORTED;
+    }
+    p->q.proto = p->q_proto;
+    p->q.family = p->family;
+    p->q_off = qo;
+    p->q_l4 = ql4;
+    p->icmp_err = 1;
+    return P_OK;
+}
+
+/* Parses the frame into p. Returns 0, or the stats field to count as the drop reason. */
 
 static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
 {
@@ -331,7 +396,7 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
             __builtin_memcpy(&p->k.sport, ih + 4, 2);
             p->has_id = 1;
         } else if (p->family == 4 ? (t == 3 || t == 4 || t == 5 || t == 11 || t == 12) : t < 128) {
-            return P_UNSUPPORTED; /* ICMP errors */
+            return parse_quoted(ctx, p, l4 + 8);
         }
     }
     return P_OK;
@@ -622,6 +687,117 @@ static __always_inline void sync_peer(const struct moat_lg_sess *s)
     }
 }
 
+static __always_inline int addr_eq(const __u8 *a, const __u8 *b)
+{
+    __u32 x[4], y[4];
+
+    __builtin_memcpy(x, a, 16);
+    __builtin_memcpy(y, b, 16);
+    return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/*
+ * An ICMP error: it belongs to the session of the packet it quotes (looked up reversed, as
+ * the error travels against that packet), else it is dropped. Under NAT (IPv4) the quoted
+ * packet is put back as its sender sent it (the session's other key) and the error goes to
+ * that sender; checksums (quoted IP and L4, ICMP) follow incrementally. As the helper does.
+ */
+static __always_inline int icmp_error(struct xdp_md *ctx, struct pk *p, struct moat_lg_stats *st)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct moat_lg_key k, o;
+    struct moat_lg_sess *s;
+    __u32 l4 = p->l4_off & 0xff, qo = p->q_off & 0x1ff, ql4 = p->q_l4 & 0x3ff;
+    struct iphdr *qip, *oip;
+    __u8 *icmp, *q4;
+    __u16 isum, oc, nc;
+    __be32 qs_old, qd_old, qs_new, qd_new, osrc;
+
+    if (!addr_eq(p->q.src, p->k.dst)) {
+        st->icmp_error_unmatched++;
+        return XDP_DROP;
+    }
+    key_reverse(&p->q, &k);
+    s = bpf_map_lookup_elem(&moat_lg_sess, &k);
+    if (!s) {
+        st->icmp_error_unmatched++;
+        return XDP_DROP;
+    }
+    st->icmp_error_related++;
+    s->last_seen_ns = bpf_ktime_get_ns();
+    if (!(s->flags & MOAT_LG_F_NAT) || p->family != 4) {
+        o = p->k;
+        return forward(ctx, p, &o, 0, st);
+    }
+    icmp = data + l4;
+    qip = data + qo;
+    q4 = data + ql4;
+    oip = data + sizeof(struct ethhdr);
+    if ((void *)(icmp + 8) > data_end || (void *)(qip + 1) > data_end ||
+        (void *)(q4 + 8) > data_end || (void *)(oip + 1) > data_end) {
+        st->icmp_error_unmatched++;
+        return XDP_DROP;
+    }
+    __builtin_memcpy(&isum, icmp + 2, 2);
+    /* The quoted IP header: addresses, its checksum. */
+    __builtin_memcpy(&qs_old, &qip->saddr, 4);
+    __builtin_memcpy(&qd_old, &qip->daddr, 4);
+    __builtin_memcpy(&qs_new, s->peer.src, 4);
+    __builtin_memcpy(&qd_new, s->peer.dst, 4);
+    oc = qip->check;
+    nc = csum_repl32(csum_repl32(oc, qs_old, qs_new), qd_old, qd_new);
+    isum = csum_repl32(isum, qs_old, qs_new);
+    isum = csum_repl32(isum, qd_old, qd_new);
+    isum = csum_repl16(isum, oc, nc);
+    qip->check = nc;
+    qip->saddr = qs_new;
+    qip->daddr = qd_new;
+    /* The quoted L4 header: ports (and UDP's checksum, within the 8 bytes), or the echo id. */
+    if (p->q_proto == IPPROTO_TCP || p->q_proto == IPPROTO_UDP) {
+        __u16 osp, odp, nsp = s->peer.sport, ndp = s->peer.dport;
+
+        __builtin_memcpy(&osp, q4, 2);
+        __builtin_memcpy(&odp, q4 + 2, 2);
+        if (p->q_proto == IPPROTO_UDP) {
+            __builtin_memcpy(&oc, q4 + 6, 2);
+            if (oc) {
+                nc = csum_repl32(csum_repl32(oc, qs_old, qs_new), qd_old, qd_new);
+                nc = csum_repl16(csum_repl16(nc, osp, nsp), odp, ndp);
+                if (!nc)
+                    nc = 0xffff;
+                isum = csum_repl16(isum, oc, nc);
+                __builtin_memcpy(q4 + 6, &nc, 2);
+            }
+        }
+        isum = csum_repl16(isum, osp, nsp);
+        isum = csum_repl16(isum, odp, ndp);
+        __builtin_memcpy(q4, &nsp, 2);
+        __builtin_memcpy(q4 + 2, &ndp, 2);
+    } else {
+        __u16 oid, nid = s->peer.sport;
+
+        __builtin_memcpy(&oid, q4 + 4, 2);
+        __builtin_memcpy(&oc, q4 + 2, 2);
+        nc = csum_repl16(oc, oid, nid);
+        isum = csum_repl16(isum, oc, nc);
+        isum = csum_repl16(isum, oid, nid);
+        __builtin_memcpy(q4 + 2, &nc, 2);
+        __builtin_memcpy(q4 + 4, &nid, 2);
+    }
+    __builtin_memcpy(icmp + 2, &isum, 2);
+    st->nat_icmp_errors++;
+    /* The outer header: to the quoted packet's sender; from its new destination if the error
+     * came from the translated host itself. */
+    __builtin_memcpy(&osrc, &oip->saddr, 4);
+    __builtin_memset(&o, 0, sizeof(o));
+    __builtin_memcpy(o.src, osrc == qd_old ? &qd_new : &osrc, 4);
+    __builtin_memcpy(o.dst, s->peer.src, 4);
+    o.proto = p->proto;
+    o.family = 4;
+    return forward(ctx, p, &o, 1, st);
+}
+
 /* ---- xdp_main_prog ---- */
 
 SEC("xdp")
@@ -653,6 +829,8 @@ int xdp_main_prog(struct xdp_md *ctx)
         return XDP_DROP;
     }
 
+    if (p->icmp_err)
+        return icmp_error(ctx, p, st);
     s = bpf_map_lookup_elem(&moat_lg_sess, &p->k);
     if (!s)
         goto miss;

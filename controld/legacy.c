@@ -421,7 +421,8 @@ static int compile_net(const Moat__Snapshot *s, struct legacy_tables *t, char *e
         if (!merged)
             t->routes[t->n_routes++] = e;
     }
-    qsort(t->routes, t->n_routes, sizeof(*t->routes), route_cmp);
+    if (t->n_routes)
+        qsort(t->routes, t->n_routes, sizeof(*t->routes), route_cmp);
     for (size_t i = 0; i < s->n_neighbors; i++) {
         const Moat__Neighbor *n = s->neighbors[i];
         if ((n->addr.len != 4 && n->addr.len != 16) ||
@@ -463,7 +464,8 @@ int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables 
                     "policies and NAT rules name %u address prefixes; the legacy path holds %u",
                     t->n_pfx, MOAT_LG_MAX_PFX / 2);
     }
-    qsort(t->pfx, t->n_pfx, sizeof(*t->pfx), pfx_cmp);
+    if (t->n_pfx)
+        qsort(t->pfx, t->n_pfx, sizeof(*t->pfx), pfx_cmp);
     unsigned u = 0;
     for (unsigned i = 0; i < t->n_pfx; i++)
         if (u == 0 || pfx_cmp(&t->pfx[u - 1], &t->pfx[i]) != 0)

@@ -68,6 +68,20 @@ try:
 except Exception as e:
     print("failed", e)
 PYEOF
+# udp_refused.py: UDP to a closed port of the server: "refused" when the ICMP port
+# unreachable comes back (and matches the socket: translated back under NAT).
+cat >"$RUN/udp_refused.py" <<'PYEOF'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("10.77.2.2", 9999)); s.settimeout(2)
+s.send(b"anyone?")
+try:
+    s.recv(64); print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+PYEOF
 ip netns exec "$NS_SRV" $PY "$RUN/udp_echo.py" 9000 "$RUN/seen.log" &
 LAB_PIDS+=($!)
 ip netns exec "$NS_SRV" iperf3 -s -D -p 5201 --logfile "$RUN/iperf-srv.log"
@@ -92,6 +106,9 @@ check "TCP (iperf3 2 s) client -> server" ip netns exec "$NS_CLI" iperf3 -c 10.7
 res=$(ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 1)
 echo "    UDP 1 s: sent/answered $res"
 check "UDP client -> server gets its answers" [ "${res#* }" -ge $(( ${res% *} * 9 / 10 )) ]
+res=$(ip netns exec "$NS_CLI" $PY "$RUN/udp_refused.py")
+check "a port unreachable reaches the client (ICMP error of a session): $res" [ "$res" = refused ]
+check "counted as icmp_error_related" [ "$(lg icmp_error_related)" -gt 0 ]
 deny0=$(lg policy_deny)
 res=$(ip netns exec "$NS_SRV" $PY "$RUN/tcp_try.py" 10.77.1.2 9999)
 check "server -> client TCP 9999 (no policy) is blocked: $res" [ "${res%% *}" = failed ]
@@ -119,6 +136,9 @@ src=$(sort -u "$RUN/seen.log" | tr '\n' ' ')
 echo "    server saw: $src"
 check "the server sees fw1's address and one port of 1024-32767" bash -c "[[ '$src' =~ ^10\.77\.2\.1:([0-9]+)\ $ ]] && p=\${BASH_REMATCH[1]} && [ \$p -ge 1024 ] && [ \$p -le 32767 ]"
 check "TCP (iperf3 2 s) through SNAT" ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -p 5201 -t 2
+res=$(ip netns exec "$NS_CLI" $PY "$RUN/udp_refused.py")
+check "a port unreachable behind SNAT reaches the client translated: $res" [ "$res" = refused ]
+check "counted as nat_icmp_errors" [ "$(lg nat_icmp_errors)" -gt 0 ]
 out=$(ip netns exec "$NS_SRV" bash -c "echo hello | nc -w 3 10.77.2.1 80" 2>&1)
 check "outside client reaches the web server through DNAT 80 -> 8080" grep -q web-ok <<<"$out"
 check "replies of translated sessions counted (nat_reverse_hit)" [ "$(lg nat_reverse_hit)" -gt 100 ]

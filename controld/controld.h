@@ -63,6 +63,12 @@ struct ctl_iface {
     bool op_disarmed; /* `request dataplane disarm`: stays disarmed until `arm` */
     char q_xsk[MOAT_MAX_QUEUES][12]; /* per queue: "copy", "zerocopy", "failed" or "" */
     uint64_t mode_switches;
+    /* Link cycle (lifecycle.c "link cycle"): Interface.link_epoch, bumped each time the link
+     * came back up, changed MTU or was re-created; the helper rebinds on a change. */
+    uint32_t link_epoch;
+    uint64_t rebinds;      /* from the helper: times it rebound this interface */
+    uint64_t link_changes; /* link epochs pushed */
+    uint64_t reattaches;   /* shim attached again to a re-created interface */
 };
 
 struct ctl_neigh {

@@ -330,6 +330,7 @@ static void handle_applied(struct helper_link *h, const Moat__SnapshotApplied *a
             ifc->xsk_mode[0] = 0;
             memset(ifc->q_xsk, 0, sizeof(ifc->q_xsk));
         }
+        ifc->rebinds = b->rebinds;
         if (b->queue < MOAT_MAX_QUEUES)
             snprintf(ifc->q_xsk[b->queue], sizeof(ifc->q_xsk[0]), "%s",
                      b->error ? "failed" : b->mode);

@@ -99,18 +99,9 @@ static void on_neigh_event(struct controld *c, const struct ctl_neigh *n, bool r
     }
 }
 
+/* on_link_event: see "link cycle" below. */
 static void on_link_event(struct controld *c, uint32_t ifindex, const char *name, bool up,
-                          uint32_t mtu)
-{
-    struct ctl_iface *ifc = ctl_iface_by_ifindex(c, ifindex);
-    if (!ifc)
-        return;
-    if (ifc->link_up != up)
-        log_info("interface %s: link %s", ifc->name, up ? "up" : "down");
-    ifc->link_up = up;
-    if (mtu)
-        ifc->mtu = mtu;
-}
+                          uint32_t mtu);
 
 /* ---- arming ---- */
 
@@ -382,6 +373,135 @@ static struct ctl_iface *iface_by_name(struct controld *c, const char *name)
             return &c->ifaces[i];
     }
     return NULL;
+}
+
+/* ---- link cycle (issue 6): down/up, MTU change, re-created interface ---- */
+
+static void iface_disarm_one(struct controld *c, struct ctl_iface *ifc, const char *why)
+{
+    if (ifc->ifindex && c->bpf)
+        bootstrap_set_armed(c->bpf, ifc->ifindex, false);
+    if (ifc->armed) {
+        ifc->armed = false;
+        c->disarms++;
+        log_warn("interface %s: forwarding disarmed: %s (its transit traffic takes the legacy "
+                 "path until the helper has rebound its sockets)",
+                 ifc->name, why);
+    }
+    bool any = false;
+    for (unsigned i = 0; i < c->n_ifaces; i++)
+        any |= c->ifaces[i].armed;
+    c->armed = any;
+}
+
+/*
+ * ifc's link changed under its sockets: disarm it (the shim must not redirect to a socket
+ * the helper is about to replace), bump its link epoch and push a generation; the helper
+ * rebinds only its sockets and answers SnapshotApplied, then lifecycle_helper_applied
+ * re-arms it once its sockets are in moat_xsks.
+ */
+static void link_changed(struct controld *c, struct ctl_iface *ifc, const char *what)
+{
+    iface_disarm_one(c, ifc, what);
+    ifc->link_epoch++;
+    ifc->link_changes++;
+    /* What the old sockets gave says nothing about the new ones. */
+    ifc->xsk_mode[0] = 0;
+    ifc->xsk_bound = 0;
+    ifc->bind_error = 0;
+    ifc->bind_error_text[0] = 0;
+    memset(ifc->q_xsk, 0, sizeof(ifc->q_xsk));
+    gate_update(c);
+    log_info("interface %s: %s: link epoch %u, asking the helper to rebind its sockets", ifc->name,
+             what, ifc->link_epoch);
+    if (helper_get_state(c->helper) != HELPER_DOWN) {
+        c->generation++;
+        if (helper_push_snapshot(c->helper) < 0)
+            log_err("interface %s: cannot push generation %llu to the helper", ifc->name,
+                    (unsigned long long)c->generation);
+    }
+}
+
+/* ifc's kernel interface is gone: forget its ifindex until one of that name comes back. */
+static void iface_gone(struct controld *c, struct ctl_iface *ifc)
+{
+    uint32_t old = ifc->ifindex;
+    iface_disarm_one(c, ifc, "the interface was removed");
+    log_warn("interface %s (ifindex %u) was removed from the kernel: waiting for it to come back",
+             ifc->name, old);
+    if (ifc->xdp_mode != MOAT_XDP_NONE && c->bpf)
+        bootstrap_detach(c->bpf, old); /* the kernel dropped the program; drop our entries */
+    for (unsigned n = 0; n < c->n_neigh;) {
+        if (c->neigh[n].ifindex == old)
+            c->neigh[n] = c->neigh[--c->n_neigh];
+        else
+            n++;
+    }
+    ifc->ifindex = 0;
+    ifc->xdp_mode = MOAT_XDP_NONE;
+    ifc->link_up = false;
+    snprintf(ifc->attach_error, sizeof(ifc->attach_error), "interface was removed");
+    gate_update(c);
+}
+
+/* A managed interface's name appeared under a new ifindex: attach the shim to it again. */
+static void iface_recreated(struct controld *c, struct ctl_iface *ifc)
+{
+    const struct cfg_interface *ci = config_find_interface(c->cfg, ifc->name);
+    if (!ci)
+        return;
+    if (ifc->ifindex)
+        iface_gone(c, ifc);
+    iface_resolve(c, ifc, ci);
+    if (!ifc->ifindex)
+        return;
+    log_info("interface %s re-created as ifindex %u: attaching the XDP shim again", ifc->name,
+             ifc->ifindex);
+    if (c->bpf)
+        iface_attach(c, ifc);
+    ifc->reattaches++;
+    int err = push_local_addrs(c);
+    if (err < 0)
+        log_warn("cannot refill moat_local_addrs: %s", strerror(-err));
+    gate_update(c);
+    /* Sockets only bind usefully on a running link: the link-up event does it otherwise. */
+    if (ifc->link_up && ifc->xdp_mode != MOAT_XDP_NONE)
+        link_changed(c, ifc, "re-created");
+}
+
+static void on_link_event(struct controld *c, uint32_t ifindex, const char *name, bool up,
+                          uint32_t mtu)
+{
+    struct ctl_iface *ifc = ctl_iface_by_ifindex(c, ifindex);
+    struct netlink_link l;
+    if (!ifc) {
+        ifc = name[0] ? iface_by_name(c, name) : NULL;
+        if (!ifc)
+            return;
+        /* Only the kernel's current interface of that name counts (not a stale event). */
+        if (netlink_link_get(c->nl, name, &l) == 0 && l.ifindex == ifindex)
+            iface_recreated(c, ifc);
+        return;
+    }
+    if (!up && (netlink_link_get(c->nl, ifc->name, &l) < 0 || l.ifindex != ifindex)) {
+        iface_gone(c, ifc);
+        return;
+    }
+    bool was_up = ifc->link_up;
+    uint32_t old_mtu = ifc->mtu;
+    if (was_up != up)
+        log_info("interface %s: link %s", ifc->name, up ? "up" : "down");
+    ifc->link_up = up;
+    if (mtu)
+        ifc->mtu = mtu;
+    if (ifc->xdp_mode == MOAT_XDP_NONE)
+        return;
+    if (was_up && !up)
+        iface_disarm_one(c, ifc, "link down");
+    else if (!was_up && up)
+        link_changed(c, ifc, "link up");
+    else if (up && mtu && old_mtu && mtu != old_mtu)
+        link_changed(c, ifc, "MTU changed");
 }
 
 void lifecycle_apply_config(struct controld *c, const struct moat_config *old)

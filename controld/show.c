@@ -234,6 +234,9 @@ static int show_interfaces(struct controld *c, bool json, struct strbuf *o)
             strbuf_printf(o, "],\"bind_error\":%d,\"zerocopy_error\":\"%s\",\"last_error\":",
                           ifc->bind_error, ifc->zc_err ? cap_errno_name(ifc->zc_err) : "");
             strbuf_json_str(o, err);
+            strbuf_printf(o, ",\"link_epoch\":%u,\"rebinds\":%llu,\"reattaches\":%llu",
+                          ifc->link_epoch, (unsigned long long)ifc->rebinds,
+                          (unsigned long long)ifc->reattaches);
             strbuf_printf(o, ",\"path_reason\":");
             strbuf_json_str(o, ifc->dp_reason);
             strbuf_printf(o, ",\"shim\":");
@@ -245,6 +248,9 @@ static int show_interfaces(struct controld *c, bool json, struct strbuf *o)
                           xdp_attach_mode_name(kmode), prog, cap_mode_name(ifc->dp_mode), armed,
                           xsk, err[0] ? err : "-");
             strbuf_printf(o, "    path: %s\n", ifc->dp_reason);
+            strbuf_printf(o, "    link: epoch %u, XSK rebinds %llu, shim re-attaches %llu\n",
+                          ifc->link_epoch, (unsigned long long)ifc->rebinds,
+                          (unsigned long long)ifc->reattaches);
             shim_text(o, &st, "    ");
         }
     }

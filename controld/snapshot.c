@@ -478,6 +478,7 @@ Moat__Snapshot *snapshot_build(struct controld *c)
         m->zone_id = ci ? ci->zone_id : 0;
         m->userspace = ifc->dp_mode == CAP_MODE_USERSPACE; /* capability gate (gate.c) */
         m->link_up = ifc->link_up;
+        m->link_epoch = ifc->link_epoch;
         unsigned na = ci ? ci->n_addrs : 0;
         m->addresses = snap_alloc(h, (na + 1) * sizeof(*m->addresses));
         if (!m->addresses)

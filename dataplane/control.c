@@ -45,6 +45,8 @@ struct ctl {
     struct xdp_statistics xsk_base[MOAT_MAX_WORKERS];
     bool link_lost;
     bool quit;
+    /* Rebinds per interface slot after a link cycle (Interface.link_epoch changed). */
+    uint64_t rebinds[MOAT_MAX_IFACES];
 };
 
 static int64_t now_ms(void)
@@ -185,6 +187,8 @@ static void send_applied(struct ctl *c, uint64_t generation, bool ok, const char
             b[k].error_text = s->err_text;
             b[k].zerocopy_error = s->zc_err;
             b[k].need_wakeup = s->bound && s->need_wakeup;
+            if (s->port < c->dp.nports && c->dp.ports[s->port].slot < MOAT_MAX_IFACES)
+                b[k].rebinds = c->rebinds[c->dp.ports[s->port].slot];
             bp[k] = &b[k];
             k++;
         }
@@ -248,6 +252,48 @@ static void stop_dataplane(struct ctl *c)
     c->configured = false;
 }
 
+/*
+ * Workers stopped: rebinds the sockets of the ports relink[] names (their new ifindex and
+ * epoch from ports[]), folding the closed sockets' kernel counters into the base first.
+ * False when that is not possible in place (a UMEM owner among them): the caller rebinds
+ * everything.
+ */
+static bool relink_ports(struct ctl *c, const struct dp_port *ports, const uint32_t *relink,
+                         uint32_t nrelink)
+{
+    for (uint32_t r = 0; r < nrelink; r++) {
+        uint32_t p = relink[r];
+        for (uint32_t i = 0; i < c->dp.nworkers; i++) {
+            struct dp_worker *w = c->dp.workers[i];
+            for (uint32_t j = 0; w && j < w->nsocks; j++) {
+                struct xdp_statistics x;
+                if (w->socks[j].port != p || dp_xsk_kernel_stats(&w->socks[j], &x) != 0)
+                    continue;
+                c->xsk_base[i].rx_dropped += x.rx_dropped;
+                c->xsk_base[i].rx_ring_full += x.rx_ring_full;
+                c->xsk_base[i].rx_fill_ring_empty_descs += x.rx_fill_ring_empty_descs;
+                c->xsk_base[i].tx_invalid_descs += x.tx_invalid_descs;
+            }
+        }
+        log_info("%s: link changed (ifindex %u -> %u, link epoch %u -> %u): rebinding its XSKs",
+                 ports[p].name, c->dp.ports[p].ifindex, ports[p].ifindex, c->dp.ports[p].link_epoch,
+                 ports[p].link_epoch);
+        c->dp.ports[p] = ports[p];
+        if (ports[p].slot < MOAT_MAX_IFACES)
+            c->rebinds[ports[p].slot]++;
+        int rc = dp_workers_rebind_port(&c->dp, p);
+        if (rc == -EBUSY) {
+            log_info("%s: one of its sockets registered its worker's UMEM: rebinding every "
+                     "interface",
+                     ports[p].name);
+            return false;
+        }
+        if (rc)
+            log_err("%s: rebinding failed: %s", ports[p].name, strerror(-rc));
+    }
+    return true;
+}
+
 /* Workers stopped, sockets set up: session tables for this layout, sessions re-seeded. */
 static int prepare_sessions(struct ctl *c, const Moat__Snapshot *s, const struct dp_tables *t,
                             char *err, size_t errlen)
@@ -299,7 +345,36 @@ static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
 
     bool keep = c->configured && !dp_settings_need_rebind(&c->dp.set, &set) &&
                 dp_ports_equal(c->dp.ports, c->dp.nports, ports, nports);
-    if (keep && !flowctl_layout_changed(&c->fc, t)) {
+    /* Link cycle: only some ports' ifindex or link epoch changed: rebind just those. */
+    uint32_t relink[MOAT_MAX_IFACES], nrelink = 0;
+    bool relinked = false;
+    if (c->configured && !dp_settings_need_rebind(&c->dp.set, &set) &&
+        dp_ports_relink(c->dp.ports, c->dp.nports, ports, nports, relink, &nrelink) && nrelink) {
+        c->dp.set.heartbeat_ms = set.heartbeat_ms;
+        dp_workers_stop(&c->dp);
+        relinked = relink_ports(c, ports, relink, nrelink);
+        keep = relinked;
+    }
+    if (relinked) {
+        rc = 0;
+        if (flowctl_layout_changed(&c->fc, t))
+            rc = prepare_sessions(c, s, t, err, sizeof(err));
+        dp_publish_tables(&c->dp, t, false, false); /* no worker runs: freed at once */
+        if (!rc)
+            rc = dp_workers_start(&c->dp);
+        if (rc) {
+            if (!err[0])
+                snprintf(err, sizeof(err), "cannot restart the workers: %s", strerror(-rc));
+            log_err("generation %llu: %s", (unsigned long long)s->generation, err);
+            stop_dataplane(c);
+            c->dp.stats->nworkers = 0;
+            send_applied(c, s->generation, false, err);
+            return;
+        }
+        log_info("generation %llu: %u interface(s) rebound after a link change, the others "
+                 "untouched",
+                 (unsigned long long)s->generation, nrelink);
+    } else if (keep && !flowctl_layout_changed(&c->fc, t)) {
         /* Same sockets, same session tables: swap the tables under the running workers. */
         c->dp.set.heartbeat_ms = set.heartbeat_ms;
         dp_publish_tables(&c->dp, t, false, false);
@@ -328,6 +403,15 @@ static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
         if (c->configured)
             log_info("generation %llu: interfaces, queues or settings changed: rebinding",
                      (unsigned long long)s->generation);
+        /* Ports whose link changed count a rebind here too. */
+        for (uint32_t i = 0; i < nports; i++) {
+            for (uint32_t j = 0; c->configured && j < c->dp.nports; j++) {
+                if (c->dp.ports[j].slot == ports[i].slot && ports[i].slot < MOAT_MAX_IFACES &&
+                    (c->dp.ports[j].ifindex != ports[i].ifindex ||
+                     c->dp.ports[j].link_epoch != ports[i].link_epoch))
+                    c->rebinds[ports[i].slot]++;
+            }
+        }
         stop_dataplane(c);
         c->dp.set = set;
         c->dp.nports = nports;

@@ -42,6 +42,7 @@ struct dp_port {
     uint32_t slot;
     uint32_t queues;
     char name[IF_NAMESIZE];
+    uint32_t link_epoch; /* Interface.link_epoch: a change means rebind this port's XSKs */
 };
 
 /* Per-interface forwarding attributes (every interface of the snapshot). */

@@ -129,6 +129,7 @@ int dp_ports_from_snapshot(const Moat__Snapshot *s, const struct dp_settings *se
         p->ifindex = in->ifindex;
         p->slot = in->slot;
         p->queues = in->queues;
+        p->link_epoch = in->link_epoch;
         strcpy(p->name, name);
     }
     qsort(ports, n, sizeof(*ports), port_cmp);
@@ -144,6 +145,22 @@ bool dp_ports_equal(const struct dp_port *a, uint32_t na, const struct dp_port *
         if (a[i].ifindex != b[i].ifindex || a[i].slot != b[i].slot || a[i].queues != b[i].queues ||
             strcmp(a[i].name, b[i].name) != 0)
             return false;
+    }
+    return true;
+}
+
+bool dp_ports_relink(const struct dp_port *a, uint32_t na, const struct dp_port *b, uint32_t nb,
+                     uint32_t *relink, uint32_t *nrelink)
+{
+    *nrelink = 0;
+    if (na != nb)
+        return false;
+    for (uint32_t i = 0; i < na; i++) {
+        if (a[i].slot != b[i].slot || a[i].queues != b[i].queues ||
+            strcmp(a[i].name, b[i].name) != 0)
+            return false;
+        if (a[i].ifindex != b[i].ifindex || a[i].link_epoch != b[i].link_epoch)
+            relink[(*nrelink)++] = i;
     }
     return true;
 }

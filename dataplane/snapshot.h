@@ -42,6 +42,13 @@ int dp_ports_from_snapshot(const Moat__Snapshot *s, const struct dp_settings *se
                            struct dp_port *ports, uint32_t *nports, char *err, size_t errlen);
 
 bool dp_ports_equal(const struct dp_port *a, uint32_t na, const struct dp_port *b, uint32_t nb);
+/*
+ * True if b is a (same count, order, names, slots and queues) with only ifindexes or link
+ * epochs changed; relink[0..*nrelink) are the indexes of the ports that changed (the ones
+ * whose XSKs must be rebound). False if anything else differs (rebind everything).
+ */
+bool dp_ports_relink(const struct dp_port *a, uint32_t na, const struct dp_port *b, uint32_t nb,
+                     uint32_t *relink, uint32_t *nrelink);
 
 /*
  * Builds the tables of s for the given port set: interfaces (with their zones and own

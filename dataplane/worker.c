@@ -974,3 +974,116 @@ void dp_workers_teardown(struct dp *dp)
         close(dp->xskmap_fd);
     dp->xskmap_fd = -1;
 }
+
+/* ---- rebinding one port in place (link cycle) ---- */
+
+static void worker_build_pfds(struct dp_worker *w)
+{
+    w->npfds = 0;
+    w->nbound = 0;
+    for (uint32_t i = 0; i < w->nsocks; i++) {
+        struct dp_sock *s = &w->socks[i];
+        if (!s->bound)
+            continue;
+        w->nbound++;
+        w->pfds[w->npfds++] = (struct pollfd){.fd = s->fd, .events = POLLIN};
+    }
+    w->pfds[w->npfds++] = (struct pollfd){.fd = w->evfd, .events = POLLIN};
+}
+
+/* Gives the kernel a few milliseconds to complete what it took from s's TX ring. */
+static void sock_settle_tx(struct dp_worker *w, struct dp_sock *s)
+{
+    for (int tries = 0; tries < 10 && s->outstanding && s->bound; tries++) {
+        if (sendto(s->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno == ENXIO)
+            break; /* unbound: the device is gone */
+        uint32_t idx = 0;
+        uint32_t n = xsk_ring_cons__peek(&s->comp, w->umem.ring_size, &idx);
+        for (uint32_t k = 0; k < n; k++)
+            free_push(w, *xsk_ring_cons__comp_addr(&s->comp, idx + k));
+        if (n) {
+            xsk_ring_cons__release(&s->comp, n);
+            s->outstanding -= n;
+            w->st->tx_completed += n;
+            continue;
+        }
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int dp_workers_rebind_port(struct dp *dp, uint32_t port)
+{
+    const struct dp_port *pt = &dp->ports[port];
+    /* The UMEM owners first: if one of them is on this port, nothing is touched. */
+    for (uint32_t id = 0; id < dp->nworkers; id++) {
+        struct dp_worker *w = dp->workers[id];
+        for (uint32_t i = 0; w && i < w->nsocks; i++) {
+            struct dp_sock *s = &w->socks[i];
+            if (s->port == port && s->xsk && w->umem.umem && s->fd == xsk_umem__fd(w->umem.umem))
+                return -EBUSY;
+        }
+    }
+    for (uint32_t id = 0; id < dp->nworkers; id++) {
+        struct dp_worker *w = dp->workers[id];
+        if (!w || !w->nsocks)
+            continue;
+        uint32_t max = 4 * w->umem.ring_size;
+        uint64_t *back = malloc((size_t)max * sizeof(*back));
+        if (!back)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < w->nsocks; i++) {
+            struct dp_sock *s = &w->socks[i];
+            if (s->port != port)
+                continue;
+            /* The shim must stop redirecting to this socket before it goes away. */
+            if (s->in_map) {
+                int e = dp_xskmap_delete(dp->xskmap_fd, s->map_key);
+                if (e && e != -ENOENT)
+                    log_warn("xsk: deleting %s[%u] (%s queue %u): %s", MOAT_MAP_XSKS, s->map_key,
+                             s->ifname, s->queue, strerror(-e));
+                s->in_map = false;
+            }
+            sock_settle_tx(w, s);
+            while (pend_count(s)) {
+                free_push(w, s->pend[s->pend_tail & s->pend_mask].addr);
+                s->pend_tail++;
+                w->st->pending_tx_drops++;
+            }
+            uint32_t was_out = s->outstanding;
+            s->ifindex = pt->ifindex;
+            s->map_key = pt->slot * MOAT_MAX_QUEUES + s->queue;
+            snprintf(s->ifname, sizeof(s->ifname), "%s", pt->name);
+            uint32_t n = 0;
+            int rc = dp_xsk_rebind(&w->umem, s, back, max, &n);
+            for (uint32_t k = 0; k < n; k++)
+                free_push(w, back[k]);
+            if (rc == -EXDEV) {
+                free(back);
+                return -EBUSY;
+            }
+            if (rc) {
+                log_err("xsk: %s", s->err_text);
+                continue;
+            }
+            int e = dp_xskmap_insert(dp->xskmap_fd, s->map_key, s->fd);
+            if (e) {
+                s->bind_err = e;
+                snprintf(s->err_text, sizeof(s->err_text),
+                         "inserting the socket of %s queue %u into %s[%u]: %s", s->ifname, s->queue,
+                         MOAT_MAP_XSKS, s->map_key, strerror(-e));
+                log_err("xsk: %s", s->err_text);
+                continue;
+            }
+            s->in_map = true;
+            log_info("worker %u: %s queue %u rebound in %s mode (ifindex %u), %s[%u] set; %u "
+                     "frames back from the old socket%s",
+                     id, s->ifname, s->queue, dp_xsk_mode_name(s), s->ifindex, MOAT_MAP_XSKS,
+                     s->map_key, n, was_out ? " (some TX frames were in flight)" : "");
+        }
+        free(back);
+        worker_build_pfds(w);
+    }
+    build_egress(dp);
+    return 0;
+}

@@ -129,6 +129,17 @@ void dp_workers_stop(struct dp *dp);
 /* Deletes the moat_xsks entries, then the sockets and UMEMs; frees the workers. */
 void dp_workers_teardown(struct dp *dp);
 
+/*
+ * Rebinds the sockets of dp->ports[port] in place (the workers are stopped; dp->ports[port]
+ * already holds the new ifindex): for each, its moat_xsks entry is deleted first, the frames
+ * it held go back to its worker's free stack (its pending TX frames are dropped and counted
+ * as pending_tx_drops), the socket is bound again and put back in moat_xsks. The other
+ * ports' sockets are not touched. Returns 0 (single bind failures are recorded in the
+ * sockets, as in dp_workers_setup), or -EBUSY if one of them registered its worker's UMEM
+ * (then only dp_workers_teardown + dp_workers_setup can rebind it).
+ */
+int dp_workers_rebind_port(struct dp *dp, uint32_t port);
+
 /* Control thread: the next resolve request queued by worker w. */
 bool dp_worker_pop_resolve(struct dp_worker *w, struct dp_resolve_req *out);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -259,5 +260,67 @@ int dp_xskmap_delete(int map_fd, uint32_t key)
 {
     if (bpf_map_delete_elem(map_fd, &key) != 0)
         return -errno;
+    return 0;
+}
+
+/* ---- rebinding one socket (link cycle: issue 6) ---- */
+
+/* The frames in [*consumer, *producer) of a ring of addresses (fill, completion) or of
+ * descriptors (RX, TX): the ones its other end has not taken yet. */
+static uint32_t ring_frames(const struct xsk_ring_prod *r, bool desc, uint64_t *out, uint32_t max)
+{
+    if (!r->ring || !r->producer || !r->consumer)
+        return 0;
+    uint32_t prod = __atomic_load_n(r->producer, __ATOMIC_ACQUIRE);
+    uint32_t cons = __atomic_load_n(r->consumer, __ATOMIC_ACQUIRE);
+    uint32_t n = 0;
+    for (uint32_t i = cons; i != prod && n < max; i++) {
+        if (desc)
+            out[n++] = ((const struct xdp_desc *)r->ring)[i & r->mask].addr;
+        else
+            out[n++] = ((const uint64_t *)r->ring)[i & r->mask];
+    }
+    return n;
+}
+
+int dp_xsk_rebind(struct dp_umem *u, struct dp_sock *s, uint64_t *reclaimed, uint32_t max,
+                  uint32_t *n_reclaimed)
+{
+    *n_reclaimed = 0;
+    if (!u->umem)
+        return -ENOTCONN;
+    /* The socket that registered the UMEM keeps its fd (and its binding) for the UMEM's
+     * life: it can only be rebound with the whole UMEM. */
+    if (s->xsk && s->fd == xsk_umem__fd(u->umem))
+        return -EXDEV;
+    bool zc = false;
+    if (s->xsk) {
+        zc = s->zerocopy;
+        uint32_t n = 0;
+        n += ring_frames(&s->fill, false, reclaimed + n, max - n);
+        n += ring_frames((const struct xsk_ring_prod *)&s->rx, true, reclaimed + n, max - n);
+        n += ring_frames(&s->tx, true, reclaimed + n, max - n);
+        n += ring_frames((const struct xsk_ring_prod *)&s->comp, false, reclaimed + n, max - n);
+        *n_reclaimed = n;
+        sock_delete(u, s);
+    }
+    s->bind_err = 0;
+    s->err_text[0] = 0;
+    s->outstanding = 0;
+    s->tx_batch = 0;
+    /* The kernel releases the old socket's buffer pool, and with it the (device, queue),
+     * a little after the close: EBUSY until then. */
+    int err = -EBUSY;
+    for (int tries = 0; tries < 200 && err == -EBUSY; tries++) {
+        err = sock_bind(u, s, zc);
+        if (err == -EBUSY) {
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (err) {
+        sock_set_error(s, err, zc);
+        return err;
+    }
     return 0;
 }

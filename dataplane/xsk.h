@@ -80,6 +80,21 @@ int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n);
 /* Deletes the sockets (after their map entries are gone) and unregisters the UMEM. */
 void dp_xsk_unbind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n);
 
+/*
+ * Rebinds one socket of u (its interface went down and up, changed MTU, or was re-created
+ * under a new ifindex: s->ifname / s->ifindex / s->queue say where to bind now). The caller
+ * has stopped the worker and deleted the socket's moat_xsks entry. Before deleting the old
+ * socket, the frames its rings still hold (fill entries the kernel did not take, RX
+ * entries, TX entries the kernel did not send, completions) are written to reclaimed (at
+ * most max; *n_reclaimed of them) for the caller's free stack. Frames the kernel took and
+ * never gave back (a packet in flight when the device vanished) are lost to this UMEM.
+ * Returns 0, -EXDEV for the socket that registered the UMEM (it can only be rebound with
+ * all the UMEM's sockets: nothing done), or the bind's negative errno (recorded in s; an
+ * EBUSY while the kernel releases the old socket's queue is retried for up to a second).
+ */
+int dp_xsk_rebind(struct dp_umem *u, struct dp_sock *s, uint64_t *reclaimed, uint32_t max,
+                  uint32_t *n_reclaimed);
+
 /* The kernel's counters of a bound socket (XDP_STATISTICS). 0 or a negative errno. */
 int dp_xsk_kernel_stats(const struct dp_sock *s, struct xdp_statistics *out);
 

@@ -314,7 +314,7 @@ static struct dp_tables *build_tables(uint32_t max_sessions, unsigned decoys, bo
     else
         s.n_source_pools = s.n_nat_rules = 0;
 
-    struct dp_port ports[2] = {{IF0, 0, 1, "fw0"}, {IF1, 1, 1, "fw1"}};
+    struct dp_port ports[2] = {{IF0, 0, 1, "fw0", 0}, {IF1, 1, 1, "fw1", 0}};
     struct dp_tables *t = NULL;
     char err[256] = "";
     if (dp_tables_from_snapshot(&s, ports, 2, &t, err, sizeof(err)) != 0) {

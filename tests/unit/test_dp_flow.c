@@ -82,7 +82,8 @@ static Moat__Prefix *p_of(struct env *e, const char *text, unsigned plen)
 static void build(struct env *e, uint64_t generation)
 {
     char err[256] = "";
-    struct dp_port ports[3] = {{IF_T, 0, 1, "fw0"}, {IF_U, 1, 1, "fw1"}, {IF_N, 2, 1, "fw2"}};
+    struct dp_port ports[3] = {
+        {IF_T, 0, 1, "fw0", 0}, {IF_U, 1, 1, "fw1", 0}, {IF_N, 2, 1, "fw2", 0}};
     e->s.generation = generation;
     struct dp_tables *t = NULL;
     int rc = dp_tables_from_snapshot(&e->s, ports, 3, &t, err, sizeof(err));

@@ -81,7 +81,7 @@ static Moat__Prefix *pfx(struct env *e, int i, const char *a, unsigned len)
 
 static void build(struct env *e)
 {
-    struct dp_port ports[2] = {{IF_T, 0, 1, "fw0"}, {IF_U, 1, 1, "fw1"}};
+    struct dp_port ports[2] = {{IF_T, 0, 1, "fw0", 0}, {IF_U, 1, 1, "fw1", 0}};
     char err[256] = "";
     struct dp_tables *t = NULL;
     if (dp_tables_from_snapshot_names(&e->s, ports, 2, &e->fc.pnames, &e->fc.anames, &t, err,

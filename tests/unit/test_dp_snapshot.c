@@ -181,6 +181,39 @@ static void snap_init(struct snap *n)
     n->s.neighbors = n->np;
 }
 
+/* A link cycle: only the ports whose ifindex or link epoch changed are rebound. */
+static void test_ports_relink(void **state)
+{
+    (void)state;
+    struct dp_port a[3] = {{11, 0, 1, "fw0", 0}, {12, 1, 1, "fw1", 0}, {13, 2, 1, "fw2", 0}};
+    struct dp_port b[3];
+    uint32_t rl[3], n = 99;
+    memcpy(b, a, sizeof(a));
+    assert_true(dp_ports_relink(a, 3, b, 3, rl, &n));
+    assert_int_equal(n, 0);
+    b[1].link_epoch = 1;                     /* fw1 down and up */
+    assert_true(dp_ports_equal(a, 3, b, 3)); /* the old test does not see it */
+    assert_true(dp_ports_relink(a, 3, b, 3, rl, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(rl[0], 1);
+    b[2].ifindex = 14; /* fw2 re-created */
+    assert_true(dp_ports_relink(a, 3, b, 3, rl, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(rl[0], 1);
+    assert_int_equal(rl[1], 2);
+    /* Anything else: rebind everything. */
+    memcpy(b, a, sizeof(a));
+    b[0].queues = 2;
+    assert_false(dp_ports_relink(a, 3, b, 3, rl, &n));
+    memcpy(b, a, sizeof(a));
+    b[2].slot = 5;
+    assert_false(dp_ports_relink(a, 3, b, 3, rl, &n));
+    memcpy(b, a, sizeof(a));
+    strcpy(b[1].name, "fw9");
+    assert_false(dp_ports_relink(a, 3, b, 3, rl, &n));
+    assert_false(dp_ports_relink(a, 3, b, 2, rl, &n));
+}
+
 static void test_ports(void **state)
 {
     (void)state;
@@ -331,11 +364,9 @@ static void test_tables_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_settings_defaults),
-        cmocka_unit_test(test_settings_refused),
-        cmocka_unit_test(test_settings_rebind),
-        cmocka_unit_test(test_ports),
-        cmocka_unit_test(test_tables),
+        cmocka_unit_test(test_settings_defaults), cmocka_unit_test(test_settings_refused),
+        cmocka_unit_test(test_settings_rebind),   cmocka_unit_test(test_ports),
+        cmocka_unit_test(test_ports_relink),      cmocka_unit_test(test_tables),
         cmocka_unit_test(test_tables_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,8 @@
  *  - checksums, recomputed in full: the IPv4 header, TCP/UDP/ICMP/ICMPv6 (whole messages),
  *    the header quoted by an IPv4 ICMP error: each verifies if it did on the way in, and
  *    always for a reject Moat built; a UDP datagram without checksum (0) keeps 0;
+ *  - after each batch: every session is found by both its keys, the table counts them right;
+ *    after the clear that ends each input: no session and no NAT port mapping is left;
  *  - alone in its batch and forwarded (not a reject): the VLAN tags are gone, the length is
  *    the same otherwise, the TTL / hop limit is one less, and no byte changed outside the
  *    MACs, TTL, IPv4 checksum and addresses, the L4 ports and checksum (ICMP echo: identifier
@@ -303,6 +305,25 @@ static void check_tx(struct run *r, uint32_t i, bool alone, bool rejected)
         FUZZ_CHECK(b[8] == (uint8_t)(a[8] - 1));
 }
 
+/* Every session is found by each of its keys, and the table counts them right. */
+static void check_table(const struct run *r)
+{
+    struct sess_table *t = &r->f->t;
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < t->cap; i++) {
+        const struct dp_session *s = sess_at(t, i);
+        if (!(s->flags & SESS_F_USED))
+            continue;
+        used++;
+        for (unsigned d = 0; d < 2; d++) {
+            const struct flow_tuple *k = &s->d[d].key;
+            const uint32_t want = (s->flags & SESS_F_SAME_KEY) ? i << 1 : i << 1 | d;
+            FUZZ_CHECK(sess_lookup(t, k, sess_hash(t, k)) == want);
+        }
+    }
+    FUZZ_CHECK(used == t->active);
+}
+
 static void flush(struct run *r)
 {
     if (!r->n)
@@ -336,6 +357,7 @@ static void flush(struct run *r)
         r->fr[i].buf = NULL;
     }
     r->n = 0;
+    check_table(r);
 }
 
 /* The reply to the last frame sent. */
@@ -528,6 +550,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
             flush(&r);
             tick(&r, data[off++]);
+            check_table(&r);
             continue;
         default: {
             if (off + 2 > size)

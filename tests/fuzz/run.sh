@@ -41,6 +41,16 @@ if [ "${1:-}" = --seeds ]; then
 		"$TOP"/tests/unit/config/*.conf "$TOP"/tests/fuzz/packet.conf; do
 		[ -f "$c" ] && cp "$c" "$TOP/tests/fuzz/corpus/config/$(basename "$(dirname "$c")")-$(basename "$c")"
 	done
+	# fuzz_config's dictionary: the keywords the validator compares words with.
+	{
+		echo "# libFuzzer dictionary of fuzz_config: the config language's keywords (from the validator's"
+		echo "# sources) and punctuation. Regenerate: tests/fuzz/run.sh --seeds."
+		{
+			grep -ohE '"[a-z][a-z0-9-]+"' "$TOP"/controld/config/*.c
+			printf '"%s"\n' "{" "}" ";" "[" "]" "#" '\"' " to " /32 /128 ::/0 0.0.0.0/0 \
+				10.77.1.1/24 fd00::1/64 65535 4294967296
+		} | sort -u
+	} >"$TOP/tests/fuzz/config.dict"
 	ls "$TOP/tests/fuzz/corpus"/* | head -100
 	exit 0
 fi
@@ -57,8 +67,10 @@ for h in "${HARNESSES[@]}"; do
 	log="$BUILD/fuzz-$h.log"
 	echo "==== fuzz $h: ${SECS}s from $corpus"
 	# -rss_limit_mb: the harnesses keep a session table or two; more is a leak.
+	dict=()
+	[ -f "$TOP/tests/fuzz/$h.dict" ] && dict=(-dict="$TOP/tests/fuzz/$h.dict")
 	"$bin" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		-artifact_prefix="$art/" "$work" "$corpus" >"$log" 2>&1
+		"${dict[@]}" -artifact_prefix="$art/" "$work" "$corpus" >"$log" 2>&1
 	r=$?
 	done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1)
 	execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')

@@ -89,6 +89,8 @@ static void frame(struct rec *r, unsigned port, const struct pkt_spec *sp, unsig
     uint32_t iplen = build_ip(sp, f + off + 2, src, dst, &v6, &l4off);
     put16(f + off, v6 ? 0x86dd : 0x0800);
     off += 2;
+    if (sp->proto == IPPROTO_UDP && sp->frag != 2)
+        f[off + l4off + 6] = 0xff; /* a checksum to compute (the builder leaves none) */
     sum_fix(f + off, iplen);
     const uint32_t len = off + iplen;
     const uint8_t o = (uint8_t)(OP_FRAME | (port << 3) | flags);

@@ -126,6 +126,13 @@ int main(int argc, char **argv)
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (errno == EACCES) {
+            fprintf(stderr,
+                    "moatctl: permission denied on %s: moatctl needs root or membership of "
+                    "group moat (adduser USER moat, then log in again)\n",
+                    sa.sun_path);
+            return 13;
+        }
         fprintf(stderr, "moatctl: cannot reach moat-controld at %s: %s (is it running?)\n",
                 sa.sun_path, strerror(errno));
         return 3;

@@ -93,6 +93,12 @@ MOAT_BUILD=/usr/sbin
 check "installed daemons: armed" wait_for 20 armed is_armed
 check "installed daemons: control.sock belongs to group moat, 0660" [ "$(stat -c '%G %a' "$RUN/control.sock")" = "moat 660" ]
 check "installed daemons: traffic crosses Moat" ip netns exec "$NS_CLI" ping -c 3 -i 0.2 -W 2 10.77.2.2
+MOAT_GID=$(getent group moat | cut -d: -f3)
+check "a non-root member of group moat may use moatctl" \
+	setpriv --reuid 65534 --regid 65534 --groups "$MOAT_GID" /usr/sbin/moatctl --run-dir "$RUN" show system status
+setpriv --reuid 65534 --regid 65534 --clear-groups /usr/sbin/moatctl --run-dir "$RUN" show system status >"$RUN/nogroup.out" 2>&1
+rc=$?
+check "a non-root user outside group moat is refused (exit $rc, want 13)" bash -c "[ $rc -eq 13 ] && grep -q 'needs root or membership of group moat' $RUN/nogroup.out"
 moat_stop_all
 check "dpkg --purge removes it" dpkg --purge moat
 check "purged: no files left" bash -c "! ls /usr/sbin/moat-controld /usr/lib/x86_64-linux-gnu/moat /etc/moat /lib/systemd/system/moat-controld.service 2>/dev/null | grep ."

@@ -95,7 +95,28 @@ check "SIGTERM sends STOPPING=1" grep -q 'STOPPING=1' "$RUN/notify.log"
 sed 's/^/    notify: /' "$RUN/notify.log" | grep -v 'WATCHDOG=1$' | head -8
 
 # ---- 3. the real units, only under systemd ----
+U=moat-test-$$
+make_test_units() { # make_test_units DIR: copies of the units with the lab's paths and namespace
+	# The lab's paths live under /tmp and the build may be under /home: the copies turn
+	# PrivateTmp off and ProtectHome to read-only to see them.
+	cp "$LAB_TOP/tests/lab/configs/foundation.conf" "$RUN/moat.conf"
+	sed -e "s#/usr/sbin/#$MOAT_BUILD/#g" -e "s#/etc/moat/moat.conf#$RUN/moat.conf#g" \
+		-e "s#^ReadWritePaths=/sys/fs/bpf /etc/moat#ReadWritePaths=/sys/fs/bpf $RUN#" -e "s#^PrivateTmp=yes#PrivateTmp=no#" -e "s#^ProtectHome=yes#ProtectHome=read-only#" \
+		-e "s#--run-dir /run/moat#--run-dir /run/$U#" -e "s#--bpffs-dir /sys/fs/bpf/moat#--bpffs-dir /sys/fs/bpf/$U --bpf-dir $MOAT_BUILD/bpf#" \
+		-e "s#--state-dir /var/lib/moat#--state-dir $RUN/state#" -e "s#^RuntimeDirectory=moat#RuntimeDirectory=$U#" \
+		-e "s#^StateDirectory=moat#StateDirectory=$U#" -e "s#moat-dataplane.service#$U-dataplane.service#g" \
+		-e "s#^\[Service\]#[Service]\nNetworkNamespacePath=/run/netns/$NS_FW#" \
+		"$PKG/moat-controld.service" >"$1/$U-controld.service"
+	sed -e "s#/usr/sbin/#$MOAT_BUILD/#g" -e "s#/run/moat#/run/$U#g" -e "s#moat-controld.service#$U-controld.service#g" \
+		-e "s#^PrivateTmp=yes#PrivateTmp=no#" -e "s#^ProtectHome=yes#ProtectHome=read-only#" -e "s#^\[Service\]#[Service]\nNetworkNamespacePath=/run/netns/$NS_FW#" \
+		"$PKG/moat-dataplane.service" >"$1/$U-dataplane.service"
+}
 if [ "$(ps -p 1 -o comm=)" != systemd ]; then
+	# The copies part 3 would boot, checked at least.
+	mkdir -p "$RUN/testunits"
+	make_test_units "$RUN/testunits"
+	check "the lab copies of the units verify" systemd-analyze verify --man=no \
+		"$RUN/testunits/$U-controld.service" "$RUN/testunits/$U-dataplane.service"
 	echo "NOTE: PID 1 is $(ps -p 1 -o comm=), not systemd: the units were verified (1) and their" \
 		"capabilities and notify protocol exercised (2), but not booted under systemd"
 	lab_finish
@@ -103,28 +124,20 @@ if [ "$(ps -p 1 -o comm=)" != systemd ]; then
 fi
 moat_stop_all
 umount "$RUN/bpf"
-U=moat-test-$$
 UDIR=/run/systemd/system
 units_cleanup() {
 	systemctl stop "$U-dataplane.service" "$U-controld.service" 2>/dev/null
 	rm -f "$UDIR/$U-controld.service" "$UDIR/$U-dataplane.service"
 	systemctl daemon-reload
 	systemctl reset-failed "$U-controld.service" "$U-dataplane.service" 2>/dev/null
+	rm -rf "/var/lib/$U" "/run/$U" "/sys/fs/bpf/$U"
 }
-trap 'units_cleanup; lab_cleanup' EXIT
-sed -e "s#/usr/sbin/#$MOAT_BUILD/#g" -e "s#/etc/moat/moat.conf#$LAB_TOP/tests/lab/configs/foundation.conf#g" \
-	-e "s#--run-dir /run/moat#--run-dir /run/$U#" -e "s#--bpffs-dir /sys/fs/bpf/moat#--bpffs-dir /sys/fs/bpf/$U --bpf-dir $MOAT_BUILD/bpf#" \
-	-e "s#--state-dir /var/lib/moat#--state-dir $RUN/state#" -e "s#^RuntimeDirectory=moat#RuntimeDirectory=$U#" \
-	-e "s#^StateDirectory=moat#StateDirectory=$U#" -e "s#moat-dataplane.service#$U-dataplane.service#" \
-	-e "s#^\[Service\]#[Service]\nNetworkNamespacePath=/run/netns/$NS_FW\nReadWritePaths=$RUN#" \
-	"$PKG/moat-controld.service" >"$UDIR/$U-controld.service"
-sed -e "s#/usr/sbin/#$MOAT_BUILD/#g" -e "s#/run/moat#/run/$U#g" -e "s#moat-controld.service#$U-controld.service#g" \
-	-e "s#^\[Service\]#[Service]\nNetworkNamespacePath=/run/netns/$NS_FW#" \
-	"$PKG/moat-dataplane.service" >"$UDIR/$U-dataplane.service"
+trap 'units_cleanup; RUN=$RUN_SAVED; lab_cleanup' EXIT
+RUN_SAVED=$RUN
+make_test_units "$UDIR"
 systemctl daemon-reload
 check "systemd starts the controld unit (Type=notify: returns after READY=1)" systemctl start "$U-controld.service"
 systemctl start "$U-dataplane.service"
-RUN_SAVED=$RUN
 RUN=/run/$U
 check "under systemd: armed" wait_for 15 armed is_armed
 check "under systemd: StatusText follows the lifecycle" bash -c "systemctl show -p StatusText $U-controld.service | grep -q 'forwarding armed'"
@@ -135,5 +148,4 @@ check "under systemd: a killed helper is restarted and re-armed" wait_for 20 "re
 systemctl stop "$U-controld.service"
 check "stopping controld stops the helper (BindsTo=)" bash -c "! systemctl is-active -q $U-dataplane.service"
 RUN=$RUN_SAVED
-rm -rf "/sys/fs/bpf/$U"
 lab_finish

@@ -4,6 +4,8 @@
  */
 #include "history.h"
 
+#include "log.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "config_tree.h"
 
 #define HEADER_MAGIC "# moat-commit 1\n"
@@ -98,6 +101,16 @@ int history_write_atomic(const char *path, const void *data, size_t len, mode_t 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return -errno;
+    /* A file replaced keeps its owner, group (e.g. group moat, for the operators who edit
+     * /etc/moat/moat.conf) and mode. Only root (CAP_CHOWN) may hand a file to another owner:
+     * without it the new file stays ours. */
+    struct stat old;
+    if (stat(path, &old) == 0) {
+        if (fchown(fd, old.st_uid, old.st_gid) < 0 && errno != EPERM)
+            log_warn("%s: cannot keep owner %u group %u: %s", path, (unsigned)old.st_uid,
+                     (unsigned)old.st_gid, strerror(errno));
+        fchmod(fd, old.st_mode & 07777);
+    }
     int err = write_all(fd, data, len);
     if (!err && fsync(fd) < 0)
         err = -errno;

@@ -221,6 +221,17 @@ static void test_atomic_write(void **state)
     assert_int_equal(history_read_file(path, &t, &len), 0);
     assert_string_equal(t, conf_b);
     free(t);
+    /* A replaced file keeps its mode, and (as root) its group: operators in group moat edit
+     * /etc/moat/moat.conf, and a commit or rollback must not take it from them. */
+    assert_int_equal(chmod(path, 0664), 0);
+    const bool root = geteuid() == 0;
+    if (root)
+        assert_int_equal(chown(path, 0, 1), 0);
+    assert_int_equal(history_write_atomic(path, conf_a, strlen(conf_a), 0600), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0664);
+    if (root)
+        assert_int_equal(st.st_gid, 1);
     /* No temporary is left beside it. */
     DIR *d = opendir(dir);
     struct dirent *de;

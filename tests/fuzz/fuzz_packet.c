@@ -7,7 +7,10 @@
  * The box: tests/fuzz/packet.conf compiled by controld's own snapshot_build() (four interfaces,
  * static / destination / source NAT with pools and interface NAT, permit / deny / reject
  * policies, a 64-session table), neighbours filled in here, applied by the dataplane's
- * snapshot.c. Each input starts from an empty session table and is a list of records:
+ * snapshot.c. One worker serves the whole run (creating one per input costs more than the
+ * input); each input starts from an empty session table (what the previous input left is
+ * cleared through the command ring, and the clock moves past the fragment memory and the
+ * reject budget's second) and is a list of records:
  *
  *   op & 7 = 0, 6, 7  FRAME   op bits 3-4: ingress port (0 fw0 trust, 1 fw1 untrust,
  *                        2 fw2 dmz, 3 fw3 no zone); bit 5: repair its checksums first;
@@ -37,7 +40,7 @@
  *    the header quoted by an IPv4 ICMP error: each verifies if it did on the way in, and
  *    always for a reject Moat built; a UDP datagram without checksum (0) keeps 0;
  *  - after each batch: every session is found by both its keys, the table counts them right;
- *    after the clear that ends each input: no session and no NAT port mapping is left;
+ *    after the clear of what an input left: no session and no NAT port mapping is left;
  *  - alone in its batch and forwarded (not a reject): the VLAN tags are gone, the length is
  *    the same otherwise, the TTL / hop limit is one less, and no byte changed outside the
  *    MACs, TTL, IPv4 checksum and addresses, the L4 ports and checksum (ICMP echo: identifier

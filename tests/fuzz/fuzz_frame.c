@@ -23,6 +23,7 @@
  *    then rendered as `show security flow session` (text and JSON) and its summary; the
  *    mirror never holds more than its maximum.
  * The HA heartbeat / session-sync decoder does not exist yet (HA is a later issue).
+ * MOAT_FUZZ_TRACE=1 says what each snapshot came to.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -158,6 +159,8 @@ static void apply_snapshot(Moat__Snapshot *s)
                                            sizeof(err));
     if (own_flow)
         s->flow = NULL; /* not the envelope's to free */
+    if (rc && getenv("MOAT_FUZZ_TRACE"))
+        fprintf(stderr, "snapshot %llu refused: %s\n", (unsigned long long)s->generation, err);
     if (rc) {
         FUZZ_CHECK(err[0] != '\0'); /* a refusal says why, for SnapshotApplied.error */
         FUZZ_CHECK(t == NULL);
@@ -167,8 +170,13 @@ static void apply_snapshot(Moat__Snapshot *s)
     bind_workers(ports, nports);
     rc = flowctl_layout(&fc, t, err, sizeof(err));
     FUZZ_CHECK(rc == 0);
+    uint64_t installed = 0;
     if (s->n_sessions)
-        flowctl_install_snapshot(&fc, s, t);
+        installed = flowctl_install_snapshot(&fc, s, t);
+    if (getenv("MOAT_FUZZ_TRACE"))
+        fprintf(stderr, "snapshot %llu applied: %u ports, %llu of %zu sessions installed\n",
+                (unsigned long long)s->generation, nports, (unsigned long long)installed,
+                s->n_sessions);
     /* Swap them in as the running tables (no worker runs: the old ones go at once). */
     dp_publish_tables(&dp, t, false, false);
     run_workers(t);

@@ -7,9 +7,12 @@
  * The box: tests/fuzz/packet.conf compiled by controld's own snapshot_build() (four interfaces,
  * static / destination / source NAT with pools and interface NAT, permit / deny / reject
  * policies, a 64-session table), neighbours filled in here, applied by the dataplane's
- * snapshot.c. Each input starts from an empty session table and is a list of records:
+ * snapshot.c. One worker serves the whole run (creating one per input costs more than the
+ * input); each input starts from an empty session table (what the previous input left is
+ * cleared through the command ring, and the clock moves past the fragment memory and the
+ * reject budget's second) and is a list of records:
  *
- *   op & 7 = 0, 5, 6, 7  FRAME   op bits 3-4: ingress port (0 fw0 trust, 1 fw1 untrust,
+ *   op & 7 = 0, 6, 7  FRAME   op bits 3-4: ingress port (0 fw0 trust, 1 fw1 untrust,
  *                        2 fw2 dmz, 3 fw3 no zone); bit 5: repair its checksums first;
  *                        then a 2-byte big-endian length and that many frame bytes
  *   op & 7 = 1  REPLY    the reply to the last frame sent: addresses, ports and MACs swapped,
@@ -18,6 +21,9 @@
  *                        a router; next byte: type/code/quote length
  *   op & 7 = 3  RESEND   the last frame received again (as it came in)
  *   op & 7 = 4  TICK     the clock moves on; next byte: how far (100 ms .. 10 min)
+ *   op & 7 = 5  COMMIT   the other generation: packet.conf (1) or packet.conf without the
+ *                        policy allow-out and the source rule masquerade (2), swapped in as a
+ *                        commit does: sessions are re-evaluated
  *   FRAME, REPLY, ICMPERR, RESEND: op bit 6: the frame sits in a buffer of exactly its length
  *   (else in a 4 KiB UMEM frame with 0xa5 after it); op bit 7: join the batch (frames
  *   queue up to 16 and go through dp_flow_batch() together when a record without the bit
@@ -34,7 +40,7 @@
  *    the header quoted by an IPv4 ICMP error: each verifies if it did on the way in, and
  *    always for a reject Moat built; a UDP datagram without checksum (0) keeps 0;
  *  - after each batch: every session is found by both its keys, the table counts them right;
- *    after the clear that ends each input: no session and no NAT port mapping is left;
+ *    after the clear of what an input left: no session and no NAT port mapping is left;
  *  - alone in its batch and forwarded (not a reject): the VLAN tags are gone, the length is
  *    the same otherwise, the TTL / hop limit is one less, and no byte changed outside the
  *    MACs, TTL, IPv4 checksum and addresses, the L4 ports and checksum (ICMP echo: identifier
@@ -71,7 +77,7 @@
         }                                                                                          \
     } while (0)
 
-static struct dp_tables *tables;
+static struct dp_tables *tables, *tables2; /* generation 1: packet.conf; 2: see setup() */
 static uint32_t port_ifindex[NPORTS];
 static struct dp dp;
 static struct moat_dp_stats stats;
@@ -148,6 +154,35 @@ static void setup(void)
     }
     if (nports != NPORTS || !tables->nat || tables->flow.max_sessions != 64)
         abort();
+    /* Generation 2, what a commit could bring: trust -> untrust without "allow-out" and source
+     * NAT without "masquerade" (sessions re-evaluated against it close, NAT ones included). */
+    const size_t np = s->n_policies, nr = s->n_nat_rules;
+    Moat__Policy **pol = s->policies;
+    Moat__NatRule **rules = s->nat_rules;
+    Moat__Policy *kp[64];
+    Moat__NatRule *kr[64];
+    size_t nkp = 0, nkr = 0;
+    for (size_t i = 0; i < np && nkp < 64; i++)
+        if (strcmp(pol[i]->name, "allow-out") != 0)
+            kp[nkp++] = pol[i];
+    for (size_t i = 0; i < nr && nkr < 64; i++)
+        if (strcmp(rules[i]->name, "masquerade") != 0)
+            kr[nkr++] = rules[i];
+    if (nkp != np - 1 || nkr != nr - 1)
+        abort();
+    s->generation = 2;
+    s->policies = kp;
+    s->n_policies = nkp;
+    s->nat_rules = kr;
+    s->n_nat_rules = nkr;
+    if (dp_tables_from_snapshot(s, ports, nports, &tables2, e, sizeof(e))) {
+        fprintf(stderr, "fuzz_packet: generation 2 was refused: %s\n", e);
+        abort();
+    }
+    s->policies = pol;
+    s->n_policies = np;
+    s->nat_rules = rules;
+    s->n_nat_rules = nr;
     for (unsigned i = 0; i < NPORTS; i++)
         if (ports[i].ifindex != port_ifindex[i])
             abort();
@@ -168,6 +203,7 @@ struct frame {
 
 struct run {
     struct dp_flow *f;
+    const struct dp_tables *t; /* the generation running */
     uint64_t now;
     struct frame fr[MAX_BATCH];
     struct dp_pkt pk[MAX_BATCH];
@@ -330,7 +366,7 @@ static void flush(struct run *r)
         return;
     struct moat_worker_stats *st = &stats.worker[0];
     const uint64_t rejects = st->rejects_sent;
-    dp_flow_batch(r->f, tables, r->pk, r->n);
+    dp_flow_batch(r->f, r->t, r->pk, r->n);
     const bool alone = r->n == 1;
     const bool rejected = alone && st->rejects_sent != rejects;
     static int trace = -1;
@@ -468,7 +504,7 @@ static void tick(struct run *r, uint8_t arg)
     const uint64_t n = (uint64_t)(arg & 0x7f) * ((arg & 0x80) ? 5 : 1) + 1;
     for (uint64_t i = 0; i < n; i++) {
         r->now += step;
-        dp_flow_tick(r->f, tables, r->now);
+        dp_flow_tick(r->f, r->t, r->now);
     }
 }
 
@@ -525,6 +561,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct run r;
     memset(&r, 0, sizeof(r));
     r.f = flow;
+    r.t = tables;
     r.now = clock_ms;
 
     size_t off = 0;
@@ -541,6 +578,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             else
                 make_icmp_error(&r, data[off++], tight);
             break;
+        case 5: /* the other generation, as a commit swaps it in (re-evaluation) */
+            flush(&r);
+            r.t = r.t == tables ? tables2 : tables;
+            r.now += 1;
+            dp_flow_tick(r.f, r.t, r.now);
+            check_table(&r);
+            continue;
         case 3:
             if (r.last_in_len)
                 queue_frame(&r, r.last_in, r.last_in_len, r.last_in_port, false, tight);

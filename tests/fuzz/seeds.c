@@ -49,7 +49,7 @@ struct rec {
     size_t n;
 };
 
-enum { OP_FRAME = 0, OP_REPLY = 1, OP_ICMPERR = 2, OP_RESEND = 3, OP_TICK = 4 };
+enum { OP_FRAME = 0, OP_REPLY = 1, OP_ICMPERR = 2, OP_RESEND = 3, OP_TICK = 4, OP_COMMIT = 5 };
 #define F_FIX 0x20
 #define F_TIGHT 0x40
 #define F_JOIN 0x80
@@ -62,6 +62,13 @@ static void put(struct rec *r, const void *d, size_t n)
     r->n += n;
 }
 
+/* RESEND and COMMIT: the op byte alone. */
+static void op0(struct rec *r, uint8_t o)
+{
+    put(r, &o, 1);
+}
+
+/* REPLY, ICMPERR, TICK: the op byte and its argument. */
 static void op(struct rec *r, uint8_t o, uint8_t arg)
 {
     put(r, &o, 1);
@@ -226,8 +233,8 @@ static void packet_seeds(void)
     op(&r, OP_REPLY, 0x11);
     op(&r, OP_REPLY, 0x10);
     op(&r, OP_TICK, 0x85);
-    op(&r, OP_RESEND | F_JOIN, 0);
-    op(&r, OP_RESEND, 0);
+    op0(&r, OP_RESEND | F_JOIN);
+    op0(&r, OP_RESEND);
     emit_packet("tcp-close", &r);
 
     /* The session table fills (64), early aging, table full. */
@@ -247,7 +254,7 @@ static void packet_seeds(void)
         s = spec(a, "10.77.2.2", T, 5000, 80);
         frame(&r, 0, &s, 0, F_JOIN);
     }
-    op(&r, OP_RESEND, 0);
+    op0(&r, OP_RESEND);
     emit_packet("pool-exhausted", &r);
 
     /* A reply in the same batch as the packet it answers' twin. */
@@ -255,9 +262,28 @@ static void packet_seeds(void)
     frame(&r, 0, &s, 0, 0);
     op(&r, OP_REPLY | F_JOIN, 0);
     frame(&r, 0, &s, 0, F_JOIN);
-    op(&r, OP_RESEND | F_JOIN, 0);
+    op0(&r, OP_RESEND | F_JOIN);
     op(&r, OP_REPLY, 0);
     emit_packet("batch", &r);
+
+    /* A commit while flows run (re-evaluation), packets of both, the commit undone. */
+    s = spec("10.77.1.2", "10.77.2.2", T, 40015, 80);
+    frame(&r, 0, &s, 0, 0);
+    op(&r, OP_REPLY, 0x12);
+    s = spec("10.77.2.2", "10.77.2.1", U, 40016, 53);
+    frame(&r, 1, &s, 0, 0);
+    s = spec("10.77.1.2", "10.77.2.1", T, 40017, 80);
+    frame(&r, 0, &s, 0, 0);
+    s = spec("10.77.1.130", "10.77.2.2", U, 40018, 80);
+    frame(&r, 0, &s, 0, 0);
+    op0(&r, OP_COMMIT);
+    op(&r, OP_REPLY, 0);
+    op0(&r, OP_RESEND);
+    frame(&r, 0, &s, 0, 0);
+    op0(&r, OP_COMMIT);
+    op0(&r, OP_RESEND);
+    op(&r, OP_REPLY, 0);
+    emit_packet("commit", &r);
 }
 
 /* ---- frame streams (fuzz_frame.c) ---- */

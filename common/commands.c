@@ -29,6 +29,12 @@ static const struct moat_cmd_opt clear_filters[] = {
     {NULL, NULL, false},
 };
 
+static const struct moat_cmd_opt dp_stats_opts[] = {
+    {"interface", "NAME", false},
+    {"worker", "N", false},
+    {NULL, NULL, false},
+};
+
 static const struct moat_cmd_opt trace_filters[] = {
     {"source-prefix", "PREFIX", false},
     {"destination-prefix", "PREFIX", false},
@@ -72,8 +78,10 @@ const struct moat_cmd moat_cmds[] = {
     {"show interfaces", NULL, NULL, NULL,
      "per interface: link, XDP mode, armed, XSK mode, shim counters"},
     {"show route", NULL, NULL, NULL, "connected and static routes, next hops, neighbours"},
-    {"show dataplane statistics", NULL, NULL, NULL,
-     "shim decisions per interface and worker counters"},
+    {"show dataplane statistics", NULL, dp_stats_opts, "[interface NAME | worker N]",
+     "shim decisions per interface and worker counters (since the last clear)"},
+    {"clear dataplane statistics", NULL, NULL, NULL,
+     "counts shown from now on start at zero (gauges and Prometheus unaffected)"},
     {"show security zones", NULL, NULL, NULL, "zones, interfaces, host-inbound traffic"},
     {"show security policies", NULL, hit_count, "[hit-count]",
      "policies per zone pair in order; hits from the helper"},

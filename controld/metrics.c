@@ -69,15 +69,7 @@ static void label(struct strbuf *o, const char *v)
 /* Worker fields that are levels, not monotonic counts (common/counters.h). */
 static bool is_gauge(const char *f)
 {
-    static const char *const g[] = {
-        "fill_level",          "pending_tx_local",        "pending_tx_local_hwm",
-        "pending_tx_prepared", "pending_tx_prepared_hwm", "generation",
-        "sessions_active"};
-    for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
-        if (strcmp(f, g[i]) == 0)
-            return true;
-    }
-    return false;
+    return show_worker_field_is_gauge(f);
 }
 
 #define MAX_FIELDS 128

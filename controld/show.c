@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "legacy.h"
+#include "log.h"
 
 #include "commit.h"
 #include "counters.h"
@@ -465,20 +466,146 @@ int show_read_dp_stats(struct controld *c, struct moat_dp_stats *out)
     return read_dp_stats(c, out);
 }
 
-static int show_dataplane_statistics(struct controld *c, bool json, struct strbuf *o,
-                                     struct strbuf *e)
+/*
+ * clear dataplane statistics: a baseline of every monotonic counter, per worker (for one
+ * helper run: a new helper starts from zero anyway) and per interface slot (for one ifindex).
+ * show subtracts it; gauges and high-water marks are shown as they are, and the Prometheus
+ * endpoint always exports the raw, monotonic values.
+ */
+static struct {
+    bool workers_set;
+    uint64_t boot_id;
+    struct moat_worker_stats w[MOAT_MAX_WORKERS];
+    uint32_t shim_ifindex[MOAT_MAX_IFACES]; /* 0: no baseline for the slot */
+    struct moat_shim_stats shim[MOAT_MAX_IFACES];
+    uint64_t cleared_ms; /* ctl_now_ms() of the last clear, 0: never */
+} stats_base;
+
+bool show_worker_field_is_gauge(const char *name)
 {
-    if (json)
-        strbuf_printf(o, "{\"interfaces\":[");
-    else
-        strbuf_printf(o, "Shim (XDP) decisions per interface:\n");
+    static const char *const g[] = {
+        "fill_level",          "pending_tx_local",        "pending_tx_local_hwm",
+        "pending_tx_prepared", "pending_tx_prepared_hwm", "generation",
+        "sessions_active"};
+    for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
+        if (strcmp(name, g[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static uint64_t since(uint64_t now, uint64_t base)
+{
+    return now >= base ? now - base : now; /* a counter that went back started over */
+}
+
+static void worker_view(struct moat_worker_stats *v, const struct moat_dp_stats *ds, unsigned w)
+{
+    *v = ds->worker[w];
+    if (!stats_base.workers_set || stats_base.boot_id != ds->boot_id)
+        return;
+    const struct moat_worker_stats *b = &stats_base.w[w];
+#define X(f)                                                                                       \
+    if (!show_worker_field_is_gauge(#f))                                                           \
+        v->f = since(v->f, b->f);
+    WORKER_FIELDS(X)
+#undef X
+}
+
+static void shim_view(struct moat_shim_stats *v, const struct ctl_iface *ifc)
+{
+    if (ifc->slot >= MOAT_MAX_IFACES || stats_base.shim_ifindex[ifc->slot] != ifc->ifindex ||
+        !ifc->ifindex)
+        return;
+    const struct moat_shim_stats *b = &stats_base.shim[ifc->slot];
+#define X(f) v->f = since(v->f, b->f);
+    SHIM_FIELDS(X)
+#undef X
+}
+
+static int clear_dataplane_statistics(struct controld *c, bool json, struct strbuf *o)
+{
+    unsigned nif = 0;
     for (unsigned i = 0; i < c->n_ifaces; i++) {
+        const struct ctl_iface *ifc = &c->ifaces[i];
+        if (!c->bpf || !ifc->ifindex || ifc->slot >= MOAT_MAX_IFACES ||
+            bootstrap_read_shim_stats(c->bpf, ifc->slot, &stats_base.shim[ifc->slot]) < 0)
+            continue;
+        stats_base.shim_ifindex[ifc->slot] = ifc->ifindex;
+        nif++;
+    }
+    struct moat_dp_stats ds = {0};
+    const bool have = read_dp_stats(c, &ds) == 0;
+    if (have) {
+        memcpy(stats_base.w, ds.worker, sizeof(stats_base.w));
+        stats_base.boot_id = ds.boot_id;
+        stats_base.workers_set = true;
+    }
+    stats_base.cleared_ms = ctl_now_ms();
+    log_info("dataplane statistics cleared (%u interfaces, %u workers)", nif,
+             have ? ds.nworkers : 0);
+    if (json)
+        strbuf_printf(o, "{\"cleared\":{\"interfaces\":%u,\"workers\":%u}}\n", nif,
+                      have ? ds.nworkers : 0);
+    else
+        strbuf_printf(o, "dataplane statistics cleared: %u interfaces, %u workers\n", nif,
+                      have ? ds.nworkers : 0);
+    return 0;
+}
+
+/* show dataplane statistics [interface NAME | worker N] */
+static int show_dataplane_statistics(struct controld *c, const char *const *args, size_t nargs,
+                                     bool json, struct strbuf *o, struct strbuf *e)
+{
+    const char *only_if = NULL;
+    long only_w = -1;
+    if (nargs == 2 && strcmp(args[0], "interface") == 0) {
+        only_if = args[1];
+        bool known = false;
+        for (unsigned i = 0; i < c->n_ifaces; i++)
+            known |= strcmp(c->ifaces[i].name, only_if) == 0;
+        if (!known) {
+            strbuf_printf(e,
+                          "interface \"%s\" is not one Moat manages (see moatctl show "
+                          "interfaces)",
+                          only_if);
+            return 2;
+        }
+    } else if (nargs == 2 && strcmp(args[0], "worker") == 0) {
+        char *end;
+        only_w = strtol(args[1], &end, 10);
+        if (*end || !args[1][0] || only_w < 0 || only_w >= MOAT_MAX_WORKERS) {
+            strbuf_printf(e, "worker \"%s\" is not a worker number 0..%d", args[1],
+                          MOAT_MAX_WORKERS - 1);
+            return 2;
+        }
+    } else if (nargs != 0) {
+        strbuf_printf(e, "show dataplane statistics takes: interface NAME, or worker N");
+        return 2;
+    }
+    if (json)
+        strbuf_printf(o, "{\"cleared_seconds_ago\":%lld,\"interfaces\":[",
+                      stats_base.cleared_ms
+                          ? (long long)((ctl_now_ms() - stats_base.cleared_ms) / 1000)
+                          : -1LL);
+    else if (stats_base.cleared_ms)
+        strbuf_printf(o,
+                      "Counters since clear dataplane statistics, %llu s ago (gauges and "
+                      "high-water marks as they are)\n",
+                      (unsigned long long)((ctl_now_ms() - stats_base.cleared_ms) / 1000));
+    if (!json && only_w < 0)
+        strbuf_printf(o, "Shim (XDP) decisions per interface:\n");
+    bool first_if = true;
+    for (unsigned i = 0; i < c->n_ifaces && only_w < 0; i++) {
         struct ctl_iface *ifc = &c->ifaces[i];
+        if (only_if && strcmp(ifc->name, only_if) != 0)
+            continue;
         struct moat_shim_stats st = {0};
-        if (c->bpf && ifc->ifindex)
-            bootstrap_read_shim_stats(c->bpf, ifc->slot, &st);
+        if (c->bpf && ifc->ifindex && bootstrap_read_shim_stats(c->bpf, ifc->slot, &st) == 0)
+            shim_view(&st, ifc);
         if (json) {
-            strbuf_printf(o, "%s{\"name\":", i ? "," : "");
+            strbuf_printf(o, "%s{\"name\":", first_if ? "" : ",");
+            first_if = false;
             strbuf_json_str(o, ifc->name);
             strbuf_printf(o, ",\"armed\":%s,\"shim\":", ifc->armed ? "true" : "false");
             shim_json(o, &st);
@@ -489,9 +616,11 @@ static int show_dataplane_statistics(struct controld *c, bool json, struct strbu
         }
     }
     struct moat_dp_stats ds = {0};
-    int err = read_dp_stats(c, &ds);
+    int err = only_if ? -ENODATA : read_dp_stats(c, &ds);
     if (json) {
         strbuf_printf(o, "],\"helper_stats\":%s,\"workers\":[", err ? "false" : "true");
+    } else if (only_if) {
+        /* Workers serve every interface's queues: their counters are not per interface. */
     } else if (err) {
         strbuf_printf(o, "\nWorkers: no counters (%s/%s: %s)\n", c->run_dir, MOAT_STATS_FILE,
                       err == -ENOENT ? "the helper has not started" : strerror(-err));
@@ -499,11 +628,20 @@ static int show_dataplane_statistics(struct controld *c, bool json, struct strbu
         strbuf_printf(o, "\nWorkers (helper pid %u, generation %llu):\n", ds.pid,
                       (unsigned long long)ds.generation);
     }
-    (void)e;
+    if (!err && only_w >= (long)ds.nworkers) {
+        strbuf_printf(e, "worker %ld does not run (the helper has %u)", only_w, ds.nworkers);
+        return 2;
+    }
+    bool first_w = true;
     for (unsigned w = 0; !err && w < ds.nworkers; w++) {
-        const struct moat_worker_stats *ws = &ds.worker[w];
+        if (only_w >= 0 && w != (unsigned)only_w)
+            continue;
+        struct moat_worker_stats view;
+        worker_view(&view, &ds, w);
+        const struct moat_worker_stats *ws = &view;
         if (json) {
-            strbuf_printf(o, "%s{\"worker\":%u", w ? "," : "", w);
+            strbuf_printf(o, "%s{\"worker\":%u", first_w ? "" : ",", w);
+            first_w = false;
 #define X(f) strbuf_printf(o, ",\"%s\":%llu", #f, (unsigned long long)ws->f);
             WORKER_FIELDS(X)
 #undef X
@@ -659,8 +797,10 @@ int show_dispatch(struct controld *c, const struct op_ctx *ctx, const char *cons
                                  err);
     else if (words_are(args, nargs, WORDS("show", "route")))
         rc = show_route(c, json, out);
-    else if (words_are(args, nargs, WORDS("show", "dataplane", "statistics")))
-        rc = show_dataplane_statistics(c, json, out, err);
+    else if (nargs >= 3 && words_are(args, 3, WORDS("show", "dataplane", "statistics")))
+        return show_dataplane_statistics(c, args + 3, nargs - 3, json, out, err);
+    else if (words_are(args, nargs, WORDS("clear", "dataplane", "statistics")))
+        return clear_dataplane_statistics(c, json, out);
     else if (words_are(args, nargs, WORDS("show", "configuration")))
         return show_configuration(c, false, out, err);
     else if (words_are(args, nargs, WORDS("show", "configuration", "|", "display", "set")) ||

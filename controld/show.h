@@ -30,6 +30,8 @@ void show_worker_counters(const struct moat_worker_stats *ws, show_counter_fn fn
 void show_shim_counters(const struct moat_shim_stats *s, show_counter_fn fn, void *arg);
 /* Copies the helper's counters out of RUN_DIR/dataplane.stats: 0 or -errno. */
 int show_read_dp_stats(struct controld *c, struct moat_dp_stats *out);
+/* A worker counter that is a level, not a count (never cleared, a Prometheus gauge). */
+bool show_worker_field_is_gauge(const char *name);
 
 /* show_security.c: the security commands (zones, policies, hit counts, flow sessions). */
 int show_security(struct controld *c, const struct op_ctx *ctx, const char *const *args,

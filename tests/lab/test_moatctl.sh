@@ -44,8 +44,10 @@ completes() { # completes WORDS...: each word is offered by _moatctl after the p
 bad_unknown=()
 bad_complete=()
 for c in "${cmds[@]}"; do
+	run=$c
+	[ "$c" = "trace flow" ] && run="trace flow duration 1" # not its default 30 s
 	# shellcheck disable=SC2086
-	out=$(moatctl --timeout 10 $c 2>&1 >/dev/null)
+	out=$(moatctl --timeout 10 $run 2>&1 >/dev/null)
 	grep -q 'unknown command' <<<"$out" && bad_unknown+=("$c: $out")
 	# shellcheck disable=SC2086
 	completes $c >/dev/null || bad_complete+=("$c")

@@ -136,6 +136,24 @@ kill "$TRACE_PID"; wait "$TRACE_PID" 2>/dev/null
 check "trace: a trace whose moatctl went away ends (a new one can start)" wait_for 10 "trace slot free" \
 	bash -c "$MOAT_BUILD/moatctl --run-dir $RUN trace flow destination-port 9997 duration 1 | grep -q 'trace ended'"
 
+# --- show dataplane statistics [interface|worker] and clear dataplane statistics ---
+rx_before=$(counter worker rx_packets)
+out=$(moatctl clear dataplane statistics)
+check "clear dataplane statistics says what it cleared" grep -q 'dataplane statistics cleared: 2 interfaces, 1 workers' <<<"$out"
+rx_after=$(counter worker rx_packets)
+ip netns exec "$NS_CLI" ping -c 5 -i 0.2 -W 1 10.77.2.2 >/dev/null 2>&1
+rx_pings=$(counter worker rx_packets)
+check "after the clear, counts start again near zero ($rx_before -> $rx_after)" [ "$rx_after" -lt "$rx_before" ] && [ "$rx_after" -lt 20 ]
+check "... and go on counting (5 pings and replies: $rx_after -> $rx_pings)" [ "$((rx_pings - rx_after))" -ge 10 ]
+out=$(moatctl show dataplane statistics)
+check "show dataplane statistics says since when it counts" grep -q 'Counters since clear dataplane statistics' <<<"$out"
+out=$(moatctl show dataplane statistics interface fw0)
+check "show dataplane statistics interface fw0: only fw0" bash -c "grep -q '  fw0 (' <<<\"\$1\" && ! grep -q 'fw1\|worker 0' <<<\"\$1\"" _ "$out"
+out=$(moatctl show dataplane statistics worker 0)
+check "show dataplane statistics worker 0: that worker, no shim" bash -c "grep -q 'worker 0:' <<<\"\$1\" && ! grep -q 'Shim' <<<\"\$1\"" _ "$out"
+out=$(moatctl show dataplane statistics worker 5 2>&1)
+check "a worker that does not run is refused" grep -q 'worker 5 does not run' <<<"$out"
+
 # --- the helper down: the trace says so instead of waiting ---
 hp=$(pgrep -f "moat-dataplane --run-dir $RUN( |$)" | head -1)
 kill -STOP "$hp"

@@ -389,6 +389,13 @@ static uint32_t rx_all(struct dp_worker *w, const struct dp_tables *t)
         uint32_t n = xsk_ring_cons__peek(&s->rx, w->batch, &idx);
         if (!n)
             continue;
+        /* The frames were written by the kernel on whichever CPU received them: their
+         * metadata and headers are asked for all at once, before the first one is read. */
+        for (uint32_t k = 0; k < n; k++) {
+            const uint8_t *f = w->umem.area + xsk_ring_cons__rx_desc(&s->rx, idx + k)->addr;
+            __builtin_prefetch(f - sizeof(struct moat_meta));
+            __builtin_prefetch(f);
+        }
         uint32_t m = 0;
         for (uint32_t k = 0; k < n; k++) {
             const struct xdp_desc *d = xsk_ring_cons__rx_desc(&s->rx, idx + k);

@@ -25,6 +25,8 @@
  *                checksums) in both directions, replies arriving on the translated tuple
  *                (the NAT reverse hit); setup adds the NAT rule match and the port
  *                allocation. With "both" the NAT/plain ratios of the same run are printed.
+ * Each measurement runs in a child process of its own (fresh address space), so that runs
+ * with and without NAT compare alike whatever their order.
  * Deltas are drained by the same thread (the control thread does it on another core in the
  * helper), inside the timed loop.
  *
@@ -50,7 +52,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #if defined(__has_include)
 #if __has_include(<valgrind/callgrind.h>)
@@ -651,6 +655,47 @@ static int setup(struct dp *dp, struct moat_dp_stats *stats, struct frames *fr, 
     return ok ? 0 : 1;
 }
 
+/* Runs one measurement in a child process: each starts from a fresh address space (in one
+ * process, a run after another's 1 M-session table measured up to 2x slower: where its memory
+ * lands, not what it does). The child's figure comes back through a pipe. Nonzero on a
+ * failure. */
+enum { M_ESTABLISH, M_SETUP };
+static int measure(int what, struct dp *dp, struct moat_dp_stats *stats, struct frames *fr,
+                   uint32_t n, uint32_t decoys, bool nat, uint64_t packets, int repeat, double *out)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0) {
+        perror("pipe");
+        return 1;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        double v = 0;
+        int rc = what == M_ESTABLISH ? establish(dp, stats, fr, n, decoys, nat, packets, repeat, &v)
+                                     : setup(dp, stats, fr, n, decoys, nat, &v);
+        fflush(stdout);
+        if (write(pfd[1], &v, sizeof(v)) != (ssize_t)sizeof(v))
+            rc = 1;
+        _exit(rc ? 1 : 0);
+    }
+    close(pfd[1]);
+    double v = 0;
+    ssize_t got = read(pfd[0], &v, sizeof(v));
+    close(pfd[0]);
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        got != (ssize_t)sizeof(v))
+        return 1;
+    *out = v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = "all", *nat_arg = "both";
@@ -733,7 +778,8 @@ int main(int argc, char **argv)
             for (int nat = 0; nat < 2; nat++) {
                 if (!nat_variant[nat])
                     continue;
-                if (establish(&dp, stats, &fr, n, decoys, nat, packets, repeat, &est_ns[i][nat]))
+                if (measure(M_ESTABLISH, &dp, stats, &fr, n, decoys, nat, packets, repeat,
+                            &est_ns[i][nat]))
                     return 1;
             }
             if (nat_variant[0] && nat_variant[1])
@@ -747,7 +793,7 @@ int main(int argc, char **argv)
         for (int nat = 0; nat < 2; nat++) {
             if (!nat_variant[nat])
                 continue;
-            if (setup(&dp, stats, &fr, setup_n, decoys, nat, &setup_rate[nat]))
+            if (measure(M_SETUP, &dp, stats, &fr, setup_n, decoys, nat, 0, 0, &setup_rate[nat]))
                 return 1;
         }
         if (nat_variant[0] && nat_variant[1])

@@ -402,6 +402,21 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
     return P_OK;
 }
 
+/* To the kernel, as the shim hands it host-bound traffic: through moat_cpumap when enabled. */
+static __always_inline int to_kernel(void)
+{
+    __u32 zero = 0;
+    struct moat_ctrl *ctrl = bpf_map_lookup_elem(&moat_ctrl, &zero);
+
+    if (ctrl && (ctrl->flags & MOAT_CTRL_F_CPUMAP)) {
+        __u32 cpu = bpf_get_smp_processor_id();
+
+        if (cpu < ctrl->ncpus)
+            return bpf_redirect_map(&moat_cpumap, cpu, XDP_PASS);
+    }
+    return XDP_PASS;
+}
+
 /*
  * Routes and forwards a packet that must leave with the tuple `out` (addresses, ports as
  * they will be on the wire) — NAT rewrite when nat, TTL, MACs — or drops/passes it.
@@ -454,7 +469,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pk *p,
         } else {
             st->events_lost++;
         }
-        return XDP_PASS;
+        return to_kernel();
     }
 
     data = (void *)(long)ctx->data;
@@ -877,7 +892,7 @@ miss:
     st->session_miss++;
     bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_NEW);
     st->not_ready++;
-    return XDP_PASS;
+    return to_kernel();
 }
 
 /* ---- xdp_main_new: the first packet of a flow ---- */
@@ -1076,7 +1091,7 @@ int xdp_main_new(struct xdp_md *ctx)
     p = &w->p;
     if (!cfg->ready) {
         st->not_ready++;
-        return XDP_PASS;
+        return to_kernel();
     }
     if (p->proto == IPPROTO_TCP) {
         __u8 f = p->tcp_flags;
@@ -1092,7 +1107,7 @@ int xdp_main_new(struct xdp_md *ctx)
     iif = bpf_map_lookup_elem(&moat_lg_ifs, &in_ifindex);
     if (!iif) {
         st->not_ready++;
-        return XDP_PASS;
+        return to_kernel();
     }
     in_zone = iif->zone;
     w->xk = p->k;

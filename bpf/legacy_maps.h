@@ -290,6 +290,7 @@ struct moat_lg_percpu {
     X(icmp_error_unmatched) /* (d) an ICMP error about no session */                               \
     X(nat_icmp_errors)      /* related errors of translated sessions, translated back */           \
     X(malformed)            /* (d) */                                                              \
+    X(armed_miss)           /* (d) no session, interface still armed: the helper owns new flows */ \
     X(not_ready)            /* (d) no configuration compiled yet: to the kernel */                 \
     X(events_lost)          /* the event ring was full */
 

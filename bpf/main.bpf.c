@@ -12,6 +12,8 @@
  *                   tail-calls xdp_main_new (slot MOAT_LG_SLOT_NEW).
  *   xdp_main_new    the first packet of a flow: destination NAT, route, zones, policy, source
  *                   NAT (port allocation), both session entries, create event, forward.
+ *                   Never on an interface still armed (armed_miss): new flows there are the
+ *                   helper's, and controld seeds this path before it disarms.
  *
  * ICMP errors go with the session of the packet they quote (translated back under NAT), else
  * they are dropped (icmp_error_unmatched). Unsupported here and counted (unsupported),
@@ -1066,6 +1068,7 @@ int xdp_main_new(struct xdp_md *ctx)
     struct moat_lg_stats *st;
     struct moat_lg_cfg *cfg;
     struct moat_lg_if *iif, *oif;
+    struct moat_iface *mif;
     struct moat_lg_route_key rkey = {};
     struct moat_lg_route *r;
     struct moat_lg_nat_rule *dr = 0, *sr = 0;
@@ -1103,6 +1106,17 @@ int xdp_main_new(struct xdp_md *ctx)
             st->non_syn_drop++;
             return XDP_DROP;
         }
+    }
+    /*
+     * An interface still armed (the helper's socket just went away, or this queue has none):
+     * the helper owns its flows and controld seeds this path from the mirror before it
+     * disarms. A flow created here now would shadow an established one (a new NAT port) and
+     * the helper would never learn of it: dropped, counted.
+     */
+    mif = bpf_map_lookup_elem(&moat_ifaces, &in_ifindex);
+    if (mif && (mif->flags & MOAT_IF_ARMED)) {
+        st->armed_miss++;
+        return XDP_DROP;
     }
     iif = bpf_map_lookup_elem(&moat_lg_ifs, &in_ifindex);
     if (!iif) {

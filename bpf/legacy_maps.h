@@ -274,22 +274,23 @@ struct moat_lg_percpu {
     X(session_miss)                                                                                \
     X(sessions_created)                                                                            \
     X(policy_permit)                                                                               \
-    X(policy_deny)        /* (d) */                                                                \
-    X(policy_reject)      /* (d) dropped (no RST / unreachable is sent by this path) */            \
-    X(zone_drop)          /* (d) between a zoned and an unzoned interface */                       \
-    X(plain_forward)      /* both interfaces in no zone: routed without a session */               \
-    X(tcp_invalid)        /* (d) */                                                                \
-    X(non_syn_drop)       /* (d) TCP without a session and not an initial SYN */                   \
-    X(nat_alloc_fail)     /* (d) */                                                                \
-    X(session_conflict)   /* (d) the forward or reverse key was taken */                           \
-    X(fib_miss)           /* (d) no route */                                                       \
-    X(neigh_miss)         /* (d) next hop unresolved: to the kernel, controld asked to resolve */  \
-    X(ttl_exceeded)       /* (d) */                                                                \
-    X(unsupported)        /* (d) fragments, IPv6 extension headers, VLAN */                        \
-    X(icmp_error_related) /* an ICMP error about a session's packet: forwarded with it */          \
+    X(policy_deny)          /* (d) */                                                              \
+    X(policy_reject)        /* (d) dropped (no RST / unreachable is sent by this path) */          \
+    X(zone_drop)            /* (d) between a zoned and an unzoned interface */                     \
+    X(plain_forward)        /* both interfaces in no zone: routed without a session */             \
+    X(tcp_invalid)          /* (d) */                                                              \
+    X(non_syn_drop)         /* (d) TCP without a session and not an initial SYN */                 \
+    X(nat_alloc_fail)       /* (d) */                                                              \
+    X(session_conflict)     /* (d) the forward or reverse key was taken */                         \
+    X(fib_miss)             /* (d) no route */                                                     \
+    X(neigh_miss)           /* (d) next hop unresolved: to the kernel (cpumap), resolve asked */   \
+    X(ttl_exceeded)         /* (d) */                                                              \
+    X(unsupported)          /* (d) fragments, IPv6 extension headers, VLAN */                      \
+    X(icmp_error_related)   /* an ICMP error about a session's packet: forwarded with it */        \
     X(icmp_error_unmatched) /* (d) an ICMP error about no session */                               \
     X(nat_icmp_errors)      /* related errors of translated sessions, translated back */           \
     X(malformed)            /* (d) */                                                              \
+    X(armed_miss)           /* (d) no session, interface still armed: the helper owns new flows */ \
     X(not_ready)            /* (d) no configuration compiled yet: to the kernel */                 \
     X(events_lost)          /* the event ring was full */
 

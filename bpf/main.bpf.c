@@ -12,6 +12,8 @@
  *                   tail-calls xdp_main_new (slot MOAT_LG_SLOT_NEW).
  *   xdp_main_new    the first packet of a flow: destination NAT, route, zones, policy, source
  *                   NAT (port allocation), both session entries, create event, forward.
+ *                   Never on an interface still armed (armed_miss): new flows there are the
+ *                   helper's, and controld seeds this path before it disarms.
  *
  * ICMP errors go with the session of the packet they quote (translated back under NAT), else
  * they are dropped (icmp_error_unmatched). Unsupported here and counted (unsupported),
@@ -402,6 +404,21 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
     return P_OK;
 }
 
+/* To the kernel, as the shim hands it host-bound traffic: through moat_cpumap when enabled. */
+static __always_inline int to_kernel(void)
+{
+    __u32 zero = 0;
+    struct moat_ctrl *ctrl = bpf_map_lookup_elem(&moat_ctrl, &zero);
+
+    if (ctrl && (ctrl->flags & MOAT_CTRL_F_CPUMAP)) {
+        __u32 cpu = bpf_get_smp_processor_id();
+
+        if (cpu < ctrl->ncpus)
+            return bpf_redirect_map(&moat_cpumap, cpu, XDP_PASS);
+    }
+    return XDP_PASS;
+}
+
 /*
  * Routes and forwards a packet that must leave with the tuple `out` (addresses, ports as
  * they will be on the wire) — NAT rewrite when nat, TTL, MACs — or drops/passes it.
@@ -454,7 +471,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pk *p,
         } else {
             st->events_lost++;
         }
-        return XDP_PASS;
+        return to_kernel();
     }
 
     data = (void *)(long)ctx->data;
@@ -877,7 +894,7 @@ miss:
     st->session_miss++;
     bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_NEW);
     st->not_ready++;
-    return XDP_PASS;
+    return to_kernel();
 }
 
 /* ---- xdp_main_new: the first packet of a flow ---- */
@@ -1051,6 +1068,7 @@ int xdp_main_new(struct xdp_md *ctx)
     struct moat_lg_stats *st;
     struct moat_lg_cfg *cfg;
     struct moat_lg_if *iif, *oif;
+    struct moat_iface *mif;
     struct moat_lg_route_key rkey = {};
     struct moat_lg_route *r;
     struct moat_lg_nat_rule *dr = 0, *sr = 0;
@@ -1076,7 +1094,7 @@ int xdp_main_new(struct xdp_md *ctx)
     p = &w->p;
     if (!cfg->ready) {
         st->not_ready++;
-        return XDP_PASS;
+        return to_kernel();
     }
     if (p->proto == IPPROTO_TCP) {
         __u8 f = p->tcp_flags;
@@ -1089,10 +1107,21 @@ int xdp_main_new(struct xdp_md *ctx)
             return XDP_DROP;
         }
     }
+    /*
+     * An interface still armed (the helper's socket just went away, or this queue has none):
+     * the helper owns its flows and controld seeds this path from the mirror before it
+     * disarms. A flow created here now would shadow an established one (a new NAT port) and
+     * the helper would never learn of it: dropped, counted.
+     */
+    mif = bpf_map_lookup_elem(&moat_ifaces, &in_ifindex);
+    if (mif && (mif->flags & MOAT_IF_ARMED)) {
+        st->armed_miss++;
+        return XDP_DROP;
+    }
     iif = bpf_map_lookup_elem(&moat_lg_ifs, &in_ifindex);
     if (!iif) {
         st->not_ready++;
-        return XDP_PASS;
+        return to_kernel();
     }
     in_zone = iif->zone;
     w->xk = p->k;

@@ -108,6 +108,10 @@ static void on_link_event(struct controld *c, uint32_t ifindex, const char *name
 void lifecycle_disarm(struct controld *c, const char *why)
 {
     bool was = c->armed;
+    /* legacy path: its sessions seeded from the mirror before the shim sends traffic there,
+     * so established flows (NAT included) continue in the kernel path */
+    if (was && !c->stopping)
+        legacy_on_disarm(c->legacy);
     for (unsigned i = 0; i < c->n_ifaces; i++) {
         struct ctl_iface *ifc = &c->ifaces[i];
         if (ifc->ifindex && c->bpf)
@@ -118,9 +122,6 @@ void lifecycle_disarm(struct controld *c, const char *why)
     if (was) {
         c->disarms++;
         log_warn("forwarding disarmed: %s (transit traffic falls back to the kernel path)", why);
-        /* legacy path: established flows continue there (its sessions seeded from the mirror) */
-        if (!c->stopping)
-            legacy_on_disarm(c->legacy);
     }
     if (!c->stopping)
         c->phase = "waiting-for-helper";

@@ -104,6 +104,10 @@ lab_topology() {
 	# at the end hosts.
 	ip netns exec "$NS_CLI" ethtool -K c0 tx off >/dev/null
 	ip netns exec "$NS_SRV" ethtool -K s0 tx off >/dev/null
+	# Pitfall 3: the legacy path (xdp_main_prog, the fallback while the helper is not armed)
+	# redirects into fw0/fw1, which is dropped silently unless their peers have NAPI.
+	ip netns exec "$NS_CLI" ethtool -K c0 gro on >/dev/null
+	ip netns exec "$NS_SRV" ethtool -K s0 gro on >/dev/null
 }
 
 # moat_start CONFIG [extra controld flags...]: starts controld in the firewall namespace,

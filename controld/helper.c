@@ -363,6 +363,9 @@ static void handle_applied(struct helper_link *h, const Moat__SnapshotApplied *a
     if (a->generation != c->generation) {
         log_info("helper link: ignoring SnapshotApplied for old generation %llu",
                  (unsigned long long)a->generation);
+        /* A link change (lifecycle.c "link cycle") pushed a newer generation with the same
+         * configuration meanwhile: a commit waiting for this one is applied all the same. */
+        commit_helper_applied(c, a->generation, true, NULL);
         return;
     }
     h->state = HELPER_APPLIED;

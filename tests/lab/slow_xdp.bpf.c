@@ -7,7 +7,10 @@
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
-static long spin(__u64 i, void *ctx) { return 0; }
+static long spin(__u64 i, void *ctx)
+{
+    return 0;
+}
 SEC("xdp")
 int xdp_slow(struct xdp_md *ctx)
 {

@@ -92,5 +92,13 @@ wait "$PING_PID"
 loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$RUN/fw0-ping.txt")
 echo "    ping to fw0's address during the cycles: $(grep 'packet loss' "$RUN/fw0-ping.txt")"
 check "ping to fw0's address never lost a packet" [ "$loss" = 0 ]
+# fw0's socket registered the worker's UMEM: cycling fw0 rebinds the whole worker (logged).
+f0=$(ifjson fw0 rebinds)
+ip -n "$NS_FW" link set fw0 down
+sleep 0.3
+ip -n "$NS_FW" link set fw0 up
+check "fw0 down/up (the UMEM's first socket): traffic resumes within 5 s" resumes "fw0 down/up"
+check "fw0 down/up: fw0 re-armed and its rebind counted" bash -c "[ \"\$($MOAT_BUILD/moatctl --run-dir $RUN --json show interfaces | $PY -c 'import json,sys; d={i[\"name\"]: i for i in json.load(sys.stdin)[\"interfaces\"]}; print(d[\"fw0\"][\"armed\"], d[\"fw0\"][\"rebinds\"] > $f0)')\" = 'True True' ]"
+check "fw0 down/up: the helper said it rebinds every interface" grep -q "rebinding every interface" "$RUN/controld.log"
 check "show interfaces prints the rebind counters" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN show interfaces | grep -q 'XSK rebinds 3'"
 lab_finish

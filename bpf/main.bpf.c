@@ -1102,10 +1102,6 @@ int xdp_main_new(struct xdp_md *ctx)
             st->tcp_invalid++;
             return XDP_DROP;
         }
-        if ((f & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN) {
-            st->non_syn_drop++;
-            return XDP_DROP;
-        }
     }
     /*
      * An interface still armed (the helper's socket just went away, or this queue has none):
@@ -1124,6 +1120,12 @@ int xdp_main_new(struct xdp_md *ctx)
         return to_kernel();
     }
     in_zone = iif->zone;
+    /* A new stateful flow starts with a SYN; interfaces in no zone route without state. */
+    if (in_zone && p->proto == IPPROTO_TCP &&
+        (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN) {
+        st->non_syn_drop++;
+        return XDP_DROP;
+    }
     w->xk = p->k;
     nat_on = p->family == 4 && cfg->nat_count > 0;
 

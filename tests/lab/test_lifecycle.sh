@@ -45,7 +45,12 @@ check "helper killed: controld disarms" wait_for 5 disarmed is_disarmed
 check "helper killed: status says helper down" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN show system status | grep -q '^helper: down'"
 check "controld is still running" kill -0 "$CONTROLD_PID"
 check "disarm counted" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN show system status | grep -q 'disarms: [1-9]'"
-check "no transit traffic while disarmed (ip_forward=0)" bash -c "! ip netns exec $NS_CLI ping -c 2 -i 0.2 -W 1 10.77.2.2"
+# Disarmed, transit traffic goes through the legacy in-kernel path (xdp_main_prog), never the
+# kernel's forwarding (ip_forward=0).
+lgtx() { moatctl --json show dataplane statistics | $PY -c 'import json,sys; print(json.load(sys.stdin)["legacy"]["tx"])'; }
+tx0=$(lgtx)
+check "while disarmed, transit traffic flows through the legacy path" ip netns exec "$NS_CLI" ping -c 2 -i 0.2 -W 1 10.77.2.2
+check "counted by the legacy path (ip_forward=0: not the kernel)" [ "$(lgtx)" -gt "$tx0" ]
 
 helper_start
 check "restarted helper: controld re-arms" wait_for 15 armed is_armed

@@ -431,8 +431,11 @@ int nat_ports_init(struct nat_ports *np, uint32_t cap)
     memset(np, 0, sizeof(*np));
     if (cap == 0 || cap > (1u << 30))
         return -EINVAL;
+    /* At least two buckets per mapping: the lookups of an absent endpoint (every new flow's,
+     * most external candidates') find an empty bucket more often than not, instead of a
+     * chain to walk through the table (a cache miss per entry). */
     uint32_t nb = 1;
-    while (nb < cap)
+    while (nb < 2 * cap)
         nb <<= 1;
     np->cap = cap;
     np->mask = nb - 1;

@@ -36,13 +36,14 @@
  * Instructions per packet (this VM has no PMU: use callgrind). Collection is switched on
  * around dp_flow_batch() only (frame synthesis and delta draining are not counted):
  *
- *   valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=cg.out \
+ *   valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=cg.%p \
  *       build/moat-bench-hotpath --mode established --small 1000 --sessions 0 \
- *       --packets 200000 --repeat 1
- *   callgrind_annotate cg.out | head -20     # "PROGRAM TOTALS" Ir / 200000 = instructions/packet
+ *       --packets 200000 --repeat 1 --nat no      # (or yes)
+ *   callgrind_annotate cg.<child pid> | head -20  # "PROGRAM TOTALS" Ir / 200000 = instr/packet
  *
- * (--mode setup --setup 100000 --sessions 0 the same way gives instructions per new session;
- * callgrind counts instructions, not cache misses: the 1 M figure costs the same count.)
+ * (each measurement runs in a child: its file is the one with a total; --mode setup --setup
+ * 100000 --sessions 0 the same way gives instructions per new session; callgrind counts
+ * instructions, not cache misses: the 1 M figure costs the same count.)
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -154,7 +154,15 @@ conf.verb = 0
 send(IP(dst="10.77.2.2") / UDP(sport=40001, dport=9000, chksum=0) / b"zero-checksum", count=2)
 '
 check "TCP through SNAT (iperf3 300 KB)" ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -p 5201 -n 300K
-sleep 0.5
+# tcpdump drops what it has not read yet when stopped: let it catch up (the captures stop
+# growing for a second) on a loaded machine.
+prev=-1
+for _ in $(seq 1 20); do
+	sleep 1
+	size=$(cat "$RUN/srv.pcap" "$RUN/cli.pcap" | wc -c)
+	[ "$size" = "$prev" ] && break
+	prev=$size
+done
 kill -INT "${LAB_PIDS[-1]}" "${LAB_PIDS[-2]}" 2>/dev/null
 wait "${LAB_PIDS[-1]}" "${LAB_PIDS[-2]}" 2>/dev/null
 for name in srv cli; do

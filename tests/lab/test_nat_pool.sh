@@ -132,7 +132,8 @@ check "static inbound TCP" \
 	awk '{ if ($2 != "10.77.3.10:7000" || $3 !~ /^10\.77\.2\.2:/) bad++; n++ } END { exit !(n == 2 && !bad) }' "$RUN/st_in_tcp.txt"
 check "static outbound ping" ip netns exec "$NS_CLI" ping -I 10.77.1.3 -c 2 -i 0.2 -W 2 10.77.2.2
 
-# --- exhaustion: pool tiny has 4 ports; 10 flows, each sent once ---
+# --- exhaustion: pool tiny has 4 ports; 10 flows (each sent twice: a lost datagram does not
+# change which 4 got the ports, the 6 others are refused again) ---
 pool_field() { # pool_field POOL FIELD
 	moatctl --json show security nat source pool "$1" | $PY -c '
 import json, sys
@@ -150,7 +151,7 @@ rules = rules if isinstance(rules, list) else [rules]
 print([r for r in rules if r["name"] == sys.argv[1]][0][sys.argv[2]])' "$1" "$2"
 }
 fail0=$(counter worker nat_alloc_failures)
-client "$NS_CLI" 10.77.1.2 0 10.77.2.2 9001 u 10 1 >"$RUN/tiny.txt"
+client "$NS_CLI" 10.77.1.2 0 10.77.2.2 9001 u 10 2 >"$RUN/tiny.txt"
 answered=$(grep -vc none "$RUN/tiny.txt")
 echo "    10 flows into pool tiny (4 ports): $answered answered: $(grep -v none "$RUN/tiny.txt" | awk '{print $3}' | tr '\n' ' ')"
 moatctl show security nat source pool tiny | sed 's/^/    /'

@@ -290,6 +290,15 @@ static uint64_t on_deadline(void *ctx, uint32_t idx, uint64_t now)
     return 0;
 }
 
+/* Early aging stops at the bucket of the previous second: a session seen this second or the
+ * one before is never closed early, so a live flow is not cut for flood sessions created in
+ * the same second (a flood that fills the table within a second gets its new flows dropped
+ * and counted as session_table_full instead). */
+static inline uint32_t early_stop(uint32_t nowb)
+{
+    return (nowb - 1) & (DP_IDLE_BUCKETS - 1);
+}
+
 /* Above the high watermark: close the sessions idle the longest until below the low one.
  * The idle wheel holds each session in the bucket of its last-seen second as of when it
  * was linked; walking from the oldest bucket, a session seen since is moved to its bucket,
@@ -310,8 +319,8 @@ static void early_aging(struct dp_flow *f, const struct dp_tables *t)
             f->early = false;
             return;
         }
-        if (f->idle_cursor == nowb)
-            return; /* everything left was seen this second: wait */
+        if (f->idle_cursor == early_stop(nowb))
+            return; /* everything left was seen this second or the last: wait */
         uint32_t idx = timer_pop(&f->idle, f->idle_cursor);
         if (idx == TIMER_NONE) {
             f->idle_cursor = (f->idle_cursor + 1) & (DP_IDLE_BUCKETS - 1);
@@ -417,7 +426,7 @@ bool dp_flow_busy(const struct dp_flow *f)
 {
     if (!f->tab)
         return false;
-    return f->reeval || (f->early && f->idle_cursor != idle_bucket(f->now_ms)) ||
+    return f->reeval || (f->early && f->idle_cursor != early_stop(idle_bucket(f->now_ms))) ||
            f->wheel.cur_tick <= f->now_ms / DP_TIMER_TICK_MS;
 }
 

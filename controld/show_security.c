@@ -108,7 +108,12 @@ static int show_zones(struct controld *c, bool json, struct strbuf *o)
             bits_list(o, z->host_services, svc_names, nsvc, true);
             strbuf_printf(o, "],\"host_inbound_protocols\":[");
             bits_list(o, z->host_protocols, proto_names, nproto, true);
-            strbuf_printf(o, "]}");
+            strbuf_printf(o, "],\"screen\":");
+            if (z->screen >= 0)
+                strbuf_json_str(o, sec->screens[z->screen].name);
+            else
+                strbuf_printf(o, "null");
+            strbuf_printf(o, "}");
             continue;
         }
         strbuf_printf(o, "Security zone: %s\n  Zone ID: %u\n  Interfaces bound: %u\n  Interfaces:",
@@ -119,7 +124,8 @@ static int show_zones(struct controld *c, bool json, struct strbuf *o)
         bits_list(o, z->host_services, svc_names, nsvc, false);
         strbuf_printf(o, "\n  Host-inbound protocols: ");
         bits_list(o, z->host_protocols, proto_names, nproto, false);
-        strbuf_printf(o, "\n\n");
+        strbuf_printf(o, "\n  Screen: %s\n\n",
+                      z->screen >= 0 ? sec->screens[z->screen].name : "none");
     }
     if (json)
         strbuf_printf(o, "]}\n");

@@ -27,6 +27,7 @@ total_sessions() { moatctl --json show security flow session summary | $PY -c 'i
 scapy_srv() { ip netns exec "$NS_SRV" "$PY" -c "from scapy.all import *
 $1" >/dev/null 2>&1; }
 
+check "show security zones names the screen of untrust" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN show security zones | grep -q 'Screen: untrust-screen'"
 moatctl show security screen statistics zone untrust
 check "screen counters start at zero" [ "$(scr syn-flood)" -eq 0 ]
 check "a zone without a screen is refused by name" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN show security screen statistics zone trust 2>&1 | grep -q 'zone trust has no screen'"

@@ -60,6 +60,11 @@ static const struct moat_cmd_opt nat_static_views[] = {
     {NULL, NULL, false},
 };
 
+static const struct moat_cmd_opt screen_zone[] = {
+    {"zone", "NAME", false},
+    {NULL, NULL, false},
+};
+
 static const struct moat_cmd_opt hit_count[] = {
     {"hit-count", NULL, false},
     {NULL, NULL, false},
@@ -96,6 +101,8 @@ const struct moat_cmd moat_cmds[] = {
      "destination NAT pools and rules, translation counters"},
     {"show security nat static", NULL, nat_static_views, "[rule [NAME|all]]",
      "static NAT rules, translation counters"},
+    {"show security screen statistics", NULL, screen_zone, "[zone NAME]",
+     "drops by the zones' screens (security screen ids-option), per check"},
     {"clear security flow session", NULL, clear_filters, "[the filters of show ... session]",
      "closes the matching sessions"},
     {"trace flow", NULL, trace_filters,

@@ -108,7 +108,12 @@ static int show_zones(struct controld *c, bool json, struct strbuf *o)
             bits_list(o, z->host_services, svc_names, nsvc, true);
             strbuf_printf(o, "],\"host_inbound_protocols\":[");
             bits_list(o, z->host_protocols, proto_names, nproto, true);
-            strbuf_printf(o, "]}");
+            strbuf_printf(o, "],\"screen\":");
+            if (z->screen >= 0)
+                strbuf_json_str(o, sec->screens[z->screen].name);
+            else
+                strbuf_printf(o, "null");
+            strbuf_printf(o, "}");
             continue;
         }
         strbuf_printf(o, "Security zone: %s\n  Zone ID: %u\n  Interfaces bound: %u\n  Interfaces:",
@@ -119,7 +124,8 @@ static int show_zones(struct controld *c, bool json, struct strbuf *o)
         bits_list(o, z->host_services, svc_names, nsvc, false);
         strbuf_printf(o, "\n  Host-inbound protocols: ");
         bits_list(o, z->host_protocols, proto_names, nproto, false);
-        strbuf_printf(o, "\n\n");
+        strbuf_printf(o, "\n  Screen: %s\n\n",
+                      z->screen >= 0 ? sec->screens[z->screen].name : "none");
     }
     if (json)
         strbuf_printf(o, "]}\n");
@@ -276,7 +282,129 @@ struct ask {
     uint64_t generation; /* of the running config when asked */
     bool nat;            /* counters for show security nat (else policy hit counts) */
     struct nat_query nat_query;
+    bool screen;          /* counters for show security screen statistics */
+    unsigned screen_zone; /* that zone's id, 0: every zone with a screen */
 };
+
+/* ---- show security screen statistics [zone Z] ---- */
+
+/* ScreenCounter.counts, in the order of dataplane/screen.h's enum scr_ctr. */
+static const char *const screen_ctr_names[] = {
+    "icmp-flood",
+    "udp-flood",
+    "syn-flood",
+    "land",
+    "syn-fin",
+    "tcp-no-flag",
+    "fin-no-ack",
+    "tear-drop",
+    "ping-death",
+    "source-session-limit",
+    "destination-session-limit",
+};
+#define N_SCREEN_CTRS (sizeof(screen_ctr_names) / sizeof(screen_ctr_names[0]))
+
+static int show_screen(struct controld *c, const struct op_ctx *ctx, const char *const *args,
+                       size_t nargs, struct strbuf *err)
+{
+    const char use[] = "use: show security screen statistics [zone NAME]";
+    if (nargs < 1 || strcmp(args[0], "statistics") != 0 || (nargs != 1 && nargs != 3) ||
+        (nargs == 3 && strcmp(args[1], "zone") != 0)) {
+        strbuf_printf(err, "%s", use);
+        return 2;
+    }
+    unsigned zone = 0;
+    if (nargs == 3) {
+        const struct cfg_zone *z = config_find_zone(c->cfg, args[2]);
+        if (!z) {
+            strbuf_printf(err, "zone \"%s\" is not configured (see show security zones)", args[2]);
+            return 2;
+        }
+        if (z->screen < 0) {
+            strbuf_printf(err,
+                          "zone %s has no screen (bind one with security zones security-zone %s "
+                          "{ screen NAME; })",
+                          z->name, z->name);
+            return 2;
+        }
+        zone = z->zone_id;
+    }
+    if (helper_get_state(c->helper) == HELPER_DOWN) {
+        strbuf_printf(err, "the dataplane helper is down: no screen counters (see show system "
+                           "status)");
+        return 1;
+    }
+    if (!ctx || !ctx->cl) {
+        strbuf_printf(err, "this command needs a moatctl client to answer");
+        return 1;
+    }
+    struct ask *a = calloc(1, sizeof(*a));
+    if (!a) {
+        strbuf_printf(err, "out of memory");
+        return 1;
+    }
+    a->json = ctx->json;
+    a->generation = c->generation;
+    a->screen = true;
+    a->screen_zone = zone;
+    uint64_t id;
+    if (operator_defer(ctx->cl, HELPER_ASK_TIMEOUT_MS, helper_timeout_msg, a, free, &id) < 0) {
+        free(a);
+        strbuf_printf(err, "cannot keep the request open");
+        return 1;
+    }
+    int rc = helper_send_policy_counters_request(c->helper, id);
+    if (rc < 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "cannot ask the dataplane helper for screen counters: %s",
+                 strerror(-rc));
+        operator_answer(ctx->cl, 1, NULL, msg);
+    }
+    return OP_DEFERRED;
+}
+
+static void screen_counters_reply(struct controld *c, struct op_client *cl, const struct ask *a,
+                                  const Moat__PolicyCountersReply *r)
+{
+    const struct cfg_security *sec = c->cfg ? c->cfg->security : NULL;
+    struct strbuf o;
+    strbuf_init(&o);
+    if (a->json)
+        strbuf_printf(&o, "{\"generation\":%" PRIu64 ",\"zones\":[", r->generation);
+    unsigned shown = 0;
+    for (size_t i = 0; i < r->n_screens; i++) {
+        const Moat__ScreenCounter *sc = r->screens[i];
+        if (a->screen_zone && sc->zone_id != a->screen_zone)
+            continue;
+        const struct cfg_zone *z = config_zone_by_id(c->cfg, sc->zone_id);
+        const char *sname = sec && sc->screen_id >= 1 && sc->screen_id <= sec->n_screens
+                                ? sec->screens[sc->screen_id - 1].name
+                                : "?";
+        const char *zname = z ? z->name : "?";
+        if (a->json) {
+            strbuf_printf(&o, "%s{\"zone\":\"%s\",\"screen\":\"%s\",\"counters\":{",
+                          shown ? "," : "", zname, sname);
+            for (size_t k = 0; k < N_SCREEN_CTRS; k++)
+                strbuf_printf(&o, "%s\"%s\":%" PRIu64, k ? "," : "", screen_ctr_names[k],
+                              k < sc->n_counts ? sc->counts[k] : 0);
+            strbuf_printf(&o, "}}");
+        } else {
+            strbuf_printf(&o, "%sScreen statistics: zone %s, screen %s\n", shown ? "\n" : "", zname,
+                          sname);
+            strbuf_printf(&o, "  %-28s %16s\n", "IDS attack type", "Dropped");
+            for (size_t k = 0; k < N_SCREEN_CTRS; k++)
+                strbuf_printf(&o, "  %-28s %16" PRIu64 "\n", screen_ctr_names[k],
+                              k < sc->n_counts ? sc->counts[k] : 0);
+        }
+        shown++;
+    }
+    if (a->json)
+        strbuf_printf(&o, "]}\n");
+    else if (!shown)
+        strbuf_printf(&o, "No zone has a screen in generation %" PRIu64 ".\n", r->generation);
+    operator_answer(cl, 0, strbuf_str(&o), NULL);
+    strbuf_free(&o);
+}
 
 /* `show security nat ...`: with the helper's counters when it can give them. */
 static int show_nat(struct controld *c, const struct op_ctx *ctx, const char *const *args,
@@ -395,6 +523,10 @@ void show_policy_counters_reply(struct controld *c, const Moat__PolicyCountersRe
     const struct ask *a = data;
     if (a->nat) {
         nat_counters_reply(c, cl, a, r);
+        return;
+    }
+    if (a->screen) {
+        screen_counters_reply(c, cl, a, r);
         return;
     }
     const struct cfg_security *sec = c->cfg->security;
@@ -527,6 +659,8 @@ int show_security(struct controld *c, const struct op_ctx *ctx, const char *cons
         return show_flow_session(c, ctx, args + 2, nargs - 2, out, err);
     if (nargs >= 1 && strcmp(args[0], "nat") == 0)
         return show_nat(c, ctx, args + 1, nargs - 1, out, err);
+    if (nargs >= 1 && strcmp(args[0], "screen") == 0)
+        return show_screen(c, ctx, args + 1, nargs - 1, err);
     return -ENOENT;
 }
 

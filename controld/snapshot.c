@@ -105,7 +105,31 @@ static int add_zones(struct snap_holder *h, const struct cfg_security *sec)
         m->name = (char *)z->name;
         m->host_services = z->host_services;
         m->host_protocols = z->host_protocols;
+        m->screen_id = z->screen >= 0 ? (uint32_t)z->screen + 1 : 0;
         s->zones[s->n_zones++] = m;
+    }
+    if (!sec->n_screens)
+        return 0;
+    s->screens = snap_alloc(h, sec->n_screens * sizeof(*s->screens));
+    if (!s->screens)
+        return -ENOMEM;
+    for (unsigned i = 0; i < sec->n_screens; i++) {
+        const struct cfg_screen *c = &sec->screens[i];
+        Moat__Screen *m = snap_alloc(h, sizeof(*m));
+        if (!m)
+            return -ENOMEM;
+        moat__screen__init(m);
+        m->id = i + 1;
+        m->name = (char *)c->name;
+        m->flags = c->flags;
+        m->icmp_flood = c->icmp_flood;
+        m->udp_flood = c->udp_flood;
+        m->syn_attack = c->syn_attack;
+        m->syn_destination = c->syn_destination;
+        m->syn_source = c->syn_source;
+        m->limit_src = c->limit_src;
+        m->limit_dst = c->limit_dst;
+        s->screens[s->n_screens++] = m;
     }
     return 0;
 }

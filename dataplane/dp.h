@@ -22,6 +22,7 @@
 #include "fib.h"
 #include "maps.h"
 #include "policy.h"
+#include "screen.h"
 
 #define DP_IDLE_POLL_MS 100
 #define DP_EPOCH_IDLE UINT64_MAX
@@ -83,6 +84,7 @@ struct dp_tables {
     struct pol_set *pol; /* compiled policies; shared and freed with the fib */
     struct nat_set *nat; /* compiled NAT rules and pools (NULL: none); freed with the fib */
     struct dp_flow_cfg flow;
+    struct scr_tables scr; /* screens bound to zones */
     uint32_t nifs;
     struct dp_iface ifs[MOAT_MAX_IFACES];
     int16_t port_if[MOAT_MAX_IFACES]; /* dp port -> index in ifs, -1 none */

@@ -260,6 +260,7 @@ static void sess_close(struct dp_flow *f, uint32_t idx, uint8_t reason)
     timer_unlink(&f->idle, idx);
     nat_unref(f, &sess_at(&f->t, idx)->d[0].key, f->snat[idx].port_src);
     memset(&f->snat[idx], 0, sizeof(f->snat[idx]));
+    screen_session_del(f->scr, &sess_at(&f->t, idx)->d[0].key);
     sess_remove(&f->t, idx);
     st->sessions_active = f->t.active;
 }
@@ -289,6 +290,15 @@ static uint64_t on_deadline(void *ctx, uint32_t idx, uint64_t now)
     return 0;
 }
 
+/* Early aging stops at the bucket of the previous second: a session seen this second or the
+ * one before is never closed early, so a live flow is not cut for flood sessions created in
+ * the same second (a flood that fills the table within a second gets its new flows dropped
+ * and counted as session_table_full instead). */
+static inline uint32_t early_stop(uint32_t nowb)
+{
+    return (nowb - 1) & (DP_IDLE_BUCKETS - 1);
+}
+
 /* Above the high watermark: close the sessions idle the longest until below the low one.
  * The idle wheel holds each session in the bucket of its last-seen second as of when it
  * was linked; walking from the oldest bucket, a session seen since is moved to its bucket,
@@ -309,8 +319,8 @@ static void early_aging(struct dp_flow *f, const struct dp_tables *t)
             f->early = false;
             return;
         }
-        if (f->idle_cursor == nowb)
-            return; /* everything left was seen this second: wait */
+        if (f->idle_cursor == early_stop(nowb))
+            return; /* everything left was seen this second or the last: wait */
         uint32_t idx = timer_pop(&f->idle, f->idle_cursor);
         if (idx == TIMER_NONE) {
             f->idle_cursor = (f->idle_cursor + 1) & (DP_IDLE_BUCKETS - 1);
@@ -416,7 +426,7 @@ bool dp_flow_busy(const struct dp_flow *f)
 {
     if (!f->tab)
         return false;
-    return f->reeval || (f->early && f->idle_cursor != idle_bucket(f->now_ms)) ||
+    return f->reeval || (f->early && f->idle_cursor != early_stop(idle_bucket(f->now_ms))) ||
            f->wheel.cur_tick <= f->now_ms / DP_TIMER_TICK_MS;
 }
 
@@ -827,6 +837,20 @@ fail:
     return false;
 }
 
+/* Screens on a new flow: the session limits of the ingress zone's screen (screen.h). */
+static inline bool screen_flow_ok(struct dp_flow *f, const struct dp_tables *t,
+                                  const struct dp_pkt *p)
+{
+    const struct scr_profile *sp = scr_of_zone(&t->scr, p->in_zone);
+    if (!sp || !(sp->limit_src | sp->limit_dst))
+        return true;
+    struct scr_worker *ws[MOAT_MAX_WORKERS];
+    const uint32_t n = f->dp->nflows ? f->dp->nflows : 1;
+    for (uint32_t w = 0; w < n; w++)
+        ws[w] = f->dp->nflows ? (f->dp->flows[w] ? f->dp->flows[w]->scr : NULL) : f->scr;
+    return screen_new_flow(f->scr, sp, &p->key, ws, n);
+}
+
 static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
 {
     struct moat_worker_stats *st = f->st;
@@ -846,6 +870,8 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
             return;
         }
     }
+    if (!screen_flow_ok(f, t, p))
+        return;
     /* NAT, destination side (static, then destination rules): xk is the flow's tuple as it
      * will leave the box; routing and policy see its destination. */
     struct flow_tuple xk = p->key;
@@ -921,6 +947,7 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
         return;
     }
     f->snat[idx] = sn;
+    screen_session_add(f->scr, &p->key);
     /* Ids: the use count of the slot goes up by one each time. */
     uint64_t use = s->id ? ((s->id & ((1ull << 48) - 1)) >> f->t.slot_bits) + 1 : 1;
     s->id = sess_make_id(&f->t, idx, use);
@@ -1146,6 +1173,9 @@ static inline void stage_key(struct dp_flow *f, const struct dp_tables *t, struc
         q->stage = ST_PLAIN;
         return;
     }
+    const struct scr_profile *sp = scr_of_zone(&t->scr, q->in_zone);
+    if (sp && !screen_packet(f->scr, sp, q->in_zone, q->data, q->len, q->m, q->pi.l3_off, f->now32))
+        return; /* dropped by the zone's screen (counted) */
     if (q->m->flags & MOAT_META_F_FRAG_NF) {
         q->stage = ST_FRAG;
         return;
@@ -1272,6 +1302,8 @@ int dp_flow_create(struct dp_flow **out, struct dp *dp, uint16_t worker, uint32_
     }
     if (!rc)
         rc = nat_ports_init(&f->np, f->t.cap);
+    if (!rc)
+        rc = scr_worker_create(&f->scr, dp->flow_seed);
     if (rc) {
         dp_flow_destroy(f);
         return rc;
@@ -1302,6 +1334,7 @@ void dp_flow_destroy(struct dp_flow *f)
     free(f->nctr);
     if (f->np.m)
         nat_ports_free(&f->np);
+    scr_worker_destroy(f->scr);
     free(f);
 }
 
@@ -1314,7 +1347,8 @@ size_t dp_flow_bytes(const struct dp_flow *f)
            (size_t)POL_MAX_SLOTS * sizeof(struct dp_pol_ctr) +
            (size_t)DP_FRAG_SLOTS * sizeof(struct dp_frag) +
            (size_t)f->t.cap * sizeof(struct dp_sess_nat) +
-           (size_t)NAT_MAX_RULES * sizeof(struct dp_nat_ctr) + nat_ports_bytes(&f->np);
+           (size_t)NAT_MAX_RULES * sizeof(struct dp_nat_ctr) + nat_ports_bytes(&f->np) +
+           sizeof(struct scr_worker);
 }
 
 /* ---- export / install (control thread, worker stopped) ---- */
@@ -1392,6 +1426,7 @@ int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct d
         sess_release(&f->t, idx);
         return -EEXIST;
     }
+    screen_session_add(f->scr, &s->d[0].key);
     if (keep_id) {
         s->id = rec->id;
     } else {

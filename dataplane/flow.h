@@ -41,6 +41,7 @@
 #include "parse.h"
 #include "policy.h"
 #include "ring.h"
+#include "screen.h"
 #include "session.h"
 #include "timer.h"
 
@@ -141,6 +142,7 @@ struct dp_flow {
     struct dp_sess_nat *snat;     /* [t.cap] */
     struct dp_nat_ctr *nctr;      /* [NAT_MAX_RULES], by NatRule.id */
     struct nat_ports np;          /* port allocator */
+    struct scr_worker *scr;       /* screens: rates, session counts, drop counters */
     _Atomic uint64_t deltas_lost; /* monotonic; the control thread reports the increase */
     /* Worker state. */
     const struct dp_tables *tab; /* tables of the current pass */

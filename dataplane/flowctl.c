@@ -526,10 +526,42 @@ void flowctl_policy_counters(struct flowctl *fc, const Moat__PolicyCountersReque
         rep.n_nat_pools = nq;
         rep.nat_pools = qp;
     }
+    /* Screens: per zone bound to one, every check, workers summed. */
+    Moat__ScreenCounter *sc = calloc(SCR_MAX_ZONE + 1, sizeof(*sc));
+    Moat__ScreenCounter **sp = calloc(SCR_MAX_ZONE + 1, sizeof(*sp));
+    uint64_t *sv = calloc((size_t)(SCR_MAX_ZONE + 1) * SCR_C_N, sizeof(*sv));
+    if (t && sc && sp && sv) {
+        size_t ns = 0;
+        for (uint32_t z = 1; z <= SCR_MAX_ZONE; z++) {
+            const struct scr_profile *prof = scr_of_zone(&t->scr, (uint16_t)z);
+            if (!prof)
+                continue;
+            Moat__ScreenCounter *q = &sc[ns];
+            moat__screen_counter__init(q);
+            q->zone_id = z;
+            q->screen_id = prof->id;
+            q->n_counts = SCR_C_N;
+            q->counts = &sv[ns * SCR_C_N];
+            for (uint32_t w = 0; w < dp->nflows; w++) {
+                const struct dp_flow *f = dp->flows[w];
+                if (!f || !f->scr)
+                    continue;
+                const volatile uint64_t *c = f->scr->ctr[z];
+                for (uint32_t k = 0; k < SCR_C_N; k++)
+                    q->counts[k] += c[k];
+            }
+            sp[ns++] = q;
+        }
+        rep.n_screens = ns;
+        rep.screens = sp;
+    }
     Moat__Envelope env = MOAT__ENVELOPE__INIT;
     env.msg_case = MOAT__ENVELOPE__MSG_POLICY_COUNTERS_REPLY;
     env.policy_counters_reply = &rep;
     fc->send(fc->send_arg, &env);
+    free(sc);
+    free(sp);
+    free(sv);
     free(pc);
     free(pp);
     free(rc);

@@ -288,6 +288,9 @@ int dp_tables_from_snapshot_names(const Moat__Snapshot *s, const struct dp_port 
     rc = nat_compile(s, &t->nat, err, errlen);
     if (rc)
         goto out;
+    rc = scr_compile(s, &t->scr, err, errlen);
+    if (rc)
+        goto out;
 
     for (size_t i = 0; i < s->n_routes; i++) {
         const Moat__Route *r = s->routes[i];

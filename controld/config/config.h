@@ -240,17 +240,30 @@ struct cfg_nat_rule_set {
     unsigned n_rules;
 };
 
-/* ---- screens: kept generic for now ---- */
-struct cfg_screen_option {
-    char *key;   /* statement path below the ids-option, e.g. "tcp syn-flood attack-threshold" */
-    char *value; /* its words ("200"), "" for a flag such as "icmp ping-death" */
+/* ---- screens (security screen ids-option NAME) ---- */
+/* Per-packet checks (flags). */
+enum cfg_screen_flag {
+    CFG_SCR_PING_DEATH = 1u << 0,  /* icmp ping-death: reassembled ICMP > 65535 bytes */
+    CFG_SCR_LAND = 1u << 1,        /* tcp land: source == destination (address and port) */
+    CFG_SCR_SYN_FIN = 1u << 2,     /* tcp syn-fin */
+    CFG_SCR_TCP_NO_FLAG = 1u << 3, /* tcp tcp-no-flag */
+    CFG_SCR_FIN_NO_ACK = 1u << 4,  /* tcp fin-no-ack */
+    CFG_SCR_TEAR_DROP = 1u << 5,   /* ip tear-drop: overlapping / bogus fragment offsets */
 };
 
 struct cfg_screen {
     char name[CFG_NAME_MAX];
     unsigned line;
-    struct cfg_screen_option *opts;
-    unsigned n_opts;
+    uint32_t flags; /* CFG_SCR_* */
+    /* Rates, per second (0 = off). */
+    unsigned icmp_flood;      /* new ICMP flows per destination address */
+    unsigned udp_flood;       /* new UDP flows per destination address */
+    unsigned syn_attack;      /* SYNs per destination address and port */
+    unsigned syn_destination; /* SYNs per destination address */
+    unsigned syn_source;      /* SYNs per source address */
+    /* Concurrent sessions (0 = off). */
+    unsigned limit_src; /* limit-session source-ip-based */
+    unsigned limit_dst; /* limit-session destination-ip-based */
 };
 
 /* ---- flow ---- */

@@ -646,37 +646,138 @@ static int compile_address_book(struct cc *cc, const struct config_node *n)
 
 /* ---- screens ---- */
 
-static int screen_flatten(struct cc *cc, struct cfg_screen *scr, const struct config_node *n,
-                          const char *prefix)
+/* Numbered settings of a screen block: `KW N;` children, or the one-line `BLOCK KW N;`. */
+struct scr_num {
+    const char *kw;
+    unsigned *out;
+};
+
+#define SCR_RATE_MAX 10000000ul  /* per second */
+#define SCR_LIMIT_MAX 16777216ul /* sessions */
+
+static int scr_numbers(struct cc *cc, const struct config_node *n, const char *usage,
+                       const struct scr_num *tab, size_t ntab, unsigned long hi)
 {
-    for (unsigned i = 0; i < n->n_children; i++) {
-        const struct config_node *c = n->children[i];
-        char words[256] = "";
-        for (unsigned k = 0; k < c->n_words; k++) {
-            size_t used = strlen(words);
-            snprintf(words + used, sizeof(words) - used, "%s%s", k ? " " : "", c->words[k].text);
-        }
-        size_t klen = strlen(prefix) + strlen(c->keyword) + 2;
-        char *key = cfg_arena_alloc(cc->a, klen + (c->block ? strlen(words) + 1 : 0));
-        if (!key)
-            return cc_oom(cc);
-        snprintf(key, klen, "%s%s%s", prefix, *prefix ? " " : "", c->keyword);
-        if (c->block && c->n_children) {
-            if (c->n_words) {
-                strcat(key, " ");
-                strcat(key, words);
+    struct cc_item *items;
+    unsigned count;
+    int rc = cc_items(cc, n, usage, &items, &count);
+    for (unsigned i = 0; !rc && i < count; i++) {
+        const struct cc_item *it = &items[i];
+        size_t k = 0;
+        while (k < ntab && strcmp(tab[k].kw, it->kw) != 0)
+            k++;
+        if (k == ntab) {
+            char expected[160] = "";
+            for (size_t j = 0; j < ntab; j++) {
+                size_t used = strlen(expected);
+                snprintf(expected + used, sizeof(expected) - used, "%s%s", j ? ", " : "",
+                         tab[j].kw);
             }
-            int rc = screen_flatten(cc, scr, c, key);
-            if (rc)
-                return rc;
-            continue;
+            return cc_err(cc, it->line, it->col,
+                          "unknown statement \"%s\" under %s (expected one of: %s)", it->kw,
+                          n->keyword, expected);
         }
-        struct cfg_screen_option *o = cfg_arena_push(cc->a, &scr->opts, &scr->n_opts, sizeof(*o));
-        if (!o || !(o->value = cfg_arena_strdup(cc->a, words)))
-            return cc_oom(cc);
-        o->key = key;
+        if (it->n_args != 1)
+            return cc_err(cc, it->line, it->col, "\"%s\" takes one number (%s)", it->kw, usage);
+        rc = cc_uint(cc, &it->args[0], it->kw, 1, hi, tab[k].out);
     }
-    return 0;
+    return rc;
+}
+
+static int scr_flag(struct cc *cc, const struct config_node *n, struct cfg_screen *scr,
+                    uint32_t bit)
+{
+    int rc = cc_leaf(cc, n, 0, 0, n->keyword);
+    if (!rc)
+        scr->flags |= bit;
+    return rc;
+}
+
+#define SCR_FLAG_FN(fname, bit)                                                                    \
+    static int fname(struct cc *cc, const struct config_node *n, void *ctx)                        \
+    {                                                                                              \
+        return scr_flag(cc, n, ctx, bit);                                                          \
+    }
+SCR_FLAG_FN(scr_ping_death, CFG_SCR_PING_DEATH)
+SCR_FLAG_FN(scr_land, CFG_SCR_LAND)
+SCR_FLAG_FN(scr_syn_fin, CFG_SCR_SYN_FIN)
+SCR_FLAG_FN(scr_no_flag, CFG_SCR_TCP_NO_FLAG)
+SCR_FLAG_FN(scr_fin_no_ack, CFG_SCR_FIN_NO_ACK)
+SCR_FLAG_FN(scr_tear_drop, CFG_SCR_TEAR_DROP)
+
+static int scr_icmp_flood(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    struct cfg_screen *scr = ctx;
+    const struct scr_num tab[] = {{"threshold", &scr->icmp_flood}};
+    return scr_numbers(cc, n, "flood threshold N; (new ICMP flows per second per destination)", tab,
+                       1, SCR_RATE_MAX);
+}
+
+static int scr_udp_flood(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    struct cfg_screen *scr = ctx;
+    const struct scr_num tab[] = {{"threshold", &scr->udp_flood}};
+    return scr_numbers(cc, n, "flood threshold N; (new UDP flows per second per destination)", tab,
+                       1, SCR_RATE_MAX);
+}
+
+static int scr_syn_flood(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    struct cfg_screen *scr = ctx;
+    const struct scr_num tab[] = {
+        {"attack-threshold", &scr->syn_attack},
+        {"destination-threshold", &scr->syn_destination},
+        {"source-threshold", &scr->syn_source},
+    };
+    return scr_numbers(cc, n,
+                       "syn-flood { attack-threshold N; destination-threshold N; "
+                       "source-threshold N; } (SYNs per second)",
+                       tab, sizeof(tab) / sizeof(tab[0]), SCR_RATE_MAX);
+}
+
+static int scr_limit_session(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    struct cfg_screen *scr = ctx;
+    const struct scr_num tab[] = {
+        {"source-ip-based", &scr->limit_src},
+        {"destination-ip-based", &scr->limit_dst},
+    };
+    return scr_numbers(cc, n, "limit-session { source-ip-based N; destination-ip-based N; }", tab,
+                       2, SCR_LIMIT_MAX);
+}
+
+static int scr_icmp(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    static const struct cc_stmt tab[] = {{"flood", scr_icmp_flood, false},
+                                         {"ping-death", scr_ping_death, false}};
+    int rc = cc_block(cc, n, 0, "icmp { flood threshold N; ping-death; }");
+    return rc ? rc : cc_dispatch(cc, n, tab, sizeof(tab) / sizeof(tab[0]), ctx);
+}
+
+static int scr_udp(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    static const struct cc_stmt tab[] = {{"flood", scr_udp_flood, false}};
+    int rc = cc_block(cc, n, 0, "udp { flood threshold N; }");
+    return rc ? rc : cc_dispatch(cc, n, tab, sizeof(tab) / sizeof(tab[0]), ctx);
+}
+
+static int scr_tcp(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    static const struct cc_stmt tab[] = {
+        {"syn-flood", scr_syn_flood, false},   {"land", scr_land, false},
+        {"syn-fin", scr_syn_fin, false},       {"tcp-no-flag", scr_no_flag, false},
+        {"fin-no-ack", scr_fin_no_ack, false},
+    };
+    int rc =
+        cc_block(cc, n, 0, "tcp { syn-flood { ... } land; syn-fin; tcp-no-flag; fin-no-ack; }");
+    return rc ? rc : cc_dispatch(cc, n, tab, sizeof(tab) / sizeof(tab[0]), ctx);
+}
+
+static int scr_ip(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    static const struct cc_stmt tab[] = {{"tear-drop", scr_tear_drop, false}};
+    int rc = cc_block(cc, n, 0, "ip { tear-drop; }");
+    return rc ? rc : cc_dispatch(cc, n, tab, sizeof(tab) / sizeof(tab[0]), ctx);
 }
 
 static int screen_ids_option(struct cc *cc, const struct config_node *n, void *ctx)
@@ -696,7 +797,15 @@ static int screen_ids_option(struct cc *cc, const struct config_node *n, void *c
     scr->line = n->line;
     if ((rc = cc_name(cc, &n->words[0], "ids-option", scr->name, sizeof(scr->name))))
         return rc;
-    return screen_flatten(cc, scr, n, "");
+    static const struct cc_stmt tab[] = {
+        {"icmp", scr_icmp, false},
+        {"udp", scr_udp, false},
+        {"tcp", scr_tcp, false},
+        {"ip", scr_ip, false},
+        {"limit-session", scr_limit_session, false},
+        {"description", cc_description, false},
+    };
+    return cc_dispatch(cc, n, tab, sizeof(tab) / sizeof(tab[0]), scr);
 }
 
 /* ---- zones ---- */

@@ -413,16 +413,14 @@ static void test_full(void **state)
     assert_true(has_prefix(sec->addr_sets[1].prefixes, 3, "172.16.0.10/32"));
     assert_true(has_prefix(sec->addr_sets[1].prefixes, 3, "2001:db8:10::/64"));
 
-    /* screens stored generically; zones find them */
+    /* screens: typed; zones find them */
     assert_int_equal(sec->n_screens, 1);
     const struct cfg_screen *scr = &sec->screens[0];
-    assert_int_equal(scr->n_opts, 5);
-    assert_string_equal(scr->opts[0].key, "icmp ping-death");
-    assert_string_equal(scr->opts[0].value, "");
-    assert_string_equal(scr->opts[1].key, "tcp syn-flood attack-threshold");
-    assert_string_equal(scr->opts[1].value, "200");
-    assert_string_equal(scr->opts[3].key, "tcp land");
-    assert_string_equal(scr->opts[4].key, "limit-session source-ip-based");
+    assert_int_equal(scr->flags, CFG_SCR_PING_DEATH | CFG_SCR_LAND);
+    assert_int_equal(scr->syn_attack, 200);
+    assert_int_equal(scr->syn_destination, 400);
+    assert_int_equal(scr->limit_src, 100);
+    assert_int_equal(scr->limit_dst, 0);
     assert_int_equal(config_find_zone(cfg, "untrust")->screen, 0);
 
     const struct cfg_zone *trust = config_find_zone(cfg, "trust");
@@ -924,6 +922,14 @@ static const struct bad_case bad_cases[] = {
     {"security { flow { aging { high-watermark 80; low-watermark 90; } } }\n", 1, 60,
      "low-watermark 90 is above high-watermark 80"},
     {"security { flow { udp-timeout 0; } }\n", 1, 31, "udp-timeout 0 is out of range (1..86400)"},
+    {"security { screen { ids-option a { tcp { syn-flood { attack-threshold 0; } } } } }\n", 1, 71,
+     "attack-threshold 0 is out of range (1..10000000)"},
+    {"security { screen { ids-option a { tcp { syn-flod; } } } }\n", 1, 42,
+     "unknown statement \"syn-flod\""},
+    {"security { screen { ids-option a { icmp { flood { rate 5; } } } } }\n", 1, 51,
+     "unknown statement \"rate\" under flood (expected one of: threshold)"},
+    {"security { screen { ids-option a { limit-session { source-ip-based; } } } }\n", 1, 52,
+     "\"source-ip-based\" takes one number"},
     {"security { screen { ids-option a { icmp { ping-death; } } ids-option a { } } }\n", 1, 70,
      "ids-option \"a\" is already defined on line 1"},
     {"interfaces { fw0 { unit 0 { family inet { address 10.77.1.1/24; } } } fw1 { unit 0 { family "

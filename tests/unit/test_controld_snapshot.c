@@ -34,11 +34,13 @@ static const char conf[] =
     "  application-set web { application junos-http; application junos-https; } }\n"
     "security {\n"
     "  address-book { global { address lan 10.77.1.0/24; address srv6 fd00:77:2::/64; } }\n"
+    "  screen { ids-option edge { tcp { syn-flood { attack-threshold 300; } land; } icmp { "
+    "ping-death; } limit-session { destination-ip-based 50; } } }\n"
     "  zones {\n"
     "    security-zone trust { interfaces { fw0; } host-inbound-traffic { system-services { ping; "
     "ssh; } } }\n"
     "    security-zone untrust { interfaces { fw1; } host-inbound-traffic { protocols { bgp; } } "
-    "}\n"
+    "screen edge; }\n"
     "  }\n"
     "  policies {\n"
     "    from-zone trust to-zone untrust {\n"
@@ -94,6 +96,15 @@ static void test_security(void **state)
     assert_string_equal(s->zones[0]->name, "trust");
     assert_int_equal(s->zones[0]->host_services, CFG_SVC_PING | CFG_SVC_SSH);
     assert_int_equal(s->zones[1]->host_protocols, CFG_HPROTO_BGP);
+    /* Screens: untrust's by id. */
+    assert_int_equal(s->zones[0]->screen_id, 0);
+    assert_int_equal(s->zones[1]->screen_id, 1);
+    assert_int_equal(s->n_screens, 1);
+    assert_int_equal(s->screens[0]->id, 1);
+    assert_string_equal(s->screens[0]->name, "edge");
+    assert_int_equal(s->screens[0]->flags, CFG_SCR_LAND | CFG_SCR_PING_DEATH);
+    assert_int_equal(s->screens[0]->syn_attack, 300);
+    assert_int_equal(s->screens[0]->limit_dst, 50);
     /* Interface zones. */
     assert_int_equal(s->n_interfaces, 3);
     assert_int_equal(s->interfaces[0]->zone_id, 1);

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * screen.c — security screens: see screen.h.
+ */
+#include "screen.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moat.pb-c.h"
+
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+#define TCPF_ACK 0x10
+
+const char *const scr_ctr_names[SCR_C_N] = {
+    [SCR_C_ICMP_FLOOD] = "icmp-flood",
+    [SCR_C_UDP_FLOOD] = "udp-flood",
+    [SCR_C_SYN_FLOOD] = "syn-flood",
+    [SCR_C_LAND] = "land",
+    [SCR_C_SYN_FIN] = "syn-fin",
+    [SCR_C_NO_FLAG] = "tcp-no-flag",
+    [SCR_C_FIN_NO_ACK] = "fin-no-ack",
+    [SCR_C_TEAR_DROP] = "tear-drop",
+    [SCR_C_PING_DEATH] = "ping-death",
+    [SCR_C_LIMIT_SRC] = "source-session-limit",
+    [SCR_C_LIMIT_DST] = "destination-session-limit",
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+int scr_compile(const struct Moat__Snapshot *s, struct scr_tables *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (s->n_screens > SCR_MAX_PROFILES)
+        return fail(err, errlen, "%zu screens: at most %u", s->n_screens, SCR_MAX_PROFILES);
+    for (size_t i = 0; i < s->n_screens; i++) {
+        const Moat__Screen *m = s->screens[i];
+        if (!m->id)
+            return fail(err, errlen, "screen %s has id 0", m->name ? m->name : "?");
+        for (size_t j = 0; j < i; j++)
+            if (s->screens[j]->id == m->id)
+                return fail(err, errlen, "screen id %u appears twice", m->id);
+        struct scr_profile *p = &out->prof[out->n++];
+        p->id = m->id;
+        p->flags = m->flags;
+        p->icmp_flood = m->icmp_flood;
+        p->udp_flood = m->udp_flood;
+        p->syn_attack = m->syn_attack;
+        p->syn_dst = m->syn_destination;
+        p->syn_src = m->syn_source;
+        p->limit_src = m->limit_src;
+        p->limit_dst = m->limit_dst;
+    }
+    for (size_t i = 0; i < s->n_zones; i++) {
+        const Moat__Zone *z = s->zones[i];
+        if (!z->screen_id)
+            continue;
+        if (z->id > SCR_MAX_ZONE)
+            return fail(err, errlen, "zone id %u is out of range for a screen (0..%u)", z->id,
+                        SCR_MAX_ZONE);
+        uint32_t k = 0;
+        while (k < out->n && out->prof[k].id != z->screen_id)
+            k++;
+        if (k == out->n)
+            return fail(err, errlen, "zone %s refers to screen id %u, which is not in the snapshot",
+                        z->name ? z->name : "?", z->screen_id);
+        out->zone[z->id] = (uint8_t)(k + 1);
+    }
+    return 0;
+}
+
+int scr_worker_create(struct scr_worker **out, uint64_t seed)
+{
+    struct scr_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w->seed = seed;
+    *out = w;
+    return 0;
+}
+
+void scr_worker_destroy(struct scr_worker *w)
+{
+    free(w);
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
+    return h;
+}
+
+/* Hash of an address (16 bytes), a kind and an extra word (port, zone...). */
+static inline uint64_t addr_hash(uint64_t seed, const uint8_t *a, uint64_t kind)
+{
+    uint64_t w0, w1;
+    memcpy(&w0, a, 8);
+    memcpy(&w1, a + 8, 8);
+    uint64_t h = mix(mix(mix(seed ^ 0x9e3779b97f4a7c15ull, w0), w1), kind);
+    h *= 0x94d049bb133111ebull;
+    return h ^ (h >> 29);
+}
+
+/* One more event for tag in the current second: true when above limit. */
+static inline bool rate_over(struct scr_worker *w, uint64_t tag, uint32_t sec, uint32_t limit)
+{
+    struct scr_rate *r = &w->rate[tag & (SCR_RATE_SLOTS - 1)];
+    if (r->tag != tag || r->sec != sec) {
+        r->tag = tag;
+        r->sec = sec;
+        r->count = 0;
+    }
+    if (r->count < UINT32_MAX)
+        r->count++;
+    return r->count > limit;
+}
+
+static inline bool drop(struct scr_worker *w, uint16_t zone, enum scr_ctr c)
+{
+    w->ctr[zone][c]++;
+    return false;
+}
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* An IPv4 fragment: overlaps with an earlier fragment of its datagram (remembered). */
+static bool frag_overlaps(struct scr_worker *w, const uint8_t *ip, const struct moat_meta *m,
+                          uint32_t lo, uint32_t hi, uint32_t now_ms)
+{
+    uint64_t tag = addr_hash(w->seed, m->src, (uint64_t)rd16(ip + 4) << 8 | m->proto);
+    tag = mix(tag, (uint64_t)m->dst[0] << 24 | m->dst[1] << 16 | m->dst[2] << 8 | m->dst[3]);
+    struct scr_frag *e = &w->frag[tag & (SCR_FRAG_SLOTS - 1)];
+    if (e->tag != tag || (int32_t)(e->expires - now_ms) <= 0) {
+        e->tag = tag;
+        e->n = 0;
+    }
+    e->expires = now_ms + SCR_FRAG_TTL_MS;
+    for (uint32_t i = 0; i < e->n; i++) {
+        if (lo < e->r[i].hi && e->r[i].lo < hi)
+            return true;
+        if (lo == e->r[i].hi) { /* in order: extend */
+            e->r[i].hi = (uint16_t)(hi > 0xffff ? 0xffff : hi);
+            return false;
+        }
+    }
+    uint32_t i = e->n < SCR_FRAG_RANGES ? e->n++ : SCR_FRAG_RANGES - 1;
+    e->r[i].lo = (uint16_t)lo;
+    e->r[i].hi = (uint16_t)(hi > 0xffff ? 0xffff : hi);
+    return false;
+}
+
+bool screen_packet(struct scr_worker *w, const struct scr_profile *p, uint16_t zone,
+                   const uint8_t *data, uint32_t len, const struct moat_meta *m, uint16_t l3_off,
+                   uint32_t now_ms)
+{
+    const uint32_t sec = now_ms / 1000;
+    const bool v6 = m->flags & MOAT_META_F_IPV6;
+    if (m->proto == IPPROTO_TCP && (m->flags & MOAT_META_F_L4) && (uint32_t)m->l4_off + 14 <= len) {
+        const uint8_t fl = data[m->l4_off + 13];
+        if ((p->flags & SCR_F_SYN_FIN) && (fl & (TCPF_SYN | TCPF_FIN)) == (TCPF_SYN | TCPF_FIN))
+            return drop(w, zone, SCR_C_SYN_FIN);
+        if ((p->flags & SCR_F_NO_FLAG) && (fl & 0x3f) == 0)
+            return drop(w, zone, SCR_C_NO_FLAG);
+        if ((p->flags & SCR_F_FIN_NO_ACK) && (fl & (TCPF_FIN | TCPF_ACK)) == TCPF_FIN)
+            return drop(w, zone, SCR_C_FIN_NO_ACK);
+        if ((p->flags & SCR_F_LAND) && (fl & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
+            memcmp(m->src, m->dst, 16) == 0)
+            return drop(w, zone, SCR_C_LAND);
+        if ((fl & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN &&
+            (p->syn_attack | p->syn_dst | p->syn_src)) {
+            /* A SYN: the per-destination+port, per-destination and per-source rates. */
+            const uint64_t fam = v6 ? 6 : 4;
+            if (p->syn_attack &&
+                rate_over(w, addr_hash(w->seed, m->dst, 1u << 24 | fam << 16 | m->dport), sec,
+                          p->syn_attack))
+                return drop(w, zone, SCR_C_SYN_FLOOD);
+            if (p->syn_dst &&
+                rate_over(w, addr_hash(w->seed, m->dst, 2u << 24 | fam << 16), sec, p->syn_dst))
+                return drop(w, zone, SCR_C_SYN_FLOOD);
+            if (p->syn_src &&
+                rate_over(w, addr_hash(w->seed, m->src, 3u << 24 | fam << 16), sec, p->syn_src))
+                return drop(w, zone, SCR_C_SYN_FLOOD);
+        }
+    } else if ((p->flags & SCR_F_LAND) && memcmp(m->src, m->dst, 16) == 0) {
+        return drop(w, zone, SCR_C_LAND); /* land without ports: any protocol */
+    } else if (m->proto == IPPROTO_UDP && p->udp_flood) {
+        if (rate_over(w, addr_hash(w->seed, m->dst, 4u << 24 | (v6 ? 6u : 4u) << 16), sec,
+                      p->udp_flood))
+            return drop(w, zone, SCR_C_UDP_FLOOD);
+    } else if ((m->proto == IPPROTO_ICMP || m->proto == IPPROTO_ICMPV6) && p->icmp_flood) {
+        if (rate_over(w, addr_hash(w->seed, m->dst, 5u << 24 | (v6 ? 6u : 4u) << 16), sec,
+                      p->icmp_flood))
+            return drop(w, zone, SCR_C_ICMP_FLOOD);
+    }
+    if ((m->flags & MOAT_META_F_FRAG) && !v6 && (p->flags & (SCR_F_PING_DEATH | SCR_F_TEAR_DROP)) &&
+        (uint32_t)l3_off + 20 <= len) {
+        const uint8_t *ip = data + l3_off;
+        const uint32_t ihl = (uint32_t)(ip[0] & 0xf) * 4;
+        const uint32_t tot = rd16(ip + 2);
+        const uint32_t lo = (uint32_t)(rd16(ip + 6) & 0x1fff) * 8;
+        const uint32_t hi = lo + (tot > ihl ? tot - ihl : 0);
+        if ((p->flags & SCR_F_PING_DEATH) && m->proto == IPPROTO_ICMP && hi + ihl > 65535)
+            return drop(w, zone, SCR_C_PING_DEATH);
+        if ((p->flags & SCR_F_TEAR_DROP) && frag_overlaps(w, ip, m, lo, hi, now_ms))
+            return drop(w, zone, SCR_C_TEAR_DROP);
+    }
+    return true;
+}
+
+static inline uint32_t cnt_sum(struct scr_worker *const *ws, uint32_t n, bool src, uint32_t slot)
+{
+    uint32_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!ws[i])
+            continue;
+        sum += atomic_load_explicit(src ? &ws[i]->src_cnt[slot] : &ws[i]->dst_cnt[slot],
+                                    memory_order_relaxed);
+    }
+    return sum;
+}
+
+static inline uint32_t cnt_slot(const struct scr_worker *w, const uint8_t *a, uint8_t family)
+{
+    return (uint32_t)addr_hash(w->seed, a, 7u << 24 | family) & (SCR_CNT_SLOTS - 1);
+}
+
+bool screen_new_flow(struct scr_worker *w, const struct scr_profile *p, const struct flow_tuple *k,
+                     struct scr_worker *const *workers, uint32_t nworkers)
+{
+    if (p->limit_src &&
+        cnt_sum(workers, nworkers, true, cnt_slot(w, k->src, k->family)) >= p->limit_src)
+        return drop(w, k->zone, SCR_C_LIMIT_SRC);
+    if (p->limit_dst &&
+        cnt_sum(workers, nworkers, false, cnt_slot(w, k->dst, k->family)) >= p->limit_dst)
+        return drop(w, k->zone, SCR_C_LIMIT_DST);
+    return true;
+}
+
+static inline void cnt_add(_Atomic uint32_t *c, int32_t d)
+{
+    /* One writer per table (its worker, or the control thread while it is stopped). */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (uint32_t)d,
+                          memory_order_relaxed);
+}
+
+void screen_session_add(struct scr_worker *w, const struct flow_tuple *k)
+{
+    cnt_add(&w->src_cnt[cnt_slot(w, k->src, k->family)], 1);
+    cnt_add(&w->dst_cnt[cnt_slot(w, k->dst, k->family)], 1);
+}
+
+void screen_session_del(struct scr_worker *w, const struct flow_tuple *k)
+{
+    _Atomic uint32_t *s = &w->src_cnt[cnt_slot(w, k->src, k->family)];
+    _Atomic uint32_t *d = &w->dst_cnt[cnt_slot(w, k->dst, k->family)];
+    if (atomic_load_explicit(s, memory_order_relaxed))
+        cnt_add(s, -1);
+    if (atomic_load_explicit(d, memory_order_relaxed))
+        cnt_add(d, -1);
+}

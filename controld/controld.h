@@ -24,6 +24,7 @@ struct netlink;
 struct helper_link;
 struct operator_server;
 struct commit_state;
+struct ha;
 
 #define CONTROLD_MAX_NEIGH 4096
 #define HELPER_HEARTBEAT_MS 200
@@ -90,6 +91,7 @@ struct controld {
     struct netlink *nl;
     struct helper_link *helper;
     struct operator_server *op;
+    struct ha *ha; /* chassis cluster (ha/ha.h), NULL without one */
 
     /* Lifecycle, as `show system status` prints it. */
     const char *phase; /* "starting", "bootstrapped", "waiting-for-helper", "running", ... */

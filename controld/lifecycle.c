@@ -17,6 +17,7 @@
 #include "netlink.h"
 #include "commit.h"
 #include "operator.h"
+#include "ha/ha.h"
 
 uint64_t ctl_now_ms(void)
 {
@@ -104,9 +105,12 @@ static void on_link_event(struct controld *c, uint32_t ifindex, const char *name
         return;
     if (ifc->link_up != up)
         log_info("interface %s: link %s", ifc->name, up ? "up" : "down");
+    bool changed = ifc->link_up != up;
     ifc->link_up = up;
     if (mtu)
         ifc->mtu = mtu;
+    if (changed)
+        ha_link_changed(c, ifc);
 }
 
 /* ---- arming ---- */
@@ -144,6 +148,13 @@ void lifecycle_helper_applied(struct controld *c, uint64_t gen)
         struct ctl_iface *ifc = &c->ifaces[i];
         if (!ifc->ifindex || ifc->xdp_mode == MOAT_XDP_NONE)
             continue;
+        if (!ha_iface_may_arm(c, ifc)) {
+            /* A redundancy group this node is secondary of: the primary forwards it. */
+            if (ifc->armed)
+                bootstrap_set_armed(c->bpf, ifc->ifindex, false);
+            ifc->armed = false;
+            continue;
+        }
         /* Never trust "ready": every queue must have its socket in the map. */
         bool all = true;
         for (uint32_t q = 0; q < ifc->queues && q < MOAT_MAX_QUEUES; q++) {
@@ -241,6 +252,10 @@ static int push_local_addrs(struct controld *c)
         const struct cfg_interface *ci = config_find_interface(c->cfg, ifc->name);
         for (unsigned a = 0; ci && a < ci->n_addrs; a++)
             local_add(&lc, ci->addrs[a].family, ci->addrs[a].addr);
+        /* Cluster virtual addresses: the box's own on either node (only the primary has them
+         * in the kernel and answers ARP for them). */
+        for (unsigned a = 0; ci && a < ci->n_vips; a++)
+            local_add(&lc, ci->vips[a].family, ci->vips[a].addr);
         netlink_addr_foreach(c->nl, ifc->ifindex, local_visit, &lc);
     }
     int err = bootstrap_set_local_addrs(c->bpf, lc.v, lc.n);
@@ -298,12 +313,6 @@ static void decide_mode_initial(struct controld *c)
  */
 int lifecycle_check_enforceable(const struct moat_config *cfg, char *why, size_t len)
 {
-    if (cfg->cluster) {
-        snprintf(why, len,
-                 "this build of moat-controld does not enforce chassis cluster yet (remove that "
-                 "stanza: Moat refuses rather than run without what the config asks for)");
-        return -EOPNOTSUPP;
-    }
     struct nat_local_set nl;
     int err = nat_local_build(cfg, &nl, why, len);
     if (err < 0)
@@ -483,6 +492,7 @@ void lifecycle_apply_config(struct controld *c, const struct moat_config *old)
     const struct cfg_security *sec = cfg->security;
     mirror_set_max(&c->mirror, sec && sec->flow.max_sessions ? sec->flow.max_sessions
                                                              : CFG_FLOW_MAX_SESSIONS_DEFAULT);
+    ha_config_changed(c, old);
 }
 
 static void mirror_tick(uv_timer_t *t)
@@ -556,6 +566,8 @@ int lifecycle_start(struct controld *c)
         return err;
     if ((err = operator_listen(c, &c->op)) < 0)
         return err;
+    if ((err = ha_start(c)) < 0)
+        return err;
     c->phase = "waiting-for-helper";
     log_info("controld ready: mode %s (%s)", c->mode, c->mode_reason);
     return 0;
@@ -566,6 +578,7 @@ void lifecycle_stop(struct controld *c)
     c->stopping = true;
     c->phase = "stopping";
     lifecycle_disarm(c, "controld is stopping");
+    ha_stop(c);
     commit_close(c);
     helper_close(c->helper);
     operator_close(c->op);

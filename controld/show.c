@@ -15,6 +15,7 @@
 #include "commit.h"
 #include "counters.h"
 #include "helper.h"
+#include "ha/ha.h"
 #include "history.h"
 #include "netlink.h"
 
@@ -532,6 +533,9 @@ static const char *help_text =
     "  trace flow [source-prefix P] [destination-prefix P] [source-port N] [destination-port N]\n"
     "        [protocol P] [interface NAME] [both-directions] [count N] [duration SECONDS]\n"
     "                                     each matching packet's path, step by step\n"
+    "  show chassis cluster status|statistics   HA roles per redundancy group, counters\n"
+    "  request chassis cluster failover redundancy-group N node M   make node M primary of N\n"
+    "  request chassis cluster failover reset redundancy-group N    end a manual failover\n"
     "  show configuration [| display set] the running configuration\n"
     "  show configuration compare rollback N   set lines changed since rollback N\n"
     "  commit check                       validate the configuration file\n"
@@ -580,6 +584,9 @@ int show_dispatch(struct controld *c, const struct op_ctx *ctx, const char *cons
         int r = clear_security(c, ctx, args + 2, nargs - 2, out, err);
         if (r != -ENOENT)
             return r;
+    } else if (nargs >= 3 && (words_are(args, 3, WORDS("show", "chassis", "cluster")) ||
+                              words_are(args, 3, WORDS("request", "chassis", "cluster")))) {
+        return ha_command(c, ctx, args, nargs, out, err);
     } else if (nargs >= 1 && strcmp(args[0], "trace") == 0) {
         return trace_flow_command(c, ctx, args + 1, nargs - 1, out, err);
     } else if (nargs >= 1 && strcmp(args[0], "commit") == 0) {

@@ -70,6 +70,10 @@ void flowctl_free(struct flowctl *fc)
         free(c);
     }
     destroy_flows(fc);
+    for (uint32_t w = 0; w < MOAT_MAX_WORKERS; w++) {
+        free(fc->sync_slots[w]);
+        fc->sync_slots[w] = NULL;
+    }
     pol_names_free(&fc->pnames);
     pol_names_free(&fc->anames);
 }
@@ -762,4 +766,51 @@ uint64_t flowctl_install_snapshot(struct flowctl *fc, const Moat__Snapshot *s,
     log_info("re-seeded %llu of %zu sessions from controld%s", (unsigned long long)done,
              s->n_sessions, bad ? " (some records were unusable)" : "");
     return done;
+}
+
+void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
+{
+    struct dp *dp = fc->dp;
+    const struct dp_tables *t = atomic_load(&dp->tables);
+    if (!t || !dp->nflows) {
+        log_warn("session install (HA sync): %zu sessions before any snapshot applied: ignored",
+                 m->n_sessions);
+        return;
+    }
+    for (size_t i = 0; i < m->n_sessions; i++) {
+        struct dp_delta d;
+        if (!flowctl_record_to_delta(fc, m->sessions[i], t, &d)) {
+            fc->sync_unusable++;
+            continue;
+        }
+        if (m->sessions[i]->state == MOAT__SESSION_STATE__SESSION_CLOSED)
+            d.kind = DP_DELTA_CLOSE;
+        uint32_t w = owner_of(fc, &d);
+        if (w == UINT32_MAX || !dp->flows[w])
+            continue;
+        if (!fc->sync_slots[w] && !(fc->sync_slots[w] = calloc(DP_CMD_RING, sizeof(d)))) {
+            log_err("session install (HA sync): out of memory");
+            return;
+        }
+        struct dp_delta *slot = &fc->sync_slots[w][fc->sync_pushed[w] % DP_CMD_RING];
+        *slot = d;
+        struct dp_cmd cmd = {.op = DP_CMD_SYNC, .id = (uint64_t)(uintptr_t)slot};
+        int64_t waited_us = 0;
+        while (!spsc_ring_push(&dp->flows[w]->cmds, &cmd)) {
+            if (waited_us >= 1000000) {
+                fc->sync_ring_timeouts++;
+                log_warn("session install (HA sync): worker %u has not taken commands for 1 s; "
+                         "%zu sessions not installed",
+                         w, m->n_sessions - i);
+                return;
+            }
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+            waited_us += 200;
+            if ((waited_us % 50000) == 0 && dp->progress)
+                dp->progress(dp->progress_arg);
+        }
+        fc->sync_pushed[w]++;
+        fc->sync_records++;
+    }
 }

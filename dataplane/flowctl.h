@@ -43,6 +43,12 @@ struct flowctl {
     struct flowctl_clear *clears, *clears_tail;
     /* Counters, for logs and tests. */
     uint64_t batches, deltas_sent, installed, install_failed;
+    /* HA sync installs in flight: DP_CMD_RING records per worker, reused round-robin (a slot
+     * comes round again only after the ring took DP_CMD_RING more commands, so its last
+     * command was consumed). */
+    struct dp_delta *sync_slots[MOAT_MAX_WORKERS];
+    uint64_t sync_pushed[MOAT_MAX_WORKERS];
+    uint64_t sync_records, sync_unusable, sync_ring_timeouts;
     /* Batch buffers. */
     struct dp_delta buf[DP_BATCH_MAX];
     Moat__SessionDelta d[DP_BATCH_MAX];
@@ -71,6 +77,10 @@ int flowctl_layout(struct flowctl *fc, const struct dp_tables *t, char *err, siz
  * many were installed. */
 uint64_t flowctl_install_snapshot(struct flowctl *fc, const Moat__Snapshot *s,
                                   const struct dp_tables *t);
+
+/* SessionInstall (HA sync, running workers): each record goes to its worker's command ring;
+ * a full ring is waited for (up to a second, the control thread's heartbeats go on). */
+void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m);
 
 /* Sends what is due: delta batches (all waiting ones when force), finished clears. */
 void flowctl_poll(struct flowctl *fc, int64_t now_ms, bool force);

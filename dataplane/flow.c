@@ -1439,6 +1439,12 @@ int dp_flow_sync(struct dp_flow *f, const struct dp_tables *t, const struct dp_d
             if (s->d[0].key.proto == IPPROTO_TCP && s->state >= SESS_FIN_WAIT)
                 s->flags |= SESS_F_FIN_FWD | (s->state >= SESS_CLOSING ? SESS_F_FIN_REV : 0);
         }
+        /* The peer saw the session alive: it stays alive here too, with its state's timeout,
+         * and the mirror learns its state (a later bulk sync from here sends it on). */
+        s->last_seen = f->now32;
+        const uint32_t to = t ? timeout_s(&t->flow, s) : DP_DEF_UDP;
+        timer_arm(&f->wheel, idx, f->now_ms + (uint64_t)to * 1000);
+        emit(f, idx, DP_DELTA_UPDATE, R_NONE);
         return 1;
     }
     if (close)

@@ -788,11 +788,11 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
         uint32_t w = owner_of(fc, &d);
         if (w == UINT32_MAX || !dp->flows[w])
             continue;
-        if (!fc->sync_slots[w] && !(fc->sync_slots[w] = calloc(DP_CMD_RING, sizeof(d)))) {
+        if (!fc->sync_slots[w] && !(fc->sync_slots[w] = calloc(DP_SYNC_SLOTS, sizeof(d)))) {
             log_err("session install (HA sync): out of memory");
             return;
         }
-        struct dp_delta *slot = &fc->sync_slots[w][fc->sync_pushed[w] % DP_CMD_RING];
+        struct dp_delta *slot = &fc->sync_slots[w][fc->sync_pushed[w] % DP_SYNC_SLOTS];
         *slot = d;
         struct dp_cmd cmd = {.op = DP_CMD_SYNC, .id = (uint64_t)(uintptr_t)slot};
         int64_t waited_us = 0;

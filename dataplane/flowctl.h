@@ -25,6 +25,7 @@
 #define DP_FLUSH_MS 50
 #define DP_FLUSH_MIN_MS 5 /* a worker's wake-up flushes at once if the last flush is older */
 #define DP_BATCH_MAX 256
+#define DP_SYNC_SLOTS (2 * DP_CMD_RING)
 
 struct flowctl_clear; /* a SessionClear in progress */
 
@@ -43,9 +44,10 @@ struct flowctl {
     struct flowctl_clear *clears, *clears_tail;
     /* Counters, for logs and tests. */
     uint64_t batches, deltas_sent, installed, install_failed;
-    /* HA sync installs in flight: DP_CMD_RING records per worker, reused round-robin (a slot
-     * comes round again only after the ring took DP_CMD_RING more commands, so its last
-     * command was consumed). */
+    /* HA sync installs in flight: DP_SYNC_SLOTS records per worker, reused round-robin. The
+     * command ring holds at most DP_CMD_RING commands, so when a slot comes round again the
+     * command that used it (DP_SYNC_SLOTS = 2 x DP_CMD_RING pushes ago) was consumed, even
+     * while the slot is written before the push waits for room. */
     struct dp_delta *sync_slots[MOAT_MAX_WORKERS];
     uint64_t sync_pushed[MOAT_MAX_WORKERS];
     uint64_t sync_records, sync_unusable, sync_ring_timeouts;

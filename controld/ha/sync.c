@@ -29,6 +29,7 @@
 #include "ha_internal.h"
 #include "helper.h"
 #include "log.h"
+#include "netlink.h"
 
 #define HA_SYNC_CHUNK 1000
 #define HA_SYNC_MAX_UNACKED 4096
@@ -287,6 +288,66 @@ static void established(struct sync_conn *k)
     send_bulk(k);
 }
 
+/*
+ * The secondary's kernel never talked to the hosts of the peer's sessions: without their
+ * neighbour entries the first packets after a takeover would wait for ARP/ND (and TCP would
+ * back off). Each endpoint of a synced session (or the next hop of the static route toward
+ * it) is resolved now, unless controld already knows it or asked for it recently.
+ */
+#define HA_PRIME_RECENT 64
+static struct {
+    uint8_t family, addr[16];
+    uint32_t ifindex;
+} prime_recent[HA_PRIME_RECENT];
+static unsigned prime_next;
+
+static void prime_one(struct controld *c, uint32_t ifindex, const ProtobufCBinaryData *a)
+{
+    if (!ifindex || (a->len != 4 && a->len != 16))
+        return;
+    uint8_t family = a->len == 16 ? 6 : 4;
+    struct ctl_iface *ifc = ctl_iface_by_ifindex(c, ifindex);
+    const struct cfg_interface *ci = ifc ? config_find_interface(c->cfg, ifc->name) : NULL;
+    if (!ci)
+        return;
+    const uint8_t *hop = NULL;
+    for (unsigned i = 0; i < ci->n_addrs && !hop; i++) {
+        if (config_prefix_contains(&ci->addrs[i], family, a->data))
+            hop = a->data;
+    }
+    for (unsigned i = 0; i < c->cfg->n_routes && !hop; i++) {
+        const struct cfg_route *r = &c->cfg->routes[i];
+        if (!r->discard && config_prefix_contains(&r->dst, family, a->data))
+            hop = r->nexthop;
+    }
+    if (!hop)
+        return;
+    size_t alen = family == 6 ? 16 : 4;
+    for (unsigned i = 0; i < c->n_neigh; i++) {
+        if (c->neigh[i].family == family && c->neigh[i].ifindex == ifindex &&
+            memcmp(c->neigh[i].addr, hop, alen) == 0)
+            return;
+    }
+    for (unsigned i = 0; i < HA_PRIME_RECENT; i++) {
+        if (prime_recent[i].family == family && prime_recent[i].ifindex == ifindex &&
+            memcmp(prime_recent[i].addr, hop, alen) == 0)
+            return;
+    }
+    unsigned slot = prime_next++ % HA_PRIME_RECENT;
+    prime_recent[slot].family = family;
+    prime_recent[slot].ifindex = ifindex;
+    memcpy(prime_recent[slot].addr, hop, alen);
+    netlink_neigh_resolve(c->nl, family, hop, ifindex);
+}
+
+static void prime_neighbours(struct controld *c, const Moat__SessionRecord *r)
+{
+    if (r->forward)
+        prime_one(c, r->in_ifindex, &r->forward->src);
+    if (r->reverse)
+        prime_one(c, r->out_ifindex, &r->reverse->src);
+}
+
 static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
 {
     struct ha *ha = k->s->ha;
@@ -322,6 +383,8 @@ static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
         r->out_ifindex = out ? out->ifindex : 0;
         if (d->kind == MOAT__DELTA_KIND__DELTA_CLOSE)
             r->state = MOAT__SESSION_STATE__SESSION_CLOSED;
+        else
+            prime_neighbours(c, r);
         recs[n++] = r;
     }
     if (n) {
@@ -683,9 +746,13 @@ void ha_sync_helper_applied(struct ha *ha)
                    true);
 }
 
+/* Holds the peer's sessions in a running helper: a bulk sync ended on this connection and
+ * everything that arrived went to a helper that has applied its snapshot. */
 bool ha_sync_ready(const struct ha *ha)
 {
-    return ha->sync && ha->sync->conn && ha->sync->conn->rx_ready;
+    const struct sync_conn *k = ha->sync ? ha->sync->conn : NULL;
+    return k && k->rx_ready && !k->install_lost &&
+           helper_get_state(ha->c->helper) == HELPER_APPLIED;
 }
 
 void ha_sync_render(const struct ha *ha, bool json, struct strbuf *o)

@@ -82,6 +82,9 @@ bool ha_is_primary(struct ha *ha, unsigned rg);
 
 /* vip.c: this node became primary (true) or secondary of rg: addresses, ARP/NA, arming. */
 void ha_vip_apply(struct ha *ha, struct ha_rg *rg, bool primary);
+/* Gratuitous ARP / unsolicited NA for the group's VIPs (a primary that stays primary while a
+ * peer that also claimed the group steps down: the neighbours may point at the peer). */
+void ha_vip_announce(struct ha *ha, struct ha_rg *rg);
 /* At start: no VIP may be left over from an earlier run. */
 void ha_vip_remove_all(struct ha *ha);
 

@@ -215,6 +215,14 @@ static void apply_heartbeat(struct ha *ha, const Moat__ClusterHeartbeat *hb)
         if (!r)
             continue;
         r->peer_prio = g->priority;
+        if (r->primary && r->peer_primary && !g->primary) {
+            /* Both claimed the group (control link cut): the neighbours may still send to
+             * the peer. */
+            log_warn("cluster: redundancy-group %u: the peer stepped down; announcing the "
+                     "virtual addresses again",
+                     r->id);
+            ha_vip_announce(ha, r);
+        }
         r->peer_primary = g->primary;
         if (g->manual_serial > r->manual_serial) {
             r->manual_serial = g->manual_serial;

@@ -128,8 +128,7 @@ void ha_vip_apply(struct ha *ha, struct ha_rg *rg, bool primary)
 {
     struct controld *c = ha->c;
     const struct moat_config *cfg = c->cfg;
-    const struct cfg_redundancy_group *g = config_find_rg(cfg, rg->id);
-    unsigned count = g ? g->gratuitous_arp_count : 4;
+
     for (unsigned i = 0; i < cfg->n_ifaces; i++) {
         const struct cfg_interface *ci = &cfg->ifaces[i];
         if (ci->redundancy_group != (int)rg->id)
@@ -159,8 +158,16 @@ void ha_vip_apply(struct ha *ha, struct ha_rg *rg, bool primary)
     if (primary && helper_get_state(c->helper) == HELPER_APPLIED)
         lifecycle_helper_applied(c, c->applied_generation);
     recount_armed(c);
-    if (!primary)
-        return;
+    if (primary)
+        ha_vip_announce(ha, rg);
+}
+
+void ha_vip_announce(struct ha *ha, struct ha_rg *rg)
+{
+    struct controld *c = ha->c;
+    const struct moat_config *cfg = c->cfg;
+    const struct cfg_redundancy_group *g = config_find_rg(cfg, rg->id);
+    unsigned count = g ? g->gratuitous_arp_count : 4;
     for (unsigned i = 0; i < cfg->n_ifaces; i++) {
         const struct cfg_interface *ci = &cfg->ifaces[i];
         struct ctl_iface *ifc = iface_named(c, ci->name);

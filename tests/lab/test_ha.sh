@@ -4,7 +4,9 @@
 #  - node 0 (priority 200) becomes primary of redundancy group 1: it alone holds the VIPs and
 #    forwards; node 1 keeps them off and stays disarmed; the server sees the VIP (interface SNAT);
 #  - forged heartbeats (wrong key) are dropped, counted, and change nothing;
-#  - manual failover to node 1 under an iperf3 UDP stream, then back with preempt;
+#  - manual failover to node 1 under an iperf3 UDP stream, then back with preempt; the same
+#    under an iperf3 TCP stream;
+#  - control link cut while both nodes live (both primary while cut; resolved when it is back);
 #  - node 0 killed (SIGKILL controld and helper) mid iperf3 TCP stream through SNAT: the stream
 #    goes on through node 1 on the same translated port and finishes (the gap is printed);
 #    node 0 comes back, gets the bulk sync, preempts, and the stream survives that too;
@@ -114,6 +116,49 @@ check "failover reset: node 0 preempts back" hctl 1 request chassis cluster fail
 check "node 0 is primary again (preempt)" wait_for 10 "node 0 primary" is_primary 0
 check "node 1 is secondary again" wait_for 5 "node 1 secondary" is_secondary 1
 
+# --- manual failover under a TCP stream, and back (preempt after the reset) ---
+gap_of() {
+	$PY - "$1" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+run = best = 0.0
+for i in (x["sum"] for x in d["intervals"]):
+    if i["bytes"] == 0:
+        run += i["seconds"]; best = max(best, run)
+    else:
+        run = 0.0
+print(int(best * 1000), int(d["end"]["sum_received"]["bits_per_second"] / 1e6))
+PYEOF
+}
+timeout 30 ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -t 7 -i 0.1 --json >"$RUN/tcp_manual.json" 2>&1 &
+tcpm_pid=$!
+sleep 2
+hctl 0 request chassis cluster failover redundancy-group 1 node 1 >/dev/null
+check "TCP: node 1 primary after the manual failover" wait_for 5 "node 1 primary" is_primary 1
+sleep 1.5
+hctl 1 request chassis cluster failover reset redundancy-group 1 >/dev/null
+check "TCP: node 0 primary again after the reset (preempt)" wait_for 10 "node 0 primary" is_primary 0
+wait "$tcpm_pid"
+tcpm_rc=$?
+read -r gap_ms mbits <<<"$(gap_of "$RUN/tcp_manual.json")"
+echo "    iperf3 TCP across manual failover and failback: exit $tcpm_rc, ${mbits:-?} Mbit/s, longest gap ${gap_ms:-?} ms"
+check "the TCP stream finished across the manual failover and the failback" [ "$tcpm_rc" -eq 0 ]
+
+# --- control link cut while both nodes live. Documented behaviour: each node loses the other's
+#     heartbeats and takes every group (both primary while the link is down: the cluster cannot
+#     tell a dead peer from a cut link); when the link is back the election resolves it (the
+#     lower priority steps down and drops its VIPs) and session sync starts again with a bulk.
+ip -n "$NS_N1" link set ctl0 down
+check "control link down: node 1 takes group 1 (peer lost)" wait_for 5 "node 1 primary" is_primary 1
+check "control link down: node 0 stays primary (both primary while cut)" is_primary 0
+ip -n "$NS_N1" link set ctl0 up
+check "control link back: node 1 steps down" wait_for 10 "node 1 secondary" is_secondary 1
+check "control link back: node 0 is the only primary" is_primary 0
+check "control link back: node 1 dropped its VIPs" wait_for 5 "no VIP on node 1" bash -c "! ip -n ${LAB_ID}n1 -4 addr show dev fw0 | grep -q 'inet 10.77.1.1/'"
+check "control link back: node 0 still holds the VIPs" ha_has_vip 0 fw0 10.77.1.1
+check "control link back: session sync in sync again" wait_for 15 "sync in-sync" bash -c "
+	[ \"\$(\"$MOAT_BUILD/moatctl\" --run-dir $RUN/n1 --json show chassis cluster statistics | grep -o '\"state\":\"[a-z-]*\"')\" = '\"state\":\"in-sync\"' ]"
+
 # --- kill node 0 mid TCP stream (SNAT), then let it come back and preempt ---
 timeout 40 ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -t 16 -i 0.1 --json >"$RUN/tcp.json" 2>&1 &
 tcp_pid=$!
@@ -133,19 +178,7 @@ ha_start 0 || fail "node 0 restarts"
 check "node 0 comes back, gets the bulk sync and preempts" wait_for 20 "node 0 primary" is_primary 0
 wait "$tcp_pid"
 tcp_rc=$?
-read -r gap_ms mbits <<<"$($PY - "$RUN/tcp.json" <<'PYEOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-iv = [i["sum"] for i in d["intervals"]]
-run = best = 0.0
-for i in iv:
-    if i["bytes"] == 0:
-        run += i["seconds"]; best = max(best, run)
-    else:
-        run = 0.0
-print(int(best * 1000), int(d["end"]["sum_received"]["bits_per_second"] / 1e6))
-PYEOF
-)"
+read -r gap_ms mbits <<<"$(gap_of "$RUN/tcp.json")"
 echo "    iperf3 TCP through SNAT across kill + failback: exit $tcp_rc, ${mbits:-?} Mbit/s, longest gap ${gap_ms:-?} ms (0.1 s intervals)"
 check "the TCP stream finished across node 0's death and its preempt" [ "$tcp_rc" -eq 0 ]
 check "the failover gap is below 5 s" [ "${gap_ms:-99999}" -lt 5000 ]

@@ -22,10 +22,11 @@ struct ha_rg {
     bool primary;
     bool peer_primary;
     uint64_t manual_serial;
-    int manual_node;    /* -1 none */
-    uint64_t failovers; /* role changes of this node */
-    uint64_t since_ms;  /* when this node took its current role */
-    char reason[96];    /* why this node has its current role */
+    int manual_node;       /* -1 none */
+    uint64_t failovers;    /* role changes of this node */
+    uint64_t since_ms;     /* when this node took its current role */
+    char reason[96];       /* why this node has its current role */
+    bool announce_pending; /* re-announce the VIPs once the returning peer is not primary */
 };
 
 struct ha_stats {
@@ -49,7 +50,8 @@ struct ha {
     uint64_t tx_seq;
     struct ha_replay replay;
     bool peer_alive;
-    bool peer_heard; /* since start */
+    bool peer_heard;        /* since start */
+    bool peer_heard_before; /* a heartbeat was applied before (peer up = it came back) */
     uint64_t peer_last_rx_ms;
     uint64_t started_ms;
     bool decided; /* out of the initial hold */

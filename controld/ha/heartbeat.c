@@ -206,7 +206,12 @@ static void apply_heartbeat(struct ha *ha, const Moat__ClusterHeartbeat *hb)
         ha->peer_alive = true;
         ha->st.peer_up++;
         log_warn("cluster: peer node %u is up (heartbeat received)", hb->node_id);
+        /* While it was out of reach it may have taken our groups (control link cut) and
+         * pulled the neighbours to its MAC: announce again once it says it is not primary. */
+        for (unsigned i = 0; i < ha->n_rgs; i++)
+            ha->rgs[i].announce_pending = ha->peer_heard_before;
     }
+    ha->peer_heard_before = true;
     ha->peer_sync_ready = hb->sync_ready;
     ha->peer_sync_port = hb->sync_port;
     for (size_t i = 0; i < hb->n_groups; i++) {
@@ -215,14 +220,16 @@ static void apply_heartbeat(struct ha *ha, const Moat__ClusterHeartbeat *hb)
         if (!r)
             continue;
         r->peer_prio = g->priority;
-        if (r->primary && r->peer_primary && !g->primary) {
+        if (r->primary && !g->primary && (r->peer_primary || r->announce_pending)) {
             /* Both claimed the group (control link cut): the neighbours may still send to
              * the peer. */
-            log_warn("cluster: redundancy-group %u: the peer stepped down; announcing the "
-                     "virtual addresses again",
+            log_warn("cluster: redundancy-group %u: the peer is back and not primary; "
+                     "announcing the virtual addresses again",
                      r->id);
             ha_vip_announce(ha, r);
         }
+        if (!g->primary)
+            r->announce_pending = false;
         r->peer_primary = g->primary;
         if (g->manual_serial > r->manual_serial) {
             r->manual_serial = g->manual_serial;

@@ -448,7 +448,8 @@ static void on_frame(struct sync_conn *k, const uint8_t *buf, size_t len)
             break;
         }
         k->hello_rx = true;
-        if (!k->hello_tx)
+        /* Answered once this node's helper runs (it could not install the bulk before). */
+        if (!k->hello_tx && helper_get_state(ha->c->helper) == HELPER_APPLIED)
             send_hello(k);
         established(k);
         break;
@@ -697,8 +698,16 @@ void ha_sync_tick(struct ha *ha)
         return;
     if (!s->listening)
         listen_open(s);
-    if (ha_cl(ha)->node_id == 1 && ha->peer_alive && !s->conn)
+    /* Sync starts once this node's helper runs: a bulk sync before that could not be
+     * installed and would only be sent again. */
+    if (ha_cl(ha)->node_id == 1 && ha->peer_alive && !s->conn &&
+        helper_get_state(ha->c->helper) == HELPER_APPLIED)
         try_connect(s);
+    if (s->conn && s->conn->hello_rx && !s->conn->hello_tx && !s->conn->closing &&
+        helper_get_state(ha->c->helper) == HELPER_APPLIED) {
+        send_hello(s->conn);
+        established(s->conn);
+    }
 }
 
 void ha_sync_peer_lost(struct ha *ha)
@@ -744,6 +753,10 @@ void ha_sync_helper_applied(struct ha *ha)
     if (s && s->conn && s->conn->install_lost)
         conn_close(s->conn, "the helper is back after synced sessions could not be installed",
                    true);
+    else if (s && s->conn && s->conn->hello_rx && !s->conn->hello_tx && !s->conn->closing) {
+        send_hello(s->conn);
+        established(s->conn);
+    }
 }
 
 /* Holds the peer's sessions in a running helper: a bulk sync ended on this connection and

@@ -120,7 +120,8 @@ check "node 1 is secondary again" wait_for 5 "node 1 secondary" is_secondary 1
 gap_of() {
 	$PY - "$1" <<'PYEOF'
 import json, sys
-d = json.load(open(sys.argv[1]))
+t = open(sys.argv[1]).read()
+d = json.loads(t[t.index("{"):t.rindex("}") + 1])
 run = best = 0.0
 for i in (x["sum"] for x in d["intervals"]):
     if i["bytes"] == 0:

@@ -7,6 +7,18 @@
  * manual failover, operator commands), election.c (the rule), auth.c (sealed frames),
  * vip.c (virtual addresses, gratuitous ARP / unsolicited NA, arming), sync.c (session sync
  * over TCP).
+ *
+ * Behaviour an operator can rely on:
+ *  - at start a node holds every group as secondary until it hears the peer or
+ *    heartbeat-interval x heartbeat-threshold passes (then it takes every group);
+ *  - peer lost (no authenticated heartbeat within that time): this node takes every group;
+ *  - control link cut while both nodes live: each loses the other and takes every group (a
+ *    cut link cannot be told from a dead peer); when heartbeats return, the election leaves
+ *    one primary per group (the lower priority steps down and drops its VIPs), the remaining
+ *    primary announces its VIPs again, and session sync restarts with a bulk sync;
+ *  - a node preempts only once it holds the peer's sessions in a running helper;
+ *  - a manual failover holds until `request chassis cluster failover reset`, until the chosen
+ *    node's priority falls to 0, or until the peer is lost.
  */
 #ifndef MOAT_HA_H
 #define MOAT_HA_H

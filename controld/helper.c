@@ -270,11 +270,13 @@ static void fill_neighbor(Moat__Neighbor *m, const struct ctl_neigh *n, bool rem
     m->state = n->state;
 }
 
-int helper_send_session_install(struct helper_link *h, Moat__SessionRecord **recs, size_t n)
+int helper_send_session_install(struct helper_link *h, uint64_t request_id,
+                                Moat__SessionRecord **recs, size_t n)
 {
     if (!h || !h->conn || h->state != HELPER_APPLIED)
         return -ENOTCONN;
     Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
+    m.request_id = request_id;
     m.sessions = recs;
     m.n_sessions = n;
     Moat__Envelope env = MOAT__ENVELOPE__INIT;
@@ -481,6 +483,9 @@ static void dispatch(struct helper_link *h, Moat__Envelope *env)
         break;
     case MOAT__ENVELOPE__MSG_POLICY_COUNTERS_REPLY:
         show_policy_counters_reply(h->c, env->policy_counters_reply);
+        break;
+    case MOAT__ENVELOPE__MSG_SESSION_INSTALL_REPLY:
+        ha_session_install_reply(h->c, env->session_install_reply);
         break;
     case MOAT__ENVELOPE__MSG_TRACE_EVENTS:
         trace_helper_events(h->c, env->trace_events);

@@ -374,6 +374,7 @@ static void commands(struct dp_flow *f)
                 f->sync_failed++;
             else
                 f->sync_done++;
+            atomic_fetch_add_explicit(&f->sync_consumed, 1, memory_order_release);
         } else if (c->op == DP_CMD_CLEAR_END) {
             struct dp_cmd_reply r = {c->req, f->cmd_closed};
             if (!spsc_ring_push(&f->replies, &r))

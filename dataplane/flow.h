@@ -158,6 +158,7 @@ struct dp_flow {
     uint32_t idle_cursor;
     uint64_t cmd_closed;
     uint64_t sync_done, sync_failed; /* DP_CMD_SYNC commands (control thread reads, for logs) */
+    _Atomic uint64_t sync_consumed;  /* DP_CMD_SYNC commands done (flowctl's install replies) */
     uint32_t rj_tokens;
     uint64_t rj_refill_ms;
     uint64_t last_kick_ms;

@@ -26,6 +26,12 @@
 #define DP_FLUSH_MIN_MS 5 /* a worker's wake-up flushes at once if the last flush is older */
 #define DP_BATCH_MAX 256
 #define DP_SYNC_SLOTS (2 * DP_CMD_RING)
+#define DP_SYNC_PENDING 256
+
+struct flowctl_sync_pending {
+    uint64_t req, records;
+    uint64_t target[MOAT_MAX_WORKERS]; /* sync_consumed each worker must reach */
+};
 
 struct flowctl_clear; /* a SessionClear in progress */
 
@@ -51,6 +57,9 @@ struct flowctl {
     struct dp_delta *sync_slots[MOAT_MAX_WORKERS];
     uint64_t sync_pushed[MOAT_MAX_WORKERS];
     uint64_t sync_records, sync_unusable, sync_ring_timeouts;
+    /* SessionInstall requests waiting for their workers (FIFO of DP_SYNC_PENDING). */
+    struct flowctl_sync_pending *sync_pend;
+    uint32_t sync_pend_head, sync_pend_n;
     /* Batch buffers. */
     struct dp_delta buf[DP_BATCH_MAX];
     Moat__SessionDelta d[DP_BATCH_MAX];
@@ -81,7 +90,8 @@ uint64_t flowctl_install_snapshot(struct flowctl *fc, const Moat__Snapshot *s,
                                   const struct dp_tables *t);
 
 /* SessionInstall (HA sync, running workers): each record goes to its worker's command ring;
- * a full ring is waited for (up to a second, the control thread's heartbeats go on). */
+ * a full ring is waited for (up to a second, the control thread's heartbeats go on). Once
+ * the workers went through them, flowctl_poll() answers SessionInstallReply. */
 void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m);
 
 /* Sends what is due: delta batches (all waiting ones when force), finished clears. */

@@ -98,6 +98,7 @@ void ha_sync_peer_lost(struct ha *ha);
 void ha_sync_deltas(struct ha *ha, const Moat__SessionDeltaBatch *b);
 void ha_sync_roles_changed(struct ha *ha);
 void ha_sync_helper_applied(struct ha *ha);
+void ha_sync_install_reply(struct ha *ha, const Moat__SessionInstallReply *r);
 bool ha_sync_ready(const struct ha *ha);
 void ha_sync_render(const struct ha *ha, bool json, struct strbuf *o);
 

@@ -54,6 +54,12 @@ struct sync_conn {
     uint64_t cum[HA_SYNC_ACK_RING];
     uint64_t bulk_rx;
     uint64_t bulk_started_ms;
+    /* SyncSessions handed to the helper, acked once it answers (FIFO). */
+    struct {
+        uint64_t req, seq, records;
+        bool bulk_end;
+    } pend[HA_SYNC_MAX_UNACKED];
+    unsigned pend_head, pend_n;
 };
 
 struct ha_sync {
@@ -62,6 +68,7 @@ struct ha_sync {
     bool listening;
     struct sync_conn *conn;
     uint64_t last_stream_seq; /* the peer's frame sequence numbers, across connections */
+    uint64_t next_req;        /* SessionInstall request ids */
 };
 
 static void conn_close(struct sync_conn *k, const char *why, bool resync);
@@ -387,33 +394,61 @@ static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
             prime_neighbours(c, r);
         recs[n++] = r;
     }
-    if (n) {
-        int err = helper_send_session_install(c->helper, recs, n);
-        if (err == 0) {
-            ha->st.sync_installed += n;
-        } else {
-            ha->st.sync_install_failed += n;
-            if (!k->install_lost)
-                log_warn("cluster: %zu synced sessions could not go to the helper (%s); a "
-                         "resync follows when it is back",
-                         n, strerror(-err));
-            k->install_lost = true;
-        }
-    }
+    /* Acked once the helper's workers went through them (ha_sync_install_reply). */
+    uint64_t req = ++k->s->next_req;
+    int err = k->pend_n < HA_SYNC_MAX_UNACKED ? helper_send_session_install(c->helper, req, recs, n)
+                                              : -ENOBUFS;
     free(recs);
     if (m->bulk)
         k->bulk_rx += m->n_deltas;
-    if (m->bulk_end) {
+    if (err) {
+        ha->st.sync_install_failed += n;
+        if (!k->install_lost)
+            log_warn("cluster: %zu synced sessions could not go to the helper (%s); a resync "
+                     "follows when it is back",
+                     n, strerror(-err));
+        k->install_lost = true;
+        return;
+    }
+    unsigned tail = (k->pend_head + k->pend_n) % HA_SYNC_MAX_UNACKED;
+    k->pend[tail].req = req;
+    k->pend[tail].seq = m->seq;
+    k->pend[tail].records = n;
+    k->pend[tail].bulk_end = m->bulk_end;
+    k->pend_n++;
+}
+
+void ha_sync_install_reply(struct ha *ha, const Moat__SessionInstallReply *r)
+{
+    struct sync_conn *k = ha->sync ? ha->sync->conn : NULL;
+    if (!k || k->closing)
+        return;
+    if (r->lost) {
+        conn_close(k, "the helper could not install every synced session", true);
+        return;
+    }
+    uint64_t ack = 0;
+    bool bulk_end = false;
+    while (k->pend_n && k->pend[k->pend_head].req <= r->request_id) {
+        ack = k->pend[k->pend_head].seq;
+        ha->st.sync_installed += k->pend[k->pend_head].records;
+        bulk_end |= k->pend[k->pend_head].bulk_end;
+        k->pend_head = (k->pend_head + 1) % HA_SYNC_MAX_UNACKED;
+        k->pend_n--;
+    }
+    if (!ack)
+        return;
+    if (bulk_end && !k->install_lost) {
         k->rx_ready = true;
         ha->st.sync_bulk_received++;
-        log_info("cluster: bulk sync from the peer: %llu sessions in %llu ms",
+        log_info("cluster: bulk sync from the peer: %llu sessions installed in %llu ms",
                  (unsigned long long)k->bulk_rx,
                  (unsigned long long)(k->bulk_started_ms ? ctl_now_ms() - k->bulk_started_ms : 0));
         k->bulk_rx = 0;
         k->bulk_started_ms = 0;
         ha_send_heartbeat(ha); /* the peer may be waiting for this to preempt */
     }
-    send_ack(k, m->seq);
+    send_ack(k, ack);
 }
 
 static void on_frame(struct sync_conn *k, const uint8_t *buf, size_t len)
@@ -750,7 +785,7 @@ void ha_sync_roles_changed(struct ha *ha)
 void ha_sync_helper_applied(struct ha *ha)
 {
     struct ha_sync *s = ha->sync;
-    if (s && s->conn && s->conn->install_lost)
+    if (s && s->conn && (s->conn->install_lost || s->conn->pend_n))
         conn_close(s->conn, "the helper is back after synced sessions could not be installed",
                    true);
     else if (s && s->conn && s->conn->hello_rx && !s->conn->hello_tx && !s->conn->closing) {

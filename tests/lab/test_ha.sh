@@ -207,7 +207,8 @@ check "node 0 holds 10000 sessions" wait_for 30 ">= 10000 sessions on node 0" ba
 echo "    node 0: $(ha_sessions 0) sessions before node 1 joins"
 ha_start 1 || fail "node 1 restarts"
 check "node 1 gets every session from the bulk sync" wait_for 40 ">= 10000 sessions on node 1" bash -c "[ \$(\"$MOAT_BUILD/moatctl\" --run-dir $RUN/n1 --json show security flow session summary | $PY -c 'import json,sys; print(json.load(sys.stdin)[\"total\"])') -ge 10000 ]"
-echo "    node 1: $(ha_sessions 1) sessions; $(grep -o 'bulk sync from the peer: [0-9]* sessions in [0-9]* ms' "$RUN/node1.log" | tail -1)"
+echo "    node 1: $(ha_sessions 1) sessions; $(grep -o 'bulk sync from the peer: [0-9]* sessions installed in [0-9]* ms' "$RUN/node1.log" | tail -1)"
+check "node 0 got acks for them (sent after node 1's helper installed them)" wait_for 10 "acks" bash -c "[ \$(\"$MOAT_BUILD/moatctl\" --run-dir $RUN/n0 --json show chassis cluster statistics | grep -o '\"sessions_acked\":[0-9]*' | cut -d: -f2) -ge 10000 ]"
 hctl 1 show chassis cluster statistics | sed 's/^/    /'
 kill "$many_pid" 2>/dev/null
 lab_finish

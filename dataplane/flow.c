@@ -423,8 +423,10 @@ bool dp_flow_busy(const struct dp_flow *f)
 {
     if (!f->tab)
         return false;
+    /* Commands left over (more than one pass's budget, e.g. an HA bulk sync): no sleep. */
     return f->reeval || (f->early && f->idle_cursor != idle_bucket(f->now_ms)) ||
-           f->wheel.cur_tick <= f->now_ms / DP_TIMER_TICK_MS;
+           f->wheel.cur_tick <= f->now_ms / DP_TIMER_TICK_MS ||
+           spsc_ring_count((struct spsc_ring *)&f->cmds) != 0;
 }
 
 /* ---- forwarding ---- */

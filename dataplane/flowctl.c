@@ -866,6 +866,7 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
                 lost = true;
                 break;
             }
+            wake(dp, w);
             struct timespec ts = {0, 200000};
             nanosleep(&ts, NULL);
             waited_us += 200;
@@ -881,6 +882,10 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
         send_install_reply(fc, m->request_id, 0, true);
         return;
     }
+    /* Sleeping workers take their commands now, not at their next idle timeout. */
+    for (uint32_t w = 0; w < dp->nflows; w++)
+        if (dp->flows[w])
+            wake(dp, w);
     uint32_t tail = (fc->sync_pend_head + fc->sync_pend_n) % DP_SYNC_PENDING;
     struct flowctl_sync_pending *p = &fc->sync_pend[tail];
     p->req = m->request_id;

@@ -1121,8 +1121,7 @@ int xdp_main_new(struct xdp_md *ctx)
     }
     in_zone = iif->zone;
     /* A new stateful flow starts with a SYN; interfaces in no zone route without state. */
-    if (in_zone && p->proto == IPPROTO_TCP &&
-        (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN) {
+    if (in_zone && p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN) {
         st->non_syn_drop++;
         return XDP_DROP;
     }

@@ -39,6 +39,9 @@
 #define MOAT_IF_ARMED 0x2     /* the helper's XSKs for it are live: redirect transit traffic */
 #define MOAT_IF_USERSPACE 0x4 /* mode userspace chosen by the capability gate */
 #define MOAT_IF_ZONED 0x8     /* in a security zone: enforce host_inbound/host_protocols */
+/* HA: this node is secondary of the interface's redundancy group; the primary forwards its
+ * transit traffic, this node drops it (drop_standby) on every path, legacy included. */
+#define MOAT_IF_STANDBY 0x10
 
 /*
  * moat_ifaces: BPF_MAP_TYPE_HASH, key __u32 ifindex, value struct moat_iface.
@@ -172,11 +175,12 @@ struct moat_shim_stats {
     __u64 no_xsk;            /* armed but no XSK for (interface, queue): fell back */
     __u64 unmanaged;         /* arrived on an interface missing from moat_ifaces: passed */
     __u64 drop_host_inbound; /* to the box, not allowed by the zone's host-inbound-traffic */
+    __u64 drop_standby;      /* transit on an interface this HA node is secondary of */
 };
 
 /*
  * Decision counters are redirect, redirect_err, host_pass, tail_call, fallback_pass,
- * drop_malformed, drop_other, unmanaged and drop_host_inbound: rx is their sum. no_xsk is not a
+ * drop_malformed, drop_other, unmanaged, drop_host_inbound and drop_standby: rx is their sum. no_xsk is not a
  * decision, it says why a packet of an armed interface took the fallback (tail_call/fallback_pass).
  * Packets whose ingress interface has no valid moat_ifaces entry have no slot: they count
  * rx and unmanaged in one extra entry, index MOAT_SHIM_STATS_UNMANAGED.

@@ -14,7 +14,9 @@
  *   host-bound                        -> cpumap/PASS  (host_pass)
  *   armed + XSK for (slot, queue)     -> XSK + meta   (redirect / redirect_err)
  *   otherwise                         -> tail call xdp_main_prog (tail_call),
- *                                        or XDP_PASS when the slot is empty (fallback_pass)
+ *                                        or XDP_PASS when the slot is empty (fallback_pass),
+ *                                        but NAT-owned traffic to us on an armed interface
+ *                                        without its socket is dropped (drop_other)
  * plus rx for every packet. no_xsk is not a decision: it marks an armed interface whose
  * (slot, queue) has no socket, and the packet then takes the fallback.
  *
@@ -780,6 +782,11 @@ int xdp_userspace_prog(struct xdp_md *ctx)
         return to_host();
     }
 
+    /* HA secondary of this interface's group: the primary forwards, never both. */
+    if (flags & MOAT_IF_STANDBY) {
+        st->drop_standby++;
+        return XDP_DROP;
+    }
     if (flags & MOAT_IF_ARMED) {
         rxq = ctx->rx_queue_index;
         if (rxq < MOAT_MAX_QUEUES) {
@@ -798,6 +805,17 @@ int xdp_userspace_prog(struct xdp_md *ctx)
         att->pending = 1;
         bpf_tail_call(ctx, &moat_progs, MOAT_PROG_SLOT_MAIN);
         att->pending = 0; /* still here: the slot is empty */
+    }
+    /*
+     * Armed, but the dataplane's socket is gone (the helper died and nobody disarmed: controld
+     * died with it, e.g. an HA node being killed). NAT-owned traffic to our own address (a
+     * DNAT service, a reply to interface SNAT) has no socket in the kernel: handed to it, it
+     * would answer with a TCP RST or an ICMP error and kill the flow that the HA peer, which
+     * holds the session, is taking over. It is dropped. (Unarmed, it takes the fallback.)
+     */
+    if (nat && (flags & MOAT_IF_ARMED)) {
+        st->drop_other++;
+        return XDP_DROP;
     }
     st->fallback_pass++;
     return XDP_PASS;

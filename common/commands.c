@@ -35,6 +35,11 @@ static const struct moat_cmd_opt dp_stats_opts[] = {
     {NULL, NULL, false},
 };
 
+static const struct moat_cmd_opt cluster_failover_opts[] = {
+    {"node", "M", false},
+    {NULL, NULL, false},
+};
+
 static const struct moat_cmd_opt trace_filters[] = {
     {"source-prefix", "PREFIX", false},
     {"destination-prefix", "PREFIX", false},
@@ -113,6 +118,14 @@ const struct moat_cmd moat_cmds[] = {
      "arm forwarding (only once the helper's sockets are in moat_xsks)"},
     {"request dataplane disarm", NULL, NULL, "[INTERFACE]",
      "disarm forwarding (traffic takes the legacy path)"},
+    {"show chassis cluster status", NULL, NULL, NULL,
+     "HA: per redundancy group node, priority, role, preempt, monitored interfaces"},
+    {"show chassis cluster statistics", NULL, NULL, NULL,
+     "HA: heartbeats sent/received/bad, session sync sent/received/acked, resyncs"},
+    {"request chassis cluster failover redundancy-group", "N", cluster_failover_opts, "N node M",
+     "make node M primary of redundancy group N (held until reset)"},
+    {"request chassis cluster failover reset redundancy-group", "N", NULL, "N",
+     "end a manual failover of redundancy group N"},
     {"show configuration", NULL, NULL, NULL, "the running configuration"},
     {"show configuration display set", NULL, NULL, NULL,
      "the running configuration as set lines (also: show configuration \"|\" display set)"},

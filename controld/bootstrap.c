@@ -603,6 +603,9 @@ int bootstrap_attach(struct bootstrap *b, uint32_t ifindex, uint32_t slot, uint3
         val.host_protocols = old.host_protocols;
         val.flags |= old.flags & MOAT_IF_ZONED;
     }
+    /* HA standby stays until the election says otherwise (a restarted controld). */
+    if (had_entry)
+        val.flags |= old.flags & MOAT_IF_STANDBY;
     if (bpf_map_update_elem(b->ifaces_fd, &ifindex, &val, BPF_ANY) < 0)
         return fail(errbuf, errlen, -errno, "writing " MOAT_MAP_IFACES "[%u] for %s failed: %s",
                     ifindex, name, strerror(errno));
@@ -710,6 +713,29 @@ int bootstrap_set_armed(struct bootstrap *b, uint32_t ifindex, bool armed)
         int err = -errno;
         log_err("%s ifindex %u: updating " MOAT_MAP_IFACES " failed: %s",
                 armed ? "arming" : "disarming", ifindex, strerror(errno));
+        return err;
+    }
+    return 0;
+}
+
+int bootstrap_set_standby(struct bootstrap *b, uint32_t ifindex, bool standby)
+{
+    struct moat_iface val;
+    if (!b)
+        return -EINVAL;
+    if (bpf_map_lookup_elem(b->ifaces_fd, &ifindex, &val) < 0)
+        return -errno;
+    const uint32_t was = val.flags;
+    if (standby)
+        val.flags |= MOAT_IF_STANDBY;
+    else
+        val.flags &= ~(uint32_t)MOAT_IF_STANDBY;
+    if (val.flags == was)
+        return 0;
+    if (bpf_map_update_elem(b->ifaces_fd, &ifindex, &val, BPF_EXIST) < 0) {
+        int err = -errno;
+        log_err("HA standby flag on ifindex %u: updating " MOAT_MAP_IFACES " failed: %s", ifindex,
+                strerror(errno));
         return err;
     }
     return 0;

@@ -26,6 +26,7 @@ struct helper_link;
 struct operator_server;
 struct commit_state;
 struct legacy;
+struct ha;
 
 #define CONTROLD_MAX_NEIGH 4096
 #define HELPER_HEARTBEAT_MS 200
@@ -108,6 +109,7 @@ struct controld {
     struct helper_link *helper;
     struct operator_server *op;
     struct legacy *legacy; /* xdp_main_prog, the legacy path (legacy.h); NULL if not loaded */
+    struct ha *ha; /* chassis cluster (ha/ha.h), NULL without one */
 
     /* Lifecycle, as `show system status` prints it. */
     const char *phase; /* "starting", "bootstrapped", "waiting-for-helper", "running", ... */

@@ -15,6 +15,7 @@
 #include "operator.h"
 #include "show.h"
 #include "trace_flow.h"
+#include "ha/ha.h"
 
 #define SPAWN_BACKOFF_MIN_MS 200
 #define SPAWN_BACKOFF_MAX_MS 10000
@@ -269,6 +270,21 @@ static void fill_neighbor(Moat__Neighbor *m, const struct ctl_neigh *n, bool rem
     m->state = n->state;
 }
 
+int helper_send_session_install(struct helper_link *h, uint64_t request_id,
+                                Moat__SessionRecord **recs, size_t n)
+{
+    if (!h || !h->conn || h->state != HELPER_APPLIED)
+        return -ENOTCONN;
+    Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
+    m.request_id = request_id;
+    m.sessions = recs;
+    m.n_sessions = n;
+    Moat__Envelope env = MOAT__ENVELOPE__INIT;
+    env.msg_case = MOAT__ENVELOPE__MSG_SESSION_INSTALL;
+    env.session_install = &m;
+    return send_envelope(h, &env);
+}
+
 void helper_send_neighbor(struct helper_link *h, const struct ctl_neigh *n, bool removed)
 {
     if (!h || !h->conn || h->state == HELPER_DOWN)
@@ -371,6 +387,7 @@ static void handle_applied(struct helper_link *h, const Moat__SnapshotApplied *a
     h->state = HELPER_APPLIED;
     lifecycle_helper_applied(c, a->generation);
     commit_helper_applied(c, a->generation, true, NULL);
+    ha_helper_applied(c);
 }
 
 /* ---- sessions ---- */
@@ -424,6 +441,7 @@ static void handle_session_deltas(struct helper_link *h, const Moat__SessionDelt
         log_warn("session mirror: full at %u sessions (security flow max-sessions); new "
                  "sessions are counted but not mirrored",
                  c->mirror.max);
+    ha_session_deltas(c, b);
     if (c->mirror.ctr.batch_gaps > gaps)
         log_warn("session mirror: %llu delta batches missing before seq %llu",
                  (unsigned long long)(c->mirror.ctr.batch_gaps - gaps), (unsigned long long)b->seq);
@@ -475,6 +493,9 @@ static void dispatch(struct helper_link *h, Moat__Envelope *env)
         break;
     case MOAT__ENVELOPE__MSG_POLICY_COUNTERS_REPLY:
         show_policy_counters_reply(h->c, env->policy_counters_reply);
+        break;
+    case MOAT__ENVELOPE__MSG_SESSION_INSTALL_REPLY:
+        ha_session_install_reply(h->c, env->session_install_reply);
         break;
     case MOAT__ENVELOPE__MSG_TRACE_EVENTS:
         trace_helper_events(h->c, env->trace_events);

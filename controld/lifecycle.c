@@ -19,6 +19,7 @@
 #include "netlink.h"
 #include "commit.h"
 #include "operator.h"
+#include "ha/ha.h"
 
 uint64_t ctl_now_ms(void)
 {
@@ -138,6 +139,13 @@ void lifecycle_helper_applied(struct controld *c, uint64_t gen)
         struct ctl_iface *ifc = &c->ifaces[i];
         if (!ifc->ifindex || ifc->xdp_mode == MOAT_XDP_NONE)
             continue;
+        if (!ha_iface_may_arm(c, ifc)) {
+            /* A redundancy group this node is secondary of: the primary forwards it. */
+            if (ifc->armed)
+                bootstrap_set_armed(c->bpf, ifc->ifindex, false);
+            ifc->armed = false;
+            continue;
+        }
         if (ifc->dp_mode != CAP_MODE_USERSPACE || ifc->op_disarmed)
             continue; /* legacy path, or disarmed by the operator */
         char why[256];
@@ -215,6 +223,10 @@ static int push_local_addrs(struct controld *c)
         const struct cfg_interface *ci = config_find_interface(c->cfg, ifc->name);
         for (unsigned a = 0; ci && a < ci->n_addrs; a++)
             local_add(&lc, ci->addrs[a].family, ci->addrs[a].addr);
+        /* Cluster virtual addresses: the box's own on either node (only the primary has them
+         * in the kernel and answers ARP for them). */
+        for (unsigned a = 0; ci && a < ci->n_vips; a++)
+            local_add(&lc, ci->vips[a].family, ci->vips[a].addr);
         netlink_addr_foreach(c->nl, ifc->ifindex, local_visit, &lc);
     }
     int err = bootstrap_set_local_addrs(c->bpf, lc.v, lc.n);
@@ -250,12 +262,6 @@ static int push_nat_local(struct controld *c)
  */
 int lifecycle_check_enforceable(const struct moat_config *cfg, char *why, size_t len)
 {
-    if (cfg->cluster) {
-        snprintf(why, len,
-                 "this build of moat-controld does not enforce chassis cluster yet (remove that "
-                 "stanza: Moat refuses rather than run without what the config asks for)");
-        return -EOPNOTSUPP;
-    }
     struct nat_local_set nl;
     int err = nat_local_build(cfg, &nl, why, len);
     if (err < 0)
@@ -495,6 +501,8 @@ static void on_link_event(struct controld *c, uint32_t ifindex, const char *name
     ifc->link_up = up;
     if (mtu)
         ifc->mtu = mtu;
+    if (was_up != up)
+        ha_link_changed(c, ifc); /* HA: a monitored interface changes the group's priority */
     if (ifc->xdp_mode == MOAT_XDP_NONE)
         return;
     if (was_up && !up)
@@ -571,6 +579,7 @@ void lifecycle_apply_config(struct controld *c, const struct moat_config *old)
     mirror_set_max(&c->mirror, sec && sec->flow.max_sessions ? sec->flow.max_sessions
                                                              : CFG_FLOW_MAX_SESSIONS_DEFAULT);
     metrics_apply(c);
+    ha_config_changed(c, old);
 }
 
 static void mirror_tick(uv_timer_t *t)
@@ -664,6 +673,8 @@ int lifecycle_start(struct controld *c)
     if ((err = operator_listen(c, &c->op)) < 0)
         return err;
     metrics_apply(c); /* a failed bind is logged; the firewall runs without metrics */
+    if ((err = ha_start(c)) < 0)
+        return err;
     c->phase = "waiting-for-helper";
     log_info("controld ready: mode %s (%s)", c->mode, c->mode_reason);
     return 0;
@@ -674,6 +685,7 @@ void lifecycle_stop(struct controld *c)
     c->stopping = true;
     c->phase = "stopping";
     lifecycle_disarm(c, "controld is stopping");
+    ha_stop(c);
     commit_close(c);
     helper_close(c->helper);
     operator_close(c->op);

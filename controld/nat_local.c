@@ -138,6 +138,11 @@ static int add_snat_rule(struct nat_local_set *s, const struct moat_config *cfg,
             if (!rule_family(r, fam))
                 continue;
             const struct cfg_prefix *first = NULL;
+            /* In a cluster the virtual address is the interface's NAT address. */
+            for (unsigned a = 0; a < f->n_vips && !first; a++) {
+                if (f->vips[a].family == fam)
+                    first = &f->vips[a];
+            }
             for (unsigned a = 0; a < f->n_addrs && !first; a++) {
                 if (f->addrs[a].family == fam)
                     first = &f->addrs[a];

@@ -313,6 +313,29 @@ int netlink_addr_ensure(struct netlink *nl, uint32_t ifindex, const struct cfg_p
     return err == -EEXIST ? 0 : err;
 }
 
+int netlink_addr_remove(struct netlink *nl, uint32_t ifindex, const struct cfg_prefix *p)
+{
+    struct rtnl_addr *a = rtnl_addr_alloc();
+    if (!a)
+        return -ENOMEM;
+    int af = family_to_af(p->family);
+    struct nl_addr *local = nl_addr_build(af, p->addr, p->family == 6 ? 16 : 4);
+    if (!local) {
+        rtnl_addr_put(a);
+        return -ENOMEM;
+    }
+    nl_addr_set_prefixlen(local, p->len);
+    rtnl_addr_set_ifindex(a, (int)ifindex);
+    rtnl_addr_set_family(a, af);
+    rtnl_addr_set_local(a, local);
+    rtnl_addr_set_prefixlen(a, p->len);
+    int err = rtnl_addr_delete(nl->sk, a, 0);
+    nl_addr_put(local);
+    rtnl_addr_put(a);
+    err = nl_to_errno(err);
+    return err == -EADDRNOTAVAIL || err == -ENOENT || err == -ENODEV ? 0 : err;
+}
+
 struct addr_walk {
     uint32_t ifindex;
     void (*fn)(void *arg, const struct cfg_prefix *p);

@@ -40,6 +40,8 @@ int netlink_link_set_up(struct netlink *nl, uint32_t ifindex);
 
 /* Adds the address to the interface unless it is there already. */
 int netlink_addr_ensure(struct netlink *nl, uint32_t ifindex, const struct cfg_prefix *p);
+/* Removes the address from the interface (0 if it was not there). */
+int netlink_addr_remove(struct netlink *nl, uint32_t ifindex, const struct cfg_prefix *p);
 /* Calls fn for every address of ifindex the kernel has (prefix with host bits). */
 int netlink_addr_foreach(struct netlink *nl, uint32_t ifindex,
                          void (*fn)(void *arg, const struct cfg_prefix *p), void *arg);

@@ -19,6 +19,7 @@
 #include "commit.h"
 #include "counters.h"
 #include "helper.h"
+#include "ha/ha.h"
 #include "history.h"
 #include "netlink.h"
 
@@ -148,7 +149,8 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
     X(drop_malformed)                                                                              \
     X(drop_other)                                                                                  \
     X(unmanaged)                                                                                   \
-    X(drop_host_inbound)
+    X(drop_host_inbound)                                                                           \
+    X(drop_standby)
 
 static void shim_text(struct strbuf *o, const struct moat_shim_stats *s, const char *indent)
 {
@@ -823,6 +825,9 @@ int show_dispatch(struct controld *c, const struct op_ctx *ctx, const char *cons
         int r = clear_security(c, ctx, args + 2, nargs - 2, out, err);
         if (r != -ENOENT)
             return r;
+    } else if (nargs >= 3 && (words_are(args, 3, WORDS("show", "chassis", "cluster")) ||
+                              words_are(args, 3, WORDS("request", "chassis", "cluster")))) {
+        return ha_command(c, ctx, args, nargs, out, err);
     } else if (nargs >= 1 && strcmp(args[0], "trace") == 0) {
         return trace_flow_command(c, ctx, args + 1, nargs - 1, out, err);
     } else if (nargs >= 1 && strcmp(args[0], "commit") == 0) {

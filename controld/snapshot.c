@@ -504,9 +504,18 @@ Moat__Snapshot *snapshot_build(struct controld *c)
         m->link_up = ifc->link_up;
         m->link_epoch = ifc->link_epoch;
         unsigned na = ci ? ci->n_addrs : 0;
-        m->addresses = snap_alloc(h, (na + 1) * sizeof(*m->addresses));
+        unsigned nv = ci ? ci->n_vips : 0;
+        m->addresses = snap_alloc(h, (na + nv + 1) * sizeof(*m->addresses));
         if (!m->addresses)
             goto fail;
+        /* Cluster virtual addresses first: interface source NAT takes the first address of
+         * the family, and it must be the VIP so translations survive a failover. */
+        for (unsigned a = 0; a < nv; a++) {
+            Moat__Prefix *p = prefix_new(h, &ci->vips[a]);
+            if (!p)
+                goto fail;
+            m->addresses[m->n_addresses++] = p;
+        }
         for (unsigned a = 0; a < na; a++) {
             Moat__Prefix *p = prefix_new(h, &ci->addrs[a]);
             if (!p)

@@ -716,6 +716,7 @@ static void shim_delta(struct trace_run *r, struct strbuf *o)
         SHIM_DELTA(drop_malformed)
         SHIM_DELTA(drop_other)
         SHIM_DELTA(drop_host_inbound)
+        SHIM_DELTA(drop_standby)
 #undef SHIM_DELTA
         if (!n)
             continue;

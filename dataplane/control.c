@@ -490,6 +490,9 @@ static void dispatch(struct ctl *c, const Moat__Envelope *env)
     case MOAT__ENVELOPE__MSG_SESSION_CLEAR:
         flowctl_clear(&c->fc, env->session_clear);
         break;
+    case MOAT__ENVELOPE__MSG_SESSION_INSTALL:
+        flowctl_sync_install(&c->fc, env->session_install);
+        break;
     case MOAT__ENVELOPE__MSG_POLICY_COUNTERS_REQUEST:
         flowctl_policy_counters(&c->fc, env->policy_counters_request);
         break;

@@ -378,6 +378,13 @@ static void commands(struct dp_flow *f)
                 sess_close(f, idx, R_CLEARED);
                 f->cmd_closed++;
             }
+        } else if (c->op == DP_CMD_SYNC) {
+            const struct dp_delta *rec = (const struct dp_delta *)(uintptr_t)c->id;
+            if (dp_flow_sync(f, f->tab, rec) < 0)
+                f->sync_failed++;
+            else
+                f->sync_done++;
+            atomic_fetch_add_explicit(&f->sync_consumed, 1, memory_order_release);
         } else if (c->op == DP_CMD_CLEAR_END) {
             struct dp_cmd_reply r = {c->req, f->cmd_closed};
             if (!spsc_ring_push(&f->replies, &r))
@@ -426,8 +433,10 @@ bool dp_flow_busy(const struct dp_flow *f)
 {
     if (!f->tab)
         return false;
+    /* Commands left over (more than one pass's budget, e.g. an HA bulk sync): no sleep. */
     return f->reeval || (f->early && f->idle_cursor != early_stop(idle_bucket(f->now_ms))) ||
-           f->wheel.cur_tick <= f->now_ms / DP_TIMER_TICK_MS;
+           f->wheel.cur_tick <= f->now_ms / DP_TIMER_TICK_MS ||
+           spsc_ring_count((struct spsc_ring *)&f->cmds) != 0;
 }
 
 /* ---- forwarding ---- */
@@ -1467,6 +1476,35 @@ int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct d
         f->tab = saved;
     }
     return 0;
+}
+
+int dp_flow_sync(struct dp_flow *f, const struct dp_tables *t, const struct dp_delta *rec)
+{
+    const bool close = rec->kind == DP_DELTA_CLOSE || rec->state == SESS_CLOSED;
+    const uint32_t ref = sess_lookup(&f->t, &rec->fwd, sess_hash(&f->t, &rec->fwd));
+    if (ref != SESS_NONE) {
+        const uint32_t idx = ref >> 1;
+        struct dp_session *s = sess_at(&f->t, idx);
+        if (close) {
+            sess_close(f, idx, R_CLEARED);
+            return 1;
+        }
+        if (rec->state > s->state && rec->state < SESS_CLOSED) {
+            s->state = rec->state;
+            if (s->d[0].key.proto == IPPROTO_TCP && s->state >= SESS_FIN_WAIT)
+                s->flags |= SESS_F_FIN_FWD | (s->state >= SESS_CLOSING ? SESS_F_FIN_REV : 0);
+        }
+        /* The peer saw the session alive: it stays alive here too, with its state's timeout,
+         * and the mirror learns its state (a later bulk sync from here sends it on). */
+        s->last_seen = f->now32;
+        const uint32_t to = t ? timeout_s(&t->flow, s) : DP_DEF_UDP;
+        timer_arm(&f->wheel, idx, f->now_ms + (uint64_t)to * 1000);
+        emit(f, idx, DP_DELTA_UPDATE, R_NONE);
+        return 1;
+    }
+    if (close)
+        return 1;
+    return dp_flow_install(f, t, rec, false);
 }
 
 void dp_flow_install_done(struct dp_flow *f)

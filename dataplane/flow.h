@@ -101,7 +101,10 @@ struct dp_nat_ctr {
     uint64_t hits, failures;
 };
 
-enum dp_cmd_op { DP_CMD_CLEAR = 1, DP_CMD_CLEAR_END = 2 };
+/* DP_CMD_SYNC: id points to a struct dp_delta the control thread keeps until the command is
+ * consumed (flowctl_sync_install): a session synced from the HA peer to install, update or
+ * close. */
+enum dp_cmd_op { DP_CMD_CLEAR = 1, DP_CMD_CLEAR_END = 2, DP_CMD_SYNC = 3 };
 
 struct dp_cmd {
     uint32_t op;
@@ -156,6 +159,8 @@ struct dp_flow {
     bool early;
     uint32_t idle_cursor;
     uint64_t cmd_closed;
+    uint64_t sync_done, sync_failed; /* DP_CMD_SYNC commands (control thread reads, for logs) */
+    _Atomic uint64_t sync_consumed;  /* DP_CMD_SYNC commands done (flowctl's install replies) */
     uint32_t rj_tokens;
     uint64_t rj_refill_ms;
     uint64_t last_kick_ms;
@@ -246,6 +251,12 @@ void dp_flow_export(const struct dp_flow *f, const struct dp_tables *t,
  */
 int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct dp_delta *rec,
                     bool keep_id);
+/*
+ * A session synced from the HA peer (running worker, command ring): a close removes the local
+ * copy; a known key takes the record's state; an unknown key is installed with a local id (a
+ * create delta announces it). Returns 0, 1 if it only updated or closed, or -errno.
+ */
+int dp_flow_sync(struct dp_flow *f, const struct dp_tables *t, const struct dp_delta *rec);
 void dp_flow_install_done(struct dp_flow *f);
 
 #endif

@@ -47,6 +47,8 @@ int flowctl_init(struct flowctl *fc, struct dp *dp,
     return rc;
 }
 
+static void send_install_reply(struct flowctl *fc, uint64_t req, uint64_t records, bool lost);
+
 static void destroy_flows(struct flowctl *fc)
 {
     struct dp *dp = fc->dp;
@@ -55,6 +57,14 @@ static void destroy_flows(struct flowctl *fc)
         dp->flows[w] = NULL;
     }
     dp->nflows = 0;
+    /* Commands in the old rings are gone with them: say so, and count afresh. */
+    while (fc->sync_pend_n) {
+        struct flowctl_sync_pending *p = &fc->sync_pend[fc->sync_pend_head];
+        send_install_reply(fc, p->req, p->records, true);
+        fc->sync_pend_head = (fc->sync_pend_head + 1) % DP_SYNC_PENDING;
+        fc->sync_pend_n--;
+    }
+    memset(fc->sync_pushed, 0, sizeof(fc->sync_pushed));
     fc->layout_cap = 0;
     fc->layout_mask = 0;
 }
@@ -70,6 +80,12 @@ void flowctl_free(struct flowctl *fc)
         free(c);
     }
     destroy_flows(fc);
+    for (uint32_t w = 0; w < MOAT_MAX_WORKERS; w++) {
+        free(fc->sync_slots[w]);
+        fc->sync_slots[w] = NULL;
+    }
+    free(fc->sync_pend);
+    fc->sync_pend = NULL;
     pol_names_free(&fc->pnames);
     pol_names_free(&fc->anames);
 }
@@ -406,10 +422,41 @@ static void clear_done(struct flowctl *fc)
 
 /* ---- polling ---- */
 
+static void send_install_reply(struct flowctl *fc, uint64_t req, uint64_t records, bool lost)
+{
+    Moat__SessionInstallReply r = MOAT__SESSION_INSTALL_REPLY__INIT;
+    r.request_id = req;
+    r.records = records;
+    r.lost = lost;
+    Moat__Envelope env = MOAT__ENVELOPE__INIT;
+    env.msg_case = MOAT__ENVELOPE__MSG_SESSION_INSTALL_REPLY;
+    env.session_install_reply = &r;
+    fc->send(fc->send_arg, &env);
+}
+
+/* Answers the SessionInstalls whose records every worker went through, in order. */
+static void sync_replies(struct flowctl *fc)
+{
+    struct dp *dp = fc->dp;
+    while (fc->sync_pend_n) {
+        struct flowctl_sync_pending *p = &fc->sync_pend[fc->sync_pend_head];
+        for (uint32_t w = 0; w < dp->nflows; w++) {
+            if (dp->flows[w] && atomic_load_explicit(&dp->flows[w]->sync_consumed,
+                                                     memory_order_acquire) < p->target[w])
+                return;
+        }
+        send_install_reply(fc, p->req, p->records, false);
+        fc->sync_pend_head = (fc->sync_pend_head + 1) % DP_SYNC_PENDING;
+        fc->sync_pend_n--;
+    }
+}
+
 void flowctl_poll(struct flowctl *fc, int64_t now_ms, bool force)
 {
     if (fc->clears)
         clear_progress(fc);
+    if (fc->sync_pend_n)
+        sync_replies(fc);
     const uint32_t waiting = deltas_waiting(fc);
     const bool due =
         now_ms >= fc->next_flush_ms || (waiting && now_ms - fc->last_flush_ms >= DP_FLUSH_MIN_MS);
@@ -425,7 +472,7 @@ int64_t flowctl_next_ms(const struct flowctl *fc, int64_t now_ms)
 {
     if (!fc->dp->nflows)
         return now_ms + 1000;
-    if (fc->clears)
+    if (fc->clears || fc->sync_pend_n)
         return now_ms + 1;
     return fc->next_flush_ms > now_ms ? fc->next_flush_ms : now_ms;
 }
@@ -794,4 +841,87 @@ uint64_t flowctl_install_snapshot(struct flowctl *fc, const Moat__Snapshot *s,
     log_info("re-seeded %llu of %zu sessions from controld%s", (unsigned long long)done,
              s->n_sessions, bad ? " (some records were unusable)" : "");
     return done;
+}
+
+void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
+{
+    struct dp *dp = fc->dp;
+    const struct dp_tables *t = atomic_load(&dp->tables);
+    if (!t || !dp->nflows) {
+        log_warn("session install (HA sync): %zu sessions before any snapshot applied: ignored",
+                 m->n_sessions);
+        send_install_reply(fc, m->request_id, 0, true);
+        return;
+    }
+    if (!fc->sync_pend && !(fc->sync_pend = calloc(DP_SYNC_PENDING, sizeof(*fc->sync_pend)))) {
+        send_install_reply(fc, m->request_id, 0, true);
+        return;
+    }
+    /* Room for this request's reply: the oldest must be answered first. */
+    for (int waited_ms = 0; fc->sync_pend_n == DP_SYNC_PENDING; waited_ms++) {
+        sync_replies(fc);
+        if (fc->sync_pend_n < DP_SYNC_PENDING)
+            break;
+        if (waited_ms >= 1000) {
+            send_install_reply(fc, m->request_id, 0, true);
+            return;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    bool lost = false;
+    for (size_t i = 0; i < m->n_sessions; i++) {
+        struct dp_delta d;
+        if (!flowctl_record_to_delta(fc, m->sessions[i], t, &d)) {
+            fc->sync_unusable++;
+            continue;
+        }
+        if (m->sessions[i]->state == MOAT__SESSION_STATE__SESSION_CLOSED)
+            d.kind = DP_DELTA_CLOSE;
+        uint32_t w = owner_of(fc, &d);
+        if (w == UINT32_MAX || !dp->flows[w])
+            continue;
+        if (!fc->sync_slots[w] && !(fc->sync_slots[w] = calloc(DP_SYNC_SLOTS, sizeof(d)))) {
+            log_err("session install (HA sync): out of memory");
+            return;
+        }
+        struct dp_delta *slot = &fc->sync_slots[w][fc->sync_pushed[w] % DP_SYNC_SLOTS];
+        *slot = d;
+        struct dp_cmd cmd = {.op = DP_CMD_SYNC, .id = (uint64_t)(uintptr_t)slot};
+        int64_t waited_us = 0;
+        while (!spsc_ring_push(&dp->flows[w]->cmds, &cmd)) {
+            if (waited_us >= 1000000) {
+                fc->sync_ring_timeouts++;
+                log_warn("session install (HA sync): worker %u has not taken commands for 1 s; "
+                         "%zu sessions not installed",
+                         w, m->n_sessions - i);
+                lost = true;
+                break;
+            }
+            wake(dp, w);
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+            waited_us += 200;
+            if ((waited_us % 50000) == 0 && dp->progress)
+                dp->progress(dp->progress_arg);
+        }
+        if (lost)
+            break;
+        fc->sync_pushed[w]++;
+        fc->sync_records++;
+    }
+    if (lost) {
+        send_install_reply(fc, m->request_id, 0, true);
+        return;
+    }
+    /* Sleeping workers take their commands now, not at their next idle timeout. */
+    for (uint32_t w = 0; w < dp->nflows; w++)
+        if (dp->flows[w])
+            wake(dp, w);
+    uint32_t tail = (fc->sync_pend_head + fc->sync_pend_n) % DP_SYNC_PENDING;
+    struct flowctl_sync_pending *p = &fc->sync_pend[tail];
+    p->req = m->request_id;
+    p->records = m->n_sessions;
+    memcpy(p->target, fc->sync_pushed, sizeof(p->target));
+    fc->sync_pend_n++;
 }

@@ -25,6 +25,13 @@
 #define DP_FLUSH_MS 50
 #define DP_FLUSH_MIN_MS 5 /* a worker's wake-up flushes at once if the last flush is older */
 #define DP_BATCH_MAX 256
+#define DP_SYNC_SLOTS (2 * DP_CMD_RING)
+#define DP_SYNC_PENDING 256
+
+struct flowctl_sync_pending {
+    uint64_t req, records;
+    uint64_t target[MOAT_MAX_WORKERS]; /* sync_consumed each worker must reach */
+};
 
 struct flowctl_clear; /* a SessionClear in progress */
 
@@ -43,6 +50,16 @@ struct flowctl {
     struct flowctl_clear *clears, *clears_tail;
     /* Counters, for logs and tests. */
     uint64_t batches, deltas_sent, installed, install_failed;
+    /* HA sync installs in flight: DP_SYNC_SLOTS records per worker, reused round-robin. The
+     * command ring holds at most DP_CMD_RING commands, so when a slot comes round again the
+     * command that used it (DP_SYNC_SLOTS = 2 x DP_CMD_RING pushes ago) was consumed, even
+     * while the slot is written before the push waits for room. */
+    struct dp_delta *sync_slots[MOAT_MAX_WORKERS];
+    uint64_t sync_pushed[MOAT_MAX_WORKERS];
+    uint64_t sync_records, sync_unusable, sync_ring_timeouts;
+    /* SessionInstall requests waiting for their workers (FIFO of DP_SYNC_PENDING). */
+    struct flowctl_sync_pending *sync_pend;
+    uint32_t sync_pend_head, sync_pend_n;
     /* Batch buffers. */
     struct dp_delta buf[DP_BATCH_MAX];
     Moat__SessionDelta d[DP_BATCH_MAX];
@@ -71,6 +88,11 @@ int flowctl_layout(struct flowctl *fc, const struct dp_tables *t, char *err, siz
  * many were installed. */
 uint64_t flowctl_install_snapshot(struct flowctl *fc, const Moat__Snapshot *s,
                                   const struct dp_tables *t);
+
+/* SessionInstall (HA sync, running workers): each record goes to its worker's command ring;
+ * a full ring is waited for (up to a second, the control thread's heartbeats go on). Once
+ * the workers went through them, flowctl_poll() answers SessionInstallReply. */
+void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m);
 
 /* Sends what is due: delta batches (all waiting ones when force), finished clears. */
 void flowctl_poll(struct flowctl *fc, int64_t now_ms, bool force);

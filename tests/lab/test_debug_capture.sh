@@ -51,6 +51,7 @@ capture "$RUN/collapse" >"$RUN/collapse.out" 2>&1 &
 CAP_PID=$!
 check "the load starts" wait_for 20 "window starts" bash -c "grep -qs 'window of' $RUN/collapse/moat-capture-*/progress.log"
 sleep 3
+fb0=$(($(counter shim tail_call fw0) + $(counter shim fallback_pass fw0)))
 kill -STOP "$hp"
 check "helper stopped: controld disarms" wait_for 5 disarmed is_disarmed
 sleep 2.5
@@ -63,6 +64,10 @@ check "stopped helper: collapse flagged (exit 1, got $rc)" [ "$rc" -eq 1 ]
 check "stopped helper: summary says COLLAPSE with zero intervals" bash -c "grep -q '^VERDICT: COLLAPSE' $D/summary.txt && grep -q 'at zero' $D/summary.txt"
 check "stopped helper: Moat's rate shows the disarmed seconds" grep -q DISARMED "$D/summary.txt"
 check "stopped helper: the collapse window is named" grep -q 'collapse window: from' "$D/summary.txt"
-check "stopped helper: fw0's capture holds the retransmissions the kernel path got" bash -c "[ \$(tcpdump -nr $D/fw-fw0.pcap 'tcp port 5201' 2>/dev/null | wc -l) -ge 2 ]"
+# Disarmed, fw0's transit went to the legacy path (XDP: tcpdump on fw0 cannot see it) or to
+# the kernel: the shim counted it, and the tool's capture folder still has fw0's capture file.
+fb1=$(($(counter shim tail_call fw0) + $(counter shim fallback_pass fw0)))
+check "stopped helper: fw0's transit took the fallback meanwhile ($fb0 -> $fb1)" [ "$fb1" -gt "$fb0" ]
+check "stopped helper: the firewall-side capture was taken" [ -s "$D/fw-fw0.pcap" ]
 check "forwarding comes back after SIGCONT" wait_for 20 armed is_armed
 lab_finish

@@ -220,6 +220,27 @@ static void test_too_many(void **state)
     config_free(cfg);
 }
 
+/* In a cluster, interface SNAT translates to the egress interface's virtual address (the
+ * shared example): replies to it must reach the helper, not the node's own address. */
+static void test_cluster_vip(void **state)
+{
+    (void)state;
+    struct moat_config *cfg = NULL;
+    struct config_error err;
+    assert_int_equal(
+        config_load_file(MOAT_SOURCE_DIR "/tests/unit/config/ha-node0.conf", &cfg, &err), 0);
+    struct nat_local_set s;
+    char why[256];
+    assert_int_equal(nat_local_build(cfg, &s, why, sizeof(why)), 0);
+    assert_int_equal(s.n, 3);
+    assert_range(&s, "10.77.2.1", IPPROTO_TCP, 1024, 32767, MOAT_NAT_LOCAL_F_SNAT);
+    assert_range(&s, "10.77.2.1", IPPROTO_UDP, 1024, 32767, MOAT_NAT_LOCAL_F_SNAT);
+    assert_range(&s, "10.77.2.1", IPPROTO_ICMP, 1024, 32767, MOAT_NAT_LOCAL_F_SNAT);
+    assert_null(entry(&s, "10.77.2.3", IPPROTO_TCP, 0));
+    nat_local_free(&s);
+    config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_hairpin),
         cmocka_unit_test(test_too_many),
+        cmocka_unit_test(test_cluster_vip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -499,10 +499,31 @@ static void test_nat_every_kind(void **state)
     assert_int_equal(built->nat_rules[1]->from_ifindexes[0], 32);
     assert_int_equal(built->nat_rules[4]->to_ifindexes[0], 32);
     snapshot_free(built);
-    /* NAT is enforced now; chassis cluster still is not. */
+    /* NAT and chassis cluster are both enforced now. */
     char why[256];
-    assert_int_equal(lifecycle_check_enforceable(ctl.cfg, why, sizeof(why)), -EOPNOTSUPP);
-    assert_non_null(strstr(why, "chassis cluster"));
+    assert_int_equal(lifecycle_check_enforceable(ctl.cfg, why, sizeof(why)), 0);
+    config_free(ctl.cfg);
+}
+
+/* A cluster interface: its virtual address comes first (interface SNAT takes the first address
+ * of the family, and after a failover the translation must still be valid on the new node). */
+static void test_cluster_vip_first(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"fw0", "fw1", "ctl0"};
+    static const uint32_t idx[] = {11, 12, 13};
+    setup_ctl_file(MOAT_SOURCE_DIR "/tests/unit/config/ha-node0.conf", names, idx, 3);
+    Moat__Snapshot *s = snapshot_build(&ctl);
+    assert_non_null(s);
+    assert_int_equal(s->n_interfaces, 3);
+    assert_string_equal(s->interfaces[1]->name, "fw1");
+    assert_int_equal(s->interfaces[1]->n_addresses, 2);
+    assert_pfx(s->interfaces[1]->addresses[0], "10.77.2.1", 24);
+    assert_pfx(s->interfaces[1]->addresses[1], "10.77.2.3", 24);
+    assert_int_equal(s->interfaces[2]->n_addresses, 1);
+    char why[256];
+    assert_int_equal(lifecycle_check_enforceable(ctl.cfg, why, sizeof(why)), 0);
+    snapshot_free(s);
     config_free(ctl.cfg);
 }
 
@@ -514,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_frame_with_sessions),
         cmocka_unit_test(test_nat_standalone),
         cmocka_unit_test(test_nat_every_kind),
+        cmocka_unit_test(test_cluster_vip_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

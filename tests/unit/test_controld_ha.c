@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for controld/ha: sealed frames (auth.c) and the election rule (election.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ha/auth.h"
+#include "ha/election.h"
+
+static void seal_hb(const char *key, uint64_t seq, uint8_t **buf, size_t *len)
+{
+    Moat__ClusterGroupState g = MOAT__CLUSTER_GROUP_STATE__INIT;
+    g.id = 1;
+    g.priority = 200;
+    g.primary = true;
+    Moat__ClusterGroupState *gp[1] = {&g};
+    Moat__ClusterHeartbeat hb = MOAT__CLUSTER_HEARTBEAT__INIT;
+    hb.cluster_id = 1;
+    hb.node_id = 0;
+    hb.groups = gp;
+    hb.n_groups = 1;
+    Moat__Envelope env = MOAT__ENVELOPE__INIT;
+    env.msg_case = MOAT__ENVELOPE__MSG_CLUSTER_HEARTBEAT;
+    env.cluster_heartbeat = &hb;
+    assert_int_equal(ha_seal(key, 0, 1, seq, &env, buf, len), 0);
+}
+
+static void test_seal_open(void **state)
+{
+    (void)state;
+    uint8_t *b;
+    size_t len;
+    seal_hb("secret", 42, &b, &len);
+    size_t total = 0;
+    assert_int_equal(ha_frame_len(b, len, HA_MAX_PAYLOAD, &total), 1);
+    assert_int_equal(total, len);
+    assert_int_equal(ha_frame_len(b, 10, HA_MAX_PAYLOAD, &total), 0);
+    struct ha_hdr h;
+    Moat__Envelope *env = NULL;
+    assert_int_equal(ha_open("secret", b, len, &h, &env), 0);
+    assert_int_equal(h.seq, 42);
+    assert_int_equal(h.node, 0);
+    assert_int_equal(h.cluster, 1);
+    assert_int_equal(env->msg_case, MOAT__ENVELOPE__MSG_CLUSTER_HEARTBEAT);
+    assert_int_equal(env->cluster_heartbeat->groups[0]->priority, 200);
+    moat__envelope__free_unpacked(env, NULL);
+    free(b);
+}
+
+static void test_bad_mac(void **state)
+{
+    (void)state;
+    uint8_t *b;
+    size_t len;
+    struct ha_hdr h;
+    Moat__Envelope *env = NULL;
+    seal_hb("wrong-key", 7, &b, &len);
+    assert_int_equal(ha_open("secret", b, len, &h, &env), -EACCES);
+    assert_null(env);
+    free(b);
+    /* One flipped bit anywhere (header, payload or MAC) is refused. */
+    seal_hb("secret", 7, &b, &len);
+    for (size_t i = 0; i < len; i++) {
+        b[i] ^= 0x10;
+        int rc = ha_open("secret", b, len, &h, &env);
+        assert_true(rc == -EACCES || rc == -EBADMSG);
+        assert_null(env);
+        b[i] ^= 0x10;
+    }
+    assert_int_equal(ha_open("secret", b, len - 1, &h, &env), -EBADMSG);
+    free(b);
+}
+
+static void test_replay_window(void **state)
+{
+    (void)state;
+    struct ha_replay r = {0};
+    assert_false(ha_replay_accept(&r, 0));
+    assert_true(ha_replay_accept(&r, 1000));
+    assert_false(ha_replay_accept(&r, 1000)); /* duplicate */
+    assert_true(ha_replay_accept(&r, 1002));
+    assert_true(ha_replay_accept(&r, 1001)); /* reordered, inside the window */
+    assert_false(ha_replay_accept(&r, 1001));
+    assert_true(ha_replay_accept(&r, 1100));
+    assert_false(ha_replay_accept(&r, 1002)); /* older than the window */
+    assert_true(ha_replay_accept(&r, 1100 - 63));
+    assert_false(ha_replay_accept(&r, 1100 - 64));
+}
+
+static struct el_input base(unsigned me)
+{
+    struct el_input in = {.me = me, .peer_alive = true, .manual_node = -1};
+    in.prio[0] = 200;
+    in.prio[1] = 100;
+    in.ready[0] = in.ready[1] = true;
+    return in;
+}
+
+static void test_election(void **state)
+{
+    (void)state;
+    /* Nobody primary: the higher priority wins, on both nodes. */
+    struct el_input a = base(0), b = base(1);
+    assert_true(el_step(&a));
+    assert_false(el_step(&b));
+    /* Peer lost: take every group, whatever the priority. */
+    b.peer_alive = false;
+    assert_true(el_step(&b));
+    /* Node 1 is primary, node 0 comes back: no preempt = node 1 stays. */
+    a = base(0);
+    a.primary[1] = true;
+    assert_false(el_step(&a));
+    /* Preempt, but node 0 does not hold the sessions yet: wait. */
+    a.preempt = true;
+    a.ready[0] = false;
+    assert_false(el_step(&a));
+    /* Preempt and ready: node 1 steps down first... */
+    a.ready[0] = true;
+    b = base(1);
+    b.preempt = true;
+    b.primary[1] = true;
+    assert_false(el_step(&b));
+    /* ...node 0 takes over only once node 1 says it is not primary any more. */
+    assert_false(el_step(&a));
+    a.primary[1] = false;
+    assert_true(el_step(&a));
+    /* Manual failover to node 1 beats priority and preempt. */
+    a = base(0);
+    a.preempt = true;
+    a.primary[0] = true;
+    a.manual_node = 1;
+    assert_false(el_step(&a));
+    b = base(1);
+    b.preempt = true;
+    b.manual_node = 1;
+    b.primary[0] = true;
+    assert_false(el_step(&b)); /* node 0 has not stepped down yet */
+    b.primary[0] = false;
+    assert_true(el_step(&b));
+    /* Monitored interface down: priority 0 hands the group over. */
+    assert_int_equal(el_effective_priority(200, 255), 0);
+    assert_int_equal(el_effective_priority(200, 50), 150);
+    a = base(0);
+    a.primary[0] = true;
+    a.prio[0] = 0;
+    assert_false(el_step(&a));
+    /* Both primary (control link back after a split): the lower priority steps down. */
+    a = base(0);
+    a.primary[0] = a.primary[1] = true;
+    b = base(1);
+    b.primary[0] = b.primary[1] = true;
+    assert_true(el_step(&a));
+    assert_false(el_step(&b));
+    /* Equal priorities: node 0. */
+    a = base(0);
+    a.prio[1] = 200;
+    assert_int_equal(el_desired(&a), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seal_open),
+        cmocka_unit_test(test_bad_mac),
+        cmocka_unit_test(test_replay_window),
+        cmocka_unit_test(test_election),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -6,7 +6,7 @@
 # non-zero if a harness crashed, failed an invariant or did not build. No root needed (clang
 # and libclang-rt-14-dev from packaging/install-deps.sh).
 #
-#   tests/fuzz/run.sh           every harness, FUZZ_SECONDS (default 12) each
+#   tests/fuzz/run.sh           every harness, FUZZ_SECONDS (default 10) each, 30 s in all
 #   tests/fuzz/run.sh packet    one harness (packet, config, frame)
 #   tests/fuzz/run.sh --seeds   rewrites tests/fuzz/corpus/ (after changing an input format)
 #
@@ -15,7 +15,7 @@
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${FUZZ_BUILD:-$TOP/build-fuzz}
-SECS=${FUZZ_SECONDS:-12}
+SECS=${FUZZ_SECONDS:-10}
 HARNESSES=(packet config frame)
 
 build() {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "counters.h"
+#include "ha/ha.h"
 #include "helper.h"
 #include "log.h"
 #include "show.h"
@@ -34,25 +35,25 @@ static struct {
 
 /* ---- rendering ---- */
 
-static void head(struct strbuf *o, const char *name, const char *type, const char *help)
+void metrics_head(struct strbuf *o, const char *name, const char *type, const char *help)
 {
     strbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void gauge(struct strbuf *o, const char *name, const char *help, uint64_t v)
+void metrics_gauge(struct strbuf *o, const char *name, const char *help, uint64_t v)
 {
-    head(o, name, "gauge", help);
+    metrics_head(o, name, "gauge", help);
     strbuf_printf(o, "%s %llu\n", name, (unsigned long long)v);
 }
 
-static void counter(struct strbuf *o, const char *name, const char *help, uint64_t v)
+void metrics_counter(struct strbuf *o, const char *name, const char *help, uint64_t v)
 {
-    head(o, name, "counter", help);
+    metrics_head(o, name, "counter", help);
     strbuf_printf(o, "%s %llu\n", name, (unsigned long long)v);
 }
 
 /* A label value: backslash, double quote and newline escaped. */
-static void label(struct strbuf *o, const char *v)
+void metrics_label(struct strbuf *o, const char *v)
 {
     strbuf_printf(o, "\"");
     for (const char *p = v; *p; p++) {
@@ -103,10 +104,11 @@ static void render_shim(struct controld *c, struct strbuf *o)
     for (unsigned k = 0; n && k < f[0].n; k++) {
         char name[96];
         snprintf(name, sizeof(name), "moat_shim_%s_total", f[0].name[k]);
-        head(o, name, "counter", "XDP shim decisions per interface (moatctl show interfaces)");
+        metrics_head(o, name, "counter",
+                     "XDP shim decisions per interface (moatctl show interfaces)");
         for (unsigned i = 0; i < n; i++) {
             strbuf_printf(o, "%s{interface=", name);
-            label(o, c->ifaces[i].name);
+            metrics_label(o, c->ifaces[i].name);
             strbuf_printf(o, "} %llu\n", (unsigned long long)f[i].v[k]);
         }
     }
@@ -116,11 +118,12 @@ static void render_workers(struct controld *c, struct strbuf *o)
 {
     static struct moat_dp_stats ds;
     int err = show_read_dp_stats(c, &ds);
-    gauge(o, "moat_helper_stats_available",
-          "1 if the helper's counters file (RUN_DIR/dataplane.stats) could be read", err == 0);
+    metrics_gauge(o, "moat_helper_stats_available",
+                  "1 if the helper's counters file (RUN_DIR/dataplane.stats) could be read",
+                  err == 0);
     if (err)
         return;
-    gauge(o, "moat_helper_stats_pid", "pid of the helper that wrote the counters", ds.pid);
+    metrics_gauge(o, "moat_helper_stats_pid", "pid of the helper that wrote the counters", ds.pid);
     static struct fields f[MOAT_MAX_WORKERS];
     for (unsigned w = 0; w < ds.nworkers; w++) {
         f[w].n = 0;
@@ -130,8 +133,8 @@ static void render_workers(struct controld *c, struct strbuf *o)
         bool g = is_gauge(f[0].name[k]);
         char name[96];
         snprintf(name, sizeof(name), "moat_worker_%s%s", f[0].name[k], g ? "" : "_total");
-        head(o, name, g ? "gauge" : "counter",
-             "dataplane worker counter (moatctl show dataplane statistics)");
+        metrics_head(o, name, g ? "gauge" : "counter",
+                     "dataplane worker counter (moatctl show dataplane statistics)");
         for (unsigned w = 0; w < ds.nworkers; w++)
             strbuf_printf(o, "%s{worker=\"%u\"} %llu\n", name, w, (unsigned long long)f[w].v[k]);
     }
@@ -140,31 +143,35 @@ static void render_workers(struct controld *c, struct strbuf *o)
 void metrics_render(struct controld *c, struct strbuf *o)
 {
     enum helper_state hs = helper_get_state(c->helper);
-    head(o, "moat_build_info", "gauge", "version of moat-controld");
+    metrics_head(o, "moat_build_info", "gauge", "version of moat-controld");
     strbuf_printf(o, "moat_build_info{version=\"%s\"} 1\n", MOAT_VERSION);
-    head(o, "moat_mode", "gauge", "runtime mode (1 for the current one)");
+    metrics_head(o, "moat_mode", "gauge", "runtime mode (1 for the current one)");
     strbuf_printf(o, "moat_mode{mode=");
-    label(o, c->mode);
+    metrics_label(o, c->mode);
     strbuf_printf(o, "} 1\n");
-    head(o, "moat_phase", "gauge", "lifecycle phase of controld (1 for the current one)");
+    metrics_head(o, "moat_phase", "gauge", "lifecycle phase of controld (1 for the current one)");
     strbuf_printf(o, "moat_phase{phase=");
-    label(o, c->phase ? c->phase : "");
+    metrics_label(o, c->phase ? c->phase : "");
     strbuf_printf(o, "} 1\n");
-    gauge(o, "moat_forwarding_armed", "1 if transit traffic goes to the userspace dataplane",
-          c->armed);
-    gauge(o, "moat_generation", "snapshot generation the helper applied", c->applied_generation);
-    gauge(o, "moat_generation_pushed", "last snapshot generation controld pushed", c->generation);
-    gauge(o, "moat_helper_up", "1 if the dataplane helper is connected", hs != HELPER_DOWN);
-    head(o, "moat_helper_state", "gauge", "state of the helper link (1 for the current one)");
+    metrics_gauge(o, "moat_forwarding_armed",
+                  "1 if transit traffic goes to the userspace dataplane", c->armed);
+    metrics_gauge(o, "moat_generation", "snapshot generation the helper applied",
+                  c->applied_generation);
+    metrics_gauge(o, "moat_generation_pushed", "last snapshot generation controld pushed",
+                  c->generation);
+    metrics_gauge(o, "moat_helper_up", "1 if the dataplane helper is connected", hs != HELPER_DOWN);
+    metrics_head(o, "moat_helper_state", "gauge",
+                 "state of the helper link (1 for the current one)");
     strbuf_printf(o, "moat_helper_state{state=\"%s\"} 1\n", helper_state_name(hs));
-    gauge(o, "moat_helper_pid", "pid of the connected helper (0 if none)",
-          hs == HELPER_DOWN ? 0 : helper_pid(c->helper));
-    gauge(o, "moat_uptime_seconds", "seconds since controld started",
-          (ctl_now_ms() - c->started_at_ms) / 1000);
-    gauge(o, "moat_sessions", "sessions in controld's mirror of the helper's table",
-          c->mirror.count);
-    gauge(o, "moat_sessions_max", "maximum sessions (security flow max-sessions)", c->mirror.max);
-#define C(f, help) counter(o, "moat_controld_" #f "_total", help, c->f);
+    metrics_gauge(o, "moat_helper_pid", "pid of the connected helper (0 if none)",
+                  hs == HELPER_DOWN ? 0 : helper_pid(c->helper));
+    metrics_gauge(o, "moat_uptime_seconds", "seconds since controld started",
+                  (ctl_now_ms() - c->started_at_ms) / 1000);
+    metrics_gauge(o, "moat_sessions", "sessions in controld's mirror of the helper's table",
+                  c->mirror.count);
+    metrics_gauge(o, "moat_sessions_max", "maximum sessions (security flow max-sessions)",
+                  c->mirror.max);
+#define C(f, help) metrics_counter(o, "moat_controld_" #f "_total", help, c->f);
     C(helper_connects, "helper connections accepted")
     C(helper_disconnects, "helper connections lost")
     C(helper_spawns, "helpers spawned by controld (--spawn-dataplane)")
@@ -178,27 +185,30 @@ void metrics_render(struct controld *c, struct strbuf *o)
     C(malformed_frames, "malformed frames on the helper link")
     C(session_log_lines, "RT_FLOW_SESSION_CREATE/CLOSE log lines written")
 #undef C
-    counter(o, "moat_metrics_scrapes_total", "requests answered by this endpoint", M.scrapes);
-    head(o, "moat_interface_up", "gauge", "1 if the interface's link is up");
+    metrics_counter(o, "moat_metrics_scrapes_total", "requests answered by this endpoint",
+                    M.scrapes);
+    metrics_head(o, "moat_interface_up", "gauge", "1 if the interface's link is up");
     for (unsigned i = 0; i < c->n_ifaces; i++) {
         strbuf_printf(o, "moat_interface_up{interface=");
-        label(o, c->ifaces[i].name);
+        metrics_label(o, c->ifaces[i].name);
         strbuf_printf(o, "} %d\n", c->ifaces[i].link_up);
     }
-    head(o, "moat_interface_armed", "gauge", "1 if the shim sends the interface's transit to XSKs");
+    metrics_head(o, "moat_interface_armed", "gauge",
+                 "1 if the shim sends the interface's transit to XSKs");
     for (unsigned i = 0; i < c->n_ifaces; i++) {
         strbuf_printf(o, "moat_interface_armed{interface=");
-        label(o, c->ifaces[i].name);
+        metrics_label(o, c->ifaces[i].name);
         strbuf_printf(o, "} %d\n", c->ifaces[i].armed);
     }
-    head(o, "moat_interface_xsk_bound", "gauge", "RX queues with an AF_XDP socket bound");
+    metrics_head(o, "moat_interface_xsk_bound", "gauge", "RX queues with an AF_XDP socket bound");
     for (unsigned i = 0; i < c->n_ifaces; i++) {
         strbuf_printf(o, "moat_interface_xsk_bound{interface=");
-        label(o, c->ifaces[i].name);
+        metrics_label(o, c->ifaces[i].name);
         strbuf_printf(o, "} %u\n", c->ifaces[i].xsk_bound);
     }
     render_shim(c, o);
     render_workers(c, o);
+    ha_render_metrics(c, o); /* chassis cluster, when configured */
 }
 
 /* ---- HTTP ---- */

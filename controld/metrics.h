@@ -26,5 +26,10 @@ int metrics_apply(struct controld *c);
 void metrics_close(void);
 /* The whole exposition text (also what `GET /metrics` answers). */
 void metrics_render(struct controld *c, struct strbuf *o);
+/* Pieces of the text format, for other modules' metrics (HA). */
+void metrics_head(struct strbuf *o, const char *name, const char *type, const char *help);
+void metrics_gauge(struct strbuf *o, const char *name, const char *help, uint64_t v);
+void metrics_counter(struct strbuf *o, const char *name, const char *help, uint64_t v);
+void metrics_label(struct strbuf *o, const char *v);
 
 #endif

@@ -47,6 +47,10 @@ void ha_session_install_reply(struct controld *c, const Moat__SessionInstallRepl
 void ha_helper_applied(struct controld *c);
 /* `show chassis cluster ...` and `request chassis cluster ...`: moatctl's exit status, or
  * -ENOENT for words that are not a cluster command. */
+/* Prometheus text: cluster state (peer, per group role/priority) and the HA counters. Nothing
+ * without a cluster. */
+void ha_render_metrics(struct controld *c, struct strbuf *o);
+
 int ha_command(struct controld *c, const struct op_ctx *ctx, const char *const *args, size_t nargs,
                struct strbuf *out, struct strbuf *err);
 

@@ -15,6 +15,7 @@
 #include "ha.h"
 #include "ha_internal.h"
 #include "log.h"
+#include "metrics.h"
 
 /* ---- groups and interfaces ---- */
 
@@ -743,4 +744,54 @@ int ha_command(struct controld *c, const struct op_ctx *ctx, const char *const *
     strbuf_printf(err, "unknown cluster command: use show chassis cluster status|statistics or "
                        "request chassis cluster failover [reset] redundancy-group N [node M]");
     return 2;
+}
+
+/* ---- Prometheus (metrics.c calls this) ---- */
+
+void ha_render_metrics(struct controld *c, struct strbuf *o)
+{
+    const struct ha *ha = c->ha;
+    if (!ha)
+        return;
+    const struct cfg_cluster *cl = ha_cl(ha);
+    metrics_gauge(o, "moat_cluster_node_id", "this node's id in the chassis cluster",
+                  cl ? cl->node_id : 0);
+    metrics_gauge(o, "moat_cluster_peer_up", "1 while the peer's heartbeats arrive",
+                  ha->peer_alive);
+    metrics_head(o, "moat_cluster_group_primary", "gauge",
+                 "1 if this node is primary of the redundancy group");
+    for (unsigned i = 0; i < ha->n_rgs; i++)
+        strbuf_printf(o, "moat_cluster_group_primary{group=\"%u\"} %d\n", ha->rgs[i].id,
+                      ha->rgs[i].primary);
+    metrics_head(o, "moat_cluster_group_priority", "gauge",
+                 "this node's effective priority in the group (monitored interfaces deducted)");
+    for (unsigned i = 0; i < ha->n_rgs; i++)
+        strbuf_printf(o, "moat_cluster_group_priority{group=\"%u\"} %u\n", ha->rgs[i].id,
+                      ha->rgs[i].prio);
+    metrics_head(o, "moat_cluster_group_failovers_total", "counter",
+                 "role changes of this node in the group");
+    for (unsigned i = 0; i < ha->n_rgs; i++)
+        strbuf_printf(o, "moat_cluster_group_failovers_total{group=\"%u\"} %llu\n", ha->rgs[i].id,
+                      (unsigned long long)ha->rgs[i].failovers);
+#define C(f, help) metrics_counter(o, "moat_cluster_" #f "_total", help, ha->st.f);
+    C(hb_sent, "heartbeats sent")
+    C(hb_received, "heartbeats received and applied")
+    C(hb_bad_mac, "heartbeats dropped: bad HMAC")
+    C(hb_replayed, "heartbeats dropped: replayed sequence number")
+    C(hb_malformed, "heartbeats dropped: malformed")
+    C(peer_lost, "times the peer was declared lost")
+    C(garp_sent, "gratuitous ARPs sent")
+    C(na_sent, "unsolicited neighbour advertisements sent")
+    C(sync_msgs_sent, "session sync messages sent")
+    C(sync_msgs_received, "session sync messages received")
+    C(sync_sessions_sent, "sessions sent to the peer")
+    C(sync_sessions_received, "sessions received from the peer")
+    C(sync_acked, "sessions the peer acknowledged (installed)")
+    C(sync_installed, "peer sessions installed in this node's dataplane")
+    C(sync_resyncs, "bulk resyncs")
+    C(sync_bad_mac, "sync frames dropped: bad HMAC")
+    C(sync_owner_rg, "sessions synced by their owner redundancy group")
+    C(sync_zone_fallback, "sessions synced by the zone fallback (owner group unknown)")
+    C(sync_install_failed, "peer sessions this node's dataplane could not install")
+#undef C
 }

@@ -93,6 +93,10 @@ echo "    forged heartbeats: bad MAC counter $bad0 -> $bad1, failovers $fo0 -> $
 check "20 forged heartbeats counted as bad MAC" [ $((bad1 - bad0)) -eq 20 ]
 check "forged heartbeats change nothing (node 0 still primary, no failover)" bash -c "[ $fo0 -eq $fo1 ] && [ \"\$(\"$MOAT_BUILD/moatctl\" --run-dir $RUN/n0 --json show chassis cluster status | grep -o '\"local\":true[^}]*' | grep -o 'primary')\" = primary ]"
 check "the peer is still alive" bash -c "hctl() { \"$MOAT_BUILD/moatctl\" --run-dir $RUN/n\$1 \"\${@:2}\"; }; hctl 0 show chassis cluster status | grep -q 'Peer node 1: alive'"
+metrics() { ip netns exec "${LAB_ID}n$1" curl -sf --max-time 5 http://127.0.0.1:9469/metrics; }
+check "Prometheus: node 0 exports itself primary of group 1" bash -c "$(declare -f metrics); LAB_ID=$LAB_ID; metrics 0 | grep -qx 'moat_cluster_group_primary{group=\"1\"} 1'"
+check "Prometheus: node 1 exports itself secondary, the peer up" bash -c "$(declare -f metrics); LAB_ID=$LAB_ID; metrics 1 | grep -qx 'moat_cluster_group_primary{group=\"1\"} 0' && metrics 1 | grep -qx 'moat_cluster_peer_up 1'"
+check "Prometheus: the forged heartbeats are in moat_cluster_hb_bad_mac_total" bash -c "$(declare -f metrics); LAB_ID=$LAB_ID; [ \$(metrics 0 | sed -n 's/^moat_cluster_hb_bad_mac_total //p') -ge 20 ]"
 
 # --- manual failover under UDP traffic, then preempt back ---
 ip netns exec "$NS_SRV" iperf3 -s >/dev/null 2>&1 &

@@ -48,6 +48,7 @@ VB=${P}b0
 T=$(mktemp -d "/tmp/${P}.XXXXXX")
 DRIVER_PID= # bash unsets DRV_PID when the coprocess ends: keep our own copy
 DIN=
+SENDER_PID=
 FAILS=0
 PASSES=0
 
@@ -63,6 +64,7 @@ cleanup() {
 		kill "$DRIVER_PID" 2>/dev/null
 		wait "$DRIVER_PID" 2>/dev/null
 	fi
+	[[ -n $SENDER_PID ]] && kill "$SENDER_PID" 2>/dev/null
 	ip netns del "$NSA" 2>/dev/null
 	ip netns del "$NSB" 2>/dev/null
 	mountpoint -q "$T/bpf" && umount "$T/bpf"
@@ -153,9 +155,24 @@ must() {
 	drv "$@" || die "driver: $* -> $DRV_ERR"
 }
 
-send() { # CASE [COUNT] -> prints the frame length
-	ip netns exec "$NSA" "$PY" "$HERE/shim/send_frames.py" "$VA" "$MAC_B" "$@" 2>>"$T/scapy.log"
+# One scapy process sends every frame (send_frames.py --serve: importing scapy costs about a
+# second, once per frame it was most of this test's time). Started by sender_start, in the
+# main shell, before the first send; send may then run in subshells ($(send ...)).
+sender_start() {
+	mkfifo "$T/send.in" "$T/send.out"
+	ip netns exec "$NSA" "$PY" "$HERE/shim/send_frames.py" --serve "$VA" "$MAC_B" \
+		<"$T/send.in" >"$T/send.out" 2>>"$T/scapy.log" &
+	SENDER_PID=$!
+	exec {SIN}>"$T/send.in" {SOUT}<"$T/send.out"
 }
+send() { # CASE [COUNT] -> prints the frame length
+	local len
+	echo "$*" >&"$SIN" || return 1
+	read -r len <&"$SOUT" || return 1
+	[[ $len == ERR* ]] && { echo "send $*: $len" >>"$T/scapy.log"; return 1; }
+	echo "$len"
+}
+sender_start
 # From CPU 0 only: veth runs the receiver's XDP in a NAPI scheduled on the sending CPU.
 send_cpu0() {
 	ip netns exec "$NSA" taskset -c 0 "$PY" "$HERE/shim/send_frames.py" "$VA" "$MAC_B" "$@" \

@@ -3,7 +3,9 @@
 """Sends crafted frames for tests/lab/test_shim.sh (Debian's python3-scapy).
 
 usage: send_frames.py IFACE DST_MAC CASE [COUNT]
-Prints the length of one frame of CASE, so the test can check what arrives at the XSK.
+       send_frames.py --serve IFACE DST_MAC     reads "CASE [COUNT]" lines on stdin
+Prints the length of one frame of CASE (a line per request with --serve; "ERR why" when it
+cannot), so the test can check what arrives at the XSK.
 Addresses: the sender is 10.77.1.2 / 2001:db8:1::2, the shim's interface 10.77.1.1 /
 2001:db8:1::1; 10.77.9.9 and 2001:db8:9::9 are transit destinations behind it.
 
@@ -182,7 +184,26 @@ def frames(case, eth):
     raise SystemExit(f"unknown case {case}")
 
 
+def serve(iface, dst_mac):
+    conf.verb = 0
+    eth = Ether(dst=dst_mac, src=get_if_hwaddr(iface))
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        try:
+            pkt = frames(words[0], eth)
+            count = int(words[1]) if len(words) > 1 else 1
+            sendp(pkt, iface=iface, count=count, verbose=False)
+            print(len(bytes(pkt)), flush=True)
+        except (Exception, SystemExit) as e:  # an unknown case: say so, keep serving
+            print("ERR", e, flush=True)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], sys.argv[3])
+        return
     if len(sys.argv) < 4:
         raise SystemExit(__doc__)
     iface, dst_mac, case = sys.argv[1:4]

@@ -336,7 +336,8 @@ void flowctl_clear(struct flowctl *fc, const Moat__SessionClear *m)
     }
     c->req = m->request_id;
     c->n = m->n_ids;
-    memcpy(c->ids, m->ids, m->n_ids * sizeof(uint64_t));
+    if (m->n_ids) /* none: every session (and m->ids may be NULL) */
+        memcpy(c->ids, m->ids, m->n_ids * sizeof(uint64_t));
     c->end_todo = fc->layout_mask;
     if (fc->clears_tail)
         fc->clears_tail->next = c;

@@ -16,19 +16,6 @@ static const struct moat_cmd_opt session_filters[] = {
     {NULL, NULL, false},
 };
 
-/* The same filters without summary (clear takes no summary). */
-static const struct moat_cmd_opt clear_filters[] = {
-    {"nat", NULL, false},
-    {"source-prefix", "PREFIX", false},
-    {"destination-prefix", "PREFIX", false},
-    {"source-port", "N", false},
-    {"destination-port", "N", false},
-    {"protocol", "tcp|udp|icmp|icmp6|N", false},
-    {"zone", "NAME", false},
-    {"session-identifier", "ID", false},
-    {NULL, NULL, false},
-};
-
 static const struct moat_cmd_opt dp_stats_opts[] = {
     {"interface", "NAME", false},
     {"worker", "N", false},
@@ -108,8 +95,8 @@ const struct moat_cmd moat_cmds[] = {
      "static NAT rules, translation counters"},
     {"show security screen statistics", NULL, screen_zone, "[zone NAME]",
      "drops by the zones' screens (security screen ids-option), per check"},
-    {"clear security flow session", NULL, clear_filters, "[the filters of show ... session]",
-     "closes the matching sessions"},
+    {"clear security flow session", NULL, &session_filters[1] /* no summary */,
+     "[the filters of show ... session]", "closes the matching sessions"},
     {"trace flow", NULL, trace_filters,
      "[source-prefix P] [destination-prefix P] [source-port N] [destination-port N] "
      "[protocol P] [interface NAME] [both-directions] [count N] [duration SECONDS]",

@@ -627,7 +627,7 @@ const char *mirror_proto_name(unsigned proto, char *buf, size_t len)
 
 /* ---- filters ---- */
 
-static int parse_prefix(const char *s, struct cfg_prefix *p)
+int mirror_parse_prefix(const char *s, struct cfg_prefix *p)
 {
     char buf[INET6_ADDRSTRLEN + 8];
     if (strlen(s) >= sizeof(buf))
@@ -664,7 +664,7 @@ static int parse_prefix(const char *s, struct cfg_prefix *p)
     return 0;
 }
 
-static int parse_num(const char *s, unsigned long max, unsigned long *out)
+int mirror_parse_num(const char *s, unsigned long max, unsigned long *out)
 {
     char *end;
     if (!s[0] || s[0] == '-' || s[0] == '+')
@@ -724,7 +724,7 @@ int mirror_filter_parse(const char *const *args, size_t n, const struct moat_con
         case 0:
         case 1: {
             struct cfg_prefix *p = k == 0 ? &f->src : &f->dst;
-            if (parse_prefix(v, p) < 0) {
+            if (mirror_parse_prefix(v, p) < 0) {
                 snprintf(err, errlen,
                          "%s \"%s\" is not an address or prefix (e.g. 10.77.1.0/24, "
                          "fd00:77:1::2)",
@@ -739,7 +739,7 @@ int mirror_filter_parse(const char *const *args, size_t n, const struct moat_con
         }
         case 2:
         case 3:
-            if (parse_num(v, 65535, &num) < 0) {
+            if (mirror_parse_num(v, 65535, &num) < 0) {
                 snprintf(err, errlen, "%s \"%s\" is not a port number (0..65535)", args[i], v);
                 return -EINVAL;
             }
@@ -757,7 +757,7 @@ int mirror_filter_parse(const char *const *args, size_t n, const struct moat_con
                 f->proto = 1;
             else if (strcmp(v, "icmp6") == 0 || strcmp(v, "icmpv6") == 0)
                 f->proto = 58;
-            else if (parse_num(v, 255, &num) == 0)
+            else if (mirror_parse_num(v, 255, &num) == 0)
                 f->proto = (int)num;
             else {
                 snprintf(err, errlen,

@@ -211,6 +211,10 @@ void mirror_format_log(const struct mirror *m, enum mirror_event ev, const struc
                        const struct mirror_names *nm, char *buf, size_t len);
 
 const char *mirror_state_name(unsigned state);
+/* An IPv4/IPv6 address or prefix ("10.0.0.0/8", "fd00::1"); a decimal number <= max. 0 or
+ * -EINVAL (filters of show/clear security flow session and trace flow). */
+int mirror_parse_prefix(const char *s, struct cfg_prefix *p);
+int mirror_parse_num(const char *s, unsigned long max, unsigned long *out);
 const char *mirror_reason_name(unsigned reason);
 /* "tcp", "udp", "icmp", "icmp6", else the number in buf. */
 const char *mirror_proto_name(unsigned proto, char *buf, size_t len);

@@ -15,54 +15,12 @@
 #include "counters.h"
 #include "helper.h"
 #include "log.h"
+#include "mirror.h"
 #include "show.h"
 
 #define TRACE_KEEPALIVE_MS 5000
 
 /* ---- parsing ---- */
-
-static int parse_num(const char *s, unsigned long max, unsigned long *out)
-{
-    char *end;
-    if (!s[0] || s[0] == '-' || s[0] == '+')
-        return -EINVAL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno || v > max)
-        return -EINVAL;
-    *out = (unsigned long)v;
-    return 0;
-}
-
-static int parse_prefix(const char *s, uint8_t *addr, uint32_t *len, uint32_t *family)
-{
-    char buf[INET6_ADDRSTRLEN + 8];
-    if (strlen(s) >= sizeof(buf))
-        return -EINVAL;
-    strcpy(buf, s);
-    char *slash = strchr(buf, '/');
-    unsigned long l = 0;
-    if (slash) {
-        *slash = 0;
-        if (parse_num(slash + 1, 128, &l) < 0)
-            return -EINVAL;
-    }
-    if (inet_pton(AF_INET, buf, addr) == 1) {
-        *family = 4;
-        if (!slash)
-            l = 32;
-        if (l > 32)
-            return -EINVAL;
-    } else if (inet_pton(AF_INET6, buf, addr) == 1) {
-        *family = 6;
-        if (!slash)
-            l = 128;
-    } else {
-        return -EINVAL;
-    }
-    *len = (uint32_t)l;
-    return 0;
-}
 
 static int parse_proto(const char *s, uint32_t *out)
 {
@@ -80,7 +38,7 @@ static int parse_proto(const char *s, uint32_t *out)
         }
     }
     unsigned long v;
-    if (parse_num(s, 255, &v) < 0 || v == 0)
+    if (mirror_parse_num(s, 255, &v) < 0 || v == 0)
         return -EINVAL;
     *out = (uint32_t)v;
     return 0;
@@ -136,7 +94,12 @@ int trace_parse(const char *const *args, size_t nargs,
             uint8_t *a = k == K_SRC ? req->src : req->dst;
             uint32_t *len = k == K_SRC ? &req->filter.src_len : &req->filter.dst_len;
             uint32_t *fam = k == K_SRC ? &fam_src : &fam_dst;
-            if (parse_prefix(v, a, len, fam) < 0) {
+            struct cfg_prefix pfx;
+            if (mirror_parse_prefix(v, &pfx) == 0) {
+                memcpy(a, pfx.addr, 16);
+                *len = pfx.len;
+                *fam = pfx.family;
+            } else {
                 snprintf(err, errlen, "%s \"%s\" is not an IPv4 or IPv6 address or prefix", args[i],
                          v);
                 return -EINVAL;
@@ -148,7 +111,7 @@ int trace_parse(const char *const *args, size_t nargs,
         }
         case K_SPORT:
         case K_DPORT:
-            if (parse_num(v, 65535, &n) < 0 || n == 0) {
+            if (mirror_parse_num(v, 65535, &n) < 0 || n == 0) {
                 snprintf(err, errlen, "%s \"%s\" is not a port 1..65535", args[i], v);
                 return -EINVAL;
             }
@@ -171,14 +134,14 @@ int trace_parse(const char *const *args, size_t nargs,
             }
             break;
         case K_COUNT:
-            if (parse_num(v, TRACE_MAX_COUNT, &n) < 0 || n == 0) {
+            if (mirror_parse_num(v, TRACE_MAX_COUNT, &n) < 0 || n == 0) {
                 snprintf(err, errlen, "count \"%s\" is not a number 1..%u", v, TRACE_MAX_COUNT);
                 return -EINVAL;
             }
             req->count = (uint32_t)n;
             break;
         case K_DUR:
-            if (parse_num(v, TRACE_MAX_SECONDS, &n) < 0 || n == 0) {
+            if (mirror_parse_num(v, TRACE_MAX_SECONDS, &n) < 0 || n == 0) {
                 snprintf(err, errlen, "duration \"%s\" is not a number of seconds 1..%u", v,
                          TRACE_MAX_SECONDS);
                 return -EINVAL;
@@ -303,23 +266,6 @@ static void add_defs(struct render *r, const Moat__TraceEvent *e, const struct s
             STEP(r, d[i].stage, d[i].name, "%s", d[i].text);
 }
 
-static const char *proto_name(unsigned p, char *buf, size_t len)
-{
-    switch (p) {
-    case IPPROTO_TCP:
-        return "tcp";
-    case IPPROTO_UDP:
-        return "udp";
-    case IPPROTO_ICMP:
-        return "icmp";
-    case IPPROTO_ICMPV6:
-        return "icmp6";
-    default:
-        snprintf(buf, len, "proto %u", p);
-        return buf;
-    }
-}
-
 static bool has_ports(unsigned p)
 {
     return p == IPPROTO_TCP || p == IPPROTO_UDP;
@@ -333,7 +279,7 @@ static void fmt_tuple(char *buf, size_t len, unsigned proto, unsigned family, co
     const int af = family == 6 ? AF_INET6 : AF_INET;
     inet_ntop(af, src, s, sizeof(s));
     inet_ntop(af, dst, d, sizeof(d));
-    const char *pn = proto_name(proto, pb, sizeof(pb));
+    const char *pn = mirror_proto_name(proto, pb, sizeof(pb));
     if (has_ports(proto)) {
         if (family == 6)
             snprintf(buf, len, "%s [%s]:%u -> [%s]:%u", pn, s, sport, d, dport);
@@ -444,13 +390,6 @@ static const char *rule(const struct trace_names *nm, uint32_t id, char *buf, si
     return buf;
 }
 
-static const char *state_name(unsigned s)
-{
-    static const char *const names[] = {"NEW",      "SYN_SENT", "SYN_RECV",  "ESTABLISHED",
-                                        "FIN_WAIT", "CLOSING",  "TIME_WAIT", "CLOSED"};
-    return s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
-}
-
 static void fmt_mac(const uint8_t *m, char *buf)
 {
     sprintf(buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -513,10 +452,10 @@ static void build_steps(const Moat__TraceEvent *e, const struct trace_names *nm,
     }
     if (moved(e, W(sessions_created)) && s)
         STEP(r, "session", "sessions_created", "created %#" PRIx64 " (%s), timeout %u s",
-             (uint64_t)s->id, state_name(s->state), s->timeout);
+             (uint64_t)s->id, mirror_state_name(s->state), s->timeout);
     else if (s)
         STEP(r, "session", "", "%#" PRIx64 " now %s, %s direction", (uint64_t)s->id,
-             state_name(s->state), reply ? "reply" : "initiator's");
+             mirror_state_name(s->state), reply ? "reply" : "initiator's");
     /* NAT: what the rewrite changed, and the rules behind it. */
     if (oh->ok && e->key && e->key->src.len == (oh->family == 6 ? 16u : 4u)) {
         const size_t al = e->key->src.len;

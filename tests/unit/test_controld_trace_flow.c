@@ -224,7 +224,7 @@ static void test_render_new_flow_snat(void **state)
     want(o, "  parse    udp 10.77.1.2:40001 -> 10.77.2.2:9000 ttl 64 from zone trust\n");
     want(o, "  session  miss: a new flow  [session_miss]\n");
     want(o, "  policy   permit by allow-out (trust -> untrust)  [policy_permit]\n");
-    want(o, "  session  created 0x100001 (NEW), timeout 10 s  [sessions_created]\n");
+    want(o, "  session  created 0x100001 (new), timeout 10 s  [sessions_created]\n");
     want(o, "  nat      source 10.77.1.2:40001 -> 10.77.2.1:1025 (rule lan-out/masquerade)  "
             "[nat_sessions]\n");
     want(o, "  fib      egress fw1 (zone untrust), next hop 02:00:00:00:00:09\n");
@@ -264,7 +264,7 @@ static void test_render_reply(void **state)
     char *o = render(&v, false);
     want(o, "  session  hit: an existing session  [session_hit]\n");
     want(o, "  session  NAT reverse hit: a reply found by its translated tuple");
-    want(o, "  session  0x100001 now ESTABLISHED, reply direction\n");
+    want(o, "  session  0x100001 now established, reply direction\n");
     want(o, "  nat      destination 10.77.2.1:1025 -> 10.77.1.2:40001 (undoing source NAT, rule "
             "lan-out/masquerade)\n");
     want(o, "  fib      egress fw0 (zone trust)");

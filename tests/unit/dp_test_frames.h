@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dp_test_frames.h — synthetic IPv4/IPv6 TCP/UDP/ICMP headers for the dataplane unit tests
- * (test_dp_flow.c, test_dp_nat.c). Header-only: each test includes it once.
+ * (through dp_test_env.h: test_dp_flow.c, test_dp_nat.c) and the fuzz seed writer
+ * (tests/fuzz/seeds.c). Header-only: each includes it once.
  */
 #ifndef MOAT_DP_TEST_FRAMES_H
 #define MOAT_DP_TEST_FRAMES_H

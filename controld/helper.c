@@ -95,30 +95,6 @@ static void write_done(uv_write_t *req, int status)
     free(w);
 }
 
-/* Queues one whole frame; libuv writes it completely or fails the connection. */
-static int send_envelope(struct helper_link *h, const Moat__Envelope *env)
-{
-    if (!h->conn)
-        return -ENOTCONN;
-    struct write_req *w = calloc(1, sizeof(*w));
-    if (!w)
-        return -ENOMEM;
-    size_t len;
-    int err = frame_encode(env, &w->buf, &len);
-    if (err) {
-        free(w);
-        return err;
-    }
-    uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)len);
-    err = uv_write(&w->req, (uv_stream_t *)h->conn, &b, 1, write_done);
-    if (err < 0) {
-        free(w->buf);
-        free(w);
-        return -EIO;
-    }
-    return 0;
-}
-
 /* ---- connection lifecycle ---- */
 
 static void conn_closed(uv_handle_t *handle)
@@ -166,6 +142,34 @@ static int send_frame(struct helper_link *h, uint8_t *buf, size_t len)
     return 0;
 }
 
+/* Queues one whole frame; libuv writes it completely or fails the connection. */
+static int send_envelope(struct helper_link *h, const Moat__Envelope *env)
+{
+    if (!h->conn)
+        return -ENOTCONN;
+    uint8_t *buf;
+    size_t len;
+    int err = frame_encode(env, &buf, &len);
+    if (err)
+        return err;
+    return send_frame(h, buf, len);
+}
+
+/* An envelope around one message: ENVELOPE(TRACE_STOP, trace_stop, &m). */
+#define ENVELOPE(CASE, field, msg)                                                                 \
+    (&(Moat__Envelope){.base = PROTOBUF_C_MESSAGE_INIT(&moat__envelope__descriptor),               \
+                       .msg_case = MOAT__ENVELOPE__MSG_##CASE,                                     \
+                       .field = (msg)})
+
+/* Sends env if a helper is connected and has come at least as far as least
+ * (HELPER_CONNECTED: its Hello accepted; HELPER_APPLIED: its snapshot applied). */
+static int send_if_up(struct helper_link *h, enum helper_state least, const Moat__Envelope *env)
+{
+    if (!h || !h->conn || h->state < least)
+        return -ENOTCONN;
+    return send_envelope(h, env);
+}
+
 /* with_sessions: the first snapshot after Hello carries the mirror, to re-seed the helper. */
 static int push_snapshot(struct helper_link *h, bool with_sessions)
 {
@@ -207,55 +211,36 @@ int helper_push_snapshot(struct helper_link *h)
 int helper_send_session_clear(struct helper_link *h, uint64_t request_id, const uint64_t *ids,
                               size_t n)
 {
-    if (!h || !h->conn || h->state == HELPER_DOWN)
-        return -ENOTCONN;
     Moat__SessionClear m = MOAT__SESSION_CLEAR__INIT;
     m.request_id = request_id;
     m.ids = (uint64_t *)ids;
     m.n_ids = n;
-    Moat__Envelope env = MOAT__ENVELOPE__INIT;
-    env.msg_case = MOAT__ENVELOPE__MSG_SESSION_CLEAR;
-    env.session_clear = &m;
-    return send_envelope(h, &env);
+    return send_if_up(h, HELPER_CONNECTED, ENVELOPE(SESSION_CLEAR, session_clear, &m));
 }
 
 int helper_send_policy_counters_request(struct helper_link *h, uint64_t request_id)
 {
-    if (!h || !h->conn || h->state == HELPER_DOWN)
-        return -ENOTCONN;
     Moat__PolicyCountersRequest m = MOAT__POLICY_COUNTERS_REQUEST__INIT;
     m.request_id = request_id;
-    Moat__Envelope env = MOAT__ENVELOPE__INIT;
-    env.msg_case = MOAT__ENVELOPE__MSG_POLICY_COUNTERS_REQUEST;
-    env.policy_counters_request = &m;
-    return send_envelope(h, &env);
+    return send_if_up(h, HELPER_CONNECTED,
+                      ENVELOPE(POLICY_COUNTERS_REQUEST, policy_counters_request, &m));
 }
 
 int helper_send_trace_start(struct helper_link *h, uint64_t id, const Moat__TraceFilter *f,
                             uint32_t max_packets)
 {
-    if (!h || !h->conn || h->state == HELPER_DOWN)
-        return -ENOTCONN;
     Moat__TraceStart m = MOAT__TRACE_START__INIT;
     m.id = id;
     m.filter = (Moat__TraceFilter *)f;
     m.max_packets = max_packets;
-    Moat__Envelope env = MOAT__ENVELOPE__INIT;
-    env.msg_case = MOAT__ENVELOPE__MSG_TRACE_START;
-    env.trace_start = &m;
-    return send_envelope(h, &env);
+    return send_if_up(h, HELPER_CONNECTED, ENVELOPE(TRACE_START, trace_start, &m));
 }
 
 int helper_send_trace_stop(struct helper_link *h, uint64_t id)
 {
-    if (!h || !h->conn || h->state == HELPER_DOWN)
-        return -ENOTCONN;
     Moat__TraceStop m = MOAT__TRACE_STOP__INIT;
     m.id = id;
-    Moat__Envelope env = MOAT__ENVELOPE__INIT;
-    env.msg_case = MOAT__ENVELOPE__MSG_TRACE_STOP;
-    env.trace_stop = &m;
-    return send_envelope(h, &env);
+    return send_if_up(h, HELPER_CONNECTED, ENVELOPE(TRACE_STOP, trace_stop, &m));
 }
 
 static void fill_neighbor(Moat__Neighbor *m, const struct ctl_neigh *n, bool removed)
@@ -273,32 +258,22 @@ static void fill_neighbor(Moat__Neighbor *m, const struct ctl_neigh *n, bool rem
 int helper_send_session_install(struct helper_link *h, uint64_t request_id,
                                 Moat__SessionRecord **recs, size_t n)
 {
-    if (!h || !h->conn || h->state != HELPER_APPLIED)
-        return -ENOTCONN;
     Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
     m.request_id = request_id;
     m.sessions = recs;
     m.n_sessions = n;
-    Moat__Envelope env = MOAT__ENVELOPE__INIT;
-    env.msg_case = MOAT__ENVELOPE__MSG_SESSION_INSTALL;
-    env.session_install = &m;
-    return send_envelope(h, &env);
+    return send_if_up(h, HELPER_APPLIED, ENVELOPE(SESSION_INSTALL, session_install, &m));
 }
 
 void helper_send_neighbor(struct helper_link *h, const struct ctl_neigh *n, bool removed)
 {
-    if (!h || !h->conn || h->state == HELPER_DOWN)
-        return;
     Moat__Neighbor m = MOAT__NEIGHBOR__INIT;
     fill_neighbor(&m, n, removed);
     Moat__Neighbor *list[1] = {&m};
     Moat__NeighborUpdate up = MOAT__NEIGHBOR_UPDATE__INIT;
     up.n_neighbors = 1;
     up.neighbors = list;
-    Moat__Envelope env = MOAT__ENVELOPE__INIT;
-    env.msg_case = MOAT__ENVELOPE__MSG_NEIGHBOR_UPDATE;
-    env.neighbor_update = &up;
-    if (send_envelope(h, &env) == 0)
+    if (send_if_up(h, HELPER_CONNECTED, ENVELOPE(NEIGHBOR_UPDATE, neighbor_update, &up)) == 0)
         h->c->neigh_updates_sent++;
 }
 
@@ -603,10 +578,7 @@ static void hb_tick(uv_timer_t *t)
     Moat__Heartbeat hb = MOAT__HEARTBEAT__INIT;
     hb.seq = ++h->hb_seq;
     hb.generation = h->c->generation;
-    Moat__Envelope env = MOAT__ENVELOPE__INIT;
-    env.msg_case = MOAT__ENVELOPE__MSG_HEARTBEAT;
-    env.heartbeat = &hb;
-    send_envelope(h, &env);
+    send_envelope(h, ENVELOPE(HEARTBEAT, heartbeat, &hb));
 }
 
 /* ---- supervision of a spawned helper ---- */

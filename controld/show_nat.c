@@ -222,23 +222,6 @@ static void ctx_json(struct controld *c, const struct cfg_nat_context *cx, struc
     strbuf_printf(o, "]}");
 }
 
-static const char *proto_text(uint8_t p, char *buf, size_t len)
-{
-    switch (p) {
-    case 6:
-        return "tcp";
-    case 17:
-        return "udp";
-    case 1:
-        return "icmp";
-    case 58:
-        return "icmp6";
-    default:
-        snprintf(buf, len, "%u", p);
-        return buf;
-    }
-}
-
 static void prefixes_text(const struct cfg_prefix *p, unsigned n, struct strbuf *o)
 {
     if (!n)
@@ -343,7 +326,8 @@ static void rule_match_text(const struct cfg_nat_rule *r, struct strbuf *o)
         any = false;
     }
     if (r->protocol) {
-        strbuf_printf(o, "%sprotocol %s", any ? "" : "; ", proto_text(r->protocol, pb, sizeof(pb)));
+        strbuf_printf(o, "%sprotocol %s", any ? "" : "; ",
+                      mirror_proto_name(r->protocol, pb, sizeof(pb)));
         any = false;
     }
     if (any)
@@ -375,6 +359,59 @@ struct render {
     struct strbuf *o;
     unsigned count; /* items written (JSON commas) */
 };
+
+/* Opens a JSON object of a list: {"key":"name" (a comma before all but the first). */
+static void json_item(struct render *rd, const char *key, const char *name)
+{
+    strbuf_printf(rd->o, "%s{\"%s\":", rd->count++ ? "," : "", key);
+    strbuf_json_str(rd->o, name);
+}
+
+/* Counters v[0..n-1] (have: reported by the helper) as JSON members key[i], or in text each
+ * after its label[i]. */
+static void counters_out(struct render *rd, unsigned n, const char *const *key,
+                         const char *const *label, const uint64_t *v, bool have)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (rd->json) {
+            num_json(rd->o, key[i], have, v[i]);
+        } else {
+            strbuf_printf(rd->o, "%s", label[i]);
+            num_text(rd->o, have, v[i]);
+        }
+    }
+}
+
+/* A rule's hits and failures: JSON members, the detailed form's two lines or the summary's
+ * one. */
+static void rule_counters(struct render *rd, const Moat__NatRuleCounter *rc, bool detail)
+{
+    static const char *const key[2] = {"hits", "failures"};
+    static const char *const label[2][2] = {
+        {"      Translation hits: ", ", failures: "},
+        {"  Translation hits       : ", "\n  Failed translations    : "}};
+    const uint64_t v[2] = {rc ? rc->hits : 0, rc ? rc->failures : 0};
+    counters_out(rd, 2, key, label[detail], v, rc != NULL);
+    if (!rd->json)
+        strbuf_printf(rd->o, "\n");
+}
+
+/* The port counters of a source pool or an interface: JSON members, the summary's line
+ * ("\n    Ports in use: N of M, ...\n") or the detailed form's four lines (no newline after
+ * the last). */
+static void port_counters(struct render *rd, const Moat__NatPoolCounter *pc, bool detail)
+{
+    static const char *const key[4] = {"ports_in_use", "ports_total", "allocations", "exhausted"};
+    static const char *const label[2][4] = {
+        {"\n    Ports in use: ", " of ", ", allocations: ", ", exhausted: "},
+        {"Ports in use       : ", "\nPorts total        : ", "\nAllocations        : ",
+         "\nExhausted          : "}};
+    const uint64_t v[4] = {pc ? pc->ports_in_use : 0, pc ? pc->ports_total : 0,
+                           pc ? pc->allocations : 0, pc ? pc->exhausted : 0};
+    counters_out(rd, 4, key, label[detail], v, pc != NULL);
+    if (!rd->json && !detail)
+        strbuf_printf(rd->o, "\n");
+}
 
 static void rule_json(struct render *rd, const struct cfg_nat_rule_ref *ref)
 {
@@ -415,8 +452,7 @@ static void rule_json(struct render *rd, const struct cfg_nat_rule_ref *ref)
     } else {
         strbuf_printf(o, "null");
     }
-    num_json(o, "hits", rc != NULL, rc ? rc->hits : 0);
-    num_json(o, "failures", rc != NULL, rc ? rc->failures : 0);
+    rule_counters(rd, rc, false);
     strbuf_printf(o, "}");
 }
 
@@ -460,15 +496,11 @@ static void rule_detail(void *arg, const struct cfg_nat_rule_ref *ref)
         else
             strbuf_printf(o, "any");
         strbuf_printf(o, "\n    Protocol             : %s",
-                      r->protocol ? proto_text(r->protocol, pb, sizeof(pb)) : "any");
+                      r->protocol ? mirror_proto_name(r->protocol, pb, sizeof(pb)) : "any");
     }
     action_text(rd->c, ref->kind, r, a, sizeof(a));
     strbuf_printf(o, "\n  Action                 : %s\n", a);
-    strbuf_printf(o, "  Translation hits       : ");
-    num_text(o, rc != NULL, rc ? rc->hits : 0);
-    strbuf_printf(o, "\n  Failed translations    : ");
-    num_text(o, rc != NULL, rc ? rc->failures : 0);
-    strbuf_printf(o, "\n");
+    rule_counters(rd, rc, true);
 }
 
 /* ---- pools ---- */
@@ -498,6 +530,30 @@ static void pool_users(struct controld *c, enum cfg_nat_kind kind, int pool, str
     }
     if (!k && !json)
         strbuf_printf(o, "none");
+}
+
+/* The end of a pool's JSON object ("rules":[...]}) or of its detailed form ("Used by
+ * rules" line). */
+static void pool_rules(struct render *rd, enum cfg_nat_kind kind, unsigned i)
+{
+    if (rd->json) {
+        strbuf_printf(rd->o, ",\"rules\":[");
+        pool_users(rd->c, kind, (int)i, rd->o, true);
+        strbuf_printf(rd->o, "]}");
+        return;
+    }
+    strbuf_printf(rd->o, "\nUsed by rules      : ");
+    pool_users(rd->c, kind, (int)i, rd->o, false);
+    strbuf_printf(rd->o, "\n");
+}
+
+/* The first lines of a pool's detailed form (a blank line before all but the first). */
+static void pool_head(struct render *rd, const char *name, unsigned id)
+{
+    if (rd->count++)
+        strbuf_printf(rd->o, "\n");
+    strbuf_printf(rd->o, "Pool name          : %s\n", name);
+    strbuf_printf(rd->o, "Pool id            : %u\n", id);
 }
 
 /* Destination pools have no counter of their own: the hits of the rules naming them. */
@@ -530,8 +586,7 @@ static void snat_pool_out(struct render *rd, unsigned i, bool detail)
     }
     char rb[96];
     if (rd->json) {
-        strbuf_printf(o, "%s{\"name\":", rd->count++ ? "," : "");
-        strbuf_json_str(o, p->name);
+        json_item(rd, "name", p->name);
         strbuf_printf(o, ",\"id\":%u,\"ranges\":[", i + 1);
         for (unsigned k = 0; k < p->n_ranges; k++) {
             char lo[INET6_ADDRSTRLEN], hi[INET6_ADDRSTRLEN];
@@ -544,13 +599,8 @@ static void snat_pool_out(struct render *rd, unsigned i, bool detail)
                       "\"port_translation\":%s,\"address_persistent\":%s",
                       addrs, p->port_lo, p->port_hi, p->no_port_translation ? "false" : "true",
                       p->address_persistent ? "true" : "false");
-        num_json(o, "ports_in_use", pc != NULL, pc ? pc->ports_in_use : 0);
-        num_json(o, "ports_total", pc != NULL, pc ? pc->ports_total : 0);
-        num_json(o, "allocations", pc != NULL, pc ? pc->allocations : 0);
-        num_json(o, "exhausted", pc != NULL, pc ? pc->exhausted : 0);
-        strbuf_printf(o, ",\"rules\":[");
-        pool_users(rd->c, CFG_NAT_KIND_SOURCE, (int)i, o, true);
-        strbuf_printf(o, "]}");
+        port_counters(rd, pc, false);
+        pool_rules(rd, CFG_NAT_KIND_SOURCE, i);
         return;
     }
     if (!detail) {
@@ -563,21 +613,11 @@ static void snat_pool_out(struct render *rd, unsigned i, bool detail)
             strbuf_printf(o, "; ports kept");
         else
             strbuf_printf(o, "; ports %u-%u", p->port_lo, p->port_hi);
-        strbuf_printf(o, "%s\n    Ports in use: ", p->address_persistent ? "; persistent" : "");
-        num_text(o, pc != NULL, pc ? pc->ports_in_use : 0);
-        strbuf_printf(o, " of ");
-        num_text(o, pc != NULL, pc ? pc->ports_total : 0);
-        strbuf_printf(o, ", allocations: ");
-        num_text(o, pc != NULL, pc ? pc->allocations : 0);
-        strbuf_printf(o, ", exhausted: ");
-        num_text(o, pc != NULL, pc ? pc->exhausted : 0);
-        strbuf_printf(o, "\n");
+        strbuf_printf(o, "%s", p->address_persistent ? "; persistent" : "");
+        port_counters(rd, pc, false);
         return;
     }
-    if (rd->count++)
-        strbuf_printf(o, "\n");
-    strbuf_printf(o, "Pool name          : %s\n", p->name);
-    strbuf_printf(o, "Pool id            : %u\n", i + 1);
+    pool_head(rd, p->name, i + 1);
     for (unsigned k = 0; k < p->n_ranges; k++) {
         range_text(&p->ranges[k], rb, sizeof(rb));
         strbuf_printf(o, "%s%s\n", k ? "                     " : "Address range      : ", rb);
@@ -591,17 +631,21 @@ static void snat_pool_out(struct render *rd, unsigned i, bool detail)
     else
         strbuf_printf(o, "Port range         : %u-%u\n", p->port_lo, p->port_hi);
     strbuf_printf(o, "Address persistent : %s\n", p->address_persistent ? "yes" : "no");
-    strbuf_printf(o, "Ports in use       : ");
-    num_text(o, pc != NULL, pc ? pc->ports_in_use : 0);
-    strbuf_printf(o, "\nPorts total        : ");
-    num_text(o, pc != NULL, pc ? pc->ports_total : 0);
-    strbuf_printf(o, "\nAllocations        : ");
-    num_text(o, pc != NULL, pc ? pc->allocations : 0);
-    strbuf_printf(o, "\nExhausted          : ");
-    num_text(o, pc != NULL, pc ? pc->exhausted : 0);
-    strbuf_printf(o, "\nUsed by rules      : ");
-    pool_users(rd->c, CFG_NAT_KIND_SOURCE, (int)i, o, false);
-    strbuf_printf(o, "\n");
+    port_counters(rd, pc, true);
+    pool_rules(rd, CFG_NAT_KIND_SOURCE, i);
+}
+
+/* The addresses of a configured interface: "a","b" (JSON) or a, b. */
+static void iface_addrs(struct strbuf *o, const struct cfg_interface *ci, bool json)
+{
+    for (unsigned a = 0; a < ci->n_addrs; a++) {
+        char ab[INET6_ADDRSTRLEN];
+        addr_text(ci->addrs[a].family, ci->addrs[a].addr, ab, sizeof(ab));
+        if (json)
+            strbuf_printf(o, "%s\"%s\"", a ? "," : "", ab);
+        else
+            strbuf_printf(o, "%s%s", a ? ", " : "", ab);
+    }
 }
 
 /* Does an interface-NAT rule of the running config leave through cfg->ifaces[iface]? */
@@ -647,19 +691,11 @@ static unsigned iface_pools(struct render *rd, bool detail, bool emit)
         }
         const Moat__NatPoolCounter *pc = ifindex ? pool_counter(&rd->nc, 0, ifindex) : NULL;
         if (rd->json) {
-            strbuf_printf(o, "%s{\"interface\":", rd->count++ ? "," : "");
-            strbuf_json_str(o, ci->name);
+            json_item(rd, "interface", ci->name);
             strbuf_printf(o, ",\"ifindex\":%u,\"addresses\":[", ifindex);
-            for (unsigned a = 0; a < ci->n_addrs; a++) {
-                char ab[INET6_ADDRSTRLEN];
-                addr_text(ci->addrs[a].family, ci->addrs[a].addr, ab, sizeof(ab));
-                strbuf_printf(o, "%s\"%s\"", a ? "," : "", ab);
-            }
+            iface_addrs(o, ci, true);
             strbuf_printf(o, "]");
-            num_json(o, "ports_in_use", pc != NULL, pc ? pc->ports_in_use : 0);
-            num_json(o, "ports_total", pc != NULL, pc ? pc->ports_total : 0);
-            num_json(o, "allocations", pc != NULL, pc ? pc->allocations : 0);
-            num_json(o, "exhausted", pc != NULL, pc ? pc->exhausted : 0);
+            port_counters(rd, pc, false);
             strbuf_printf(o, "}");
             continue;
         }
@@ -669,36 +705,16 @@ static unsigned iface_pools(struct render *rd, bool detail, bool emit)
             strbuf_printf(o, "Pool name          : interface %s\nAddress            : ", ci->name);
         else
             strbuf_printf(o, "  Interface %s: ", ci->name);
-        for (unsigned a = 0; a < ci->n_addrs; a++) {
-            char ab[INET6_ADDRSTRLEN];
-            addr_text(ci->addrs[a].family, ci->addrs[a].addr, ab, sizeof(ab));
-            strbuf_printf(o, "%s%s", a ? ", " : "", ab);
-        }
+        iface_addrs(o, ci, false);
         if (!ci->n_addrs)
             strbuf_printf(o, "no address configured");
         if (!ifindex)
             strbuf_printf(o, " (not present in the kernel)");
-        if (detail) {
-            strbuf_printf(o, "\nPorts in use       : ");
-            num_text(o, pc != NULL, pc ? pc->ports_in_use : 0);
-            strbuf_printf(o, "\nPorts total        : ");
-            num_text(o, pc != NULL, pc ? pc->ports_total : 0);
-            strbuf_printf(o, "\nAllocations        : ");
-            num_text(o, pc != NULL, pc ? pc->allocations : 0);
-            strbuf_printf(o, "\nExhausted          : ");
-            num_text(o, pc != NULL, pc ? pc->exhausted : 0);
+        if (detail)
             strbuf_printf(o, "\n");
-            continue;
-        }
-        strbuf_printf(o, "\n    Ports in use: ");
-        num_text(o, pc != NULL, pc ? pc->ports_in_use : 0);
-        strbuf_printf(o, " of ");
-        num_text(o, pc != NULL, pc ? pc->ports_total : 0);
-        strbuf_printf(o, ", allocations: ");
-        num_text(o, pc != NULL, pc ? pc->allocations : 0);
-        strbuf_printf(o, ", exhausted: ");
-        num_text(o, pc != NULL, pc ? pc->exhausted : 0);
-        strbuf_printf(o, "\n");
+        port_counters(rd, pc, detail);
+        if (detail)
+            strbuf_printf(o, "\n");
     }
     return count;
 }
@@ -712,17 +728,14 @@ static void dnat_pool_out(struct render *rd, unsigned i, bool detail)
     char ab[64];
     config_prefix_format(&p->addr, ab, sizeof(ab));
     if (rd->json) {
-        strbuf_printf(o, "%s{\"name\":", rd->count++ ? "," : "");
-        strbuf_json_str(o, p->name);
+        json_item(rd, "name", p->name);
         strbuf_printf(o, ",\"id\":%u,\"address\":\"%s\",\"port\":", i + 1, ab);
         if (p->port)
             strbuf_printf(o, "%u", p->port);
         else
             strbuf_printf(o, "null");
         num_json(o, "hits", have, hits);
-        strbuf_printf(o, ",\"rules\":[");
-        pool_users(rd->c, CFG_NAT_KIND_DESTINATION, (int)i, o, true);
-        strbuf_printf(o, "]}");
+        pool_rules(rd, CFG_NAT_KIND_DESTINATION, i);
         return;
     }
     if (!detail) {
@@ -734,10 +747,7 @@ static void dnat_pool_out(struct render *rd, unsigned i, bool detail)
         strbuf_printf(o, "\n");
         return;
     }
-    if (rd->count++)
-        strbuf_printf(o, "\n");
-    strbuf_printf(o, "Pool name          : %s\n", p->name);
-    strbuf_printf(o, "Pool id            : %u\n", i + 1);
+    pool_head(rd, p->name, i + 1);
     strbuf_printf(o, "Address            : %s\n", ab);
     if (p->port)
         strbuf_printf(o, "Port               : %u\n", p->port);
@@ -745,12 +755,11 @@ static void dnat_pool_out(struct render *rd, unsigned i, bool detail)
         strbuf_printf(o, "Port               : kept\n");
     strbuf_printf(o, "Translation hits   : ");
     num_text(o, have, hits);
-    strbuf_printf(o, "\nUsed by rules      : ");
-    pool_users(rd->c, CFG_NAT_KIND_DESTINATION, (int)i, o, false);
-    strbuf_printf(o, "\n");
+    pool_rules(rd, CFG_NAT_KIND_DESTINATION, i);
 }
 
-static void pools(struct render *rd, bool detail)
+/* The configured pools of the query's kind (those named, if it names one). */
+static void pool_list(struct render *rd, bool detail)
 {
     const struct cfg_security *sec = rd->c->cfg->security;
     const char *name = rd->q->name;
@@ -765,7 +774,13 @@ static void pools(struct render *rd, bool detail)
         else
             dnat_pool_out(rd, i, detail);
     }
-    if (src && !name[0])
+}
+
+/* Text: the configured pools, then (source NAT, no name) the interfaces translating. */
+static void pools(struct render *rd, bool detail)
+{
+    pool_list(rd, detail);
+    if (rd->q->kind == CFG_NAT_KIND_SOURCE && !rd->q->name[0])
         iface_pools(rd, detail, true);
 }
 
@@ -793,11 +808,8 @@ static void summary_rule(void *arg, const struct cfg_nat_rule_ref *ref)
     action_text(rd->c, ref->kind, ref->rule, a, sizeof(a));
     strbuf_printf(o, "    Rule %s (id %u): match ", ref->rule->name, ref->id);
     rule_match_text(ref->rule, o);
-    strbuf_printf(o, "; then %s\n      Translation hits: ", a);
-    num_text(o, rc != NULL, rc ? rc->hits : 0);
-    strbuf_printf(o, ", failures: ");
-    num_text(o, rc != NULL, rc ? rc->failures : 0);
-    strbuf_printf(o, "\n");
+    strbuf_printf(o, "; then %s\n", a);
+    rule_counters(rd, rc, false);
 }
 
 static unsigned count_rules(struct controld *c, enum cfg_nat_kind kind)
@@ -835,20 +847,12 @@ void show_nat_render(struct controld *c, const struct nat_query *q,
         if (q->view != NAT_VIEW_RULE) {
             strbuf_printf(o, ",\"pools\":[");
             rd.count = 0;
+            pool_list(&rd, false);
             if (q->kind == CFG_NAT_KIND_SOURCE) {
-                for (unsigned i = 0; i < sec->n_snat_pools; i++) {
-                    if (!q->name[0] || strcmp(sec->snat_pools[i].name, q->name) == 0)
-                        snat_pool_out(&rd, i, false);
-                }
                 strbuf_printf(o, "],\"interfaces\":[");
                 rd.count = 0;
                 if (!q->name[0])
                     iface_pools(&rd, false, true);
-            } else {
-                for (unsigned i = 0; i < sec->n_dnat_pools; i++) {
-                    if (!q->name[0] || strcmp(sec->dnat_pools[i].name, q->name) == 0)
-                        dnat_pool_out(&rd, i, false);
-                }
             }
             strbuf_printf(o, "]");
         }

@@ -286,6 +286,55 @@ struct ask {
     unsigned screen_zone; /* that zone's id, 0: every zone with a screen */
 };
 
+/* Whether the helper can be asked and a client waits for the answer; if not, err says why
+ * (missing: what the operator does not get, "no hit counts"). */
+static bool can_ask(struct controld *c, const struct op_ctx *ctx, const char *missing,
+                    struct strbuf *err)
+{
+    if (helper_get_state(c->helper) == HELPER_DOWN) {
+        strbuf_printf(err, "the dataplane helper is down: %s (see show system status)", missing);
+        return false;
+    }
+    if (!ctx || !ctx->cl) {
+        strbuf_printf(err, "this command needs a moatctl client to answer");
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Sends the helper a SessionClear of ids (clear) or a PolicyCountersRequest and defers the
+ * client's answer to the reply, rendered as want says (copied, freed with the request). A
+ * failed send answers "fail: why" at once.
+ */
+static int ask_helper(struct controld *c, const struct op_ctx *ctx, const struct ask *want,
+                      bool clear, const uint64_t *ids, size_t n, const char *fail,
+                      struct strbuf *err)
+{
+    struct ask *a = calloc(1, sizeof(*a));
+    if (!a) {
+        strbuf_printf(err, "out of memory");
+        return 1;
+    }
+    *a = *want;
+    a->json = ctx->json;
+    a->generation = c->generation;
+    uint64_t id;
+    if (operator_defer(ctx->cl, HELPER_ASK_TIMEOUT_MS, helper_timeout_msg, a, free, &id) < 0) {
+        free(a);
+        strbuf_printf(err, "cannot keep the request open");
+        return 1;
+    }
+    int rc = clear ? helper_send_session_clear(c->helper, id, ids, n)
+                   : helper_send_policy_counters_request(c->helper, id);
+    if (rc < 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s: %s", fail, strerror(-rc));
+        operator_answer(ctx->cl, 1, NULL, msg);
+    }
+    return OP_DEFERRED;
+}
+
 /* ---- show security screen statistics [zone Z] ---- */
 
 /* ScreenCounter.counts, in the order of dataplane/screen.h's enum scr_ctr. */
@@ -329,38 +378,11 @@ static int show_screen(struct controld *c, const struct op_ctx *ctx, const char 
         }
         zone = z->zone_id;
     }
-    if (helper_get_state(c->helper) == HELPER_DOWN) {
-        strbuf_printf(err, "the dataplane helper is down: no screen counters (see show system "
-                           "status)");
+    if (!can_ask(c, ctx, "no screen counters", err))
         return 1;
-    }
-    if (!ctx || !ctx->cl) {
-        strbuf_printf(err, "this command needs a moatctl client to answer");
-        return 1;
-    }
-    struct ask *a = calloc(1, sizeof(*a));
-    if (!a) {
-        strbuf_printf(err, "out of memory");
-        return 1;
-    }
-    a->json = ctx->json;
-    a->generation = c->generation;
-    a->screen = true;
-    a->screen_zone = zone;
-    uint64_t id;
-    if (operator_defer(ctx->cl, HELPER_ASK_TIMEOUT_MS, helper_timeout_msg, a, free, &id) < 0) {
-        free(a);
-        strbuf_printf(err, "cannot keep the request open");
-        return 1;
-    }
-    int rc = helper_send_policy_counters_request(c->helper, id);
-    if (rc < 0) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "cannot ask the dataplane helper for screen counters: %s",
-                 strerror(-rc));
-        operator_answer(ctx->cl, 1, NULL, msg);
-    }
-    return OP_DEFERRED;
+    const struct ask want = {.screen = true, .screen_zone = zone};
+    return ask_helper(c, ctx, &want, false, NULL, 0,
+                      "cannot ask the dataplane helper for screen counters", err);
 }
 
 static void screen_counters_reply(struct controld *c, struct op_client *cl, const struct ask *a,
@@ -421,29 +443,9 @@ static int show_nat(struct controld *c, const struct op_ctx *ctx, const char *co
                         ctx->json, out);
         return 0;
     }
-    struct ask *a = calloc(1, sizeof(*a));
-    if (!a) {
-        strbuf_printf(err, "out of memory");
-        return 1;
-    }
-    a->json = ctx->json;
-    a->generation = c->generation;
-    a->nat = true;
-    a->nat_query = q;
-    uint64_t id;
-    if (operator_defer(ctx->cl, HELPER_ASK_TIMEOUT_MS, helper_timeout_msg, a, free, &id) < 0) {
-        free(a);
-        strbuf_printf(err, "cannot keep the request open");
-        return 1;
-    }
-    rc = helper_send_policy_counters_request(c->helper, id);
-    if (rc < 0) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "cannot ask the dataplane helper for NAT counters: %s",
-                 strerror(-rc));
-        operator_answer(ctx->cl, 1, NULL, msg);
-    }
-    return OP_DEFERRED;
+    const struct ask want = {.nat = true, .nat_query = q};
+    return ask_helper(c, ctx, &want, false, NULL, 0,
+                      "cannot ask the dataplane helper for NAT counters", err);
 }
 
 static void nat_counters_reply(struct controld *c, struct op_client *cl, const struct ask *a,
@@ -466,40 +468,15 @@ static void nat_counters_reply(struct controld *c, struct op_client *cl, const s
     strbuf_free(&o);
 }
 
-static int ask_helper(struct controld *c, const struct op_ctx *ctx, bool clear, const uint64_t *ids,
-                      size_t n, struct strbuf *err)
+/* `show security policies hit-count` and `clear security flow session`. */
+static int ask_policies(struct controld *c, const struct op_ctx *ctx, bool clear,
+                        const uint64_t *ids, size_t n, struct strbuf *err)
 {
-    if (helper_get_state(c->helper) == HELPER_DOWN) {
-        strbuf_printf(err, "the dataplane helper is down: %s (see show system status)",
-                      clear ? "no session was cleared" : "no hit counts");
+    if (!can_ask(c, ctx, clear ? "no session was cleared" : "no hit counts", err))
         return 1;
-    }
-    if (!ctx || !ctx->cl) {
-        strbuf_printf(err, "this command needs a moatctl client to answer");
-        return 1;
-    }
-    struct ask *a = calloc(1, sizeof(*a));
-    if (!a) {
-        strbuf_printf(err, "out of memory");
-        return 1;
-    }
-    a->json = ctx->json;
-    a->generation = c->generation;
-    uint64_t id;
-    if (operator_defer(ctx->cl, HELPER_ASK_TIMEOUT_MS, helper_timeout_msg, a, free, &id) < 0) {
-        free(a);
-        strbuf_printf(err, "cannot keep the request open");
-        return 1;
-    }
-    int rc = clear ? helper_send_session_clear(c->helper, id, ids, n)
-                   : helper_send_policy_counters_request(c->helper, id);
-    if (rc < 0) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "cannot send the request to the dataplane helper: %s",
-                 strerror(-rc));
-        operator_answer(ctx->cl, 1, NULL, msg);
-    }
-    return OP_DEFERRED;
+    const struct ask want = {0};
+    return ask_helper(c, ctx, &want, clear, ids, n,
+                      "cannot send the request to the dataplane helper", err);
 }
 
 static const Moat__PolicyCounter *find_counter(const Moat__PolicyCountersReply *r, uint32_t id)
@@ -654,7 +631,7 @@ int show_security(struct controld *c, const struct op_ctx *ctx, const char *cons
     if (nargs == 1 && strcmp(args[0], "policies") == 0)
         return show_policies(c, ctx->json, out);
     if (nargs == 2 && strcmp(args[0], "policies") == 0 && strcmp(args[1], "hit-count") == 0)
-        return ask_helper(c, ctx, false, NULL, 0, err);
+        return ask_policies(c, ctx, false, NULL, 0, err);
     if (nargs >= 2 && strcmp(args[0], "flow") == 0 && strcmp(args[1], "session") == 0)
         return show_flow_session(c, ctx, args + 2, nargs - 2, out, err);
     if (nargs >= 1 && strcmp(args[0], "nat") == 0)
@@ -686,7 +663,7 @@ int clear_security(struct controld *c, const struct op_ctx *ctx, const char *con
         strbuf_printf(out, ctx->json ? "{\"cleared\":0}\n" : "0 active sessions cleared\n");
         return 0;
     }
-    int rc = ask_helper(c, ctx, true, ids, n, err);
+    int rc = ask_policies(c, ctx, true, ids, n, err);
     free(ids);
     return rc;
 }

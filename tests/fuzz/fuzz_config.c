@@ -22,6 +22,7 @@
 #include "config.h"
 #include "config_tree.h"
 #include "controld.h"
+#include "ctl_box.h"
 #include "frame.h"
 #include "log.h"
 #include "snapshot.h"
@@ -57,19 +58,8 @@ static void compile(struct moat_config *cfg)
     snprintf(ctl.mode, sizeof(ctl.mode), "userspace");
     ctl.bpffs_dir = "/nonexistent";
     ctl.generation = 1;
-    for (unsigned i = 0; i < cfg->n_ifaces && ctl.n_ifaces < MOAT_MAX_IFACES; i++) {
-        struct ctl_iface *ifc = &ctl.ifaces[ctl.n_ifaces];
-        snprintf(ifc->name, sizeof(ifc->name), "%s", cfg->ifaces[i].name);
-        ifc->ifindex = 2 + ctl.n_ifaces;
-        const uint8_t mac[6] = {2, 0, 0, 0, 0, (uint8_t)(1 + ctl.n_ifaces)};
-        memcpy(ifc->mac, mac, 6);
-        ifc->mtu = 1500;
-        ifc->link_up = true;
-        ifc->slot = ctl.n_ifaces;
-        ifc->queues = 1;
-        ifc->xdp_mode = MOAT_XDP_NATIVE;
-        ctl.n_ifaces++;
-    }
+    for (unsigned i = 0; i < cfg->n_ifaces && ctl.n_ifaces < MOAT_MAX_IFACES; i++)
+        ctl_box_add_iface(&ctl, cfg->ifaces[i].name, (uint8_t)(1 + ctl.n_ifaces));
     Moat__Snapshot *s = snapshot_build(&ctl);
     FUZZ_CHECK(s != NULL);
     uint8_t *frame = NULL;

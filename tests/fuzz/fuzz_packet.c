@@ -56,6 +56,7 @@
 
 #include "controld.h"
 #include "csum.h"
+#include "ctl_box.h"
 #include "flow.h"
 #include "log.h"
 #include "pktsum.h"
@@ -109,19 +110,8 @@ static void setup(void)
     snprintf(ctl.mode, sizeof(ctl.mode), "userspace");
     ctl.bpffs_dir = "/nonexistent";
     ctl.generation = 1;
-    for (unsigned i = 0; i < NPORTS; i++) {
-        struct ctl_iface *ifc = &ctl.ifaces[ctl.n_ifaces++];
-        snprintf(ifc->name, sizeof(ifc->name), "fw%u", i);
-        ifc->ifindex = 2 + i;
-        const uint8_t mac[6] = {2, 0, 0, 0, 0, (uint8_t)(0xa + i)};
-        memcpy(ifc->mac, mac, 6);
-        ifc->mtu = 1500;
-        ifc->link_up = true;
-        ifc->slot = i;
-        ifc->queues = 1;
-        ifc->xdp_mode = MOAT_XDP_NATIVE;
-        port_ifindex[i] = ifc->ifindex;
-    }
+    for (unsigned i = 0; i < NPORTS; i++)
+        port_ifindex[i] = ctl_box_add_iface(&ctl, NULL, (uint8_t)(0xa + i))->ifindex;
     /* Hosts on each side; 10.77.2.3 and fd00:77:1::3 are left unresolved (neighbour miss). */
     add_neigh("10.77.1.2", 2, 1);
     add_neigh("10.77.1.3", 2, 2);

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "controld.h"
+#include "ctl_box.h"
 #include "dp_test_frames.h"
 #include "frame.h"
 #include "log.h"
@@ -344,18 +345,8 @@ static Moat__Snapshot *snap_of(const char *conf, unsigned nifs)
     snprintf(ctl.mode, sizeof(ctl.mode), "userspace");
     ctl.bpffs_dir = "/sys/fs/bpf/moat";
     ctl.generation = 3;
-    for (unsigned i = 0; i < nifs; i++) {
-        struct ctl_iface *ifc = &ctl.ifaces[ctl.n_ifaces++];
-        snprintf(ifc->name, sizeof(ifc->name), "fw%u", i);
-        ifc->ifindex = 2 + i;
-        const uint8_t mac[6] = {2, 0, 0, 0, 0, (uint8_t)(0xa + i)};
-        memcpy(ifc->mac, mac, 6);
-        ifc->mtu = 1500;
-        ifc->link_up = true;
-        ifc->slot = i;
-        ifc->queues = 1;
-        ifc->xdp_mode = MOAT_XDP_NATIVE;
-    }
+    for (unsigned i = 0; i < nifs; i++)
+        ctl_box_add_iface(&ctl, NULL, (uint8_t)(0xa + i));
     struct ctl_neigh *n = &ctl.neigh[ctl.n_neigh++];
     n->family = 4;
     inet_pton(AF_INET, "10.77.1.2", n->addr);

@@ -81,7 +81,8 @@ struct moat_worker_stats {
     uint64_t nat_sessions;       /* sessions created with a translation */
     uint64_t nat_alloc_failures; /* new flow dropped: no free (address, port) */
     uint64_t nat_icmp_errors;    /* ICMP errors translated (quoted packet and outer header) */
-    uint64_t pad[8];             /* room to grow without changing the version */
+    uint64_t icmp_errors_sent;   /* time exceeded / fragmentation needed / too big sent back */
+    uint64_t pad[7];             /* room to grow without changing the version */
 };
 
 _Static_assert(sizeof(struct moat_worker_stats) == 512, "fields come out of pad: keep the size");

@@ -318,6 +318,15 @@ static void iface_resolve(struct controld *c, struct ctl_iface *ifc, const struc
     ifc->ifindex = l.ifindex;
     memcpy(ifc->mac, l.mac, 6);
     ifc->mtu = l.mtu;
+    if (ci->mtu && ci->mtu != l.mtu) {
+        err = netlink_link_set_mtu(c->nl, l.ifindex, ci->mtu);
+        if (err)
+            log_warn("interface %s: cannot set the configured mtu %u (config line %u), it stays "
+                     "%u: %s",
+                     ci->name, ci->mtu, ci->line, l.mtu, strerror(-err));
+        else
+            ifc->mtu = ci->mtu;
+    }
     ifc->queues = l.queues > MOAT_MAX_QUEUES ? MOAT_MAX_QUEUES : l.queues;
     for (unsigned a = 0; a < ci->n_addrs; a++) {
         err = netlink_addr_ensure(c->nl, l.ifindex, &ci->addrs[a]);

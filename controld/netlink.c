@@ -268,7 +268,8 @@ int netlink_link_get(struct netlink *nl, const char *name, struct netlink_link *
     return 0;
 }
 
-int netlink_link_set_up(struct netlink *nl, uint32_t ifindex)
+/* Changes the link: IFF_UP when mtu is 0, else its MTU. */
+static int link_change(struct netlink *nl, uint32_t ifindex, unsigned mtu)
 {
     struct rtnl_link *link = NULL, *change = NULL;
     int err = rtnl_link_get_kernel(nl->sk, (int)ifindex, NULL, &link);
@@ -279,11 +280,24 @@ int netlink_link_set_up(struct netlink *nl, uint32_t ifindex)
         rtnl_link_put(link);
         return -ENOMEM;
     }
-    rtnl_link_set_flags(change, IFF_UP);
+    if (mtu)
+        rtnl_link_set_mtu(change, mtu);
+    else
+        rtnl_link_set_flags(change, IFF_UP);
     err = rtnl_link_change(nl->sk, link, change, 0);
     rtnl_link_put(change);
     rtnl_link_put(link);
     return nl_to_errno(err);
+}
+
+int netlink_link_set_up(struct netlink *nl, uint32_t ifindex)
+{
+    return link_change(nl, ifindex, 0);
+}
+
+int netlink_link_set_mtu(struct netlink *nl, uint32_t ifindex, unsigned mtu)
+{
+    return mtu ? link_change(nl, ifindex, mtu) : -EINVAL;
 }
 
 /* ---- addresses ---- */

@@ -37,6 +37,8 @@ struct netlink_link {
 /* -ENODEV when no such interface. */
 int netlink_link_get(struct netlink *nl, const char *name, struct netlink_link *out);
 int netlink_link_set_up(struct netlink *nl, uint32_t ifindex);
+/* Sets the link's MTU (the configured `mtu`). */
+int netlink_link_set_mtu(struct netlink *nl, uint32_t ifindex, unsigned mtu);
 
 /* Adds the address to the interface unless it is there already. */
 int netlink_addr_ensure(struct netlink *nl, uint32_t ifindex, const struct cfg_prefix *p);

@@ -419,6 +419,7 @@ static int show_route(struct controld *c, bool json, struct strbuf *o)
     X(session_conflicts)                                                                           \
     X(frag_drops)                                                                                  \
     X(rejects_sent)                                                                                \
+    X(icmp_errors_sent)                                                                            \
     X(nat_sessions)                                                                                \
     X(nat_alloc_failures)                                                                          \
     X(nat_icmp_errors)

@@ -215,6 +215,8 @@ static const struct step_def steps_after_policy[] = {
      "route found but the next hop's MAC is not known: dropped, resolution asked"},
     {W(ttl_expired), "fib", "ttl_expired", "TTL / hop limit would reach 0: dropped"},
     {W(mtu_drops), "fib", "mtu_drops", "larger than the egress MTU: dropped"},
+    {W(icmp_errors_sent), "fib", "icmp_errors_sent",
+     "ICMP time exceeded / fragmentation needed / packet too big sent back to the sender"},
 };
 
 static const struct step_def steps_tx[] = {

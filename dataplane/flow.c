@@ -465,18 +465,71 @@ static inline int route(struct dp_flow *f, const struct dp_tables *t, struct dp_
     return route_to(f, t, p, p->m->dst, out);
 }
 
-/* TTL, MTU, rewrite: the verdict for a packet going out of oif to mac. */
-static inline void transmit(struct dp_flow *f, struct dp_pkt *p, const struct dp_iface *oif,
-                            const uint8_t *mac)
+/* Sends an ICMP error about the packet back out of the interface it came in on, from the
+ * box's address there; rate-limited with the rejects. Leaves the verdict a drop when nothing
+ * is sent. */
+static void send_icmp_error(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
+                            enum icmp_error_kind kind, uint32_t mtu)
 {
-    if (p->pi.ttl <= 1) {
+    if (f->now_ms - f->rj_refill_ms >= 1000) {
+        f->rj_tokens = DP_REJECT_RATE;
+        f->rj_refill_ms = f->now_ms;
+    }
+    if (!f->rj_tokens || !t)
+        return;
+    const int16_t in_if = p->in_port < MOAT_MAX_IFACES ? t->port_if[p->in_port] : -1;
+    if (in_if < 0)
+        return;
+    const struct dp_iface *inf = &t->ifs[in_if];
+    const uint8_t *our =
+        p->pi.family == 6 ? (inf->has_v6 ? inf->v6 : NULL) : (inf->has_v4 ? inf->v4 : NULL);
+    const uint32_t n =
+        icmp_error_build(p->data, p->len, p->room, &p->pi, p->m, inf->mac, our, kind, mtu);
+    if (!n)
+        return;
+    f->rj_tokens--;
+    f->st->icmp_errors_sent++;
+    p->verdict = DP_V_TX;
+    p->out_port = (uint16_t)inf->port;
+    p->out = p->data;
+    p->out_len = n;
+}
+
+/* TTL / hop limit: a packet that would leave with 0 is answered with time exceeded, before
+ * any session, policy or translation (as a router does: traceroute shows the box). */
+static inline bool ttl_ok(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
+{
+    if (__builtin_expect(p->pi.ttl > 1, 1))
+        return true;
+    f->st->ttl_expired++;
+    send_icmp_error(f, t, p, ICMP_ERR_TIME_EXCEEDED, 0);
+    return false;
+}
+
+/* MTU: a packet larger than the egress MTU is dropped and counted; with DF set (always for
+ * IPv6) the sender learns the MTU (fragmentation needed / packet too big). Checked before a
+ * translation so that the quoted header is the sender's own. */
+static inline bool fits_mtu(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
+                            const struct dp_iface *oif)
+{
+    if (__builtin_expect(p->pi.l3_len <= oif->mtu, 1))
+        return true;
+    f->st->mtu_drops++;
+    if (p->pi.family == 6 || (p->data[p->pi.l3_off + 6] & 0x40))
+        send_icmp_error(f, t, p, ICMP_ERR_TOO_BIG, oif->mtu);
+    return false;
+}
+
+/* TTL, MTU, rewrite: the verdict for a packet going out of oif to mac. */
+static inline void transmit(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
+                            const struct dp_iface *oif, const uint8_t *mac)
+{
+    if (p->pi.ttl <= 1) { /* ttl_ok() answered it already; a safety net */
         f->st->ttl_expired++;
         return;
     }
-    if (p->pi.l3_len > oif->mtu) {
-        f->st->mtu_drops++;
+    if (!fits_mtu(f, t, p, oif))
         return;
-    }
     uint8_t *pkt = p->data;
     uint32_t len = p->len;
     if (p->pi.family == 4)
@@ -516,7 +569,7 @@ static void finish(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *
 {
     int slot = next_hop(f, t, p, r, p->m->dst);
     if (slot >= 0)
-        transmit(f, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
+        transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
 }
 
 /* Plain routing for interfaces in no zone (no sessions). */
@@ -669,7 +722,12 @@ static void forward_session(struct dp_flow *f, const struct dp_tables *t, struct
 {
     if (s->route_epoch == f->route_epoch && s->d[dir].nh != NH_NONE) {
         const uint32_t nh = s->d[dir].nh;
-        transmit(f, p, &t->ifs[nh >> 24], t->neigh->slots[nh & 0xffffff].mac);
+        const struct dp_iface *oif = &t->ifs[nh >> 24];
+        if (!fits_mtu(f, t, p, oif))
+            return;
+        if (s->flags & SESS_F_NAT)
+            nat_apply(p, s, dir);
+        transmit(f, t, p, oif, t->neigh->slots[nh & 0xffffff].mac);
         return;
     }
     /* The destination the packet leaves with (translated under NAT): the source of the
@@ -687,7 +745,11 @@ static void forward_session(struct dp_flow *f, const struct dp_tables *t, struct
     }
     if ((uint32_t)slot < (1u << 24) && r->oif < 256)
         s->d[dir].nh = (uint32_t)r->oif << 24 | (uint32_t)slot;
-    transmit(f, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
+    if (!fits_mtu(f, t, p, &t->ifs[r->oif]))
+        return;
+    if (s->flags & SESS_F_NAT)
+        nat_apply(p, s, dir);
+    transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
 }
 
 /* Counts a packet of session idx in direction dir and forwards it. state_changed: the
@@ -721,9 +783,7 @@ static void count_and_forward(struct dp_flow *f, const struct dp_tables *t, stru
     }
     if ((p->m->flags & (MOAT_META_F_FRAG | MOAT_META_F_FRAG_NF)) == MOAT_META_F_FRAG)
         frag_remember(f, p, idx, (uint8_t)dir);
-    if (s->flags & SESS_F_NAT)
-        nat_apply(p, s, dir);
-    forward_session(f, t, p, s, dir);
+    forward_session(f, t, p, s, dir); /* translates the packet when the session does */
 }
 
 static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p);
@@ -999,11 +1059,13 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
     int slot = next_hop(f, t, p, r, xk.dst);
     if (slot < 0)
         return;
-    if (s->flags & SESS_F_NAT)
-        nat_apply(p, s, 0);
     if ((uint32_t)slot < (1u << 24) && r->oif < 256)
         s->d[0].nh = (uint32_t)r->oif << 24 | (uint32_t)slot;
-    transmit(f, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
+    if (!fits_mtu(f, t, p, &t->ifs[r->oif]))
+        return;
+    if (s->flags & SESS_F_NAT)
+        nat_apply(p, s, 0);
+    transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
 }
 
 /* Another worker's shared partition holds the key: that worker, or -1. */
@@ -1140,7 +1202,7 @@ static void icmp_error(struct dp_flow *f, const struct dp_tables *t, struct dp_p
         return;
     int slot = next_hop(f, t, p, r, o->src);
     if (slot >= 0)
-        transmit(f, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
+        transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
 }
 
 static void fragment(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
@@ -1179,12 +1241,15 @@ static inline void stage_key(struct dp_flow *f, const struct dp_tables *t, struc
     const int16_t in_if = q->in_port < MOAT_MAX_IFACES ? t->port_if[q->in_port] : -1;
     q->in_zone = in_if >= 0 ? t->ifs[in_if].zone : 0;
     if (q->in_zone == 0) {
-        q->stage = ST_PLAIN;
+        if (ttl_ok(f, t, q))
+            q->stage = ST_PLAIN;
         return;
     }
     const struct scr_profile *sp = scr_of_zone(&t->scr, q->in_zone);
     if (sp && !screen_packet(f->scr, sp, q->in_zone, q->data, q->len, q->m, q->pi.l3_off, f->now32))
         return; /* dropped by the zone's screen (counted) */
+    if (!ttl_ok(f, t, q))
+        return;
     if (q->m->flags & MOAT_META_F_FRAG_NF) {
         q->stage = ST_FRAG;
         return;

@@ -132,7 +132,37 @@ uint32_t reject_build(uint8_t *pkt, uint32_t len, uint32_t room, const struct pk
         return total;
     }
 
-    /* ICMP / ICMPv6 administratively prohibited, quoting the refused packet. */
+    return icmp_error_build(pkt, len, room, pi, m, our_mac, our_addr, ICMP_ERR_PROHIBITED, 0);
+}
+
+/* Never an ICMP error about: an ICMP error, a non-first fragment, a packet from an address
+ * that is not one host (unspecified, multicast, IPv4 broadcast / loopback). RFC 1812 4.3.2.7,
+ * RFC 4443 2.4 (e). */
+static bool may_answer(const struct moat_meta *m, bool v6)
+{
+    if (m->flags & (MOAT_META_F_ICMP_ERR | MOAT_META_F_FRAG_NF))
+        return false;
+    const uint8_t *a = m->src;
+    if (v6) {
+        static const uint8_t zero[16];
+        return a[0] != 0xff && memcmp(a, zero, 16) != 0;
+    }
+    return a[0] != 0 && a[0] != 127 && a[0] < 224;
+}
+
+uint32_t icmp_error_build(uint8_t *pkt, uint32_t len, uint32_t room, const struct pkt_info *pi,
+                          const struct moat_meta *m, const uint8_t our_mac[6],
+                          const uint8_t *our_addr, enum icmp_error_kind kind, uint32_t mtu)
+{
+    const bool v6 = pi->family == 6;
+    const unsigned alen = v6 ? 16 : 4;
+    if (!may_answer(m, v6))
+        return 0;
+    if (kind != ICMP_ERR_PROHIBITED && !our_addr)
+        return 0; /* from the box itself: it needs an address on that interface */
+    uint8_t peer_mac[6], src[16], dst[16];
+    memcpy(peer_mac, pkt + 6, 6);
+    memcpy(dst, m->src, alen); /* back to the sender */
     memcpy(src, our_addr ? our_addr : m->dst, alen);
     uint32_t quote = pi->l3_len;
     if (quote > (v6 ? V6_QUOTE_MAX : V4_QUOTE_MAX))
@@ -147,8 +177,25 @@ uint32_t reject_build(uint8_t *pkt, uint32_t len, uint32_t room, const struct pk
     uint32_t l4 = put_headers(pkt, v6, peer_mac, our_mac, src, dst, proto, 8 + quote);
     uint8_t *ic = pkt + l4;
     memset(ic, 0, 8);
-    ic[0] = v6 ? 1 : 3;
-    ic[1] = v6 ? 1 : 13;
+    switch (kind) {
+    case ICMP_ERR_PROHIBITED: /* destination unreachable, administratively prohibited */
+        ic[0] = v6 ? 1 : 3;
+        ic[1] = v6 ? 1 : 13;
+        break;
+    case ICMP_ERR_TIME_EXCEEDED: /* TTL / hop limit exceeded in transit */
+        ic[0] = v6 ? 3 : 11;
+        break;
+    case ICMP_ERR_TOO_BIG: /* IPv4 fragmentation needed (RFC 1191) / IPv6 packet too big */
+        if (v6) {
+            ic[0] = 2;
+            wr32(ic + 4, mtu);
+        } else {
+            ic[0] = 3;
+            ic[1] = 4;
+            wr16(ic + 6, (uint16_t)mtu);
+        }
+        break;
+    }
     uint16_t c = v6 ? l4_csum(true, src, dst, proto, ic, 8 + quote) : csum_compute(ic, 8 + quote);
     memcpy(ic + 2, &c, 2);
     return hdr + quote;

@@ -103,6 +103,17 @@ static inline void rewrite_nat_v4(uint8_t *ip, uint8_t *l4, uint8_t proto, uint3
         memcpy(&oid, l4 + 4, 2);
         memcpy(&check, l4 + 2, 2);
         check = csum_replace2(check, oid, sport);
+        /* RFC 1624 eqn. 3 gives 0x0000 both where the message sums to 0xffff and where it is
+         * all zeros (then 0xffff is right: an echo reply with identifier, sequence and data
+         * all zero). Told apart by looking, only in that 1-in-65536 case. */
+        if (check == 0 && sport == 0 && l4[0] == 0) {
+            const uint32_t end = (uint32_t)ip[2] << 8 | ip[3], hl = (ip[0] & 15u) * 4;
+            bool zero = true;
+            for (uint32_t i = 0; zero && hl + i < end; i++)
+                zero = i == 2 || i == 3 || i == 4 || i == 5 || l4[i] == 0;
+            if (zero)
+                check = 0xffff;
+        }
         memcpy(l4 + 2, &check, 2);
         memcpy(l4 + 4, &sport, 2);
     }

@@ -7,10 +7,16 @@
 # on one topology, in one run, and prints the ratios c/a and c/b. The machine is noisy and
 # the generator, firewall and receiver share 2 vCPUs: read the ratios, not the figures.
 #
-#   bash tests/bench/lab_bench.sh [SECONDS]     (root; MOAT_BUILD=build by default)
+# Then a sustained run per setup: one TCP stream for SUSTAINED seconds with one-second
+# samples; prints the peak (median of the 5 best seconds), the tail median (last 10 s) and
+# tail/peak — a dataplane that collapses after start-up shows a low tail/peak (target >= 0.8).
+#
+#   bash tests/bench/lab_bench.sh [SECONDS [SUSTAINED]]   (root; MOAT_BUILD=build by default;
+#                                                          SUSTAINED 60 by default, 0 skips)
 set -uo pipefail
 . "$(dirname "$0")/../lab/lib.sh"
 DUR=${1:-5}
+SUSTAINED=${2:-60}
 lab_init bench
 lab_topology
 
@@ -28,6 +34,27 @@ udp_pps() {
 import json,sys
 s = json.load(open(sys.argv[1]))["end"]["sum"]
 print(int((s["packets"] - s["lost_packets"]) / s["seconds"]))' "$RUN/udp.json"
+}
+sustained() { # sustained LABEL KEY: one TCP stream, per-second samples, peak vs tail
+	[ "$SUSTAINED" -gt 0 ] || return 0
+	ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -p 5201 -t "$SUSTAINED" -i 1 -J >"$RUN/sustained-$2.json" 2>&1
+	local line
+	line=$($PY -c '
+import json, statistics, sys
+try:
+    v = [i["sum"]["bits_per_second"] for i in json.load(open(sys.argv[1]))["intervals"]]
+except Exception:
+    v = []
+if len(v) < 10:
+    print("0 0 0.00 0.00"); sys.exit()
+peak = statistics.median(sorted(v)[-5:])
+tail = statistics.median(v[-10:])
+print("%d %d %.2f %.2f" % (peak, tail, tail / peak if peak else 0, min(v[-10:]) / peak if peak else 0))' "$RUN/sustained-$2.json")
+	local peak tail ratio low
+	read -r peak tail ratio low <<<"$line"
+	printf '%-40s sustained %ss: peak %6.0f Mbit/s  tail %6.0f Mbit/s  tail/peak %s  worst-of-tail/peak %s\n' \
+		"$1" "$SUSTAINED" "$(echo "$peak / 1000000" | bc -l)" "$(echo "$tail / 1000000" | bc -l)" "$ratio" "$low"
+	eval "SUST_$2=$ratio"
 }
 measure() { # measure LABEL
 	ip netns exec "$NS_CLI" ping -c 2 -i 0.2 -W 1 10.77.2.2 >/dev/null 2>&1
@@ -57,6 +84,7 @@ kernel_fw_down() {
 echo "duration ${DUR}s per measurement, $(nproc) CPUs, kernel $(uname -r)"
 kernel_fw_up
 measure "(a) Linux forwarding + XDP pass" a
+sustained "(a) Linux forwarding + XDP pass" a
 ip netns exec "$NS_FW" nft -f - <<NFT
 table ip moatbench {
   chain fwd_filter { type filter hook forward priority 0; policy drop; ct state established,related accept; iifname "fw0" oifname "fw1" ct state new accept; }
@@ -64,14 +92,30 @@ table ip moatbench {
 }
 NFT
 measure "(b) Linux + nft conntrack + masquerade" b
+sustained "(b) Linux + nft conntrack + masquerade" b
 kernel_fw_down
 
 moat_start_spawned "${MOAT_BENCH_CONF:-$LAB_TOP/tests/lab/configs/nat-standalone.conf}" >/dev/null || exit 1
 wait_for 15 armed is_armed || exit 1
 ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 >/dev/null 2>&1
 measure "(c) Moat: policies + SNAT (AF_XDP)" c
+sustained "(c) Moat: policies + SNAT (AF_XDP)" c
+STATS_C=$(moatctl show dataplane statistics | grep -E "rx_packets|tx_ring_full|pending_tx_drops|rx_alloc_errors")
+moat_stop_all
+
+# (d) the same config on Moat's in-kernel legacy path (xdp_main_prog), mode forced.
+sed 's/mode auto;/mode legacy;/' "${MOAT_BENCH_CONF:-$LAB_TOP/tests/lab/configs/nat-standalone.conf}" >"$RUN/legacy.conf"
+moat_start_spawned "$RUN/legacy.conf" >/dev/null || exit 1
+wait_for 15 "legacy forwarding" ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 || exit 1
+measure "(d) Moat: same config, legacy XDP path" d
+sustained "(d) Moat: same config, legacy XDP path" d
 
 ratio() { if [ "$2" -gt 0 ]; then echo "scale=2; $1 / $2" | bc; else echo "n/a"; fi; }
 echo
 echo "ratios:  TCP c/a $(ratio "$TCP_c" "$TCP_a")  c/b $(ratio "$TCP_c" "$TCP_b")   UDP-64 c/a $(ratio "$UDP_c" "$UDP_a")  c/b $(ratio "$UDP_c" "$UDP_b")"
-moatctl show dataplane statistics | grep -E "rx_packets|tx_ring_full|pending_tx_drops|rx_alloc_errors" || true
+echo "         TCP d/b $(ratio "$TCP_d" "$TCP_b")   UDP-64 d/b $(ratio "$UDP_d" "$UDP_b")   (d = legacy path)"
+if [ "$SUSTAINED" -gt 0 ]; then
+	echo "sustained tail/peak (target >= 0.8):  a $SUST_a  b $SUST_b  c $SUST_c  d $SUST_d"
+fi
+echo "(c) worker counters:"
+echo "$STATS_C"

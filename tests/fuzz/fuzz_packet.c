@@ -355,10 +355,11 @@ static void flush(struct run *r)
     if (!r->n)
         return;
     struct moat_worker_stats *st = &stats.worker[0];
-    const uint64_t rejects = st->rejects_sent;
+    /* Answers built from the packet: rejects, time exceeded, too big. */
+    const uint64_t rejects = st->rejects_sent + st->icmp_errors_sent;
     dp_flow_batch(r->f, r->t, r->pk, r->n);
     const bool alone = r->n == 1;
-    const bool rejected = alone && st->rejects_sent != rejects;
+    const bool rejected = alone && st->rejects_sent + st->icmp_errors_sent != rejects;
     static int trace = -1;
     if (trace < 0)
         trace = getenv("MOAT_FUZZ_TRACE") != NULL;

@@ -391,6 +391,172 @@ static void test_rejects(void **state)
     env_free(e);
 }
 
+/* The IPv4 TTL / IPv6 hop limit of a built frame (header checksum kept right). */
+static void set_ttl(struct dp_pkt *p, uint8_t ttl)
+{
+    uint8_t *ip = p->data + 14;
+    ((struct moat_meta *)p->m)->ttl = ttl;
+    if ((ip[0] >> 4) == 6) {
+        ip[7] = ttl;
+        return;
+    }
+    ip[8] = ttl;
+    ip[10] = ip[11] = 0;
+    uint16_t c = csum_compute(ip, 20);
+    memcpy(ip + 10, &c, 2);
+}
+
+/* fw0 gets fd00:77:1::1/64 as well: the source of its ICMPv6 errors. */
+static void add_fw0_v6(struct env *e, uint64_t generation)
+{
+    Moat__Interface *in = &e->ifs[0];
+    in->addresses = realloc(in->addresses, 2 * sizeof(Moat__Prefix *));
+    in->addresses[1] = p_of(e, "fd00:77:1::1", 64);
+    in->n_addresses = 2;
+    build(e, generation);
+}
+
+static void test_ttl_expired_time_exceeded(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    add_fw0_v6(e, 2);
+    /* A TTL-1 UDP probe (traceroute) to the server: time exceeded from fw0's address, back out
+     * of fw0 to the client, quoting the probe as it came; no session. */
+    struct pkt_spec u = {.src = CLIENT,
+                         .dst = SERVER,
+                         .proto = IPPROTO_UDP,
+                         .sport = 33434,
+                         .dport = 33435,
+                         .payload = 32,
+                         .in_port = P_T};
+    struct dp_pkt p = frame(e, 0, &u);
+    set_ttl(&p, 1);
+    uint8_t orig[60];
+    memcpy(orig, p.data + 14, 60);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    assert_int_equal(st(e)->ttl_expired, 1);
+    assert_int_equal(st(e)->icmp_errors_sent, 1);
+    assert_int_equal(st(e)->sessions_created, 0);
+    const uint8_t *o = p.out;
+    assert_memory_equal(o, MAC_CL, 6);
+    assert_memory_equal(o + 6, MAC_T, 6);
+    const uint8_t *ip = o + 14;
+    uint8_t a[16];
+    inet_pton(AF_INET, "10.77.1.1", a);
+    assert_memory_equal(ip + 12, a, 4);
+    inet_pton(AF_INET, CLIENT, a);
+    assert_memory_equal(ip + 16, a, 4);
+    assert_int_equal(csum_compute(ip, 20), 0);
+    const uint8_t *ic = ip + 20;
+    assert_int_equal(ic[0], 11);
+    assert_int_equal(ic[1], 0);
+    assert_int_equal(p.out_len, 34 + 8 + 60);
+    assert_int_equal(csum_compute(ic, 8 + 60), 0);
+    assert_memory_equal(ic + 8, orig, 60);
+
+    /* TTL 0 too; and a TTL-1 ICMP error is never answered. */
+    p = frame(e, 0, &u);
+    set_ttl(&p, 0);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(st(e)->icmp_errors_sent, 2);
+    uint8_t inner[64], s4[16], d4[16];
+    int v6;
+    uint32_t l4off;
+    build_ip(&u, inner, s4, d4, &v6, &l4off);
+    struct pkt_spec err = {.src = CLIENT,
+                           .dst = SERVER,
+                           .proto = IPPROTO_ICMP,
+                           .icmp_type = 3,
+                           .icmp_code = 3,
+                           .inner = inner,
+                           .inner_len = 28,
+                           .in_port = P_T};
+    p = frame(e, 0, &err);
+    set_ttl(&p, 1);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+    assert_int_equal(st(e)->ttl_expired, 3);
+    assert_int_equal(st(e)->icmp_errors_sent, 2);
+
+    /* IPv6 hop limit 1: ICMPv6 time exceeded (type 3) from fw0's IPv6 address. */
+    struct pkt_spec u6 = u;
+    u6.src = CLIENT6;
+    u6.dst = SERVER6;
+    p = frame(e, 0, &u6);
+    set_ttl(&p, 1);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    ip = p.out + 14;
+    assert_int_equal(ip[6], IPPROTO_ICMPV6);
+    inet_pton(AF_INET6, CLIENT6, a);
+    assert_memory_equal(ip + 24, a, 16);
+    inet_pton(AF_INET6, "fd00:77:1::1", a);
+    assert_memory_equal(ip + 8, a, 16);
+    assert_int_equal(ip[40], 3);
+    assert_int_equal(st(e)->icmp_errors_sent, 3);
+    assert_int_equal(st(e)->sessions_created, 0);
+
+    /* A normal TTL still forwards. */
+    p = frame(e, 0, &u);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_U);
+    env_free(e);
+}
+
+static void test_too_big(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    e->ifs[1].mtu = 1400; /* fw1 */
+    add_fw0_v6(e, 2);
+    /* 1450-byte datagram with DF: fragmentation needed, next-hop MTU 1400. */
+    struct pkt_spec u = {.src = CLIENT,
+                         .dst = SERVER,
+                         .proto = IPPROTO_UDP,
+                         .sport = 4000,
+                         .dport = 4001,
+                         .payload = 1422,
+                         .in_port = P_T};
+    struct dp_pkt p = frame(e, 0, &u);
+    uint8_t *ip = p.data + 14;
+    ip[6] |= 0x40;
+    ip[10] = ip[11] = 0;
+    uint16_t c = csum_compute(ip, 20);
+    memcpy(ip + 10, &c, 2);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    assert_int_equal(st(e)->mtu_drops, 1);
+    assert_int_equal(st(e)->icmp_errors_sent, 1);
+    const uint8_t *o = p.out + 14;
+    assert_int_equal(o[20], 3);
+    assert_int_equal(o[21], 4);
+    assert_int_equal(o[26] << 8 | o[27], 1400);
+    assert_int_equal(p.out_len, 34 + 8 + 548); /* quoted up to 576 bytes in all */
+    assert_int_equal(csum_compute(o + 20, p.out_len - 34), 0);
+    /* Without DF: dropped and counted, nothing sent. */
+    p = frame(e, 0, &u);
+    assert_int_equal(send1(e, &p), DP_V_DROP);
+    assert_int_equal(st(e)->mtu_drops, 2);
+    assert_int_equal(st(e)->icmp_errors_sent, 1);
+    /* IPv6: packet too big, MTU in the 32-bit field. */
+    u.src = CLIENT6;
+    u.dst = SERVER6;
+    u.payload = 1402;
+    p = frame(e, 0, &u);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    o = p.out + 14;
+    assert_int_equal(o[40], 2);
+    assert_int_equal((uint32_t)o[44] << 24 | o[45] << 16 | o[46] << 8 | o[47], 1400);
+    assert_int_equal(p.out_len, 54 + 8 + 1232);
+    assert_int_equal(st(e)->icmp_errors_sent, 2);
+    /* Small enough: forwarded. */
+    u.payload = 1300;
+    p = frame(e, 0, &u);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_U);
+    env_free(e);
+}
+
 static void test_table_full(void **state)
 {
     (void)state;
@@ -706,6 +872,8 @@ int main(void)
         cmocka_unit_test(test_icmp_echo_and_errors),
         cmocka_unit_test(test_ipv6_tcp_and_icmpv6_error),
         cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_ttl_expired_time_exceeded),
+        cmocka_unit_test(test_too_big),
         cmocka_unit_test(test_table_full),
         cmocka_unit_test(test_clear_command),
         cmocka_unit_test(test_policy_reevaluation),

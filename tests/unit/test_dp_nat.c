@@ -489,6 +489,60 @@ static void test_icmp_error_inner_translation(void **state)
     nat_free(e);
 }
 
+/* PMTU discovery through SNAT: fragmentation needed goes back to the inside host quoting its
+ * own (untranslated) packet, on the first packet and on an established session's. */
+static void test_too_big_quotes_untranslated(void **state)
+{
+    (void)state;
+    struct env *e = env_new(1024);
+    add_nat(e, false);
+    e->ifs[1].mtu = 1400; /* fw1 */
+    build(e, 3);
+    dp_flow_tick(e->f, e->t, e->now);
+    for (int round = 0; round < 2; round++) {
+        struct pkt_spec s = {0};
+        s.src = CLIENT;
+        s.dst = SERVER;
+        s.proto = IPPROTO_UDP;
+        s.sport = 40000;
+        s.dport = 53;
+        s.payload = round == 0 ? 1422 : 100; /* round 1: the session first, then a big one */
+        s.in_port = P_T;
+        struct dp_pkt p = frame(e, 0, &s);
+        uint8_t *ip = p.data + 14;
+        ip[6] |= 0x40; /* DF */
+        fix_l4(ip, false);
+        ip[10] = ip[11] = 0;
+        uint16_t c = csum_compute(ip, 20);
+        memcpy(ip + 10, &c, 2);
+        if (round == 1) {
+            assert_int_equal(send1(e, &p), DP_V_TX);
+            assert_int_equal(p.out_port, P_U);
+            s.payload = 1422;
+            p = frame(e, 0, &s);
+            ip = p.data + 14;
+            ip[6] |= 0x40;
+            fix_l4(ip, false);
+            ip[10] = ip[11] = 0;
+            c = csum_compute(ip, 20);
+            memcpy(ip + 10, &c, 2);
+        }
+        uint8_t orig[28];
+        memcpy(orig, ip, 28);
+        assert_int_equal(send1(e, &p), DP_V_TX);
+        assert_int_equal(p.out_port, P_T);
+        const uint8_t *o = ipof(&p);
+        assert_addr(o + 12, 10, 77, 1, 1);
+        assert_addr(o + 16, 10, 77, 1, 2);
+        assert_int_equal(o[20], 3);
+        assert_int_equal(o[21], 4);
+        assert_int_equal(o[26] << 8 | o[27], 1400);
+        assert_memory_equal(o + 28, orig, 28); /* the sender's own header and ports */
+        assert_int_equal(st(e)->icmp_errors_sent, (uint64_t)round + 1);
+    }
+    nat_free(e);
+}
+
 static void test_reverse_index_churn(void **state)
 {
     (void)state;
@@ -611,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_dnat_and_hairpin),
         cmocka_unit_test(test_icmp_error_inner_translation),
         cmocka_unit_test(test_reverse_index_churn),
+        cmocka_unit_test(test_too_big_quotes_untranslated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -160,6 +160,39 @@ static void test_strip_vlan(void **state)
         assert_int_equal(p[i], i + 8);
 }
 
+/* ICMP echo NAT to identifier 0: an echo reply whose message is then all zeros must carry
+ * 0xffff (0x0000 fails verification); one that merely sums to 0xffff keeps 0x0000. */
+static void test_icmp_echo_id_zero_checksum(void **state)
+{
+    (void)state;
+    uint8_t ip[20 + 16];
+    for (int payload_one = 0; payload_one < 2; payload_one++) {
+        memset(ip, 0, sizeof(ip));
+        ip[0] = 0x45;
+        ip[2] = 0;
+        ip[3] = sizeof(ip);
+        ip[8] = 64;
+        ip[9] = 1;
+        uint8_t *ic = ip + 20;
+        ic[0] = 0;    /* echo reply */
+        ic[4] = 0x04; /* identifier 0x0400 (translated) */
+        if (payload_one) {
+            /* Data chosen so that the message sums to 0xffff with identifier 0. */
+            ic[8] = 0xff;
+            ic[9] = 0xff;
+        }
+        uint16_t c = csum_compute(ic, 16);
+        memcpy(ic + 2, &c, 2);
+        uint32_t a = 0;
+        rewrite_nat_v4(ip, ic, 1, a, a, 0, 0);
+        assert_int_equal(ic[4], 0);
+        assert_int_equal(csum_compute(ic, 16), 0); /* verifies */
+        uint16_t got;
+        memcpy(&got, ic + 2, 2);
+        assert_int_equal(got, payload_one ? 0x0000 : 0xffff);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_hop_limit),
         cmocka_unit_test(test_macs),
         cmocka_unit_test(test_strip_vlan),
+        cmocka_unit_test(test_icmp_echo_id_zero_checksum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

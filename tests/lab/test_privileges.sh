@@ -44,6 +44,9 @@ check "controld logs what it kept" grep -q "capabilities: kept CAP_CHOWN CAP_NET
 check "the helper logs what it kept" grep -q "capabilities: kept CAP_NET_RAW CAP_IPC_LOCK; bounding set CAP_NET_RAW CAP_IPC_LOCK$" "$RUN/controld.log" "$RUN"/*.log
 
 # ---- everything after start-up still works ----
+# The attached program's name without CAP_SYS_ADMIN (bpf_prog_get_fd_by_id needs it): known
+# because controld loaded it.
+check "show interfaces still names the shim" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN show interfaces | grep -q 'xdp_userspace_p (id [0-9]*)'"
 check "ping forwards" ip netns exec "$NS_CLI" ping -c 2 -i 0.2 -W 1 10.77.2.2
 ip netns exec "$NS_CLI" bash -c 'echo hi | nc -l -p 8080 -q 1' >/dev/null 2>&1 &
 LAB_PIDS+=($!)

@@ -353,6 +353,14 @@ static struct {
 } known_progs[8];
 static unsigned known_next;
 
+static uint32_t prog_id_of(int fd)
+{
+    struct bpf_prog_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
 static void remember_prog(int fd)
 {
     struct bpf_prog_info info;
@@ -529,6 +537,9 @@ static int xdp_attach_mode(struct bootstrap *b, uint32_t ifindex, bool native)
     if (other_id) {
         /* Without a reference, detaching could free it and it could not come back. */
         other_fd = bpf_prog_get_fd_by_id(other_id);
+        /* Without CAP_SYS_ADMIN (after start-up): our own shim we hold already. */
+        if (other_fd < 0 && errno == EPERM && other_id == prog_id_of(b->shim_fd))
+            other_fd = dup(b->shim_fd);
         if (other_fd < 0)
             return -errno;
         err = bpf_xdp_detach((int)ifindex, other, NULL);

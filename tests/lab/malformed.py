@@ -270,29 +270,33 @@ def corpus(lab):
     # ---- ICMP errors ----
     def err(m, quoted, dst=D4, icmp=None):
         return [E / IP(src=S4, dst=dst, id=m) / (icmp or ICMP(type=3, code=3)) / quoted]
-    # The session of the first case: 10.77.1.2:41000 -> 10.77.2.2:5000. An error about a
-    # packet the server sent on it comes from the client, quoting server -> client.
-    case(lab, "ICMP error quoting a live session (related)",
-         lambda m: err(m, IPerror(src=D4, dst=S4) / UDPerror(sport=5000, dport=41000)),
-         {"shim.redirect": 1, "icmp_error_related": 1, "forwarded": 1}, arrive=1)
+    # Each error about a live session makes that session first (a UDP datagram client ->
+    # server), so that none depends on an earlier case's session still being alive. An error
+    # about a packet the server sent on it comes from the client, quoting server -> client.
+    def udp_then_err(m, sport, dst=D4):
+        return [E / IP(src=S4, dst=D4, id=m) / UDP(sport=sport, dport=5000) / b"s"] + \
+            err(m, IPerror(src=D4, dst=S4) / UDPerror(sport=5000, dport=sport), dst=dst)
+    case(lab, "ICMP error quoting a live session (related)", lambda m: udp_then_err(m, 41050),
+         {"shim.redirect": 2, "sessions_created": 1, "icmp_error_related": 1, "forwarded": 2},
+         arrive=2)
     case(lab, "ICMP error quoting a flow that does not exist",
          lambda m: err(m, IPerror(src=D4, dst=S4) / UDPerror(sport=5000, dport=41999)),
          {"shim.redirect": 1, "icmp_error_unmatched": 1})
     case(lab, "ICMP error to another host quoting a live session",
-         lambda m: err(m, IPerror(src=D4, dst=S4) / UDPerror(sport=5000, dport=41000),
-                       dst="10.77.2.3"),
-         {"shim.redirect": 1, "icmp_error_unmatched": 1})
+         lambda m: udp_then_err(m, 41051, dst="10.77.2.3"),
+         {"shim.redirect": 2, "sessions_created": 1, "forwarded": 1, "icmp_error_unmatched": 1},
+         arrive=1, check=lambda got: (UDP in got[0] and ICMP not in got[0], "only the datagram"))
     case(lab, "ICMP error quoting another host's flow",
          lambda m: err(m, IPerror(src="10.77.2.3", dst="10.77.1.3") /
-                       UDPerror(sport=5000, dport=41000)),
+                       UDPerror(sport=5000, dport=41050)),
          {"shim.redirect": 1, "icmp_error_unmatched": 1})
     case(lab, "ICMP error with a truncated quote (4 bytes of UDP)",
          lambda m: err(m, Raw(bytes(IPerror(src=D4, dst=S4, proto=17))[:20] +
-                              bytes(UDPerror(sport=5000, dport=41000))[:4])),
+                              bytes(UDPerror(sport=5000, dport=41050))[:4])),
          {"shim.redirect": 1, "icmp_error_unmatched": 1})
     case(lab, "ICMP error quoting a bad IHL",
          lambda m: err(m, Raw(b"\x43" + bytes(IPerror(src=D4, dst=S4, proto=17))[1:20] +
-                              bytes(UDPerror(sport=5000, dport=41000)))),
+                              bytes(UDPerror(sport=5000, dport=41050)))),
          {"shim.redirect": 1, "icmp_error_unmatched": 1})
     case(lab, "ICMP error quoting an ICMP error",
          lambda m: err(m, IPerror(src=D4, dst=S4, proto=1) / ICMPerror(type=3, code=1) /
@@ -382,14 +386,16 @@ def corpus(lab):
     def err6(m, quoted):
         return [E / ip6(m) / ICMPv6DestUnreach(code=4) / quoted]
     case(lab, "ICMPv6 error quoting a live session (related)",
-         lambda m: err6(m, IPerror6(src=D6, dst=S6) / UDPerror(sport=5000, dport=42000)),
-         {"shim.redirect": 1, "icmp_error_related": 1, "forwarded": 1}, arrive=1, v6=True)
+         lambda m: [E / ip6(m) / UDP(sport=42050, dport=5000) / b"s"] +
+         err6(m, IPerror6(src=D6, dst=S6) / UDPerror(sport=5000, dport=42050)),
+         {"shim.redirect": 2, "sessions_created": 1, "icmp_error_related": 1, "forwarded": 2},
+         arrive=2, v6=True)
     case(lab, "ICMPv6 error quoting a flow that does not exist",
          lambda m: err6(m, IPerror6(src=D6, dst=S6) / UDPerror(sport=5000, dport=42999)),
          {"shim.redirect": 1, "icmp_error_unmatched": 1}, v6=True)
     case(lab, "ICMPv6 error quoting another host's flow",
          lambda m: err6(m, IPerror6(src="fd00:77:2::3", dst=S6) /
-                        UDPerror(sport=5000, dport=42000)),
+                        UDPerror(sport=5000, dport=42050)),
          {"shim.redirect": 1, "icmp_error_unmatched": 1}, v6=True)
     case(lab, "v6 ICMPv6 echo request (permitted, control)",
          lambda m: [E / ip6(m) / ICMPv6EchoRequest(id=77, seq=1)],

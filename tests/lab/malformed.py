@@ -37,7 +37,7 @@ S6, D6 = "fd00:77:1::2", "fd00:77:2::2"
 SHIM = ("redirect", "drop_malformed", "drop_other")
 WORKER = ("parse_errors", "forwarded", "policy_deny", "frag_drops", "ttl_expired",
           "icmp_error_unmatched", "icmp_error_related", "sessions_created", "tcp_invalid",
-          "non_syn_drops")
+          "non_syn_drops", "neigh_miss", "fib_miss")
 SCREEN = ("tear-drop",)
 
 passes = 0

@@ -24,6 +24,14 @@ HELPER=$(pgrep -f "moat-dataplane --run-dir $RUN" | head -1)
 check "ping through Moat before the corpus" ip netns exec "$NS_CLI" ping -c 2 -i 0.2 -W 1 10.77.2.2
 check "ping6 through Moat before the corpus" wait_for 10 ping6 ip netns exec "$NS_CLI" ping -6 -c 1 -W 1 fd00:77:2::2
 
+# Static neighbours on the firewall: a corpus that runs for minutes (sanitizer build, busy
+# machine) must not meet a neighbour the kernel aged out meanwhile.
+for a in 10.77.2.2:s0:fw1:"$NS_SRV" fd00:77:2::2:s0:fw1:"$NS_SRV" 10.77.1.2:c0:fw0:"$NS_CLI" fd00:77:1::2:c0:fw0:"$NS_CLI"; do
+	ns=${a##*:}; a=${a%:*}; fwif=${a##*:}; a=${a%:*}; hif=${a##*:}; addr=${a%:*}
+	mac=$(ip netns exec "$ns" cat "/sys/class/net/$hif/address")
+	ip -n "$NS_FW" neigh replace "$addr" lladdr "$mac" dev "$fwif" nud permanent
+done
+
 # The server answers nothing while the corpus runs (no RST, no ICMP errors, no reassembly
 # timeouts): only the corpus's frames move the counters. Neighbour discovery still works.
 ip netns exec "$NS_SRV" nft -f - <<'EOF'

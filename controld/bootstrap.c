@@ -345,6 +345,37 @@ static int init_ctrl(struct bootstrap *b, char *errbuf, size_t errlen)
     return 0;
 }
 
+/* Programs this controld loaded, by id: their names are known without CAP_SYS_ADMIN, which
+ * bpf_prog_get_fd_by_id() needs and controld gives up after start-up (main.c). */
+static struct {
+    uint32_t id;
+    char name[BPF_OBJ_NAME_LEN];
+} known_progs[8];
+static unsigned known_next;
+
+static uint32_t prog_id_of(int fd)
+{
+    struct bpf_prog_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
+static void remember_prog(int fd)
+{
+    struct bpf_prog_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
+        return;
+    for (unsigned i = 0; i < sizeof(known_progs) / sizeof(known_progs[0]); i++)
+        if (known_progs[i].id == info.id)
+            return;
+    unsigned i = known_next++ % (sizeof(known_progs) / sizeof(known_progs[0]));
+    known_progs[i].id = info.id;
+    snprintf(known_progs[i].name, sizeof(known_progs[i].name), "%s", info.name);
+}
+
 int bootstrap_open(struct bootstrap **out, const char *bpf_dir, const char *bpffs_dir, char *errbuf,
                    size_t errlen)
 {
@@ -397,6 +428,7 @@ int bootstrap_open(struct bootstrap **out, const char *bpf_dir, const char *bpff
                    "%s lacks program " MOAT_PROG_SHIM " or " PROBE_PROG ": rebuild it", path);
         goto out_close;
     }
+    remember_prog(b->shim_fd);
     struct {
         int *fd;
         const char *name;
@@ -505,6 +537,9 @@ static int xdp_attach_mode(struct bootstrap *b, uint32_t ifindex, bool native)
     if (other_id) {
         /* Without a reference, detaching could free it and it could not come back. */
         other_fd = bpf_prog_get_fd_by_id(other_id);
+        /* Without CAP_SYS_ADMIN (after start-up): our own shim we hold already. */
+        if (other_fd < 0 && errno == EPERM && other_id == prog_id_of(b->shim_fd))
+            other_fd = dup(b->shim_fd);
         if (other_fd < 0)
             return -errno;
         err = bpf_xdp_detach((int)ifindex, other, NULL);
@@ -1123,8 +1158,12 @@ int bootstrap_query_attached(uint32_t ifindex, enum xdp_attach_mode *mode, uint3
     if (!*prog_id)
         return 0;
     int fd = bpf_prog_get_fd_by_id(*prog_id);
-    if (fd < 0)
+    if (fd < 0) { /* without CAP_SYS_ADMIN: a program of ours is still named */
+        for (unsigned i = 0; namelen && i < sizeof(known_progs) / sizeof(known_progs[0]); i++)
+            if (known_progs[i].id == *prog_id)
+                snprintf(name, namelen, "%s", known_progs[i].name);
         return 0; /* the id is known; the name is not essential */
+    }
     struct bpf_prog_info info;
     uint32_t len = sizeof(info);
     memset(&info, 0, sizeof(info));

@@ -20,6 +20,7 @@
 #include "commit.h"
 #include "controld.h"
 #include "log.h"
+#include "privs.h"
 #include "sdnotify.h"
 
 static void usage(FILE *f)
@@ -99,6 +100,45 @@ static void on_hup(uv_signal_t *s, int signum)
         return;
     log_info("SIGHUP: committing %s", c->config_path);
     commit_on_sighup(c);
+}
+
+/*
+ * Least privilege after start-up (without systemd; under it the unit's bounding set already
+ * holds no more): what controld still does afterwards, and the capability it needs —
+ *   CAP_BPF       load programs, create, pin and update maps (commits, re-attach, legacy seed);
+ *   CAP_PERFMON   the verifier accepts the shim only with it (or CAP_SYS_ADMIN);
+ *   CAP_NET_ADMIN attach XDP (re-attach on link cycles and commits), addresses, links, VIPs;
+ *   CAP_NET_RAW   HA gratuitous ARP / unsolicited NA (AF_PACKET);
+ *   CAP_CHOWN     rollback / commit rewrite moat.conf keeping its owner and group.
+ * CAP_SYS_ADMIN is not kept: the only call that needs it, bpf_prog_get_fd_by_id(), names a
+ * program found attached by someone else, and controld copes without it (as under systemd).
+ * A spawned helper (--spawn-dataplane) gets controld's bounding set as its permitted set on
+ * exec (root): it also holds the helper's CAP_NET_RAW and CAP_IPC_LOCK, and CAP_SETPCAP,
+ * not in controld's own effective or permitted set (it cannot be taken back without an
+ * exec), which a respawned helper needs to narrow its bounding set on its own start.
+ */
+static void drop_capabilities(const struct controld *c)
+{
+    const uint64_t keep = PRIVS_CAP(CAP_BPF) | PRIVS_CAP(CAP_PERFMON) | PRIVS_CAP(CAP_NET_ADMIN) |
+                          PRIVS_CAP(CAP_NET_RAW) | PRIVS_CAP(CAP_CHOWN);
+    uint64_t bound = keep;
+    if (c->spawn_path) /* and CAP_SETPCAP, so that a respawned helper can narrow its own */
+        bound |= PRIVS_CAP(CAP_NET_RAW) | PRIVS_CAP(CAP_IPC_LOCK) | PRIVS_CAP(CAP_SETPCAP);
+    struct privs_result r;
+    int err = privs_restrict(keep, bound, &r);
+    char eff[512], bnd[512], miss[512];
+    if (err < 0) {
+        log_warn("capabilities: could not narrow them after start-up: %s; running with the "
+                 "ones it started with",
+                 strerror(-err));
+        return;
+    }
+    log_info("capabilities: kept %s; bounding set %s%s", privs_names(r.effective, eff, sizeof(eff)),
+             privs_names(r.bounding, bnd, sizeof(bnd)),
+             r.bounding_skipped ? " (left as started: no CAP_SETPCAP)" : "");
+    if (r.missing)
+        log_info("capabilities: not held at start, so not kept: %s",
+                 privs_names(r.missing, miss, sizeof(miss)));
 }
 
 int main(int argc, char **argv)
@@ -229,6 +269,7 @@ int main(int argc, char **argv)
      * operator sockets listening (phase waiting-for-helper). Not at "armed": the dataplane
      * unit starts After= this one, so waiting for the helper here would deadlock the two.
      */
+    drop_capabilities(&c);
     sdnotify_ready(&c);
     uv_run(c.loop, UV_RUN_DEFAULT);
     log_info("stopped");

@@ -23,6 +23,7 @@ struct operator_server {
     char path[512];
     unsigned clients;
     uint64_t refused;
+    uint64_t refused_busy; /* over OP_MAX_CLIENTS */
     uint64_t next_id;
     struct op_client *deferred; /* clients waiting for an answer, linked by next */
     unsigned n_deferred;
@@ -353,6 +354,11 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     if (op->clients > OP_MAX_CLIENTS) {
+        op->refused_busy++;
+        log_warn("operator socket: refused uid %u (pid %d): %d clients connected already, at "
+                 "most %d (%llu refused so far)",
+                 (unsigned)cl->uid, (int)cl->pid, (int)op->clients - 1, OP_MAX_CLIENTS,
+                 (unsigned long long)op->refused_busy);
         send_reply(cl, 16, NULL, "controld is busy: too many moatctl clients; try again");
         return;
     }

@@ -20,6 +20,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "privs.h"
 
 static void usage(FILE *f)
 {
@@ -84,6 +85,23 @@ int main(int argc, char **argv)
     struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
     if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0)
         log_debug("cannot lift RLIMIT_MEMLOCK: %s", strerror(errno));
+
+    /* Least privilege (as moat-dataplane.service grants): CAP_NET_RAW opens and rebinds the
+     * AF_XDP sockets, CAP_IPC_LOCK pins the UMEM. Nothing else, whoever started us. */
+    const uint64_t keep = PRIVS_CAP(CAP_NET_RAW) | PRIVS_CAP(CAP_IPC_LOCK);
+    struct privs_result pr;
+    int perr = privs_restrict(keep, keep, &pr);
+    if (perr < 0) {
+        log_warn("capabilities: could not narrow them: %s; running with the ones it started "
+                 "with",
+                 strerror(-perr));
+    } else {
+        char eff[256], bnd[256];
+        log_info("capabilities: kept %s; bounding set %s%s",
+                 privs_names(pr.effective, eff, sizeof(eff)),
+                 privs_names(pr.bounding, bnd, sizeof(bnd)),
+                 pr.bounding_skipped ? " (left as started: no CAP_SETPCAP)" : "");
+    }
 
     log_info("starting (pid %d, run dir %s)", (int)getpid(), run_dir);
     int status = control_run(run_dir, sigfd);

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,11 +145,15 @@ int main(int argc, char **argv)
     Moat__Envelope env = MOAT__ENVELOPE__INIT;
     env.msg_case = MOAT__ENVELOPE__MSG_OP_REQUEST;
     env.op_request = &req;
-    int err = frame_write_fd(fd, &env);
-    if (err < 0) {
-        fprintf(stderr, "moatctl: sending the request failed: %s\n", strerror(-err));
+    /* controld may refuse the connection (credentials, too many clients) with an answer and
+     * close it before reading the request: a failed write is no reason to miss that answer. */
+    signal(SIGPIPE, SIG_IGN);
+    const int werr = frame_write_fd(fd, &env);
+    if (werr < 0 && werr != -EPIPE && werr != -ECONNRESET) {
+        fprintf(stderr, "moatctl: sending the request failed: %s\n", strerror(-werr));
         return 3;
     }
+    int err;
     struct frame_reader rd;
     frame_reader_init(&rd, FRAME_MAX_DEFAULT);
     Moat__Envelope *rep = NULL;
@@ -158,8 +163,11 @@ int main(int argc, char **argv)
         if (err <= 0) {
             close(fd);
             frame_reader_free(&rd);
-            fprintf(stderr, "moatctl: no answer from moat-controld: %s\n",
-                    err == 0 ? "connection closed" : frame_strerror(err));
+            if (werr < 0)
+                fprintf(stderr, "moatctl: sending the request failed: %s\n", strerror(-werr));
+            else
+                fprintf(stderr, "moatctl: no answer from moat-controld: %s\n",
+                        err == 0 ? "connection closed" : frame_strerror(err));
             return 3;
         }
         if (rep->msg_case != MOAT__ENVELOPE__MSG_OP_REPLY) {

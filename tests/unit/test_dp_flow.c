@@ -735,6 +735,71 @@ static void test_fragments(void **state)
     env_free(e);
 }
 
+/* A new flow whose TTL / hop limit is 0 or 1 is dropped (ttl_expired) before policy and
+ * makes no session; TTL 2 leaves with TTL 1. */
+static void test_ttl_expired_no_session(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    const char *src[2] = {CLIENT, CLIENT6}, *dst[2] = {SERVER, SERVER6};
+    for (int v6 = 0; v6 < 2; v6++) {
+        for (uint8_t ttl = 0; ttl <= 2; ttl++) {
+            struct pkt_spec u = {.src = src[v6],
+                                 .dst = dst[v6],
+                                 .proto = IPPROTO_UDP,
+                                 .sport = (uint16_t)(3000 + v6 * 10 + ttl),
+                                 .dport = 53,
+                                 .in_port = P_T};
+            struct dp_pkt p = frame(e, 0, &u);
+            p.data[14 + (v6 ? 7 : 8)] = ttl;
+            const uint64_t created = st(e)->sessions_created, expired = st(e)->ttl_expired;
+            const uint64_t permit = st(e)->policy_permit;
+            if (ttl <= 1) {
+                assert_int_equal(send1(e, &p), DP_V_DROP);
+                assert_int_equal(st(e)->ttl_expired, expired + 1);
+                assert_int_equal(st(e)->sessions_created, created);
+                assert_int_equal(st(e)->policy_permit, permit);
+            } else {
+                assert_int_equal(send1(e, &p), DP_V_TX);
+                assert_int_equal(p.out[14 + (v6 ? 7 : 8)], 1);
+                assert_int_equal(st(e)->sessions_created, created + 1);
+            }
+        }
+    }
+    assert_int_equal(e->f->t.active, 2);
+    env_free(e);
+}
+
+/* A frame longer than its IP datagram (total length / payload length smaller than the
+ * frame) leaves with the datagram only. */
+static void test_trailing_bytes_not_forwarded(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    const char *src[2] = {CLIENT, CLIENT6}, *dst[2] = {SERVER, SERVER6};
+    for (int v6 = 0; v6 < 2; v6++) {
+        struct pkt_spec u = {.src = src[v6],
+                             .dst = dst[v6],
+                             .proto = IPPROTO_UDP,
+                             .sport = 4000,
+                             .dport = 53,
+                             .payload = 6,
+                             .in_port = P_T};
+        struct dp_pkt p = frame(e, 0, &u);
+        const uint32_t dgram = p.len;
+        memset(p.data + p.len, 'T', 30);
+        p.len += 30;
+        assert_int_equal(send1(e, &p), DP_V_TX);
+        assert_int_equal(p.out_len, dgram);
+        /* The session path too. */
+        p = frame(e, 0, &u);
+        p.len += 30;
+        assert_int_equal(send1(e, &p), DP_V_TX);
+        assert_int_equal(p.out_len, dgram);
+    }
+    env_free(e);
+}
+
 static void test_unzoned_interfaces(void **state)
 {
     (void)state;
@@ -879,6 +944,8 @@ int main(void)
         cmocka_unit_test(test_policy_reevaluation),
         cmocka_unit_test(test_early_aging_oldest_first),
         cmocka_unit_test(test_fragments),
+        cmocka_unit_test(test_ttl_expired_no_session),
+        cmocka_unit_test(test_trailing_bytes_not_forwarded),
         cmocka_unit_test(test_unzoned_interfaces),
         cmocka_unit_test(test_export_install),
         cmocka_unit_test(test_shared_handoff),

@@ -971,12 +971,6 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
     int oif = route_to(f, t, p, xk.dst, &r);
     if (oif < 0)
         return;
-    /* A packet that cannot leave (TTL / hop limit 0 or 1) makes no session: a session would
-     * let replies in for a flow that never reached its destination. */
-    if (p->pi.ttl <= 1) {
-        st->ttl_expired++;
-        return;
-    }
     const uint16_t out_zone = t->ifs[oif].zone;
     p->out_zone = out_zone;
     if (out_zone == 0 || !t->pol) {

@@ -9,7 +9,7 @@ the frames on IFACE to the firewall's MAC FW_MAC, waits until the counters it ex
 moved, then checks
   - every watched counter moved by exactly what the case expects (the others by 0):
     shim (fw0) redirect / drop_malformed / drop_other, worker parse_errors / forwarded /
-    policy_deny / frag_drops / ttl_expired / icmp_error_* / sessions_created /
+    policy_deny / frag_drops / ttl_expired / icmp_error_* / icmp_errors_sent / sessions_created /
     tcp_invalid / non_syn_drops, and the trust zone's tear-drop screen counter;
   - how many of its frames arrived at the server: PCAP is tcpdump's capture (-U) of the
     server's interface; a case's frames carry a marker (IPv4 identification, IPv6 flow
@@ -37,7 +37,7 @@ S6, D6 = "fd00:77:1::2", "fd00:77:2::2"
 SHIM = ("redirect", "drop_malformed", "drop_other")
 WORKER = ("parse_errors", "forwarded", "policy_deny", "frag_drops", "ttl_expired",
           "icmp_error_unmatched", "icmp_error_related", "sessions_created", "tcp_invalid",
-          "non_syn_drops", "neigh_miss", "fib_miss")
+          "non_syn_drops", "neigh_miss", "fib_miss", "icmp_errors_sent")
 SCREEN = ("tear-drop",)
 
 passes = 0
@@ -224,10 +224,11 @@ def corpus(lab):
     # ---- TTL ----
     def ttl(m, t, sport):
         return [E / IP(src=S4, dst=D4, id=m, ttl=t) / UDP(sport=sport, dport=5000) / b"t"]
-    case(lab, "v4 TTL 0 to UDP 5000", lambda m: ttl(m, 0, 41030),
-         {"shim.redirect": 1, "ttl_expired": 1})
-    case(lab, "v4 TTL 1 to UDP 5000", lambda m: ttl(m, 1, 41031),
-         {"shim.redirect": 1, "ttl_expired": 1})
+    # Expired: no session; the box answers "time exceeded" (sent back out of fw0: the TX
+    # verdict counts as forwarded) and nothing reaches the server.
+    expired = {"shim.redirect": 1, "ttl_expired": 1, "icmp_errors_sent": 1, "forwarded": 1}
+    case(lab, "v4 TTL 0 to UDP 5000", lambda m: ttl(m, 0, 41030), expired)
+    case(lab, "v4 TTL 1 to UDP 5000", lambda m: ttl(m, 1, 41031), expired)
     case(lab, "v4 TTL 2 to UDP 5000", lambda m: ttl(m, 2, 41032),
          {"shim.redirect": 1, "forwarded": 1, "sessions_created": 1}, arrive=1,
          check=lambda got: (got[0][IP].ttl == 1, f"left with TTL 1 ({got[0][IP].ttl})"))
@@ -348,7 +349,8 @@ def corpus(lab):
     for hl in (0, 1):
         case(lab, f"v6 hop limit {hl} to UDP 5000",
              lambda m, hl=hl: [E / ip6(m, hlim=hl) / UDP(sport=42010 + hl, dport=5000) / b"h"],
-             {"shim.redirect": 1, "ttl_expired": 1}, v6=True)
+             {"shim.redirect": 1, "ttl_expired": 1, "icmp_errors_sent": 1, "forwarded": 1},
+             v6=True)
     case(lab, "v6 hop limit 2 to UDP 5000",
          lambda m: [E / ip6(m, hlim=2) / UDP(sport=42012, dport=5000) / b"h"],
          {"shim.redirect": 1, "forwarded": 1, "sessions_created": 1}, arrive=1, v6=True,

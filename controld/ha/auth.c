@@ -141,6 +141,52 @@ bool ha_replay_accept(struct ha_replay *r, uint64_t seq)
     return true;
 }
 
+enum ha_rx ha_rx_heartbeat(const char *key, unsigned cluster_id, unsigned my_node,
+                           struct ha_replay *replay, const uint8_t *buf, size_t len,
+                           struct ha_hdr *hdr, Moat__Envelope **env)
+{
+    *env = NULL;
+    memset(hdr, 0, sizeof(*hdr));
+    int rc = ha_open(key, buf, len, hdr, env);
+    if (rc == -EACCES)
+        return HA_RX_BAD_MAC;
+    if (rc < 0)
+        return HA_RX_MALFORMED;
+    if (!ha_replay_accept(replay, hdr->seq)) {
+        moat__envelope__free_unpacked(*env, NULL);
+        *env = NULL;
+        return HA_RX_REPLAYED;
+    }
+    const Moat__Envelope *e = *env;
+    if (e->msg_case != MOAT__ENVELOPE__MSG_CLUSTER_HEARTBEAT ||
+        e->cluster_heartbeat->cluster_id != cluster_id ||
+        e->cluster_heartbeat->node_id != 1 - my_node || hdr->node != 1 - my_node) {
+        moat__envelope__free_unpacked(*env, NULL);
+        *env = NULL;
+        return HA_RX_FOREIGN;
+    }
+    return HA_RX_OK;
+}
+
+enum ha_rx ha_rx_stream(const char *key, unsigned cluster_id, unsigned my_node, uint64_t *last_seq,
+                        const uint8_t *buf, size_t len, struct ha_hdr *hdr, Moat__Envelope **env)
+{
+    *env = NULL;
+    memset(hdr, 0, sizeof(*hdr));
+    int rc = ha_open(key, buf, len, hdr, env);
+    if (rc == -EACCES)
+        return HA_RX_BAD_MAC;
+    if (rc < 0)
+        return HA_RX_MALFORMED;
+    if (hdr->seq <= *last_seq || hdr->node != 1 - my_node || hdr->cluster != (uint8_t)cluster_id) {
+        moat__envelope__free_unpacked(*env, NULL);
+        *env = NULL;
+        return HA_RX_REPLAYED;
+    }
+    *last_seq = hdr->seq;
+    return HA_RX_OK;
+}
+
 uint64_t ha_seq_base(void)
 {
     struct timespec ts;

@@ -457,24 +457,22 @@ static void on_frame(struct sync_conn *k, const uint8_t *buf, size_t len)
     const struct cfg_cluster *cl = ha_cl(ha);
     struct ha_hdr hdr;
     Moat__Envelope *env = NULL;
-    int rc = ha_open(cl->authentication_key, buf, len, &hdr, &env);
-    if (rc == -EACCES) {
+    switch (ha_rx_stream(cl->authentication_key, cl->cluster_id, cl->node_id,
+                         &k->s->last_stream_seq, buf, len, &hdr, &env)) {
+    case HA_RX_OK:
+        break;
+    case HA_RX_BAD_MAC:
         ha->st.sync_bad_mac++;
         conn_close(k, "a sync frame with a bad MAC (wrong authentication-key, or forged)", false);
         return;
-    }
-    if (rc < 0) {
+    case HA_RX_MALFORMED:
         conn_close(k, "a malformed sync frame", false);
         return;
-    }
-    if (hdr.seq <= k->s->last_stream_seq || hdr.node != 1 - cl->node_id ||
-        hdr.cluster != (uint8_t)cl->cluster_id) {
+    default:
         ha->st.sync_replayed++;
-        moat__envelope__free_unpacked(env, NULL);
         conn_close(k, "a replayed or foreign sync frame", false);
         return;
     }
-    k->s->last_stream_seq = hdr.seq;
     switch (env->msg_case) {
     case MOAT__ENVELOPE__MSG_SYNC_HELLO:
         if (env->sync_hello->cluster_id != cl->cluster_id ||
@@ -528,7 +526,11 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread < 0) {
+        struct ha *ha = k->s->ha;
+        bool by_peer = nread == UV_EOF || nread == UV_ECONNRESET;
         conn_close(k, nread == UV_EOF ? "the peer closed it" : uv_strerror((int)nread), false);
+        if (by_peer)
+            ha_peer_conn_gone(ha); /* one of the two signals of a dead peer */
         return;
     }
     if (k->rlen + (size_t)nread > k->rcap) {

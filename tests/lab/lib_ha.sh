@@ -66,8 +66,10 @@ ha_start() {
 	local dir="$RUN/n$n"
 	mkdir -p "$dir/bpf"
 	mountpoint -q "$dir/bpf" || mount -t bpf bpf "$dir/bpf"
+	# Each node runs a copy ($RUN/nN/moat.conf) that a test may edit and commit.
+	[ -f "$dir/moat.conf" ] || cp "$LAB_TOP/tests/lab/configs/ha-node$n.conf" "$dir/moat.conf"
 	ip netns exec "${LAB_ID}n$n" "$MOAT_BUILD/moat-controld" \
-		--config "$LAB_TOP/tests/lab/configs/ha-node$n.conf" --run-dir "$dir" \
+		--config "$dir/moat.conf" --run-dir "$dir" \
 		--bpffs-dir "$dir/bpf/moat" --bpf-dir "$MOAT_BUILD/bpf" --state-dir "$dir/state" \
 		--spawn-dataplane "$MOAT_BUILD/moat-dataplane" --log-level debug "$@" \
 		>>"$RUN/node$n.log" 2>&1 &
@@ -91,11 +93,13 @@ hctl() {
 # ha_helper_pid N: the helper controld N spawned.
 ha_helper_pid() { pgrep -f "moat-dataplane --run-dir $RUN/n$1( |$)" | head -1; }
 
-# ha_kill N: SIGKILL controld and the helper of node N (a node that dies).
+# ha_kill N: SIGKILL controld and the helper of node N (a node that dies). HA_KILL_T: when
+# (date +%s.%N, taken just before the signal).
 ha_kill() {
 	local n=$1 hp cp
 	hp=$(ha_helper_pid "$n")
 	eval "cp=\$CTL_PID_$n"
+	HA_KILL_T=$(date +%s.%N)
 	kill -KILL "$cp" ${hp:+"$hp"} 2>/dev/null
 	wait "$cp" 2>/dev/null
 }

@@ -165,11 +165,8 @@ enum ha_rx ha_rx_heartbeat(const char *key, unsigned cluster_id, unsigned my_nod
         return HA_RX_BAD_MAC;
     if (rc < 0)
         return HA_RX_MALFORMED;
-    if (!ha_replay_accept(replay, hdr->seq)) {
-        moat__envelope__free_unpacked(*env, NULL);
-        *env = NULL;
-        return HA_RX_REPLAYED;
-    }
+    /* The sender first: a node that is not the peer (a misconfigured node id) must not move
+     * the peer's replay window. */
     const Moat__Envelope *e = *env;
     if (e->msg_case != MOAT__ENVELOPE__MSG_CLUSTER_HEARTBEAT ||
         e->cluster_heartbeat->cluster_id != cluster_id ||
@@ -177,6 +174,11 @@ enum ha_rx ha_rx_heartbeat(const char *key, unsigned cluster_id, unsigned my_nod
         moat__envelope__free_unpacked(*env, NULL);
         *env = NULL;
         return HA_RX_FOREIGN;
+    }
+    if (!ha_replay_accept(replay, hdr->seq)) {
+        moat__envelope__free_unpacked(*env, NULL);
+        *env = NULL;
+        return HA_RX_REPLAYED;
     }
     return HA_RX_OK;
 }

@@ -68,9 +68,9 @@ bool ha_replay_accept(struct ha_replay *r, uint64_t seq);
  * The receive-side checks, in order, of a heartbeat datagram (heartbeat.c) and of one frame of
  * the sync stream (sync.c); pure, so the fuzz harness (tests/fuzz/fuzz_ha.c) runs them as the
  * daemon does. HA_RX_OK: *env is the message (the caller frees it); any other verdict: *env is
- * NULL and nothing of the frame may be acted on (hdr is filled from HA_RX_REPLAYED on).
- *   heartbeat: MAC, format, replay window, then a ClusterHeartbeat of cluster_id from the
- *              peer (node 1 - my_node, in the header and the message) or HA_RX_FOREIGN;
+ * NULL and nothing of the frame may be acted on (hdr is filled unless BAD_MAC/MALFORMED).
+ *   heartbeat: MAC, format, a ClusterHeartbeat of cluster_id from the peer (node 1 - my_node,
+ *              in the header and the message) or HA_RX_FOREIGN, then the replay window;
  *   stream:    MAC, format, then a sequence number above *last_seq from the peer of this
  *              cluster (else HA_RX_REPLAYED); *last_seq advances on HA_RX_OK.
  */

@@ -31,6 +31,7 @@ struct ha_rg {
 
 struct ha_stats {
     uint64_t hb_sent, hb_received, hb_bad_mac, hb_replayed, hb_malformed, hb_foreign;
+    uint64_t hb_same_node_id; /* of hb_foreign: authenticated, this cluster, this node's id */
     uint64_t peer_lost, peer_up;
     uint64_t peer_lost_fast; /* of peer_lost: sync connection closed by the peer + 2 missed */
     uint64_t garp_sent, na_sent;
@@ -67,6 +68,8 @@ struct ha {
     struct ha_stats st;
     struct ha_sync *sync;
     char bind_error[128];
+    uint64_t same_node_id_ms; /* last authenticated heartbeat that claimed this node's id */
+    char same_node_id_from[64];
     unsigned closing_handles;
 };
 

@@ -289,7 +289,21 @@ static void recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
                      (unsigned long long)hdr.seq);
         return;
     case HA_RX_FOREIGN:
-        if (ha->st.hb_foreign++ < 10 || ha->st.hb_foreign % 1000 == 0)
+        ha->st.hb_foreign++;
+        if (hdr.cluster == (uint8_t)cl->cluster_id && hdr.node == cl->node_id) {
+            /* The key is right and so is the cluster: the other node is configured with this
+             * node's id. Nothing of it is used; said loudly, and in show chassis cluster status. */
+            if (ha->st.hb_same_node_id++ % 50 == 0)
+                log_err("cluster: %s sends authenticated heartbeats as node %u, this node's own "
+                        "id: both nodes have node-id %u; the cluster cannot form until one of "
+                        "them is set to node-id %u (%llu such heartbeats)",
+                        who, cl->node_id, cl->node_id, 1 - cl->node_id,
+                        (unsigned long long)ha->st.hb_same_node_id);
+            ha->same_node_id_ms = ctl_now_ms();
+            snprintf(ha->same_node_id_from, sizeof(ha->same_node_id_from), "%s", who);
+            return;
+        }
+        if (ha->st.hb_foreign < 10 || ha->st.hb_foreign % 1000 == 0)
             log_warn("cluster: heartbeat from %s is not from this cluster's peer (cluster %u, "
                      "node %u; this is cluster %u node %u: node ids must differ)",
                      who, hdr.cluster, hdr.node, cl->cluster_id, cl->node_id);
@@ -645,15 +659,19 @@ static void render_status(struct ha *ha, bool json, struct strbuf *o)
     unsigned me = cl->node_id, peer = 1 - me;
     uint64_t now = ctl_now_ms();
     uint64_t age = ha->peer_heard ? now - ha->peer_last_rx_ms : 0;
+    /* Heard within the loss threshold: the other node has this node's id. */
+    bool same_id = ha->same_node_id_ms && now - ha->same_node_id_ms <= 2 * dead_ms(ha) + 1000;
     if (json) {
         strbuf_printf(o, "{\"cluster_id\":%u,\"node_id\":%u,\"control_interface\":", cl->cluster_id,
                       me);
         strbuf_json_str(o, cl->control_interface);
         strbuf_printf(o,
                       ",\"peer\":{\"node_id\":%u,\"alive\":%s,\"heard\":%s,"
-                      "\"last_heartbeat_ms_ago\":%llu,\"sync_ready\":%s},\"groups\":[",
+                      "\"last_heartbeat_ms_ago\":%llu,\"sync_ready\":%s},"
+                      "\"same_node_id\":%s,\"groups\":[",
                       peer, ha->peer_alive ? "true" : "false", ha->peer_heard ? "true" : "false",
-                      (unsigned long long)age, ha->peer_sync_ready ? "true" : "false");
+                      (unsigned long long)age, ha->peer_sync_ready ? "true" : "false",
+                      same_id ? "true" : "false");
     } else {
         strbuf_printf(o, "Cluster ID: %u\nNode: %u (this node)\n", cl->cluster_id, me);
         strbuf_printf(o, "Control link: %s\n", cl->control_interface);
@@ -662,6 +680,12 @@ static void render_status(struct ha *ha, bool json, struct strbuf *o)
                           ha->peer_alive ? "alive" : "lost", (unsigned long long)age);
         else
             strbuf_printf(o, "Peer node %u: not heard since start\n", peer);
+        if (same_id)
+            strbuf_printf(o,
+                          "ERROR: %s sends heartbeats as node %u too (last %llu ms ago): both "
+                          "nodes have node-id %u; set node-id %u on one of them\n",
+                          ha->same_node_id_from, me,
+                          (unsigned long long)(now - ha->same_node_id_ms), me, peer);
     }
     for (unsigned i = 0; i < cl->n_rgs && i < ha->n_rgs; i++) {
         const struct cfg_redundancy_group *g = &cl->rgs[i];
@@ -729,17 +753,18 @@ static void render_stats(struct ha *ha, bool json, struct strbuf *o)
 {
     const struct ha_stats *s = &ha->st;
     if (json) {
-        strbuf_printf(o,
-                      "{\"heartbeats\":{\"sent\":%llu,\"received\":%llu,\"bad_mac\":%llu,"
-                      "\"replayed\":%llu,\"malformed\":%llu,\"foreign\":%llu},"
-                      "\"peer\":{\"up\":%llu,\"lost\":%llu,\"lost_fast\":%llu},"
-                      "\"takeover\":{\"gratuitous_arp\":%llu,\"unsolicited_na\":%llu},",
-                      (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
-                      (unsigned long long)s->hb_bad_mac, (unsigned long long)s->hb_replayed,
-                      (unsigned long long)s->hb_malformed, (unsigned long long)s->hb_foreign,
-                      (unsigned long long)s->peer_up, (unsigned long long)s->peer_lost,
-                      (unsigned long long)s->peer_lost_fast, (unsigned long long)s->garp_sent,
-                      (unsigned long long)s->na_sent);
+        strbuf_printf(
+            o,
+            "{\"heartbeats\":{\"sent\":%llu,\"received\":%llu,\"bad_mac\":%llu,"
+            "\"replayed\":%llu,\"malformed\":%llu,\"foreign\":%llu,\"same_node_id\":%llu},"
+            "\"peer\":{\"up\":%llu,\"lost\":%llu,\"lost_fast\":%llu},"
+            "\"takeover\":{\"gratuitous_arp\":%llu,\"unsolicited_na\":%llu},",
+            (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
+            (unsigned long long)s->hb_bad_mac, (unsigned long long)s->hb_replayed,
+            (unsigned long long)s->hb_malformed, (unsigned long long)s->hb_foreign,
+            (unsigned long long)s->hb_same_node_id, (unsigned long long)s->peer_up,
+            (unsigned long long)s->peer_lost, (unsigned long long)s->peer_lost_fast,
+            (unsigned long long)s->garp_sent, (unsigned long long)s->na_sent);
         ha_sync_render(ha, true, o);
         strbuf_printf(o, "}\n");
         return;
@@ -751,16 +776,16 @@ static void render_stats(struct ha *ha, bool json, struct strbuf *o)
                   "  bad MAC (dropped)    %llu\n"
                   "  replayed (dropped)   %llu\n"
                   "  malformed (dropped)  %llu\n"
-                  "  not from the peer    %llu\n"
+                  "  not from the peer    %llu (claiming this node's id: %llu)\n"
                   "Peer: up %llu times, lost %llu times (%llu after it closed the sync "
                   "connection)\n"
                   "Takeover: gratuitous ARP %llu, unsolicited NA %llu\n",
                   (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
                   (unsigned long long)s->hb_bad_mac, (unsigned long long)s->hb_replayed,
                   (unsigned long long)s->hb_malformed, (unsigned long long)s->hb_foreign,
-                  (unsigned long long)s->peer_up, (unsigned long long)s->peer_lost,
-                  (unsigned long long)s->peer_lost_fast, (unsigned long long)s->garp_sent,
-                  (unsigned long long)s->na_sent);
+                  (unsigned long long)s->hb_same_node_id, (unsigned long long)s->peer_up,
+                  (unsigned long long)s->peer_lost, (unsigned long long)s->peer_lost_fast,
+                  (unsigned long long)s->garp_sent, (unsigned long long)s->na_sent);
     ha_sync_render(ha, false, o);
 }
 

@@ -3,10 +3,14 @@
 # control link (lib_ha.sh), running tests/lab/configs/ha-node{0,1}.conf (the shared example).
 #  - node 0 (priority 200) becomes primary of redundancy group 1: it alone holds the VIPs and
 #    forwards; node 1 keeps them off and stays disarmed; the server sees the VIP (interface SNAT);
-#  - forged heartbeats (wrong key) are dropped, counted, and change nothing;
+#  - forged heartbeats (wrong key) are dropped, counted, and change nothing; authenticated
+#    heartbeats claiming node 0's own id (both nodes node-id 0) are reported as such;
 #  - commits that change the cluster stanza while it runs: gratuitous-arp-count and the
 #    heartbeat threshold (applied in place, roles and the sync connection kept), then node 1's
 #    priority above node 0's (the group preempts: node 1 takes it), then back;
+#  - IPv6 VIPs: ping6 through the cluster; on the manual failover below node 1 sends
+#    unsolicited NAs and the client's and the server's neighbour entries for the IPv6 VIPs move
+#    to node 1's MACs without any solicitation (the client's and the server's own checks);
 #  - manual failover to node 1 under an iperf3 UDP stream, then back with preempt; the same
 #    under an iperf3 TCP stream;
 #  - control link cut while both nodes live (both primary while cut; resolved when it is back);
@@ -74,15 +78,19 @@ def varint(v):
 def field(num, wt, payload):
     key = varint(num << 3 | wt)
     return key + (varint(payload) if wt == 0 else varint(len(payload)) + payload)
+# forge.py COUNT [KEY NODE SEQ_OFFSET]: heartbeats from NODE (default: a wrong key, node 1)
+key = sys.argv[2].encode() if len(sys.argv) > 2 else b"not-the-cluster-key"
+node = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+off = int(sys.argv[4]) if len(sys.argv) > 4 else 10**9
 group = field(1, 0, 1) + field(2, 0, 254) + field(3, 0, 1)
-hb = field(1, 0, 1) + field(2, 0, 1) + field(3, 2, group) + field(4, 0, 1)
+hb = field(1, 0, 1) + field(2, 0, node) + field(3, 2, group) + field(4, 0, 1)
 env = field(18, 2, hb)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 n = int(sys.argv[1])
 for i in range(n):
-    seq = int(time.time() * 1e6) + 10**9 + i
-    hdr = b"MOHA" + bytes([1, 1, 1, 0]) + struct.pack(">QI", seq, len(env))
-    mac = hmac.new(b"not-the-cluster-key", hdr + env, hashlib.sha256).digest()
+    seq = int(time.time() * 1e6) + off + i
+    hdr = b"MOHA" + bytes([1, node, 1, 0]) + struct.pack(">QI", seq, len(env))
+    mac = hmac.new(key, hdr + env, hashlib.sha256).digest()
     s.sendto(hdr + env + mac, ("10.77.9.1", 7471))
     time.sleep(0.01)
 PYEOF
@@ -96,6 +104,15 @@ echo "    forged heartbeats: bad MAC counter $bad0 -> $bad1, failovers $fo0 -> $
 check "20 forged heartbeats counted as bad MAC" [ $((bad1 - bad0)) -eq 20 ]
 check "forged heartbeats change nothing (node 0 still primary, no failover)" bash -c "[ $fo0 -eq $fo1 ] && [ \"\$(\"$MOAT_BUILD/moatctl\" --run-dir $RUN/n0 --json show chassis cluster status | grep -o '\"local\":true[^}]*' | grep -o 'primary')\" = primary ]"
 check "the peer is still alive" bash -c "hctl() { \"$MOAT_BUILD/moatctl\" --run-dir $RUN/n\$1 \"\${@:2}\"; }; hctl 0 show chassis cluster status | grep -q 'Peer node 1: alive'"
+# --- the other node configured with this node's id: right key, node id 0 sent to node 0. Nothing
+#     of it is used (the real peer's heartbeats and replay window are untouched); reported. ---
+ip netns exec "$NS_N1" $PY "$RUN/forge.py" 10 lab-secret-change-me 0 10000000
+sleep 0.5
+echo "    heartbeats claiming node 0 sent to node 0: same_node_id counter $(ha_stat 0 heartbeats.same_node_id)"
+check "heartbeats with this node's own id are counted as such" [ "$(ha_stat 0 heartbeats.same_node_id)" -eq 10 ]
+check "show chassis cluster status says both nodes have node-id 0" bash -c "\"$MOAT_BUILD/moatctl\" --run-dir $RUN/n0 show chassis cluster status | grep 'ERROR: .* both nodes have node-id 0; set node-id 1 on one of them'"
+check "the log says it" grep -q 'both nodes have node-id 0; the cluster cannot form' "$RUN/node0.log"
+check "the real peer is still alive and node 0 still primary" bash -c "sleep 1; \"$MOAT_BUILD/moatctl\" --run-dir $RUN/n0 show chassis cluster status | grep -q 'Peer node 1: alive' && [ \"\$(\"$MOAT_BUILD/moatctl\" --run-dir $RUN/n0 --json show chassis cluster status | grep -o '\"local\":true[^}]*' | grep -o primary)\" = primary ]"
 metrics() { ip netns exec "${LAB_ID}n$1" curl -sf --max-time 5 http://127.0.0.1:9469/metrics; }
 check "Prometheus: node 0 exports itself primary of group 1" bash -c "$(declare -f metrics); LAB_ID=$LAB_ID; metrics 0 | grep -qx 'moat_cluster_group_primary{group=\"1\"} 1'"
 check "Prometheus: node 1 exports itself secondary, the peer up" bash -c "$(declare -f metrics); LAB_ID=$LAB_ID; metrics 1 | grep -qx 'moat_cluster_group_primary{group=\"1\"} 0' && metrics 1 | grep -qx 'moat_cluster_peer_up 1'"
@@ -133,6 +150,16 @@ check "commit of the original configs: node 0 preempts back" wait_for 10 "node 0
 check "  node 1 secondary again" wait_for 5 "node 1 secondary" is_secondary 1
 check "  sync in sync on node 1 again" wait_for 15 "sync in-sync" in_sync 1
 
+# --- IPv6: the VIPs fd00:77:1::1 / fd00:77:2::1 (node 0 now) carry IPv6 through the cluster ---
+check "node 0 holds the IPv6 VIP" bash -c "ip -n ${LAB_ID}n0 -6 addr show dev fw0 | grep -q 'inet6 fd00:77:1::1/'"
+check "node 1 does not hold the IPv6 VIP" bash -c "! ip -n ${LAB_ID}n1 -6 addr show dev fw0 | grep -q 'inet6 fd00:77:1::1/'"
+check "ping6 client -> server through the cluster (IPv6 VIPs as gateways)" ip netns exec "$NS_CLI" ping -6 -c 3 -i 0.2 -W 2 fd00:77:2::2
+mac0=$(ha_mac 0 fw0)
+mac1=$(ha_mac 1 fw0)
+mac1s=$(ha_mac 1 fw1)
+check "the client's neighbour entry for fd00:77:1::1 is node 0's fw0 ($mac0)" [ "$(ha_neigh_mac "$NS_CLI" fd00:77:1::1)" = "$mac0" ]
+na1=$(ha_stat 1 takeover.unsolicited_na)
+
 # --- manual failover under UDP traffic, then preempt back ---
 ip netns exec "$NS_SRV" iperf3 -s >/dev/null 2>&1 &
 LAB_PIDS+=($!)
@@ -144,6 +171,11 @@ check "request chassis cluster failover redundancy-group 1 node 1" hctl 0 reques
 check "node 1 becomes primary" wait_for 5 "node 1 primary" is_primary 1
 check "node 0 is secondary and drops the VIP" wait_for 5 "node 0 without VIP" bash -c "! ip -n ${LAB_ID}n0 -4 addr show dev fw0 | grep -q 'inet 10.77.1.1/'"
 check "node 1 holds the VIP" ha_has_vip 1 fw0 10.77.1.1
+check "node 1 holds the IPv6 VIPs" bash -c "ip -n ${LAB_ID}n1 -6 addr show dev fw0 | grep -q 'inet6 fd00:77:1::1/' && ip -n ${LAB_ID}n1 -6 addr show dev fw1 | grep -q 'inet6 fd00:77:2::1/'"
+check "node 1 sent unsolicited NAs for them" bash -c "[ \$(\"$MOAT_BUILD/moatctl\" --run-dir $RUN/n1 --json show chassis cluster statistics | grep -o '\"unsolicited_na\":[0-9]*' | cut -d: -f2) -gt $na1 ]"
+check "unsolicited NA: the client's entry for fd00:77:1::1 moves to node 1's fw0 ($mac1) unasked" wait_for 3 "client neighbour -> node 1" bash -c "[ \"\$(ip -n $NS_CLI -j neigh show fd00:77:1::1 | $PY -c 'import json,sys; d=json.load(sys.stdin); print(d[0].get(\"lladdr\",\"\") if d else \"\")')\" = $mac1 ]"
+check "unsolicited NA: the server's entry for fd00:77:2::1 moves to node 1's fw1 ($mac1s)" wait_for 3 "server neighbour -> node 1" bash -c "[ \"\$(ip -n $NS_SRV -j neigh show fd00:77:2::1 | $PY -c 'import json,sys; d=json.load(sys.stdin); print(d[0].get(\"lladdr\",\"\") if d else \"\")')\" = $mac1s ]"
+check "ping6 client -> server through node 1" ip netns exec "$NS_CLI" ping -6 -c 3 -i 0.2 -W 2 fd00:77:2::2
 wait "$udp_pid"
 udp_rc=$?
 loss=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.1f" % d["end"]["sum"]["lost_percent"])' "$RUN/udp.json" 2>/dev/null || echo 100)

@@ -34,6 +34,7 @@ struct ha_stats {
     uint64_t hb_same_node_id; /* of hb_foreign: authenticated, this cluster, this node's id */
     uint64_t peer_lost, peer_up;
     uint64_t peer_lost_fast; /* of peer_lost: sync connection closed by the peer + 2 missed */
+    uint64_t loop_stalls;    /* loss checks put off: this node's event loop was late */
     uint64_t garp_sent, na_sent;
     /* session sync */
     uint64_t sync_msgs_sent, sync_msgs_received, sync_sessions_sent, sync_sessions_received;
@@ -59,6 +60,10 @@ struct ha {
     /* The peer closed (or reset) the session-sync connection and no heartbeat came since:
      * with HA_FAST_LOSS_MISSED heartbeats missed too the peer is lost (ha_peer_conn_gone). */
     bool peer_conn_gone;
+    /* This node's own stalls (a blocked event loop): a late timer judges the peer only after
+     * the I/O that queued meanwhile (its heartbeats) has been read. */
+    uint64_t last_tick_ms, fast_due_ms;
+    bool fast_deferred;
     uint64_t started_ms;
     bool decided; /* out of the initial hold */
     bool peer_sync_ready;

@@ -394,13 +394,23 @@ static void fast_check(uv_timer_t *t)
     struct ha *ha = t->data;
     if (!ha_cl(ha) || !ha->peer_conn_gone)
         return;
+    uint64_t now = ctl_now_ms();
+    if (now > ha->fast_due_ms + ha_cl(ha)->heartbeat_interval_ms / 2 && !ha->fast_deferred) {
+        /* This node was stalled: read what arrived meanwhile first (timers run before I/O). */
+        ha->fast_deferred = true;
+        ha->st.loop_stalls++;
+        uv_timer_start(&ha->fast_timer, fast_check, 1, 0);
+        return;
+    }
+    ha->fast_deferred = false;
     if (check_lost(ha)) {
         elect(ha);
         ha_send_heartbeat(ha);
     } else if (ha->peer_conn_gone && ha->peer_alive) {
-        uint64_t age = ctl_now_ms() - ha->peer_last_rx_ms;
-        uint64_t due = fast_dead_ms(ha);
-        uv_timer_start(&ha->fast_timer, fast_check, age < due ? due - age + 1 : 1, 0);
+        uint64_t age = now - ha->peer_last_rx_ms;
+        uint64_t due = fast_dead_ms(ha), wait = age < due ? due - age + 1 : 1;
+        ha->fast_due_ms = now + wait;
+        uv_timer_start(&ha->fast_timer, fast_check, wait, 0);
     }
 }
 
@@ -413,9 +423,11 @@ void ha_peer_conn_gone(struct ha *ha)
                  "heartbeat comes within %llu ms of its last one",
                  (unsigned long long)fast_dead_ms(ha));
     ha->peer_conn_gone = true;
-    uint64_t age = ctl_now_ms() - ha->peer_last_rx_ms;
-    uint64_t due = fast_dead_ms(ha);
-    uv_timer_start(&ha->fast_timer, fast_check, age < due ? due - age + 1 : 1, 0);
+    uint64_t now = ctl_now_ms(), age = now - ha->peer_last_rx_ms;
+    uint64_t due = fast_dead_ms(ha), wait = age < due ? due - age + 1 : 1;
+    ha->fast_due_ms = now + wait;
+    ha->fast_deferred = false;
+    uv_timer_start(&ha->fast_timer, fast_check, wait, 0);
 }
 
 static void tick(uv_timer_t *t)
@@ -425,7 +437,18 @@ static void tick(uv_timer_t *t)
         return;
     if (!ha->udp_open)
         udp_open(ha);
-    check_lost(ha);
+    uint64_t now = ctl_now_ms();
+    if (ha->last_tick_ms && now - ha->last_tick_ms > 2ull * ha_cl(ha)->heartbeat_interval_ms) {
+        /* This node's loop was blocked: the peer's heartbeats may wait unread in the socket;
+         * the next tick judges, after they are read. */
+        ha->st.loop_stalls++;
+        log_debug("cluster: this node's event loop was %llu ms late; the peer is judged at the "
+                  "next heartbeat interval",
+                  (unsigned long long)(now - ha->last_tick_ms));
+    } else {
+        check_lost(ha);
+    }
+    ha->last_tick_ms = now;
     elect(ha);
     ha_send_heartbeat(ha);
     ha_sync_tick(ha);
@@ -757,14 +780,15 @@ static void render_stats(struct ha *ha, bool json, struct strbuf *o)
             o,
             "{\"heartbeats\":{\"sent\":%llu,\"received\":%llu,\"bad_mac\":%llu,"
             "\"replayed\":%llu,\"malformed\":%llu,\"foreign\":%llu,\"same_node_id\":%llu},"
-            "\"peer\":{\"up\":%llu,\"lost\":%llu,\"lost_fast\":%llu},"
+            "\"peer\":{\"up\":%llu,\"lost\":%llu,\"lost_fast\":%llu,\"loop_stalls\":%llu},"
             "\"takeover\":{\"gratuitous_arp\":%llu,\"unsolicited_na\":%llu},",
             (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
             (unsigned long long)s->hb_bad_mac, (unsigned long long)s->hb_replayed,
             (unsigned long long)s->hb_malformed, (unsigned long long)s->hb_foreign,
             (unsigned long long)s->hb_same_node_id, (unsigned long long)s->peer_up,
             (unsigned long long)s->peer_lost, (unsigned long long)s->peer_lost_fast,
-            (unsigned long long)s->garp_sent, (unsigned long long)s->na_sent);
+            (unsigned long long)s->loop_stalls, (unsigned long long)s->garp_sent,
+            (unsigned long long)s->na_sent);
         ha_sync_render(ha, true, o);
         strbuf_printf(o, "}\n");
         return;

@@ -314,6 +314,11 @@ for i in range(n):
     s.sendto(b"x", ("10.77.2.2", 9000)); socks.append(s)
     if i % 200 == 199:
         time.sleep(0.01)
+# A second pass: a datagram a loaded dataplane dropped (full ring) makes its session now.
+for i, s in enumerate(socks):
+    s.sendto(b"y", ("10.77.2.2", 9000))
+    if i % 200 == 199:
+        time.sleep(0.01)
 time.sleep(float(sys.argv[2]))
 PYEOF
 ip netns exec "$NS_CLI" $PY "$RUN/many.py" 10000 60 &

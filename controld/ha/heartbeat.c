@@ -802,14 +802,15 @@ static void render_stats(struct ha *ha, bool json, struct strbuf *o)
                   "  malformed (dropped)  %llu\n"
                   "  not from the peer    %llu (claiming this node's id: %llu)\n"
                   "Peer: up %llu times, lost %llu times (%llu after it closed the sync "
-                  "connection)\n"
+                  "connection); loss checks put off after this node stalled (loop_stalls): %llu\n"
                   "Takeover: gratuitous ARP %llu, unsolicited NA %llu\n",
                   (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
                   (unsigned long long)s->hb_bad_mac, (unsigned long long)s->hb_replayed,
                   (unsigned long long)s->hb_malformed, (unsigned long long)s->hb_foreign,
                   (unsigned long long)s->hb_same_node_id, (unsigned long long)s->peer_up,
                   (unsigned long long)s->peer_lost, (unsigned long long)s->peer_lost_fast,
-                  (unsigned long long)s->garp_sent, (unsigned long long)s->na_sent);
+                  (unsigned long long)s->loop_stalls, (unsigned long long)s->garp_sent,
+                  (unsigned long long)s->na_sent);
     ha_sync_render(ha, false, o);
 }
 

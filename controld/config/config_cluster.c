@@ -246,7 +246,10 @@ static int chassis_cluster(struct cc *cc, const struct config_node *n, void *ctx
     struct cfg_cluster *cl = cfg_arena_alloc(cc->a, sizeof(*cl));
     if (!cl)
         return cc_oom(cc);
-    cl->heartbeat_interval_ms = 1000;
+    /* Defaults (documented in moat-controld(8)): a dead peer is declared lost after 600 ms
+     * of silence (3 x 200 ms), or 400 ms after its last heartbeat when its controld also
+     * closed the session-sync connection, so a failover completes within 1 s. */
+    cl->heartbeat_interval_ms = 200;
     cl->heartbeat_threshold = 3;
     cc->cfg->cluster = cl;
     struct cluster_ctx c = {.cl = cl};

@@ -64,6 +64,29 @@ struct ha_replay {
 /* True (and remembered) if seq is new: above top, or within the 64 below it and not seen. */
 bool ha_replay_accept(struct ha_replay *r, uint64_t seq);
 
+/*
+ * The receive-side checks, in order, of a heartbeat datagram (heartbeat.c) and of one frame of
+ * the sync stream (sync.c); pure, so the fuzz harness (tests/fuzz/fuzz_ha.c) runs them as the
+ * daemon does. HA_RX_OK: *env is the message (the caller frees it); any other verdict: *env is
+ * NULL and nothing of the frame may be acted on (hdr is filled unless BAD_MAC/MALFORMED).
+ *   heartbeat: MAC, format, a ClusterHeartbeat of cluster_id from the peer (node 1 - my_node,
+ *              in the header and the message) or HA_RX_FOREIGN, then the replay window;
+ *   stream:    MAC, format, then a sequence number above *last_seq from the peer of this
+ *              cluster (else HA_RX_REPLAYED); *last_seq advances on HA_RX_OK.
+ */
+enum ha_rx {
+    HA_RX_OK,
+    HA_RX_BAD_MAC,
+    HA_RX_MALFORMED,
+    HA_RX_REPLAYED,
+    HA_RX_FOREIGN,
+};
+enum ha_rx ha_rx_heartbeat(const char *key, unsigned cluster_id, unsigned my_node,
+                           struct ha_replay *replay, const uint8_t *buf, size_t len,
+                           struct ha_hdr *hdr, Moat__Envelope **env);
+enum ha_rx ha_rx_stream(const char *key, unsigned cluster_id, unsigned my_node, uint64_t *last_seq,
+                        const uint8_t *buf, size_t len, struct ha_hdr *hdr, Moat__Envelope **env);
+
 /* The first sequence number of this process: wall clock in microseconds. */
 uint64_t ha_seq_base(void);
 

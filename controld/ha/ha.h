@@ -11,7 +11,10 @@
  * Behaviour an operator can rely on:
  *  - at start a node holds every group as secondary until it hears the peer or
  *    heartbeat-interval x heartbeat-threshold passes (then it takes every group);
- *  - peer lost (no authenticated heartbeat within that time): this node takes every group;
+ *  - peer lost (no authenticated heartbeat within that time; defaults 200 ms x 3 = 600 ms), or
+ *    the peer closed the session-sync connection (EOF/reset: its controld died) AND no
+ *    heartbeat came for 2 intervals since its last one: this node takes every group. Neither
+ *    signal alone declares a live peer lost (a heartbeat after the close cancels it);
  *  - control link cut while both nodes live: each loses the other and takes every group (a
  *    cut link cannot be told from a dead peer); when heartbeats return, the election leaves
  *    one primary per group (the lower priority steps down and drops its VIPs), the remaining

@@ -31,7 +31,10 @@ struct ha_rg {
 
 struct ha_stats {
     uint64_t hb_sent, hb_received, hb_bad_mac, hb_replayed, hb_malformed, hb_foreign;
+    uint64_t hb_same_node_id; /* of hb_foreign: authenticated, this cluster, this node's id */
     uint64_t peer_lost, peer_up;
+    uint64_t peer_lost_fast; /* of peer_lost: sync connection closed by the peer + 2 missed */
+    uint64_t loop_stalls;    /* loss checks put off: this node's event loop was late */
     uint64_t garp_sent, na_sent;
     /* session sync */
     uint64_t sync_msgs_sent, sync_msgs_received, sync_sessions_sent, sync_sessions_received;
@@ -47,12 +50,20 @@ struct ha {
     uv_udp_t udp;
     bool udp_open;
     uv_timer_t timer;
+    uv_timer_t fast_timer; /* the fast loss check after the peer closed the sync connection */
     uint64_t tx_seq;
     struct ha_replay replay;
     bool peer_alive;
     bool peer_heard;        /* since start */
     bool peer_heard_before; /* a heartbeat was applied before (peer up = it came back) */
     uint64_t peer_last_rx_ms;
+    /* The peer closed (or reset) the session-sync connection and no heartbeat came since:
+     * with HA_FAST_LOSS_MISSED heartbeats missed too the peer is lost (ha_peer_conn_gone). */
+    bool peer_conn_gone;
+    /* This node's own stalls (a blocked event loop): a late timer judges the peer only after
+     * the I/O that queued meanwhile (its heartbeats) has been read. */
+    uint64_t last_tick_ms, fast_due_ms;
+    bool fast_deferred;
     uint64_t started_ms;
     bool decided; /* out of the initial hold */
     bool peer_sync_ready;
@@ -62,6 +73,8 @@ struct ha {
     struct ha_stats st;
     struct ha_sync *sync;
     char bind_error[128];
+    uint64_t same_node_id_ms; /* last authenticated heartbeat that claimed this node's id */
+    char same_node_id_from[64];
     unsigned closing_handles;
 };
 
@@ -75,6 +88,11 @@ static inline uint64_t ha_next_seq(struct ha *ha)
 }
 
 /* heartbeat.c */
+/* Heartbeats missed, after the peer closed the sync connection, that declare it lost (the
+ * threshold alone otherwise). Two: one late heartbeat alone never ends a live peer. */
+#define HA_FAST_LOSS_MISSED 2
+/* sync.c: the peer ended the sync connection (EOF or reset: its controld died or stopped). */
+void ha_peer_conn_gone(struct ha *ha);
 void ha_send_heartbeat(struct ha *ha);
 /* A group id of an interface name (-1: none). */
 int ha_iface_rg(const struct controld *c, const char *ifname);

@@ -16,6 +16,7 @@
 #include "ha_internal.h"
 #include "log.h"
 #include "metrics.h"
+#include "netlink.h"
 
 /* ---- groups and interfaces ---- */
 
@@ -203,6 +204,7 @@ static void apply_heartbeat(struct ha *ha, const Moat__ClusterHeartbeat *hb)
     uint64_t now = ctl_now_ms();
     ha->peer_last_rx_ms = now;
     ha->peer_heard = true;
+    ha->peer_conn_gone = false; /* alive after all: the connection ended for another reason */
     if (!ha->peer_alive) {
         ha->peer_alive = true;
         ha->st.peer_up++;
@@ -267,38 +269,44 @@ static void recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)from)->sin6_addr, who, sizeof(who));
     struct ha_hdr hdr;
     Moat__Envelope *env = NULL;
-    int rc = ha_open(cl->authentication_key, (const uint8_t *)buf->base, (size_t)nread, &hdr, &env);
-    if (rc == -EACCES) {
+    switch (ha_rx_heartbeat(cl->authentication_key, cl->cluster_id, cl->node_id, &ha->replay,
+                            (const uint8_t *)buf->base, (size_t)nread, &hdr, &env)) {
+    case HA_RX_OK:
+        break;
+    case HA_RX_BAD_MAC:
         /* Never acted on: nothing of the frame is read beyond its MAC. */
         if (ha->st.hb_bad_mac++ < 10 || ha->st.hb_bad_mac % 1000 == 0)
             log_warn("cluster: dropped a heartbeat from %s with a bad MAC (%llu so far: wrong "
                      "authentication-key, or forged)",
                      who, (unsigned long long)ha->st.hb_bad_mac);
         return;
-    }
-    if (rc < 0) {
+    case HA_RX_MALFORMED:
         ha->st.hb_malformed++;
         return;
-    }
-    if (!ha_replay_accept(&ha->replay, hdr.seq)) {
+    case HA_RX_REPLAYED:
         if (ha->st.hb_replayed++ < 10)
             log_warn("cluster: dropped a replayed heartbeat from %s (sequence %llu)", who,
                      (unsigned long long)hdr.seq);
-        moat__envelope__free_unpacked(env, NULL);
         return;
-    }
-    if (env->msg_case != MOAT__ENVELOPE__MSG_CLUSTER_HEARTBEAT ||
-        env->cluster_heartbeat->cluster_id != cl->cluster_id ||
-        env->cluster_heartbeat->node_id != 1 - cl->node_id || hdr.node != 1 - cl->node_id) {
-        if (ha->st.hb_foreign++ < 10)
+    case HA_RX_FOREIGN:
+        ha->st.hb_foreign++;
+        if (hdr.cluster == (uint8_t)cl->cluster_id && hdr.node == cl->node_id) {
+            /* The key is right and so is the cluster: the other node is configured with this
+             * node's id. Nothing of it is used; said loudly, and in show chassis cluster status. */
+            if (ha->st.hb_same_node_id++ % 50 == 0)
+                log_err("cluster: %s sends authenticated heartbeats as node %u, this node's own "
+                        "id: both nodes have node-id %u; the cluster cannot form until one of "
+                        "them is set to node-id %u (%llu such heartbeats)",
+                        who, cl->node_id, cl->node_id, 1 - cl->node_id,
+                        (unsigned long long)ha->st.hb_same_node_id);
+            ha->same_node_id_ms = ctl_now_ms();
+            snprintf(ha->same_node_id_from, sizeof(ha->same_node_id_from), "%s", who);
+            return;
+        }
+        if (ha->st.hb_foreign < 10 || ha->st.hb_foreign % 1000 == 0)
             log_warn("cluster: heartbeat from %s is not from this cluster's peer (cluster %u, "
                      "node %u; this is cluster %u node %u: node ids must differ)",
-                     who,
-                     env->msg_case == MOAT__ENVELOPE__MSG_CLUSTER_HEARTBEAT
-                         ? env->cluster_heartbeat->cluster_id
-                         : 0,
-                     hdr.node, cl->cluster_id, cl->node_id);
-        moat__envelope__free_unpacked(env, NULL);
+                     who, hdr.cluster, hdr.node, cl->cluster_id, cl->node_id);
         return;
     }
     ha->st.hb_received++;
@@ -331,6 +339,97 @@ static int udp_open(struct ha *ha)
     return 0;
 }
 
+static void peer_lost(struct ha *ha, uint64_t now, bool fast)
+{
+    const struct cfg_cluster *cl = ha_cl(ha);
+    ha->peer_alive = false;
+    ha->peer_sync_ready = false;
+    ha->peer_conn_gone = false;
+    ha->st.peer_lost++;
+    if (fast) {
+        ha->st.peer_lost_fast++;
+        log_warn("cluster: peer node %u lost: it closed the session sync connection and no "
+                 "heartbeat came for %llu ms (%u x %u ms); taking every redundancy group",
+                 1 - cl->node_id, (unsigned long long)(now - ha->peer_last_rx_ms),
+                 HA_FAST_LOSS_MISSED, cl->heartbeat_interval_ms);
+    } else {
+        log_warn("cluster: peer node %u lost: no heartbeat for %llu ms (threshold %u x %u ms); "
+                 "taking every redundancy group",
+                 1 - cl->node_id, (unsigned long long)(now - ha->peer_last_rx_ms),
+                 cl->heartbeat_threshold, cl->heartbeat_interval_ms);
+    }
+    for (unsigned i = 0; i < ha->n_rgs; i++) {
+        ha->rgs[i].peer_primary = false;
+        ha->rgs[i].manual_node = -1; /* a manual choice ends with its peer */
+    }
+    ha_sync_peer_lost(ha);
+}
+
+/* Loss on two signals: the sync connection ended by the peer (not by this node) and, since,
+ * HA_FAST_LOSS_MISSED heartbeat intervals without one. Either alone changes nothing. */
+static uint64_t fast_dead_ms(const struct ha *ha)
+{
+    return (uint64_t)ha_cl(ha)->heartbeat_interval_ms * HA_FAST_LOSS_MISSED;
+}
+
+static bool check_lost(struct ha *ha)
+{
+    uint64_t now = ctl_now_ms();
+    if (!ha->peer_alive)
+        return false;
+    uint64_t age = now - ha->peer_last_rx_ms;
+    if (age > dead_ms(ha)) {
+        peer_lost(ha, now, false);
+        return true;
+    }
+    if (ha->peer_conn_gone && age >= fast_dead_ms(ha)) {
+        peer_lost(ha, now, true);
+        return true;
+    }
+    return false;
+}
+
+static void fast_check(uv_timer_t *t)
+{
+    struct ha *ha = t->data;
+    if (!ha_cl(ha) || !ha->peer_conn_gone)
+        return;
+    uint64_t now = ctl_now_ms();
+    if (now > ha->fast_due_ms + ha_cl(ha)->heartbeat_interval_ms / 2 && !ha->fast_deferred) {
+        /* This node was stalled: read what arrived meanwhile first (timers run before I/O). */
+        ha->fast_deferred = true;
+        ha->st.loop_stalls++;
+        uv_timer_start(&ha->fast_timer, fast_check, 1, 0);
+        return;
+    }
+    ha->fast_deferred = false;
+    if (check_lost(ha)) {
+        elect(ha);
+        ha_send_heartbeat(ha);
+    } else if (ha->peer_conn_gone && ha->peer_alive) {
+        uint64_t age = now - ha->peer_last_rx_ms;
+        uint64_t due = fast_dead_ms(ha), wait = age < due ? due - age + 1 : 1;
+        ha->fast_due_ms = now + wait;
+        uv_timer_start(&ha->fast_timer, fast_check, wait, 0);
+    }
+}
+
+void ha_peer_conn_gone(struct ha *ha)
+{
+    if (!ha->peer_alive || !ha_cl(ha))
+        return;
+    if (!ha->peer_conn_gone)
+        log_info("cluster: the peer closed the session sync connection; it is lost if no "
+                 "heartbeat comes within %llu ms of its last one",
+                 (unsigned long long)fast_dead_ms(ha));
+    ha->peer_conn_gone = true;
+    uint64_t now = ctl_now_ms(), age = now - ha->peer_last_rx_ms;
+    uint64_t due = fast_dead_ms(ha), wait = age < due ? due - age + 1 : 1;
+    ha->fast_due_ms = now + wait;
+    ha->fast_deferred = false;
+    uv_timer_start(&ha->fast_timer, fast_check, wait, 0);
+}
+
 static void tick(uv_timer_t *t)
 {
     struct ha *ha = t->data;
@@ -339,20 +438,17 @@ static void tick(uv_timer_t *t)
     if (!ha->udp_open)
         udp_open(ha);
     uint64_t now = ctl_now_ms();
-    if (ha->peer_alive && now - ha->peer_last_rx_ms > dead_ms(ha)) {
-        ha->peer_alive = false;
-        ha->peer_sync_ready = false;
-        ha->st.peer_lost++;
-        log_warn("cluster: peer node %u lost: no heartbeat for %llu ms (threshold %u x %u ms); "
-                 "taking every redundancy group",
-                 1 - ha_cl(ha)->node_id, (unsigned long long)(now - ha->peer_last_rx_ms),
-                 ha_cl(ha)->heartbeat_threshold, ha_cl(ha)->heartbeat_interval_ms);
-        for (unsigned i = 0; i < ha->n_rgs; i++) {
-            ha->rgs[i].peer_primary = false;
-            ha->rgs[i].manual_node = -1; /* a manual choice ends with its peer */
-        }
-        ha_sync_peer_lost(ha);
+    if (ha->last_tick_ms && now - ha->last_tick_ms > 2ull * ha_cl(ha)->heartbeat_interval_ms) {
+        /* This node's loop was blocked: the peer's heartbeats may wait unread in the socket;
+         * the next tick judges, after they are read. */
+        ha->st.loop_stalls++;
+        log_debug("cluster: this node's event loop was %llu ms late; the peer is judged at the "
+                  "next heartbeat interval",
+                  (unsigned long long)(now - ha->last_tick_ms));
+    } else {
+        check_lost(ha);
     }
+    ha->last_tick_ms = now;
     elect(ha);
     ha_send_heartbeat(ha);
     ha_sync_tick(ha);
@@ -403,6 +499,8 @@ int ha_start(struct controld *c)
     udp_open(ha);
     uv_timer_init(c->loop, &ha->timer);
     ha->timer.data = ha;
+    uv_timer_init(c->loop, &ha->fast_timer);
+    ha->fast_timer.data = ha;
     uv_timer_start(&ha->timer, tick, cl->heartbeat_interval_ms, cl->heartbeat_interval_ms);
     int err = ha_sync_start(ha);
     if (err < 0)
@@ -444,19 +542,40 @@ void ha_stop(struct controld *c)
     }
     uv_timer_stop(&ha->timer);
     uv_close((uv_handle_t *)&ha->timer, free_on_close);
+    uv_timer_stop(&ha->fast_timer);
+    ha->closing_handles++;
+    uv_close((uv_handle_t *)&ha->fast_timer, free_on_close);
     c->ha = NULL;
 }
 
+/* A VIP of the old config that the new one no longer has on that interface. */
+static bool vip_kept(const struct moat_config *cfg, const char *ifname, const struct cfg_prefix *v)
+{
+    const struct cfg_interface *ci = config_find_interface(cfg, ifname);
+    if (!ci || ci->redundancy_group < 0)
+        return false;
+    for (unsigned i = 0; i < ci->n_vips; i++) {
+        if (ci->vips[i].family == v->family && memcmp(ci->vips[i].addr, v->addr, 16) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A commit that keeps the cluster's identity (ids, control link addresses) is applied in place:
+ * groups keep their roles and the peer stays known; the election runs on the new values (a new
+ * priority with preempt may move a group, through the usual step-down handshake). VIPs the new
+ * config dropped go; interfaces that left every group forward again. Anything else restarts HA.
+ */
 void ha_config_changed(struct controld *c, const struct moat_config *old)
 {
     const struct cfg_cluster *now = c->cfg->cluster, *was = old ? old->cluster : NULL;
     if (!now && !c->ha)
         return;
-    bool restart = !now || !was || now->cluster_id != was->cluster_id ||
+    bool restart = !now || !was || !c->ha || now->cluster_id != was->cluster_id ||
                    now->node_id != was->node_id ||
                    memcmp(&now->local_address, &was->local_address, sizeof(now->local_address)) ||
-                   memcmp(&now->peer_address, &was->peer_address, sizeof(now->peer_address)) ||
-                   now->heartbeat_interval_ms != was->heartbeat_interval_ms;
+                   memcmp(&now->peer_address, &was->peer_address, sizeof(now->peer_address));
     if (restart) {
         if (c->ha) {
             /* VIPs of the old config: roles end with it. */
@@ -469,13 +588,48 @@ void ha_config_changed(struct controld *c, const struct moat_config *old)
             c->cfg = (struct moat_config *)cur;
         }
         if (now)
+            log_warn("cluster: the commit changed the cluster's identity (cluster or node id, "
+                     "control link addresses): HA restarts on this node");
+        if (now)
             ha_start(c);
         return;
     }
-    load_groups(c->ha);
-    elect(c->ha);
-    for (unsigned i = 0; i < c->ha->n_rgs; i++)
-        ha_vip_apply(c->ha, &c->ha->rgs[i], c->ha->rgs[i].primary);
+    struct ha *ha = c->ha;
+    for (unsigned i = 0; i < old->n_ifaces; i++) {
+        const struct cfg_interface *ci = &old->ifaces[i];
+        struct ctl_iface *ifc = NULL;
+        for (unsigned k = 0; k < c->n_ifaces && !ifc; k++) {
+            if (strcmp(c->ifaces[k].name, ci->name) == 0)
+                ifc = &c->ifaces[k];
+        }
+        if (ci->redundancy_group < 0 || !ifc || !ifc->ifindex)
+            continue;
+        for (unsigned v = 0; v < ci->n_vips; v++) {
+            if (!vip_kept(c->cfg, ci->name, &ci->vips[v]))
+                netlink_addr_remove(c->nl, ifc->ifindex, &ci->vips[v]);
+        }
+        const struct cfg_interface *nw = config_find_interface(c->cfg, ci->name);
+        if (nw && nw->redundancy_group < 0 && c->bpf)
+            bootstrap_set_standby(c->bpf, ifc->ifindex, false);
+    }
+    if (now->heartbeat_interval_ms != was->heartbeat_interval_ms)
+        uv_timer_start(&ha->timer, tick, now->heartbeat_interval_ms, now->heartbeat_interval_ms);
+    char before[256] = "", after[256] = "";
+    for (unsigned i = 0; i < ha->n_rgs; i++)
+        snprintf(before + strlen(before), sizeof(before) - strlen(before), " %u:%s/%u",
+                 ha->rgs[i].id, ha->rgs[i].primary ? "primary" : "secondary", ha->rgs[i].prio);
+    load_groups(ha);
+    elect(ha);
+    for (unsigned i = 0; i < ha->n_rgs; i++) {
+        ha_vip_apply(ha, &ha->rgs[i], ha->rgs[i].primary);
+        snprintf(after + strlen(after), sizeof(after) - strlen(after), " %u:%s/%u", ha->rgs[i].id,
+                 ha->rgs[i].primary ? "primary" : "secondary", ha->rgs[i].prio);
+    }
+    ha_send_heartbeat(ha); /* the peer learns the new priorities now */
+    log_info("cluster: commit applied without restarting HA (heartbeat %u ms x %u); groups "
+             "(id:role/priority):%s ->%s",
+             now->heartbeat_interval_ms, now->heartbeat_threshold, before[0] ? before : " none",
+             after[0] ? after : " none");
 }
 
 bool ha_iface_may_arm(struct controld *c, const struct ctl_iface *ifc)
@@ -528,15 +682,19 @@ static void render_status(struct ha *ha, bool json, struct strbuf *o)
     unsigned me = cl->node_id, peer = 1 - me;
     uint64_t now = ctl_now_ms();
     uint64_t age = ha->peer_heard ? now - ha->peer_last_rx_ms : 0;
+    /* Heard within the loss threshold: the other node has this node's id. */
+    bool same_id = ha->same_node_id_ms && now - ha->same_node_id_ms <= 2 * dead_ms(ha) + 1000;
     if (json) {
         strbuf_printf(o, "{\"cluster_id\":%u,\"node_id\":%u,\"control_interface\":", cl->cluster_id,
                       me);
         strbuf_json_str(o, cl->control_interface);
         strbuf_printf(o,
                       ",\"peer\":{\"node_id\":%u,\"alive\":%s,\"heard\":%s,"
-                      "\"last_heartbeat_ms_ago\":%llu,\"sync_ready\":%s},\"groups\":[",
+                      "\"last_heartbeat_ms_ago\":%llu,\"sync_ready\":%s},"
+                      "\"same_node_id\":%s,\"groups\":[",
                       peer, ha->peer_alive ? "true" : "false", ha->peer_heard ? "true" : "false",
-                      (unsigned long long)age, ha->peer_sync_ready ? "true" : "false");
+                      (unsigned long long)age, ha->peer_sync_ready ? "true" : "false",
+                      same_id ? "true" : "false");
     } else {
         strbuf_printf(o, "Cluster ID: %u\nNode: %u (this node)\n", cl->cluster_id, me);
         strbuf_printf(o, "Control link: %s\n", cl->control_interface);
@@ -545,6 +703,12 @@ static void render_status(struct ha *ha, bool json, struct strbuf *o)
                           ha->peer_alive ? "alive" : "lost", (unsigned long long)age);
         else
             strbuf_printf(o, "Peer node %u: not heard since start\n", peer);
+        if (same_id)
+            strbuf_printf(o,
+                          "ERROR: %s sends heartbeats as node %u too (last %llu ms ago): both "
+                          "nodes have node-id %u; set node-id %u on one of them\n",
+                          ha->same_node_id_from, me,
+                          (unsigned long long)(now - ha->same_node_id_ms), me, peer);
     }
     for (unsigned i = 0; i < cl->n_rgs && i < ha->n_rgs; i++) {
         const struct cfg_redundancy_group *g = &cl->rgs[i];
@@ -612,16 +776,19 @@ static void render_stats(struct ha *ha, bool json, struct strbuf *o)
 {
     const struct ha_stats *s = &ha->st;
     if (json) {
-        strbuf_printf(o,
-                      "{\"heartbeats\":{\"sent\":%llu,\"received\":%llu,\"bad_mac\":%llu,"
-                      "\"replayed\":%llu,\"malformed\":%llu,\"foreign\":%llu},"
-                      "\"peer\":{\"up\":%llu,\"lost\":%llu},"
-                      "\"takeover\":{\"gratuitous_arp\":%llu,\"unsolicited_na\":%llu},",
-                      (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
-                      (unsigned long long)s->hb_bad_mac, (unsigned long long)s->hb_replayed,
-                      (unsigned long long)s->hb_malformed, (unsigned long long)s->hb_foreign,
-                      (unsigned long long)s->peer_up, (unsigned long long)s->peer_lost,
-                      (unsigned long long)s->garp_sent, (unsigned long long)s->na_sent);
+        strbuf_printf(
+            o,
+            "{\"heartbeats\":{\"sent\":%llu,\"received\":%llu,\"bad_mac\":%llu,"
+            "\"replayed\":%llu,\"malformed\":%llu,\"foreign\":%llu,\"same_node_id\":%llu},"
+            "\"peer\":{\"up\":%llu,\"lost\":%llu,\"lost_fast\":%llu,\"loop_stalls\":%llu},"
+            "\"takeover\":{\"gratuitous_arp\":%llu,\"unsolicited_na\":%llu},",
+            (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
+            (unsigned long long)s->hb_bad_mac, (unsigned long long)s->hb_replayed,
+            (unsigned long long)s->hb_malformed, (unsigned long long)s->hb_foreign,
+            (unsigned long long)s->hb_same_node_id, (unsigned long long)s->peer_up,
+            (unsigned long long)s->peer_lost, (unsigned long long)s->peer_lost_fast,
+            (unsigned long long)s->loop_stalls, (unsigned long long)s->garp_sent,
+            (unsigned long long)s->na_sent);
         ha_sync_render(ha, true, o);
         strbuf_printf(o, "}\n");
         return;
@@ -633,14 +800,17 @@ static void render_stats(struct ha *ha, bool json, struct strbuf *o)
                   "  bad MAC (dropped)    %llu\n"
                   "  replayed (dropped)   %llu\n"
                   "  malformed (dropped)  %llu\n"
-                  "  not from the peer    %llu\n"
-                  "Peer: up %llu times, lost %llu times\n"
+                  "  not from the peer    %llu (claiming this node's id: %llu)\n"
+                  "Peer: up %llu times, lost %llu times (%llu after it closed the sync "
+                  "connection); loss checks put off after this node stalled (loop_stalls): %llu\n"
                   "Takeover: gratuitous ARP %llu, unsolicited NA %llu\n",
                   (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
                   (unsigned long long)s->hb_bad_mac, (unsigned long long)s->hb_replayed,
                   (unsigned long long)s->hb_malformed, (unsigned long long)s->hb_foreign,
-                  (unsigned long long)s->peer_up, (unsigned long long)s->peer_lost,
-                  (unsigned long long)s->garp_sent, (unsigned long long)s->na_sent);
+                  (unsigned long long)s->hb_same_node_id, (unsigned long long)s->peer_up,
+                  (unsigned long long)s->peer_lost, (unsigned long long)s->peer_lost_fast,
+                  (unsigned long long)s->loop_stalls, (unsigned long long)s->garp_sent,
+                  (unsigned long long)s->na_sent);
     ha_sync_render(ha, false, o);
 }
 
@@ -780,6 +950,7 @@ void ha_render_metrics(struct controld *c, struct strbuf *o)
     C(hb_replayed, "heartbeats dropped: replayed sequence number")
     C(hb_malformed, "heartbeats dropped: malformed")
     C(peer_lost, "times the peer was declared lost")
+    C(peer_lost_fast, "of those, after the peer closed the sync connection and 2 missed heartbeats")
     C(garp_sent, "gratuitous ARPs sent")
     C(na_sent, "unsolicited neighbour advertisements sent")
     C(sync_msgs_sent, "session sync messages sent")

@@ -54,6 +54,13 @@ struct sync_conn {
     uint64_t cum[HA_SYNC_ACK_RING];
     uint64_t bulk_rx;
     uint64_t bulk_started_ms;
+    /* The bulk being sent: ids collected when the connection was established, sent HA_SYNC_CHUNK
+     * at a time, the next chunk once the last one is written (the loop serves the helper link
+     * and the heartbeats in between); each record is read from the mirror when it is sent, so
+     * it is never older than a delta already sent for it. */
+    uint64_t *bulk_ids;
+    size_t bulk_n, bulk_pos, bulk_sent;
+    bool bulk_active;
     /* SyncSessions handed to the helper, acked once it answers (FIFO). */
     struct {
         uint64_t req, seq, records;
@@ -117,7 +124,14 @@ static void write_done(uv_write_t *req, int status)
     free(req);
 }
 
+static int send_env_cb(struct sync_conn *k, const Moat__Envelope *env, uv_write_cb cb);
+
 static int send_env(struct sync_conn *k, const Moat__Envelope *env)
+{
+    return send_env_cb(k, env, write_done);
+}
+
+static int send_env_cb(struct sync_conn *k, const Moat__Envelope *env, uv_write_cb cb)
 {
     struct ha *ha = k->s->ha;
     const struct cfg_cluster *cl = ha_cl(ha);
@@ -136,7 +150,7 @@ static int send_env(struct sync_conn *k, const Moat__Envelope *env)
     }
     w->data = buf;
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-    if (uv_write(w, (uv_stream_t *)&k->tcp, &b, 1, write_done) < 0) {
+    if (uv_write(w, (uv_stream_t *)&k->tcp, &b, 1, cb) < 0) {
         free(buf);
         free(w);
         return -EIO;
@@ -158,8 +172,8 @@ static void send_hello(struct sync_conn *k)
 }
 
 /* One SyncSessions of n deltas (names filled here). */
-static int send_sessions(struct sync_conn *k, Moat__SessionDelta **d, size_t n, bool bulk,
-                         bool bulk_end)
+static int send_sessions_cb(struct sync_conn *k, Moat__SessionDelta **d, size_t n, bool bulk,
+                            bool bulk_end, uv_write_cb cb)
 {
     struct ha *ha = k->s->ha;
     struct controld *c = ha->c;
@@ -191,7 +205,7 @@ static int send_sessions(struct sync_conn *k, Moat__SessionDelta **d, size_t n, 
     Moat__Envelope env = MOAT__ENVELOPE__INIT;
     env.msg_case = MOAT__ENVELOPE__MSG_SYNC_SESSIONS;
     env.sync_sessions = &m;
-    int err = send_env(k, &env);
+    int err = send_env_cb(k, &env, cb);
     free(in);
     free(out);
     if (err)
@@ -204,47 +218,39 @@ static int send_sessions(struct sync_conn *k, Moat__SessionDelta **d, size_t n, 
     return 0;
 }
 
-struct collect {
-    const struct mirror_session **v;
-    size_t n, cap;
-    struct ha *ha;
-};
-
-static void collect_one(void *arg, const struct mirror_session *s)
+static int send_sessions(struct sync_conn *k, Moat__SessionDelta **d, size_t n, bool bulk,
+                         bool bulk_end)
 {
-    struct collect *col = arg;
-    if (col->n == col->cap)
-        return;
-    col->v[col->n++] = s;
+    return send_sessions_cb(k, d, n, bulk, bulk_end, write_done);
 }
 
-/* Every mirrored session of a group this node is primary of. */
-static void send_bulk(struct sync_conn *k)
+static void bulk_step(struct sync_conn *k);
+
+static void bulk_write_done(uv_write_t *req, int status)
+{
+    struct sync_conn *k = req->handle->data;
+    write_done(req, status);
+    if (status == 0 && !k->closing)
+        bulk_step(k);
+}
+
+/* The next chunk of the bulk: sessions of groups this node is primary of, as the mirror holds
+ * them now; the last chunk says bulk_end. */
+static void bulk_step(struct sync_conn *k)
 {
     struct ha *ha = k->s->ha;
     struct controld *c = ha->c;
-    struct collect col = {.cap = c->mirror.count, .ha = ha};
-    col.v = col.cap ? malloc(col.cap * sizeof(*col.v)) : NULL;
-    if (col.cap && !col.v) {
-        conn_close(k, "out of memory for the bulk sync", true);
+    if (!k->bulk_active)
         return;
-    }
-    mirror_foreach(&c->mirror, collect_one, &col);
-    struct mirror_record_buf *buf = malloc(HA_SYNC_CHUNK * sizeof(*buf));
-    Moat__SessionDelta *dl = malloc(HA_SYNC_CHUNK * sizeof(*dl));
-    Moat__SessionDelta **dp = malloc(HA_SYNC_CHUNK * sizeof(*dp));
-    if (!buf || !dl || !dp) {
-        free(col.v);
-        free(buf);
-        free(dl);
-        free(dp);
-        conn_close(k, "out of memory for the bulk sync", true);
-        return;
-    }
-    size_t n = 0, total = 0;
-    bool ok = true;
-    for (size_t i = 0; i < col.n && ok; i++) {
-        mirror_to_record(&c->mirror, col.v[i], &buf[n]);
+    static struct mirror_record_buf buf[HA_SYNC_CHUNK];
+    static Moat__SessionDelta dl[HA_SYNC_CHUNK];
+    static Moat__SessionDelta *dp[HA_SYNC_CHUNK];
+    size_t n = 0;
+    while (k->bulk_pos < k->bulk_n && n < HA_SYNC_CHUNK) {
+        const struct mirror_session *ms = mirror_lookup(&c->mirror, k->bulk_ids[k->bulk_pos++]);
+        if (!ms)
+            continue; /* closed since: its close delta went (or goes) on its own */
+        mirror_to_record(&c->mirror, ms, &buf[n]);
         int rg = owner_rg(ha, &buf[n].rec);
         if (rg < 0 || !ha_is_primary(ha, (unsigned)rg)) {
             ha->st.sync_not_owner++;
@@ -256,21 +262,35 @@ static void send_bulk(struct sync_conn *k)
         dl[n].session = &buf[n].rec;
         dp[n] = &dl[n];
         n++;
-        if (n == HA_SYNC_CHUNK) {
-            ok = send_sessions(k, dp, n, true, false) == 0;
-            total += n;
-            n = 0;
-        }
     }
-    if (ok && send_sessions(k, dp, n, true, true) == 0) {
-        total += n;
+    bool last = k->bulk_pos >= k->bulk_n;
+    if (send_sessions_cb(k, dp, n, true, last, bulk_write_done) < 0) {
+        /* Never a bulk without its end: the next connection starts over. */
+        conn_close(k, "the bulk sync could not be sent", true);
+        return;
+    }
+    k->bulk_sent += n;
+    if (last) {
+        k->bulk_active = false;
+        free(k->bulk_ids);
+        k->bulk_ids = NULL;
         ha->st.sync_bulk_sent++;
-        log_info("cluster: bulk sync to the peer: %zu sessions queued", total);
+        log_info("cluster: bulk sync to the peer: %zu sessions queued", k->bulk_sent);
     }
-    free(col.v);
-    free(buf);
-    free(dl);
-    free(dp);
+}
+
+/* Every mirrored session of a group this node is primary of, in chunks (bulk_step). */
+static void send_bulk(struct sync_conn *k)
+{
+    struct controld *c = k->s->ha->c;
+    if (mirror_collect_ids(&c->mirror, NULL, &k->bulk_ids, &k->bulk_n) < 0) {
+        conn_close(k, "out of memory for the bulk sync", true);
+        return;
+    }
+    k->bulk_pos = 0;
+    k->bulk_sent = 0;
+    k->bulk_active = true;
+    bulk_step(k);
 }
 
 /* ---- receiving ---- */
@@ -457,24 +477,22 @@ static void on_frame(struct sync_conn *k, const uint8_t *buf, size_t len)
     const struct cfg_cluster *cl = ha_cl(ha);
     struct ha_hdr hdr;
     Moat__Envelope *env = NULL;
-    int rc = ha_open(cl->authentication_key, buf, len, &hdr, &env);
-    if (rc == -EACCES) {
+    switch (ha_rx_stream(cl->authentication_key, cl->cluster_id, cl->node_id,
+                         &k->s->last_stream_seq, buf, len, &hdr, &env)) {
+    case HA_RX_OK:
+        break;
+    case HA_RX_BAD_MAC:
         ha->st.sync_bad_mac++;
         conn_close(k, "a sync frame with a bad MAC (wrong authentication-key, or forged)", false);
         return;
-    }
-    if (rc < 0) {
+    case HA_RX_MALFORMED:
         conn_close(k, "a malformed sync frame", false);
         return;
-    }
-    if (hdr.seq <= k->s->last_stream_seq || hdr.node != 1 - cl->node_id ||
-        hdr.cluster != (uint8_t)cl->cluster_id) {
+    default:
         ha->st.sync_replayed++;
-        moat__envelope__free_unpacked(env, NULL);
         conn_close(k, "a replayed or foreign sync frame", false);
         return;
     }
-    k->s->last_stream_seq = hdr.seq;
     switch (env->msg_case) {
     case MOAT__ENVELOPE__MSG_SYNC_HELLO:
         if (env->sync_hello->cluster_id != cl->cluster_id ||
@@ -528,7 +546,11 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread < 0) {
+        struct ha *ha = k->s->ha;
+        bool by_peer = nread == UV_EOF || nread == UV_ECONNRESET;
         conn_close(k, nread == UV_EOF ? "the peer closed it" : uv_strerror((int)nread), false);
+        if (by_peer)
+            ha_peer_conn_gone(ha); /* one of the two signals of a dead peer */
         return;
     }
     if (k->rlen + (size_t)nread > k->rcap) {
@@ -570,6 +592,7 @@ static void conn_free(uv_handle_t *h)
 {
     struct sync_conn *k = h->data;
     free(k->rbuf);
+    free(k->bulk_ids);
     free(k);
 }
 

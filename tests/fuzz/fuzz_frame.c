@@ -22,7 +22,7 @@
  *  - a SessionDeltaBatch (helper -> controld) goes into controld's session mirror, which is
  *    then rendered as `show security flow session` (text and JSON) and its summary; the
  *    mirror never holds more than its maximum.
- * The HA heartbeat / session-sync decoder does not exist yet (HA is a later issue).
+ * The HA heartbeat and session-sync decoders have their own harness: fuzz_ha.c.
  * MOAT_FUZZ_TRACE=1 says what each snapshot came to.
  */
 #include <errno.h>

@@ -6,8 +6,8 @@
 # non-zero if a harness crashed, failed an invariant or did not build. No root needed (clang
 # and libclang-rt-14-dev from packaging/install-deps.sh).
 #
-#   tests/fuzz/run.sh           every harness, FUZZ_SECONDS (default 10) each, 30 s in all
-#   tests/fuzz/run.sh packet    one harness (packet, config, frame)
+#   tests/fuzz/run.sh           every harness, FUZZ_SECONDS (default 10) each, 40 s in all
+#   tests/fuzz/run.sh packet    one harness (packet, config, frame, ha)
 #   tests/fuzz/run.sh --seeds   rewrites tests/fuzz/corpus/ (after changing an input format)
 #
 # A crash leaves its input in build-fuzz/fuzz-artifacts/NAME/: fix the bug, then commit the
@@ -16,7 +16,7 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${FUZZ_BUILD:-$TOP/build-fuzz}
 SECS=${FUZZ_SECONDS:-10}
-HARNESSES=(packet config frame)
+HARNESSES=(packet config frame ha)
 
 build() {
 	cmake -S "$TOP" -B "$BUILD" -DMOAT_FUZZ=ON -DCMAKE_C_COMPILER=clang \
@@ -34,7 +34,8 @@ if ! build; then
 fi
 
 if [ "${1:-}" = --seeds ]; then
-	rm -rf "$TOP/tests/fuzz/corpus/packet" "$TOP/tests/fuzz/corpus/frame" "$TOP/tests/fuzz/corpus/config"
+	rm -rf "$TOP/tests/fuzz/corpus/packet" "$TOP/tests/fuzz/corpus/frame" "$TOP/tests/fuzz/corpus/config" \
+		"$TOP/tests/fuzz/corpus/ha"
 	"$BUILD/fuzz/moat-fuzz-seeds" "$TOP/tests/fuzz/corpus" || exit 1
 	mkdir -p "$TOP/tests/fuzz/corpus/config"
 	for c in "$TOP"/../shared/examples/*.conf "$TOP"/tests/lab/configs/*.conf \

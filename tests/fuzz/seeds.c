@@ -24,6 +24,7 @@
 #include "ctl_box.h"
 #include "dp_test_frames.h"
 #include "frame.h"
+#include "ha/auth.h"
 #include "log.h"
 #include "pktsum.h"
 
@@ -520,6 +521,92 @@ static void frame_seeds(void)
     emit_stream("truncated", &st, 2, 4);
 }
 
+/* ---- HA records (fuzz_ha.c): flags 0 (sealed), cut seed, sender/step; [len][Envelope]... ---- */
+
+static unsigned nha;
+
+static void ha_rec(struct rec *r, const Moat__Envelope *env)
+{
+    size_t n = moat__envelope__get_packed_size(env);
+    if (n > 255 || r->n + 1 + n > sizeof(r->b)) {
+        fprintf(stderr, "ha seed: an envelope of %zu bytes does not fit a record\n", n);
+        exit(1);
+    }
+    r->b[r->n++] = (uint8_t)n;
+    moat__envelope__pack(env, r->b + r->n);
+    r->n += n;
+}
+
+static void ha_seeds(void)
+{
+    Moat__ClusterGroupState g = MOAT__CLUSTER_GROUP_STATE__INIT, *gp[1] = {&g};
+    g.id = 1, g.priority = 200, g.primary = true, g.manual_node = -1;
+    Moat__ClusterHeartbeat hb = MOAT__CLUSTER_HEARTBEAT__INIT;
+    hb.cluster_id = 1, hb.node_id = 0, hb.groups = gp, hb.n_groups = 1;
+    hb.sync_ready = true, hb.sync_port = 7472;
+    Moat__Envelope ehb = MOAT__ENVELOPE__INIT;
+    ehb.msg_case = MOAT__ENVELOPE__MSG_CLUSTER_HEARTBEAT, ehb.cluster_heartbeat = &hb;
+
+    Moat__SyncHello hello = MOAT__SYNC_HELLO__INIT;
+    hello.cluster_id = 1, hello.node_id = 0;
+    Moat__Envelope ehello = MOAT__ENVELOPE__INIT;
+    ehello.msg_case = MOAT__ENVELOPE__MSG_SYNC_HELLO, ehello.sync_hello = &hello;
+
+    Moat__SessionRecord sr;
+    Moat__FlowKey f, v;
+    session(&sr, &f, &v, 7, 17, 40000);
+    sr.policy_name = "p";
+    Moat__SessionDelta d = MOAT__SESSION_DELTA__INIT, *dp[1] = {&d};
+    d.kind = MOAT__DELTA_KIND__DELTA_CREATE, d.session = &sr;
+    char *in[1] = {"fw0"}, *out[1] = {"fw1"};
+    Moat__SyncSessions ss = MOAT__SYNC_SESSIONS__INIT;
+    ss.seq = 1, ss.bulk = true, ss.bulk_end = true, ss.deltas = dp, ss.n_deltas = 1;
+    ss.in_ifnames = in, ss.n_in_ifnames = 1, ss.out_ifnames = out, ss.n_out_ifnames = 1;
+    Moat__Envelope ess = MOAT__ENVELOPE__INIT;
+    ess.msg_case = MOAT__ENVELOPE__MSG_SYNC_SESSIONS, ess.sync_sessions = &ss;
+
+    Moat__SyncAck ack = MOAT__SYNC_ACK__INIT;
+    ack.seq = 1;
+    Moat__Envelope eack = MOAT__ENVELOPE__INIT;
+    eack.msg_case = MOAT__ENVELOPE__MSG_SYNC_ACK, eack.sync_ack = &ack;
+
+    static struct rec r;
+    const struct {
+        const char *name;
+        uint8_t cut, who;
+        const Moat__Envelope *e[4];
+    } seeds[] = {
+        {"heartbeat", 0, 0x00, {&ehb}},
+        {"heartbeat-same-node-id", 5, 0x03, {&ehb}},
+        {"sync-stream", 9, 0x10, {&ehello, &ess, &eack}},
+        {"heartbeats-then-sessions", 33, 0x20, {&ehb, &ehb, &ess}},
+    };
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+        r.n = 0;
+        r.b[r.n++] = 0;
+        r.b[r.n++] = seeds[i].cut;
+        r.b[r.n++] = seeds[i].who;
+        for (size_t k = 0; k < 4 && seeds[i].e[k]; k++)
+            ha_rec(&r, seeds[i].e[k]);
+        char name[64];
+        snprintf(name, sizeof(name), "ha-%s", seeds[i].name);
+        write_file("ha", name, r.b, r.n);
+        nha++;
+    }
+    /* raw mode: a frame sealed with another key (bad MAC) and garbage */
+    uint8_t *b;
+    size_t len;
+    if (ha_seal("not-the-key", 0, 1, 5, &ehb, &b, &len) == 0 && len + 3 <= sizeof(r.b)) {
+        r.n = 0;
+        r.b[r.n++] = 1, r.b[r.n++] = 3, r.b[r.n++] = 0;
+        memcpy(r.b + r.n, b, len);
+        r.n += len;
+        write_file("ha", "ha-raw-bad-mac", r.b, r.n);
+        nha++;
+        free(b);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -531,6 +618,7 @@ int main(int argc, char **argv)
     mkdir(outdir, 0755);
     packet_seeds();
     frame_seeds();
-    printf("%u packet seeds, %u frame seeds in %s\n", npacket, nframe, outdir);
+    ha_seeds();
+    printf("%u packet seeds, %u frame seeds, %u ha seeds in %s\n", npacket, nframe, nha, outdir);
     return 0;
 }

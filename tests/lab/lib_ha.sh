@@ -5,8 +5,8 @@
 #   srv(s0) — [bridge in ${LAB_ID}b2] — fw1 of node 0 and fw1 of node 1
 #   node 0 ctl0 (10.77.9.1) ——— node 1 ctl0 (10.77.9.2): the control link
 #
-# The client and the server route through the virtual addresses 10.77.1.1 / 10.77.2.1, which
-# only the primary of redundancy group 1 holds. Each node runs its own controld with its own
+# The client and the server route through the virtual addresses 10.77.1.1 / 10.77.2.1 and
+# fd00:77:1::1 / fd00:77:2::1, which only the primary of redundancy group 1 holds. Each node runs its own controld with its own
 # --run-dir ($RUN/nN), --bpffs-dir (a bpffs mounted at $RUN/nN/bpf) and --state-dir.
 
 ha_topology() {
@@ -51,6 +51,10 @@ ha_topology() {
 	ip -n "$NS_SRV" link set s0 up
 	ip -n "$NS_CLI" route add default via 10.77.1.1
 	ip -n "$NS_SRV" route add default via 10.77.2.1
+	ip -n "$NS_CLI" addr add fd00:77:1::2/64 dev c0 nodad
+	ip -n "$NS_SRV" addr add fd00:77:2::2/64 dev s0 nodad
+	ip -n "$NS_CLI" -6 route add default via fd00:77:1::1
+	ip -n "$NS_SRV" -6 route add default via fd00:77:2::1
 	ip netns exec "$NS_CLI" ethtool -K c0 tx off >/dev/null
 	ip netns exec "$NS_SRV" ethtool -K s0 tx off >/dev/null
 	# LAB.md pitfall 1 applies to the nodes' own traffic on the control link too (heartbeats
@@ -66,8 +70,10 @@ ha_start() {
 	local dir="$RUN/n$n"
 	mkdir -p "$dir/bpf"
 	mountpoint -q "$dir/bpf" || mount -t bpf bpf "$dir/bpf"
+	# Each node runs a copy ($RUN/nN/moat.conf) that a test may edit and commit.
+	[ -f "$dir/moat.conf" ] || cp "$LAB_TOP/tests/lab/configs/ha-node$n.conf" "$dir/moat.conf"
 	ip netns exec "${LAB_ID}n$n" "$MOAT_BUILD/moat-controld" \
-		--config "$LAB_TOP/tests/lab/configs/ha-node$n.conf" --run-dir "$dir" \
+		--config "$dir/moat.conf" --run-dir "$dir" \
 		--bpffs-dir "$dir/bpf/moat" --bpf-dir "$MOAT_BUILD/bpf" --state-dir "$dir/state" \
 		--spawn-dataplane "$MOAT_BUILD/moat-dataplane" --log-level debug "$@" \
 		>>"$RUN/node$n.log" 2>&1 &
@@ -91,11 +97,13 @@ hctl() {
 # ha_helper_pid N: the helper controld N spawned.
 ha_helper_pid() { pgrep -f "moat-dataplane --run-dir $RUN/n$1( |$)" | head -1; }
 
-# ha_kill N: SIGKILL controld and the helper of node N (a node that dies).
+# ha_kill N: SIGKILL controld and the helper of node N (a node that dies). HA_KILL_T: when
+# (date +%s.%N, taken just before the signal).
 ha_kill() {
 	local n=$1 hp cp
 	hp=$(ha_helper_pid "$n")
 	eval "cp=\$CTL_PID_$n"
+	HA_KILL_T=$(date +%s.%N)
 	kill -KILL "$cp" ${hp:+"$hp"} 2>/dev/null
 	wait "$cp" 2>/dev/null
 }
@@ -122,6 +130,10 @@ print(d)
 ' "$2"
 }
 
+# ha_mac N IFACE: node N's MAC on IFACE.
+ha_mac() { ip -n "${LAB_ID}n$1" -j link show dev "$2" | $PY -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])'; }
+# ha_neigh_mac NS ADDR: the MAC NS's neighbour table holds for ADDR ("" if none).
+ha_neigh_mac() { ip -n "$1" -j neigh show "$2" | $PY -c 'import json,sys; d=json.load(sys.stdin); print(d[0].get("lladdr","") if d else "")'; }
 ha_has_vip() { ip -n "${LAB_ID}n$1" -4 addr show dev "$2" | grep -q "inet $3/"; }
 ha_sessions() { hctl "$1" --json show security flow session summary | $PY -c 'import json,sys; print(json.load(sys.stdin)["total"])'; }
 

@@ -510,6 +510,23 @@ static void test_full(void **state)
     config_free(cfg);
 }
 
+/* Without heartbeat lines: 200 ms x 3, so a failover completes within 1 s (issue 7). */
+static void test_cluster_heartbeat_defaults(void **state)
+{
+    (void)state;
+    struct moat_config *cfg =
+        load_str_ok("interfaces { ctl0 { unit 0 { family inet { address 10.9.0.1/24; } } } fw0 { "
+                    "redundancy-group 1; unit 0 { family inet { address 10.77.1.1/24; } } } }\n"
+                    "chassis { cluster { cluster-id 1; node-id 0;\n"
+                    "control-interface ctl0 { local-address 10.9.0.1; peer-address 10.9.0.2; }\n"
+                    "authentication-key k;\n"
+                    "redundancy-group 1 { node 0 priority 200; node 1 priority 100; } } }\n");
+    assert_non_null(cfg->cluster);
+    assert_int_equal(cfg->cluster->heartbeat_interval_ms, 200);
+    assert_int_equal(cfg->cluster->heartbeat_threshold, 3);
+    config_free(cfg);
+}
+
 static void test_defaults_and_empty(void **state)
 {
     static const char *const empties[] = {"", "\n\n", "# only a comment\n", "  # x\n\t\r\n"};
@@ -2030,6 +2047,7 @@ int main(void)
         cmocka_unit_test(test_shared_examples),
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_defaults_and_empty),
+        cmocka_unit_test(test_cluster_heartbeat_defaults),
         cmocka_unit_test(test_bad_configs),
         cmocka_unit_test(test_nat_validation),
         cmocka_unit_test(test_error_format),

@@ -102,6 +102,48 @@ static struct el_input base(unsigned me)
     return in;
 }
 
+/* The receive-side verdicts the daemon acts on (heartbeat.c, sync.c). seal_hb: node 0, cluster 1.
+ */
+static void test_rx_verdicts(void **state)
+{
+    (void)state;
+    uint8_t *b;
+    size_t len;
+    struct ha_hdr h;
+    Moat__Envelope *env = NULL;
+    struct ha_replay rp = {0};
+    seal_hb("secret", 100, &b, &len);
+    assert_int_equal(ha_rx_heartbeat("wrong", 1, 1, &rp, b, len, &h, &env), HA_RX_BAD_MAC);
+    assert_null(env);
+    assert_int_equal(ha_rx_heartbeat("secret", 1, 1, &rp, b, len - 1, &h, &env), HA_RX_MALFORMED);
+    assert_int_equal(ha_rx_heartbeat("secret", 1, 1, &rp, b, len, &h, &env), HA_RX_OK);
+    assert_non_null(env);
+    moat__envelope__free_unpacked(env, NULL);
+    assert_int_equal(ha_rx_heartbeat("secret", 1, 1, &rp, b, len, &h, &env), HA_RX_REPLAYED);
+    assert_null(env);
+    free(b);
+    /* the same node id on both nodes, or another cluster: foreign */
+    seal_hb("secret", 101, &b, &len);
+    assert_int_equal(ha_rx_heartbeat("secret", 1, 0, &rp, b, len, &h, &env), HA_RX_FOREIGN);
+    assert_null(env);
+    assert_int_equal(h.node, 0);
+    free(b);
+    seal_hb("secret", 102, &b, &len);
+    assert_int_equal(ha_rx_heartbeat("secret", 2, 1, &rp, b, len, &h, &env), HA_RX_FOREIGN);
+    free(b);
+    /* stream: strictly increasing sequence numbers from the peer */
+    uint64_t last = 0;
+    seal_hb("secret", 200, &b, &len);
+    assert_int_equal(ha_rx_stream("secret", 1, 1, &last, b, len, &h, &env), HA_RX_OK);
+    assert_int_equal(last, 200);
+    moat__envelope__free_unpacked(env, NULL);
+    assert_int_equal(ha_rx_stream("secret", 1, 1, &last, b, len, &h, &env), HA_RX_REPLAYED);
+    assert_int_equal(ha_rx_stream("secret", 1, 0, &last, b, len, &h, &env), HA_RX_REPLAYED);
+    assert_int_equal(ha_rx_stream("nope", 1, 1, &last, b, len, &h, &env), HA_RX_BAD_MAC);
+    assert_int_equal(last, 200);
+    free(b);
+}
+
 static void test_election(void **state)
 {
     (void)state;
@@ -166,10 +208,9 @@ static void test_election(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seal_open),
-        cmocka_unit_test(test_bad_mac),
-        cmocka_unit_test(test_replay_window),
-        cmocka_unit_test(test_election),
+        cmocka_unit_test(test_seal_open),     cmocka_unit_test(test_bad_mac),
+        cmocka_unit_test(test_replay_window), cmocka_unit_test(test_election),
+        cmocka_unit_test(test_rx_verdicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -133,35 +133,45 @@ void scr_worker_peers(struct scr_worker *w, struct scr_worker *const *peers, uin
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 #define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
 
-/* One more event for tag in the current second: true when above limit, box-wide (screen.h). */
-static inline bool rate_over(struct scr_worker *w, uint64_t tag, uint32_t sec, uint32_t limit)
+/* One more event for tag in the current second: true when above limit, box-wide (screen.h).
+ * sticky: also true when the key was over its limit in the second before. */
+static inline bool rate_over(struct scr_worker *w, uint64_t tag, uint32_t sec, uint32_t limit,
+                             bool sticky)
 {
     const uint32_t slot = (uint32_t)(tag & (SCR_RATE_SLOTS - 1));
     struct scr_rate *r = &w->rate[slot];
     uint32_t count = LD(r->count);
-    if (LD(r->tag) != tag || LD(r->sec) != sec) {
+    if (LD(r->tag) != tag) {
         ST(r->tag, tag);
+        ST(r->sec, sec);
+        r->over = 0;
+        count = 0;
+    } else if (LD(r->sec) != sec) {
         ST(r->sec, sec);
         count = 0;
     }
     if (count < UINT32_MAX)
         count++;
     ST(r->count, count);
-    if (count > limit)
-        return true;
-    const uint32_t n = w->npeers;
-    if (n < 2 || (uint64_t)count * n <= limit)
-        return false; /* within this worker's share: nothing else read */
-    uint64_t sum = count;
-    for (uint32_t i = 0; i < n; i++) {
-        const struct scr_worker *o = w->peer[i];
-        if (!o || o == w)
-            continue;
-        const struct scr_rate *q = &o->rate[slot];
-        if (LD(q->tag) == tag && LD(q->sec) == sec)
-            sum += LD(q->count);
+    bool over = count > limit;
+    if (!over && w->npeers >= 2 && (uint64_t)count * w->npeers > limit) {
+        /* Past this worker's share: the box-wide sum (below it nothing else is read). */
+        uint64_t sum = count;
+        for (uint32_t i = 0; i < w->npeers; i++) {
+            const struct scr_worker *o = w->peer[i];
+            if (!o || o == w)
+                continue;
+            const struct scr_rate *q = &o->rate[slot];
+            if (LD(q->tag) == tag && LD(q->sec) == sec)
+                sum += LD(q->count);
+        }
+        over = sum > limit;
     }
-    return sum > limit;
+    if (over) {
+        r->over = sec + 1;
+        return true;
+    }
+    return sticky && r->over == sec; /* over in the second before (sec - 1 + 1) */
 }
 
 static inline enum scr_verdict drop(struct scr_worker *w, uint16_t zone, enum scr_ctr c)
@@ -224,25 +234,25 @@ enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p
             const uint64_t fam = v6 ? 6 : 4;
             /* A source above its threshold is dropped in either mode; a destination above
              * its threshold gets cookies in syn-cookie mode. */
-            if (p->syn_src &&
-                rate_over(w, addr_hash(w->seed, m->src, 3u << 24 | fam << 16), sec, p->syn_src))
+            if (p->syn_src && rate_over(w, addr_hash(w->seed, m->src, 3u << 24 | fam << 16), sec,
+                                        p->syn_src, false))
                 return drop(w, zone, SCR_C_SYN_FLOOD);
             if ((p->syn_attack &&
                  rate_over(w, addr_hash(w->seed, m->dst, 1u << 24 | fam << 16 | m->dport), sec,
-                           p->syn_attack)) ||
-                (p->syn_dst &&
-                 rate_over(w, addr_hash(w->seed, m->dst, 2u << 24 | fam << 16), sec, p->syn_dst)))
+                           p->syn_attack, p->syn_cookie)) ||
+                (p->syn_dst && rate_over(w, addr_hash(w->seed, m->dst, 2u << 24 | fam << 16), sec,
+                                         p->syn_dst, p->syn_cookie)))
                 return p->syn_cookie ? SCR_COOKIE : drop(w, zone, SCR_C_SYN_FLOOD);
         }
     } else if ((p->flags & SCR_F_LAND) && memcmp(m->src, m->dst, 16) == 0) {
         return drop(w, zone, SCR_C_LAND); /* land without ports: any protocol */
     } else if (m->proto == IPPROTO_UDP && p->udp_flood) {
         if (rate_over(w, addr_hash(w->seed, m->dst, 4u << 24 | (v6 ? 6u : 4u) << 16), sec,
-                      p->udp_flood))
+                      p->udp_flood, false))
             return drop(w, zone, SCR_C_UDP_FLOOD);
     } else if ((m->proto == IPPROTO_ICMP || m->proto == IPPROTO_ICMPV6) && p->icmp_flood) {
         if (rate_over(w, addr_hash(w->seed, m->dst, 5u << 24 | (v6 ? 6u : 4u) << 16), sec,
-                      p->icmp_flood))
+                      p->icmp_flood, false))
             return drop(w, zone, SCR_C_ICMP_FLOOD);
     }
     if ((m->flags & MOAT_META_F_FRAG) && !v6 && (p->flags & (SCR_F_PING_DEATH | SCR_F_TEAR_DROP)) &&

@@ -20,7 +20,11 @@
  * (relaxed atomic loads, no lock, nothing written to another worker's memory) and compares
  * the sum with the threshold. Below its share it reads nothing else, so a quiet box never
  * shares cache lines; under a flood the box admits at most about twice the threshold (each
- * worker its share before it looks, then the box-wide sum). Session limits count every zoned
+ * worker its share before it looks, then the box-wide sum). In syn-cookie mode a destination
+ * that went over its threshold in one second gets cookies from the first SYN of the next
+ * (a sustained flood never reaches the server, not even its first SYNs of each second); the
+ * mode ends after the first second below the threshold. Drop mode keeps plain per-second
+ * windows (a legitimate SYN early in the second still passes). Session limits count every zoned
  * session by address in per-worker tables of atomic counters (keyed by an address hash, no keys:
  * two addresses sharing a counter share the limit; 65536 counters make that rare); a new flow sums
  * the counters of every worker. Nothing here allocates, locks or logs per packet.
@@ -104,6 +108,7 @@ struct scr_rate {
     _Atomic uint64_t tag;
     _Atomic uint32_t sec;
     _Atomic uint32_t count;
+    uint32_t over; /* owner only: the second (+ 1) in which the key went over its limit */
 };
 
 struct scr_frag {

@@ -385,6 +385,15 @@ static void test_screen_cookie_boxwide(void **state)
     const uint64_t before = w[0]->ctr[3][SCR_C_SYN_FLOOD];
     assert_int_equal(screen_packet(w[0], &p, 3, s.b, s.len, &s.m, 14, 2000), SCR_COOKIE);
     assert_int_equal(w[0]->ctr[3][SCR_C_SYN_FLOOD], before);
+    /* Sticky in syn-cookie mode: the next second's first SYN gets a cookie too (the key was
+     * over in the second before), the second after that, below the threshold, passes. */
+    assert_int_equal(screen_packet(w[0], &p, 3, s.b, s.len, &s.m, 14, 3000), SCR_COOKIE);
+    assert_int_equal(screen_packet(w[0], &p, 3, s.b, s.len, &s.m, 14, 4000), SCR_PASS);
+    /* Drop mode keeps plain per-second windows. */
+    p.syn_cookie = false;
+    for (int i = 0; i < 12; i++)
+        screen_packet(w[0], &p, 3, s.b, s.len, &s.m, 14, 5000);
+    assert_int_equal(screen_packet(w[0], &p, 3, s.b, s.len, &s.m, 14, 6000), SCR_PASS);
     /* The per-source threshold still drops. */
     struct scr_profile ps = {.id = 2, .syn_src = 1, .syn_cookie = true};
     assert_int_equal(screen_packet(w[0], &ps, 3, s.b, s.len, &s.m, 14, 3000), SCR_PASS);

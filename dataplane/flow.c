@@ -750,6 +750,8 @@ static bool sp_recent(const struct dp_flow *f, uint32_t slot)
 }
 
 static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p);
+static void session_packet(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
+                           uint32_t ref);
 
 /* A TCP packet that matched no session, in syn-cookie mode: a SYN the screen marked gets a
  * cookie; a pure ACK in a zone with a syn-flood screen, while cookies are out, is checked as
@@ -792,6 +794,13 @@ static bool sp_miss(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt 
     const struct scr_profile *sp = scr_of_zone(&t->scr, p->in_zone);
     if (!sp || !sp->syn_cookie || !(sp->syn_attack | sp->syn_dst) || !sp_recent(f, slot))
         return false;
+    /* The client's first data may share a batch with its cookie ACK: the batch's lookups
+     * predate the session that ACK opened. */
+    const uint32_t ref0 = sess_lookup(&f->t, &p->key, p->h);
+    if (ref0 != SESS_NONE) {
+        session_packet(f, t, p, ref0);
+        return true;
+    }
     const uint32_t cli_isn = rd32(th + 4) - 1, cookie = rd32(th + 8) - 1;
     const uint16_t win = (uint16_t)(th[14] << 8 | th[15]);
     uint16_t mss;

@@ -704,7 +704,8 @@ static inline uint32_t rd32(const uint8_t *p)
 }
 
 /* A packet of proxied session idx: translated (true: forward it), or dealt with here. */
-static bool sp_session(struct dp_flow *f, struct dp_pkt *p, uint32_t idx, unsigned dir)
+__attribute__((noinline)) static bool sp_session(struct dp_flow *f, struct dp_pkt *p, uint32_t idx,
+                                                 unsigned dir)
 {
     struct dp_session *s = sess_at(&f->t, idx);
     struct sp_sess *x = &f->sps[idx];
@@ -750,13 +751,14 @@ static bool sp_recent(const struct dp_flow *f, uint32_t slot)
 }
 
 static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p);
-static void session_packet(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
-                           uint32_t ref);
+static inline __attribute__((always_inline)) void
+session_packet(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p, uint32_t ref);
 
 /* A TCP packet that matched no session, in syn-cookie mode: a SYN the screen marked gets a
  * cookie; a pure ACK in a zone with a syn-flood screen, while cookies are out, is checked as
  * an answer to one. True when dealt with here (sent, dropped, or opened as a proxied flow). */
-static bool sp_miss(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
+__attribute__((noinline, cold)) static bool sp_miss(struct dp_flow *f, const struct dp_tables *t,
+                                                    struct dp_pkt *p)
 {
     const struct moat_meta *m = p->m;
     if (!(m->flags & MOAT_META_F_L4))
@@ -868,8 +870,9 @@ static void count_and_forward(struct dp_flow *f, const struct dp_tables *t, stru
     forward_session(f, t, p, s, dir);
 }
 
-static void session_packet(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
-                           uint32_t ref)
+/* Inlined into the batch loop (the SYN proxy's cold path calls it too). */
+static inline __attribute__((always_inline)) void
+session_packet(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p, uint32_t ref)
 {
     const uint32_t idx = ref >> 1;
     const unsigned dir = ref & 1;

@@ -214,6 +214,11 @@ void dp_flow_record(const struct dp_flow *f, const struct dp_tables *t, uint32_t
     d->snat_rule_id = f->snat[idx].snat_rule;
     d->dnat_rule_id = f->snat[idx].dnat_rule;
     d->snat_pool_id = f->snat[idx].snat_pool;
+    d->sp_phase = s->d[0].key.proto == IPPROTO_TCP ? s->icmp_code : SP_NONE;
+    if (d->sp_phase)
+        d->sp = f->sps[idx];
+    else
+        memset(&d->sp, 0, sizeof(d->sp));
 }
 
 static void emit(struct dp_flow *f, uint32_t idx, uint8_t kind, uint8_t reason)
@@ -1608,11 +1613,16 @@ int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct d
     s->app_slot = rec->app_slot;
     s->app_timeout = rec->app_timeout;
     s->icmp_type = rec->icmp_type;
-    s->icmp_code = rec->icmp_code;
+    s->icmp_code = s->d[0].key.proto == IPPROTO_TCP ? 0 : rec->icmp_code; /* TCP: SYN proxy */
     s->route_epoch = 0;
     s->d[0].ifindex = rec->in_ifindex;
     s->d[1].ifindex = rec->out_ifindex;
     install_nat(f, t, idx, rec);
+    if (s->d[0].key.proto == IPPROTO_TCP && (rec->sp_phase == SP_WAIT || rec->sp_phase == SP_EST)) {
+        s->icmp_code = (uint8_t)rec->sp_phase; /* a proxied session moving to a new layout */
+        s->flags |= SESS_F_NAT;
+        f->sps[idx] = rec->sp;
+    }
     s->created_unix_ms = rec->created_unix_ms;
     /* Last seen, on the worker clock; never in the future, never beyond a timeout ago. */
     int64_t ls = (int64_t)rec->last_seen_unix_ms - f->dp->unix_offset_ms;

@@ -89,6 +89,10 @@ struct dp_delta {
     uint8_t icmp_type, icmp_code;
     /* NAT: the rules and pool that made the translation (0: none). */
     uint16_t snat_rule_id, dnat_rule_id, snat_pool_id;
+    /* SYN proxy (synproxy.h): phase (SP_NONE: not proxied) and numbers. Kept when sessions
+     * move to a new layout; not part of SessionRecord (HA and the mirror do not carry them). */
+    uint16_t sp_phase;
+    struct sp_sess sp;
 };
 
 /* A session's NAT decision (side array, touched at create / close / record only: the

@@ -6,7 +6,8 @@
 # ways (checked byte for byte). The flood's SYNs are answered with cookies by the dataplane;
 # the server sees none of them; the client's connections are validated by their cookie ACKs,
 # opened to the server by the box and translated; a forged ACK with a wrong cookie is dropped
-# and counted; after the flood, new connections go straight through again.
+# and counted; a proxied connection lives on across a re-layout of the session tables (a
+# max-sessions commit); after the flood, new connections go straight through again.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init syncookie
@@ -85,6 +86,27 @@ for t in ts: t.start()
 for t in ts: t.join()
 print(ok[0], moved[0])
 PYEOF
+# A long connection: sends A, waits for RUN/go, sends B, checks the echo of A + B.
+cat >"$RUN/client_long.py" <<'PYEOF'
+import os, socket, sys, time
+run = sys.argv[1]
+a, b = os.urandom(200000), os.urandom(200000)
+c = socket.create_connection(("10.77.2.1", 80), timeout=30)
+c.settimeout(30)
+c.sendall(a)
+open(run + "/sent_a", "w").close()
+while not os.path.exists(run + "/go"):
+    time.sleep(0.05)
+c.sendall(b)
+c.shutdown(socket.SHUT_WR)
+back = bytearray()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    back += d
+print("intact" if bytes(back) == a + b else "broken: %d bytes back of %d" % (len(back), len(a + b)))
+PYEOF
 ip netns exec "$NS_CLI" "$PY" "$RUN/echo_srv.py" &
 LAB_PIDS+=($!)
 sleep 0.5
@@ -119,6 +141,13 @@ check "20 new connections under the flood, 10 MiB echoed intact" [ "$res" = "20 
 valid=$(scr syn-cookie-valid)
 check "the client's connections were opened by their cookies (valid >= 20)" [ "$valid" -ge 20 ]
 
+# A proxied connection that will live across the sessions moving to new tables (below).
+v0=$(scr syn-cookie-valid)
+ip netns exec "$NS_SRV" "$PY" "$RUN/client_long.py" "$RUN" >"$RUN/long.out" 2>&1 &
+long=$!
+check "a long connection opened under the flood" wait_for 15 "first half sent" test -e "$RUN/sent_a"
+check "  ... through a cookie" [ "$(scr syn-cookie-valid)" -gt "$v0" ]
+
 # A forged ACK (no SYN before it, a wrong cookie): dropped and counted, no session.
 inv0=$(scr syn-cookie-invalid)
 ip netns exec "$NS_SRV" "$PY" -c 'from scapy.all import *
@@ -150,6 +179,17 @@ check "the server saw no new spoofed connection once the flood was detected" [ "
 check "  ... (the tuples it saw are listed: the check can fail)" [ -s "$RUN/admitted.txt" ]
 check "flood sessions bounded by the first second's thresholds (<= 400)" [ "$flood_sess" -le 400 ]
 check "no session table overflow" [ "$(counter worker session_table_full)" -eq 0 ]
+
+# The proxied connection survives the sessions moving to new tables (max-sessions changed:
+# the helper lays its session tables out again, every session exported and re-installed;
+# the screen counters start again from zero).
+sed -i 's/max-sessions 20000;/max-sessions 30000;/' "$CONF"
+relaid() { grep -q "tables of 30000 sessions" "$RUN/controld.log"; }
+check "commit: max-sessions 30000" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN commit >/dev/null"
+check "  ... the session tables were laid out again" wait_for 10 "new layout" relaid
+touch "$RUN/go"
+wait "$long"
+check "  ... and the proxied connection goes on intact across it" grep -qx intact "$RUN/long.out"
 
 # --- after the flood: cookie mode ends with the first quiet second ---
 sleep 2.5

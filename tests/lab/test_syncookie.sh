@@ -4,7 +4,8 @@
 # syn-flood thresholds at the DNAT'd web server (10.77.2.1:80 -> 10.77.1.2:8080) while a
 # legitimate client opens 20 new TCP connections through the same address and moves data both
 # ways (checked byte for byte). The flood's SYNs are answered with cookies by the dataplane;
-# the server sees none of them; the client's connections are validated by their cookie ACKs,
+# once detected, the server sees none of them (only retransmits of flows admitted in the flood's
+# first second, below the thresholds); the client's connections are validated by their cookie ACKs,
 # opened to the server by the box and translated; a forged ACK with a wrong cookie is dropped
 # and counted; a proxied connection lives on across a re-layout of the session tables (a
 # max-sessions commit); after the flood, new connections go straight through again.

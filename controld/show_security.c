@@ -350,6 +350,9 @@ static const char *const screen_ctr_names[] = {
     "ping-death",
     "source-session-limit",
     "destination-session-limit",
+    "syn-cookie-sent",
+    "syn-cookie-valid",
+    "syn-cookie-invalid",
 };
 #define N_SCREEN_CTRS (sizeof(screen_ctr_names) / sizeof(screen_ctr_names[0]))
 

@@ -250,6 +250,7 @@ static int add_flow(struct snap_holder *h, const struct cfg_security *sec)
     f->other_timeout = SNAPSHOT_OTHER_TIMEOUT;
     f->max_sessions = cf->max_sessions ? cf->max_sessions : CFG_FLOW_MAX_SESSIONS_DEFAULT;
     f->policy_reevaluate = cf->policy_reevaluate;
+    f->syn_cookie = cf->syn_cookie;
     f->aging_high_watermark = cf->aging_high_watermark;
     f->aging_low_watermark = cf->aging_low_watermark;
     h->s.flow = f;

@@ -65,6 +65,7 @@ struct dp_flow_cfg {
     uint32_t max_sessions; /* whole box */
     uint32_t high_wm, low_wm;
     bool reevaluate;
+    bool syn_cookie; /* syn-flood-protection-mode syn-cookie (synproxy.h) */
 };
 
 #define DP_DEF_MAX_SESSIONS 1048576u

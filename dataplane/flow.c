@@ -210,10 +210,15 @@ void dp_flow_record(const struct dp_flow *f, const struct dp_tables *t, uint32_t
     d->last_seen_unix_ms = (uint64_t)((int64_t)last_seen_ms(f, s) + f->dp->unix_offset_ms);
     d->app_timeout = s->app_timeout;
     d->icmp_type = s->icmp_type;
-    d->icmp_code = s->icmp_code;
+    d->icmp_code = s->d[0].key.proto == IPPROTO_TCP ? 0 : s->icmp_code; /* TCP: SYN proxy */
     d->snat_rule_id = f->snat[idx].snat_rule;
     d->dnat_rule_id = f->snat[idx].dnat_rule;
     d->snat_pool_id = f->snat[idx].snat_pool;
+    d->sp_phase = s->d[0].key.proto == IPPROTO_TCP ? s->icmp_code : SP_NONE;
+    if (d->sp_phase)
+        d->sp = f->sps[idx];
+    else
+        memset(&d->sp, 0, sizeof(d->sp));
 }
 
 static void emit(struct dp_flow *f, uint32_t idx, uint8_t kind, uint8_t reason)
@@ -421,6 +426,12 @@ void dp_flow_tick(struct dp_flow *f, const struct dp_tables *t, uint64_t now_ms)
             f->reeval_cursor = 0;
         }
     }
+    /* The workers whose rates make the box-wide screen thresholds (screen.h). */
+    struct scr_worker *ws[MOAT_MAX_WORKERS];
+    const uint32_t nf = f->dp->nflows <= MOAT_MAX_WORKERS ? f->dp->nflows : MOAT_MAX_WORKERS;
+    for (uint32_t w = 0; w < nf; w++)
+        ws[w] = f->dp->flows[w] ? f->dp->flows[w]->scr : NULL;
+    scr_worker_peers(f->scr, ws, nf);
     commands(f);
     timer_run(&f->wheel, now_ms, DP_AGING_BUDGET, on_deadline, f);
     early_aging(f, t);
@@ -753,6 +764,140 @@ static void forward_session(struct dp_flow *f, const struct dp_tables *t, struct
     transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
 }
 
+/* ---- SYN proxy (synproxy.h) ---- */
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A packet of proxied session idx: translated (true: forward it), or dealt with here. */
+__attribute__((noinline)) static bool sp_session(struct dp_flow *f, struct dp_pkt *p, uint32_t idx,
+                                                 unsigned dir)
+{
+    struct dp_session *s = sess_at(&f->t, idx);
+    struct sp_sess *x = &f->sps[idx];
+    if (!(p->m->flags & MOAT_META_F_L4))
+        return true; /* a non-first fragment: no TCP header to translate */
+    uint8_t *th = p->data + p->m->l4_off;
+    if (s->icmp_code == SP_EST) {
+        sp_translate(th, dir, x->delta);
+        return true;
+    }
+    const uint8_t fl = th[13];
+    if (dir == 1 && (fl & (TCPF_SYN | TCPF_ACK)) == (TCPF_SYN | TCPF_ACK) &&
+        rd32(th + 8) == x->cli_isn + 1) {
+        /* The server's SYN-ACK: the handshake's last ACK goes back to it. */
+        x->delta = rd32(th + 4) - x->cookie;
+        const uint32_t n = sp_synack_to_ack(p->data, p->room, &p->pi, p->m, x->win);
+        if (n) {
+            s->icmp_code = SP_EST;
+            p->verdict = DP_V_TX;
+            p->out_port = p->in_port;
+            p->out = p->data;
+            p->out_len = n;
+        }
+        return false;
+    }
+    if (dir == 1 && (fl & TCPF_RST)) {
+        sp_translate(th, 1, rd32(th + 4) - (x->cookie + 1)); /* as the client expects it */
+        return true;
+    }
+    return false; /* the client's packets before the server answered: it retransmits */
+}
+
+/* Cookies were sent (by any worker) in this slot or the one before. */
+static bool sp_recent(const struct dp_flow *f, uint32_t slot)
+{
+    const uint32_t n = f->dp->nflows;
+    for (uint32_t w = 0; w < (n ? n : 1); w++) {
+        const struct dp_flow *o = n ? f->dp->flows[w] : f;
+        if (o && atomic_load_explicit(&o->sp_last, memory_order_relaxed) >= slot)
+            return true; /* slot + 1 >= now - 1 + 1 */
+    }
+    return false;
+}
+
+static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p);
+static inline __attribute__((always_inline)) void
+session_packet(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p, uint32_t ref);
+
+/* A TCP packet that matched no session, in syn-cookie mode: a SYN the screen marked gets a
+ * cookie; a pure ACK in a zone with a syn-flood screen, while cookies are out, is checked as
+ * an answer to one. True when dealt with here (sent, dropped, or opened as a proxied flow). */
+__attribute__((noinline, cold)) static bool sp_miss(struct dp_flow *f, const struct dp_tables *t,
+                                                    struct dp_pkt *p)
+{
+    const struct moat_meta *m = p->m;
+    if (!(m->flags & MOAT_META_F_L4))
+        return false;
+    uint8_t *th = p->data + m->l4_off;
+    const uint8_t fl = th[13];
+    const uint32_t slot = sp_slot(f->now_ms);
+    uint64_t *ctr = f->scr->ctr[p->in_zone];
+    if (p->sp) {
+        const uint32_t end = p->pi.l3_off + p->pi.l3_len;
+        const uint16_t mss = sp_syn_mss(th, end - m->l4_off);
+        const int16_t in_if = t->port_if[p->in_port];
+        const uint32_t mtu = in_if >= 0 ? t->ifs[in_if].mtu : 1500;
+        const uint32_t hdrs = p->pi.family == 6 ? 60 : 40;
+        const uint16_t adv = (uint16_t)(mtu > hdrs + 1460  ? 1460
+                                        : mtu > hdrs + 536 ? mtu - hdrs
+                                                           : 536);
+        const uint32_t c = sp_cookie_make(&f->spk, &p->key, rd32(th + 4), slot, sp_mss_index(mss));
+        const uint32_t n = sp_build_synack(p->data, p->room, &p->pi, m, c, adv);
+        if (!n) {
+            ctr[SCR_C_SYN_FLOOD]++;
+            return true;
+        }
+        ctr[SCR_C_COOKIE_SENT]++;
+        if (atomic_load_explicit(&f->sp_last, memory_order_relaxed) != slot + 1)
+            atomic_store_explicit(&f->sp_last, slot + 1, memory_order_relaxed);
+        p->verdict = DP_V_TX;
+        p->out_port = p->in_port;
+        p->out = p->data;
+        p->out_len = n;
+        return true;
+    }
+    if ((fl & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN)) != TCPF_ACK)
+        return false;
+    const struct scr_profile *sp = scr_of_zone(&t->scr, p->in_zone);
+    if (!sp || !sp->syn_cookie || !(sp->syn_attack | sp->syn_dst) || !sp_recent(f, slot))
+        return false;
+    /* The client's first data may share a batch with its cookie ACK: the batch's lookups
+     * predate the session that ACK opened. */
+    const uint32_t ref0 = sess_lookup(&f->t, &p->key, p->h);
+    if (ref0 != SESS_NONE) {
+        session_packet(f, t, p, ref0);
+        return true;
+    }
+    const uint32_t cli_isn = rd32(th + 4) - 1, cookie = rd32(th + 8) - 1;
+    const uint16_t win = (uint16_t)(th[14] << 8 | th[15]);
+    uint16_t mss;
+    if (!sp_cookie_check(&f->spk, &p->key, cli_isn, cookie, slot, &mss)) {
+        ctr[SCR_C_COOKIE_INVALID]++;
+        return true;
+    }
+    const uint32_t n = sp_ack_to_syn(p->data, p->room, &p->pi, m, cli_isn, mss);
+    if (!n) {
+        ctr[SCR_C_COOKIE_INVALID]++;
+        return true;
+    }
+    p->len = n;
+    ctr[SCR_C_COOKIE_VALID]++;
+    new_flow(f, t, p); /* the client's SYN, as it first sent it */
+    const uint32_t ref = sess_lookup(&f->t, &p->key, p->h);
+    if (ref == SESS_NONE || (ref & 1))
+        return true; /* refused (policy, NAT, table full: counted there) */
+    struct dp_session *s = sess_at(&f->t, ref >> 1);
+    if (s->state != SESS_SYN_SENT || s->icmp_code != SP_NONE)
+        return true;
+    s->icmp_code = SP_WAIT;
+    s->flags |= SESS_F_NAT;
+    f->sps[ref >> 1] = (struct sp_sess){cookie, cli_isn, 0, win, 0};
+    return true;
+}
+
 /* Counts a packet of session idx in direction dir and forwards it. state_changed: the
  * packet moved the session to another state (new timeout, UPDATE delta with the counters
  * that include it); otherwise an active session gets a periodic UPDATE every 2 s. */
@@ -784,13 +929,16 @@ static void count_and_forward(struct dp_flow *f, const struct dp_tables *t, stru
     }
     if ((p->m->flags & (MOAT_META_F_FRAG | MOAT_META_F_FRAG_NF)) == MOAT_META_F_FRAG)
         frag_remember(f, p, idx, (uint8_t)dir);
+    /* Proxied sessions (SYN cookies) carry SESS_F_NAT: one test, behind that branch. */
+    if ((s->flags & SESS_F_NAT) && __builtin_expect(s->icmp_code != SP_NONE, 0) &&
+        s->d[dir].key.proto == IPPROTO_TCP && !sp_session(f, p, idx, dir))
+        return;
     forward_session(f, t, p, s, dir); /* translates the packet when the session does */
 }
 
-static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p);
-
-static void session_packet(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
-                           uint32_t ref)
+/* Inlined into the batch loop (the SYN proxy's cold path calls it too). */
+static inline __attribute__((always_inline)) void
+session_packet(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p, uint32_t ref)
 {
     const uint32_t idx = ref >> 1;
     const unsigned dir = ref & 1;
@@ -1231,6 +1379,7 @@ static inline void stage_key(struct dp_flow *f, const struct dp_tables *t, struc
 {
     q->verdict = DP_V_DROP;
     q->stage = ST_DONE;
+    q->sp = 0;
     if (parse_packet(q->data, q->len, q->m, &q->pi) != 0) {
         f->st->parse_errors++;
         return;
@@ -1247,8 +1396,13 @@ static inline void stage_key(struct dp_flow *f, const struct dp_tables *t, struc
         return;
     }
     const struct scr_profile *sp = scr_of_zone(&t->scr, q->in_zone);
-    if (sp && !screen_packet(f->scr, sp, q->in_zone, q->data, q->len, q->m, q->pi.l3_off, f->now32))
-        return; /* dropped by the zone's screen (counted) */
+    if (sp) {
+        const enum scr_verdict v =
+            screen_packet(f->scr, sp, q->in_zone, q->data, q->len, q->m, q->pi.l3_off, f->now32);
+        if (v == SCR_DROP)
+            return; /* dropped by the zone's screen (counted) */
+        q->sp = v == SCR_COOKIE;
+    }
     if (!ttl_ok(f, t, q))
         return;
     if (q->m->flags & MOAT_META_F_FRAG_NF) {
@@ -1286,6 +1440,9 @@ static inline void stage_decide(struct dp_flow *f, const struct dp_tables *t, st
         if (try_handoff(f, q, q->h))
             break;
         f->st->session_miss++;
+        if (__builtin_expect(t->flow.syn_cookie, 0) && q->key.proto == IPPROTO_TCP &&
+            sp_miss(f, t, q))
+            break;
         new_flow(f, t, q);
         break;
     }
@@ -1372,7 +1529,8 @@ int dp_flow_create(struct dp_flow **out, struct dp *dp, uint16_t worker, uint32_
         f->frags = calloc(DP_FRAG_SLOTS, sizeof(*f->frags));
         f->snat = calloc(f->t.cap, sizeof(*f->snat));
         f->nctr = calloc(NAT_MAX_RULES, sizeof(*f->nctr));
-        if (!f->pctr || !f->frags || !f->snat || !f->nctr)
+        f->sps = calloc(f->t.cap, sizeof(*f->sps));
+        if (!f->pctr || !f->frags || !f->snat || !f->nctr || !f->sps)
             rc = -ENOMEM;
     }
     if (!rc)
@@ -1383,6 +1541,7 @@ int dp_flow_create(struct dp_flow **out, struct dp *dp, uint16_t worker, uint32_
         dp_flow_destroy(f);
         return rc;
     }
+    sp_key_derive(&f->spk, dp->flow_seed);
     f->rj_tokens = DP_REJECT_RATE;
     f->rj_refill_ms = now_ms;
     f->route_epoch = 1;
@@ -1407,6 +1566,7 @@ void dp_flow_destroy(struct dp_flow *f)
     free(f->frags);
     free(f->snat);
     free(f->nctr);
+    free(f->sps);
     if (f->np.m)
         nat_ports_free(&f->np);
     scr_worker_destroy(f->scr);
@@ -1421,7 +1581,7 @@ size_t dp_flow_bytes(const struct dp_flow *f)
            (size_t)DP_CMD_RING * sizeof(struct dp_cmd) +
            (size_t)POL_MAX_SLOTS * sizeof(struct dp_pol_ctr) +
            (size_t)DP_FRAG_SLOTS * sizeof(struct dp_frag) +
-           (size_t)f->t.cap * sizeof(struct dp_sess_nat) +
+           (size_t)f->t.cap * (sizeof(struct dp_sess_nat) + sizeof(struct sp_sess)) +
            (size_t)NAT_MAX_RULES * sizeof(struct dp_nat_ctr) + nat_ports_bytes(&f->np) +
            sizeof(struct scr_worker);
 }
@@ -1519,11 +1679,16 @@ int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct d
     s->app_slot = rec->app_slot;
     s->app_timeout = rec->app_timeout;
     s->icmp_type = rec->icmp_type;
-    s->icmp_code = rec->icmp_code;
+    s->icmp_code = s->d[0].key.proto == IPPROTO_TCP ? 0 : rec->icmp_code; /* TCP: SYN proxy */
     s->route_epoch = 0;
     s->d[0].ifindex = rec->in_ifindex;
     s->d[1].ifindex = rec->out_ifindex;
     install_nat(f, t, idx, rec);
+    if (s->d[0].key.proto == IPPROTO_TCP && (rec->sp_phase == SP_WAIT || rec->sp_phase == SP_EST)) {
+        s->icmp_code = (uint8_t)rec->sp_phase; /* a proxied session moving to a new layout */
+        s->flags |= SESS_F_NAT;
+        f->sps[idx] = rec->sp;
+    }
     s->created_unix_ms = rec->created_unix_ms;
     /* Last seen, on the worker clock; never in the future, never beyond a timeout ago. */
     int64_t ls = (int64_t)rec->last_seen_unix_ms - f->dp->unix_offset_ms;

@@ -43,6 +43,7 @@
 #include "ring.h"
 #include "screen.h"
 #include "session.h"
+#include "synproxy.h"
 #include "timer.h"
 
 #define DP_DELTA_RING 16384
@@ -88,6 +89,10 @@ struct dp_delta {
     uint8_t icmp_type, icmp_code;
     /* NAT: the rules and pool that made the translation (0: none). */
     uint16_t snat_rule_id, dnat_rule_id, snat_pool_id;
+    /* SYN proxy (synproxy.h): phase (SP_NONE: not proxied) and numbers. Kept when sessions
+     * move to a new layout; not part of SessionRecord (HA and the mirror do not carry them). */
+    uint16_t sp_phase;
+    struct sp_sess sp;
 };
 
 /* A session's NAT decision (side array, touched at create / close / record only: the
@@ -146,6 +151,9 @@ struct dp_flow {
     struct dp_nat_ctr *nctr;      /* [NAT_MAX_RULES], by NatRule.id */
     struct nat_ports np;          /* port allocator */
     struct scr_worker *scr;       /* screens: rates, session counts, drop counters */
+    struct sp_sess *sps;          /* [t.cap]: SYN proxy numbers of proxied sessions */
+    struct sp_key spk;            /* SYN cookie key (the same in every worker) */
+    _Atomic uint32_t sp_last;     /* cookie slot + 1 of this worker's last cookie, 0: none */
     _Atomic uint64_t deltas_lost; /* monotonic; the control thread reports the increase */
     /* Worker state. */
     const struct dp_tables *tab; /* tables of the current pass */
@@ -190,6 +198,7 @@ struct dp_pkt {
     uint32_t room;    /* bytes usable from data to the end of its UMEM frame */
     uint16_t in_port; /* dp port index the frame arrived on */
     uint8_t handed;   /* handed over by another worker: no second hand-off */
+    uint8_t sp;       /* a SYN above a syn-flood threshold in syn-cookie mode (screen) */
     /* Out. */
     uint8_t verdict;
     uint16_t out_port;

@@ -30,6 +30,9 @@ const char *const scr_ctr_names[SCR_C_N] = {
     [SCR_C_PING_DEATH] = "ping-death",
     [SCR_C_LIMIT_SRC] = "source-session-limit",
     [SCR_C_LIMIT_DST] = "destination-session-limit",
+    [SCR_C_COOKIE_SENT] = "syn-cookie-sent",
+    [SCR_C_COOKIE_VALID] = "syn-cookie-valid",
+    [SCR_C_COOKIE_INVALID] = "syn-cookie-invalid",
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -65,6 +68,7 @@ int scr_compile(const struct Moat__Snapshot *s, struct scr_tables *out, char *er
         p->syn_src = m->syn_source;
         p->limit_src = m->limit_src;
         p->limit_dst = m->limit_dst;
+        p->syn_cookie = s->flow && s->flow->syn_cookie;
     }
     for (size_t i = 0; i < s->n_zones; i++) {
         const Moat__Zone *z = s->zones[i];
@@ -118,24 +122,62 @@ static inline uint64_t addr_hash(uint64_t seed, const uint8_t *a, uint64_t kind)
     return h ^ (h >> 29);
 }
 
-/* One more event for tag in the current second: true when above limit. */
-static inline bool rate_over(struct scr_worker *w, uint64_t tag, uint32_t sec, uint32_t limit)
+void scr_worker_peers(struct scr_worker *w, struct scr_worker *const *peers, uint32_t n)
 {
-    struct scr_rate *r = &w->rate[tag & (SCR_RATE_SLOTS - 1)];
-    if (r->tag != tag || r->sec != sec) {
-        r->tag = tag;
-        r->sec = sec;
-        r->count = 0;
-    }
-    if (r->count < UINT32_MAX)
-        r->count++;
-    return r->count > limit;
+    const uint32_t max = sizeof(w->peer) / sizeof(w->peer[0]);
+    w->npeers = n > max ? max : n;
+    for (uint32_t i = 0; i < w->npeers; i++)
+        w->peer[i] = peers[i];
 }
 
-static inline bool drop(struct scr_worker *w, uint16_t zone, enum scr_ctr c)
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+
+/* One more event for tag in the current second: true when above limit, box-wide (screen.h).
+ * sticky: also true when the key was over its limit in the second before. */
+static inline bool rate_over(struct scr_worker *w, uint64_t tag, uint32_t sec, uint32_t limit,
+                             bool sticky)
+{
+    const uint32_t slot = (uint32_t)(tag & (SCR_RATE_SLOTS - 1));
+    struct scr_rate *r = &w->rate[slot];
+    uint32_t count = LD(r->count);
+    if (LD(r->tag) != tag) {
+        ST(r->tag, tag);
+        ST(r->sec, sec);
+        r->over = 0;
+        count = 0;
+    } else if (LD(r->sec) != sec) {
+        ST(r->sec, sec);
+        count = 0;
+    }
+    if (count < UINT32_MAX)
+        count++;
+    ST(r->count, count);
+    bool over = count > limit;
+    if (!over && w->npeers >= 2 && (uint64_t)count * w->npeers > limit) {
+        /* Past this worker's share: the box-wide sum (below it nothing else is read). */
+        uint64_t sum = count;
+        for (uint32_t i = 0; i < w->npeers; i++) {
+            const struct scr_worker *o = w->peer[i];
+            if (!o || o == w)
+                continue;
+            const struct scr_rate *q = &o->rate[slot];
+            if (LD(q->tag) == tag && LD(q->sec) == sec)
+                sum += LD(q->count);
+        }
+        over = sum > limit;
+    }
+    if (over) {
+        r->over = sec + 1;
+        return true;
+    }
+    return sticky && r->over == sec; /* over in the second before (sec - 1 + 1) */
+}
+
+static inline enum scr_verdict drop(struct scr_worker *w, uint16_t zone, enum scr_ctr c)
 {
     w->ctr[zone][c]++;
-    return false;
+    return SCR_DROP;
 }
 
 static inline uint16_t rd16(const uint8_t *p)
@@ -169,9 +211,9 @@ static bool frag_overlaps(struct scr_worker *w, const uint8_t *ip, const struct 
     return false;
 }
 
-bool screen_packet(struct scr_worker *w, const struct scr_profile *p, uint16_t zone,
-                   const uint8_t *data, uint32_t len, const struct moat_meta *m, uint16_t l3_off,
-                   uint32_t now_ms)
+enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p, uint16_t zone,
+                               const uint8_t *data, uint32_t len, const struct moat_meta *m,
+                               uint16_t l3_off, uint32_t now_ms)
 {
     const uint32_t sec = now_ms / 1000;
     const bool v6 = m->flags & MOAT_META_F_IPV6;
@@ -190,26 +232,27 @@ bool screen_packet(struct scr_worker *w, const struct scr_profile *p, uint16_t z
             (p->syn_attack | p->syn_dst | p->syn_src)) {
             /* A SYN: the per-destination+port, per-destination and per-source rates. */
             const uint64_t fam = v6 ? 6 : 4;
-            if (p->syn_attack &&
-                rate_over(w, addr_hash(w->seed, m->dst, 1u << 24 | fam << 16 | m->dport), sec,
-                          p->syn_attack))
+            /* A source above its threshold is dropped in either mode; a destination above
+             * its threshold gets cookies in syn-cookie mode. */
+            if (p->syn_src && rate_over(w, addr_hash(w->seed, m->src, 3u << 24 | fam << 16), sec,
+                                        p->syn_src, false))
                 return drop(w, zone, SCR_C_SYN_FLOOD);
-            if (p->syn_dst &&
-                rate_over(w, addr_hash(w->seed, m->dst, 2u << 24 | fam << 16), sec, p->syn_dst))
-                return drop(w, zone, SCR_C_SYN_FLOOD);
-            if (p->syn_src &&
-                rate_over(w, addr_hash(w->seed, m->src, 3u << 24 | fam << 16), sec, p->syn_src))
-                return drop(w, zone, SCR_C_SYN_FLOOD);
+            if ((p->syn_attack &&
+                 rate_over(w, addr_hash(w->seed, m->dst, 1u << 24 | fam << 16 | m->dport), sec,
+                           p->syn_attack, p->syn_cookie)) ||
+                (p->syn_dst && rate_over(w, addr_hash(w->seed, m->dst, 2u << 24 | fam << 16), sec,
+                                         p->syn_dst, p->syn_cookie)))
+                return p->syn_cookie ? SCR_COOKIE : drop(w, zone, SCR_C_SYN_FLOOD);
         }
     } else if ((p->flags & SCR_F_LAND) && memcmp(m->src, m->dst, 16) == 0) {
         return drop(w, zone, SCR_C_LAND); /* land without ports: any protocol */
     } else if (m->proto == IPPROTO_UDP && p->udp_flood) {
         if (rate_over(w, addr_hash(w->seed, m->dst, 4u << 24 | (v6 ? 6u : 4u) << 16), sec,
-                      p->udp_flood))
+                      p->udp_flood, false))
             return drop(w, zone, SCR_C_UDP_FLOOD);
     } else if ((m->proto == IPPROTO_ICMP || m->proto == IPPROTO_ICMPV6) && p->icmp_flood) {
         if (rate_over(w, addr_hash(w->seed, m->dst, 5u << 24 | (v6 ? 6u : 4u) << 16), sec,
-                      p->icmp_flood))
+                      p->icmp_flood, false))
             return drop(w, zone, SCR_C_ICMP_FLOOD);
     }
     if ((m->flags & MOAT_META_F_FRAG) && !v6 && (p->flags & (SCR_F_PING_DEATH | SCR_F_TEAR_DROP)) &&
@@ -224,7 +267,7 @@ bool screen_packet(struct scr_worker *w, const struct scr_profile *p, uint16_t z
         if ((p->flags & SCR_F_TEAR_DROP) && frag_overlaps(w, ip, m, lo, hi, now_ms))
             return drop(w, zone, SCR_C_TEAR_DROP);
     }
-    return true;
+    return SCR_PASS;
 }
 
 static inline uint32_t cnt_sum(struct scr_worker *const *ws, uint32_t n, bool src, uint32_t slot)

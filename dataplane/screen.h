@@ -14,10 +14,20 @@
  *
  * Rates are counted per worker in a preallocated direct-mapped table of one-second windows
  * (a collision restarts the window: an attacker spraying addresses can only make the counts
- * lower, never drop a flow it does not flood). Session limits count every zoned session by
- * address in per-worker tables of atomic counters (keyed by an address hash, no keys: two
- * addresses sharing a counter share the limit; 65536 counters make that rare); a new flow
- * sums the counters of every worker. Nothing here allocates, locks or logs per packet.
+ * lower, never drop a flow it does not flood). Thresholds are box-wide: every worker uses the
+ * same seed, so a key has the same slot in every worker's table; a worker whose own count for
+ * a key passes threshold / workers adds the other workers' counts for that key and second
+ * (relaxed atomic loads, no lock, nothing written to another worker's memory) and compares
+ * the sum with the threshold. Below its share it reads nothing else, so a quiet box never
+ * shares cache lines; under a flood the box admits at most about twice the threshold (each
+ * worker its share before it looks, then the box-wide sum). In syn-cookie mode a destination
+ * that went over its threshold in one second gets cookies from the first SYN of the next
+ * (a sustained flood never reaches the server, not even its first SYNs of each second); the
+ * mode ends after the first second below the threshold. Drop mode keeps plain per-second
+ * windows (a legitimate SYN early in the second still passes). Session limits count every zoned
+ * session by address in per-worker tables of atomic counters (keyed by an address hash, no keys:
+ * two addresses sharing a counter share the limit; 65536 counters make that rare); a new flow sums
+ * the counters of every worker. Nothing here allocates, locks or logs per packet.
  *
  * Drops are counted per worker, per zone and per check; the control thread sums them
  * (PolicyCountersReply.screens).
@@ -63,6 +73,9 @@ enum scr_ctr {
     SCR_C_PING_DEATH,
     SCR_C_LIMIT_SRC,
     SCR_C_LIMIT_DST,
+    SCR_C_COOKIE_SENT,    /* SYNs above a syn-flood threshold answered with a SYN cookie */
+    SCR_C_COOKIE_VALID,   /* ACKs with a valid cookie: a proxied session opened */
+    SCR_C_COOKIE_INVALID, /* ACKs matching no session while cookies are out, invalid: dropped */
     SCR_C_N
 };
 
@@ -75,7 +88,13 @@ struct scr_profile {
     uint32_t icmp_flood, udp_flood;
     uint32_t syn_attack, syn_dst, syn_src;
     uint32_t limit_src, limit_dst;
+    bool syn_cookie; /* syn-flood-protection-mode syn-cookie (FlowSettings.syn_cookie) */
 };
+
+/* screen_packet()'s verdict: drop (counted), pass, or pass as a SYN above the attack or
+ * destination threshold that the SYN proxy should answer with a cookie (syn-cookie mode;
+ * not counted here: synproxy counts what it does with it). */
+enum scr_verdict { SCR_DROP = 0, SCR_PASS = 1, SCR_COOKIE = 2 };
 
 /* Part of the published tables (immutable once published). */
 struct scr_tables {
@@ -84,10 +103,12 @@ struct scr_tables {
     struct scr_profile prof[SCR_MAX_PROFILES];
 };
 
+/* Written by its worker only, read by the others (box-wide thresholds): relaxed atomics. */
 struct scr_rate {
-    uint64_t tag;
-    uint32_t sec;
-    uint32_t count;
+    _Atomic uint64_t tag;
+    _Atomic uint32_t sec;
+    _Atomic uint32_t count;
+    uint32_t over; /* owner only: the second (+ 1) in which the key went over its limit */
 };
 
 struct scr_frag {
@@ -102,6 +123,10 @@ struct scr_frag {
 /* One worker's state (allocated with its dp_flow). */
 struct scr_worker {
     uint64_t seed;
+    /* Every worker's state (this one included), for the box-wide rates: set by the owner of
+     * the workers while they are stopped or by the worker itself (scr_worker_peers()). */
+    struct scr_worker *peer[16];
+    uint32_t npeers;
     uint64_t ctr[SCR_MAX_ZONE + 1][SCR_C_N]; /* read by the control thread (relaxed) */
     struct scr_rate rate[SCR_RATE_SLOTS];
     struct scr_frag frag[SCR_FRAG_SLOTS];
@@ -123,13 +148,17 @@ static inline const struct scr_profile *scr_of_zone(const struct scr_tables *t, 
     return zone <= SCR_MAX_ZONE && t->zone[zone] ? &t->prof[t->zone[zone] - 1] : NULL;
 }
 
+/* The workers whose rates count towards the box-wide thresholds (at most 16; n 0: this one
+ * alone). */
+void scr_worker_peers(struct scr_worker *w, struct scr_worker *const *peers, uint32_t n);
+
 /*
- * Per packet, from a zone with screen p: false = drop (counted). data/len: the frame,
- * m its metadata, l3_off the IP header.
+ * Per packet, from a zone with screen p: SCR_DROP = drop (counted), SCR_PASS, SCR_COOKIE. data/len:
+ * the frame, m its metadata, l3_off the IP header.
  */
-bool screen_packet(struct scr_worker *w, const struct scr_profile *p, uint16_t zone,
-                   const uint8_t *data, uint32_t len, const struct moat_meta *m, uint16_t l3_off,
-                   uint32_t now_ms);
+enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p, uint16_t zone,
+                               const uint8_t *data, uint32_t len, const struct moat_meta *m,
+                               uint16_t l3_off, uint32_t now_ms);
 
 /*
  * A new flow k (ingress zone k->zone, screen p) about to be created: false = drop

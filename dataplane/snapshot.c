@@ -201,6 +201,7 @@ int dp_flow_cfg_from_proto(const Moat__FlowSettings *in, struct dp_flow_cfg *out
     out->high_wm = in && in->aging_high_watermark ? in->aging_high_watermark : 100;
     out->low_wm = in && in->aging_low_watermark ? in->aging_low_watermark : out->high_wm;
     out->reevaluate = in ? in->policy_reevaluate : false;
+    out->syn_cookie = in ? in->syn_cookie : false;
     if (out->max_sessions > DP_MAX_SESSIONS_LIMIT)
         return fail(err, errlen, "flow.max_sessions %u is above %u", out->max_sessions,
                     DP_MAX_SESSIONS_LIMIT);

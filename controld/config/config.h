@@ -278,6 +278,7 @@ struct cfg_flow {
     unsigned aging_low_watermark;     /* percent, default 100 */
     unsigned max_sessions;            /* security flow max-sessions, default 1048576 */
     bool policy_reevaluate; /* security flow policy-reevaluate enable|disable, default enable */
+    bool syn_cookie; /* security flow syn-flood-protection-mode syn-cookie|drop, default drop */
 };
 
 /* Everything under `security`, plus `applications`. Never NULL in a loaded config. */

@@ -1411,6 +1411,26 @@ static int flow_policy_reevaluate(struct cc *cc, const struct config_node *n, vo
     return 0;
 }
 
+static int flow_syn_flood_mode(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    (void)ctx;
+    int rc = cc_leaf(cc, n, 1, 1, "syn-flood-protection-mode syn-cookie|drop");
+    if (rc)
+        return rc;
+    const char *v = n->words[0].text;
+    if (strcmp(v, "syn-cookie") == 0)
+        cc->sec->flow.syn_cookie = true;
+    else if (strcmp(v, "drop") == 0)
+        cc->sec->flow.syn_cookie = false;
+    else
+        return cc_err_word(cc, &n->words[0],
+                           "invalid syn-flood-protection-mode \"%s\" (expected syn-cookie: "
+                           "SYNs above a zone's syn-flood threshold are answered with SYN "
+                           "cookies, or drop: they are dropped and counted)",
+                           v);
+    return 0;
+}
+
 /* ---- security ---- */
 
 struct sec_top {
@@ -1453,6 +1473,7 @@ int cc_compile_security(struct cc *cc, const struct config_node *sec)
         {"aging", flow_aging, false},
         {"max-sessions", flow_max_sessions, false},
         {"policy-reevaluate", flow_policy_reevaluate, false},
+        {"syn-flood-protection-mode", flow_syn_flood_mode, false},
     };
     struct sec_top st = {0};
     int rc = cc_dispatch(cc, sec, tab, sizeof(tab) / sizeof(tab[0]), &st);

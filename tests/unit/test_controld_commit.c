@@ -369,6 +369,30 @@ static void test_flow_statements(void **state)
                      -EINVAL);
     config_error_format(&err, msg, sizeof(msg));
     assert_non_null(strstr(msg, "t.conf:2:28: invalid policy-reevaluate \"maybe\""));
+    /* syn-flood-protection-mode: drop unless syn-cookie is asked for; anything else refused. */
+    assert_int_equal(config_load_string("system { host-name x; }\n", "t.conf", &cfg, &err), 0);
+    assert_false(cfg->security->flow.syn_cookie);
+    config_free(cfg);
+    assert_int_equal(
+        config_load_string("security { flow { syn-flood-protection-mode syn-cookie; } }\n",
+                           "t.conf", &cfg, &err),
+        0);
+    assert_true(cfg->security->flow.syn_cookie);
+    config_free(cfg);
+    assert_int_equal(config_load_string("security { flow { syn-flood-protection-mode drop; } }\n",
+                                        "t.conf", &cfg, &err),
+                     0);
+    assert_false(cfg->security->flow.syn_cookie);
+    config_free(cfg);
+    assert_int_equal(
+        config_load_string("security {\n  flow { syn-flood-protection-mode proxy; }\n}\n", "t.conf",
+                           &cfg, &err),
+        -EINVAL);
+    config_error_format(&err, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "t.conf:2:36: invalid syn-flood-protection-mode \"proxy\""));
+    assert_int_equal(config_load_string("security { flow { syn-flood-protection-mode; } }\n",
+                                        "t.conf", &cfg, &err),
+                     -EINVAL);
 }
 
 int main(void)

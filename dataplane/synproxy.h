@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * synproxy.h — SYN cookies and the SYN proxy of the userspace path
+ * (`security flow syn-flood-protection-mode syn-cookie`).
+ *
+ * When a zone's syn-flood screen threshold (attack-threshold: per destination address and
+ * port, or destination-threshold: per destination address) is exceeded, a SYN that matches
+ * no session is not dropped: the worker answers it itself with a SYN-ACK whose ISN is a
+ * cookie, and creates nothing. A pure ACK that matches no session, in such a zone, while
+ * cookies have been sent box-wide in the last two cookie slots, is checked as the answer to a
+ * cookie: invalid -> dropped and counted; valid -> it is rewritten in place into the SYN the
+ * client first sent (its ISN, the MSS the cookie encodes) and goes the way of any new flow
+ * (destination NAT, route, policy, source NAT, session). The session is marked proxied:
+ * the server's SYN-ACK is turned into the handshake's last ACK and sent back to the server;
+ * from then on every packet of the session has its sequence numbers translated by the
+ * session's delta (server ISN - cookie): client -> server ack += delta, server -> client
+ * seq -= delta, with incremental checksum updates. Until the server's SYN-ACK arrives the
+ * client's packets are dropped (it retransmits); a server RST is passed on with the
+ * sequence number the client expects.
+ *
+ * Cookie (32 bits): slot (5 bits) | MSS index (2 bits) | MAC (25 bits), the MAC being
+ * SipHash-2-4 under a 128-bit key of the boot (derived from the helper's random seed, the same
+ * for every worker) of the addresses, ports, the client's ISN, the full slot number and the
+ * MSS index. A slot is SP_SLOT_S seconds; a cookie is valid in its slot and the next (64 to
+ * 128 s), never after: the MAC covers the full slot number, so the key in effect rotates
+ * each slot.
+ *
+ * Options: the cookie SYN-ACK carries only an MSS option (the ingress interface's MTU less
+ * the headers, at most 1460): no window scaling, no SACK, no timestamps, and the SYN sent to
+ * the server on the client's behalf carries only the MSS the cookie encodes. Both ends thus
+ * run without window scaling (windows up to 64 KiB) and without SACK, so no option ever needs
+ * translating — the price of a stateless answer. Proxied sessions are marked in the
+ * session's icmp_code byte (unused by TCP sessions) and carry SESS_F_NAT so that the only
+ * extra test on the hot path sits behind the NAT branch; their delta lives in a side array.
+ */
+#ifndef MOAT_DP_SYNPROXY_H
+#define MOAT_DP_SYNPROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "csum.h"
+#include "meta.h"
+#include "parse.h"
+#include "tuple.h"
+
+#define SP_SLOT_S 64 /* seconds per cookie slot */
+
+/* dp_session.icmp_code of a TCP session. */
+#define SP_NONE 0
+#define SP_WAIT 1 /* the cookie was valid, the SYN went to the server: its SYN-ACK is due */
+#define SP_EST 2  /* the handshake with the server is done: translating */
+
+struct sp_key {
+    uint64_t k0, k1;
+};
+
+/* A proxied session's numbers (side array, one per session). */
+struct sp_sess {
+    uint32_t cookie;  /* our ISN towards the client */
+    uint32_t cli_isn; /* the client's ISN */
+    uint32_t delta;   /* server ISN - cookie, once SP_EST */
+    uint16_t win;     /* the client's window, as in its ACK */
+    uint16_t pad;
+};
+
+extern const uint16_t sp_mss_table[4];
+
+/* The cookie key of a boot, from the helper's random seed. */
+void sp_key_derive(struct sp_key *k, uint64_t boot_seed);
+
+/* The cookie slot of a time (ms on any clock the workers share). */
+static inline uint32_t sp_slot(uint64_t now_ms)
+{
+    return (uint32_t)(now_ms / 1000 / SP_SLOT_S);
+}
+
+/* The index of the largest MSS of sp_mss_table not above mss. */
+unsigned sp_mss_index(uint16_t mss);
+
+/* The cookie for connection t (family, addresses, ports as the client sent them), the
+ * client's ISN, in slot slot, for MSS index mss_idx. */
+uint32_t sp_cookie_make(const struct sp_key *k, const struct flow_tuple *t, uint32_t cli_isn,
+                        uint32_t slot, unsigned mss_idx);
+
+/* True when cookie is valid for t / cli_isn in slot now_slot or the one before; *mss gets
+ * the MSS it encodes. */
+bool sp_cookie_check(const struct sp_key *k, const struct flow_tuple *t, uint32_t cli_isn,
+                     uint32_t cookie, uint32_t now_slot, uint16_t *mss);
+
+/* The MSS option of a SYN's TCP header (tcp_len bytes incl. options), 536 without one. */
+uint16_t sp_syn_mss(const uint8_t *tcp, uint32_t tcp_len);
+
+/*
+ * Rewrites the SYN at pkt (pi, m: its parse and metadata) in place into the cookie SYN-ACK
+ * going back to its sender: MACs swapped (VLAN tags kept), addresses and ports swapped, a new
+ * IP header, TCP seq = cookie, ack = ISN + 1, an MSS option of mss. Returns the new length,
+ * 0 if it does not fit in room.
+ */
+uint32_t sp_build_synack(uint8_t *pkt, uint32_t room, const struct pkt_info *pi,
+                         const struct moat_meta *m, uint32_t cookie, uint16_t mss);
+
+/*
+ * Rewrites the client's ACK at pkt in place into the SYN it first sent (same addresses and
+ * ports, seq = its ISN, an MSS option of mss, its window, no payload). Returns the new length
+ * (pi->l3_len updated), 0 if it does not fit in room.
+ */
+uint32_t sp_ack_to_syn(uint8_t *pkt, uint32_t room, struct pkt_info *pi, const struct moat_meta *m,
+                       uint32_t cli_isn, uint16_t mss);
+
+/*
+ * Rewrites the server's SYN-ACK at pkt in place into the ACK that completes its handshake,
+ * going back to the server: seq = its ack, ack = its seq + 1, window win. Returns the new
+ * length, 0 if it does not fit in room.
+ */
+uint32_t sp_synack_to_ack(uint8_t *pkt, uint32_t room, const struct pkt_info *pi,
+                          const struct moat_meta *m, uint16_t win);
+
+/* Translates the TCP header at tcp of a proxied session's packet in direction dir (0: client
+ * to server: ack += delta when ACK is set; 1: server to client: seq -= delta), updating its
+ * checksum incrementally. */
+static inline void sp_translate(uint8_t *tcp, unsigned dir, uint32_t delta)
+{
+    uint8_t *f = tcp + (dir ? 4 : 8);
+    if (!dir && !(tcp[13] & 0x10))
+        return;
+    uint32_t old, v;
+    __builtin_memcpy(&old, f, 4);
+    v = __builtin_bswap32(old);
+    v = dir ? v - delta : v + delta;
+    v = __builtin_bswap32(v);
+    __builtin_memcpy(f, &v, 4);
+    uint16_t c;
+    __builtin_memcpy(&c, tcp + 16, 2);
+    c = csum_replace4(c, old, v);
+    __builtin_memcpy(tcp + 16, &c, 2);
+}
+
+/* Checksum of the TCP segment at l4 (len bytes) with its pseudo-header (tests, builders). */
+uint16_t sp_tcp_csum(bool v6, const uint8_t *src, const uint8_t *dst, const uint8_t *l4,
+                     uint32_t len);
+
+#endif

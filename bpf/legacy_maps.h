@@ -41,6 +41,7 @@
 #define MOAT_MAP_LG_EVENTS "moat_lg_events"
 #define MOAT_MAP_LG_STATS "moat_lg_stats"
 #define MOAT_MAP_LG_PERCPU "moat_lg_percpu"
+#define MOAT_MAP_LG_HITS "moat_lg_hits"
 
 #define MOAT_LG_MAX_SESSIONS 131072 /* entries (two per session) */
 #define MOAT_LG_BANK_RULES 2048     /* policy sub-rules per bank (two banks) */
@@ -49,7 +50,8 @@
 #define MOAT_LG_MAX_PFX 16384
 #define MOAT_LG_BANK_NAT 256 /* NAT rules per bank (two banks) */
 #define MOAT_LG_MAX_NAT (2 * MOAT_LG_BANK_NAT)
-#define MOAT_LG_MAX_POOLS 256 /* pool ids 1..255 */
+#define MOAT_LG_MAX_POOLS 256     /* pool ids 1..255 */
+#define MOAT_LG_MAX_POLICIES 4096 /* hit counters by policy id (0: the default policy) */
 #define MOAT_LG_POOL_RANGES 8
 #define MOAT_LG_MAX_ROUTES 4096
 #define MOAT_LG_MAX_NEIGH 4096
@@ -259,6 +261,16 @@ struct moat_lg_percpu {
     __u64 serial;
     __u32 cursor;
     __u32 pad;
+};
+
+/*
+ * moat_lg_hits: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_MAX_POLICIES, by policy id (0: the default
+ * policy): as the helper counts them, hits = first packets the policy decided, packets and
+ * bytes = those of its sessions (permit) or the dropped first packets (deny, reject). controld
+ * zeroes them when a commit renumbers the policies.
+ */
+struct moat_lg_hit {
+    __u64 hits, packets, bytes;
 };
 
 /*

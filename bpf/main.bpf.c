@@ -167,6 +167,14 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_lg_percpu SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MOAT_LG_MAX_POLICIES);
+    __type(key, __u32);
+    __type(value, struct moat_lg_hit);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_hits SEC(".maps");
+
 /* ---- per-packet state, handed from xdp_main_prog to xdp_main_new ---- */
 
 struct pk {
@@ -204,6 +212,18 @@ struct {
 } moat_lg_scratch SEC(".maps");
 
 /* ---- helpers ---- */
+
+/* Counts a packet for policy id (hit: the first packet of a flow it decided). */
+static __always_inline void policy_count(__u32 id, __u32 bytes, int hit)
+{
+    struct moat_lg_hit *h = bpf_map_lookup_elem(&moat_lg_hits, &id);
+
+    if (!h)
+        return;
+    h->hits += hit;
+    h->packets++;
+    h->bytes += bytes;
+}
 
 static __always_inline struct moat_lg_stats *stats(void)
 {
@@ -886,6 +906,7 @@ int xdp_main_prog(struct xdp_md *ctx)
         st->session_hit++;
     __sync_fetch_and_add(&s->packets, 1);
     __sync_fetch_and_add(&s->bytes, p->l3_len);
+    policy_count(s->policy_id, p->l3_len, 0);
     s->last_seen_ns = bpf_ktime_get_ns();
     out_tuple(&s->peer, &o);
     return forward(ctx, p, &o, s->flags & MOAT_LG_F_NAT, st);
@@ -1211,6 +1232,7 @@ int xdp_main_new(struct xdp_md *ctx)
             }
         }
     }
+    policy_count(policy_id, p->l3_len, 1);
     if (action == MOAT_LG_DENY) {
         st->policy_deny++;
         return XDP_DROP;

@@ -80,6 +80,8 @@ struct legacy_tables {
     unsigned n_routes;
     struct legacy_neigh_entry *neigh; /* resolved neighbours only */
     unsigned n_neigh;
+    bool reevaluate;   /* flow policy-reevaluate: a commit closes sessions no longer permitted */
+    uint64_t pol_hash; /* of the policies' ids, zones and names: hit counters reset on change */
 };
 
 /*
@@ -91,6 +93,15 @@ struct legacy_tables {
 int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables *t, char *err,
                    size_t errlen);
 void legacy_tables_free(struct legacy_tables *t);
+/*
+ * The policy decision of t for a flow from from_zone to to_zone: src before source NAT, dst
+ * after destination NAT, ports host order (ICMP: sport 0, dport type << 8 | code), as
+ * xdp_main_new decides a first packet. Returns MOAT_LG_PERMIT, MOAT_LG_DENY or MOAT_LG_REJECT
+ * with the policy id (0: the default policy) and the application's timeout.
+ */
+int legacy_policy_eval(const struct legacy_tables *t, uint16_t from_zone, uint16_t to_zone,
+                       uint8_t proto, uint8_t family, const uint8_t *src, const uint8_t *dst,
+                       uint16_t sport, uint16_t dport, uint32_t *policy_id, uint32_t *app_timeout);
 /* 1 if a neighbour in state (NUD_*) with this MAC can be used as a next hop. */
 int legacy_neigh_usable(uint32_t state, const uint8_t *mac, size_t mac_len);
 
@@ -112,5 +123,11 @@ void legacy_on_arm(struct legacy *lg);
  * ,"legacy":{...} to append inside the top-level object). */
 void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o);
 int legacy_read_stats(struct legacy *lg, struct moat_lg_stats *out);
+/* `clear security flow session`: closes the kernel path's sessions among ids (reason
+ * cleared, in the mirror too). Returns how many it closed. */
+uint64_t legacy_clear(struct legacy *lg, const uint64_t *ids, size_t n);
+/* Hit counters of policy id (0: the default policy) in the kernel path, summed over CPUs;
+ * zero when the legacy path is not loaded. */
+void legacy_policy_hits(struct legacy *lg, uint32_t id, struct moat_lg_hit *out);
 
 #endif

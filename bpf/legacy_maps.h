@@ -287,7 +287,7 @@ struct moat_lg_hit {
     X(sessions_created)                                                                            \
     X(policy_permit)                                                                               \
     X(policy_deny)          /* (d) */                                                              \
-    X(policy_reject)        /* (d) dropped (no RST / unreachable is sent by this path) */          \
+    X(policy_reject)        /* (d) TCP answered with a reset (reject_sent), the rest dropped */    \
     X(zone_drop)            /* (d) between a zoned and an unzoned interface */                     \
     X(plain_forward)        /* both interfaces in no zone: routed without a session */             \
     X(tcp_invalid)          /* (d) */                                                              \
@@ -304,7 +304,8 @@ struct moat_lg_hit {
     X(malformed)            /* (d) */                                                              \
     X(armed_miss)           /* (d) no session, interface still armed: the helper owns new flows */ \
     X(not_ready)            /* (d) no configuration compiled yet: to the kernel */                 \
-    X(events_lost)          /* the event ring was full */
+    X(events_lost)          /* the event ring was full */                                          \
+    X(reject_sent)          /* policy reject: a TCP reset sent back (XDP_TX) */
 
 struct moat_lg_stats {
 #define MOAT_LG_X(f) __u64 f;

@@ -17,8 +17,9 @@
  *
  * ICMP errors go with the session of the packet they quote (translated back under NAT), else
  * they are dropped (icmp_error_unmatched). Unsupported here and counted (unsupported),
- * dropped: IP fragments, IPv6 extension headers, VLAN tags. Policy reject drops without an
- * answer (policy_reject).
+ * dropped: IP fragments, IPv6 extension headers, VLAN tags. Policy reject (policy_reject)
+ * answers TCP with a reset sent back from XDP (reject_sent); other protocols are dropped (no
+ * ICMP unreachable from this path yet).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -918,6 +919,125 @@ miss:
     return to_kernel();
 }
 
+/* ---- policy reject: a TCP first packet is answered with a reset ---- */
+
+struct pseudo6 {
+    __u8 src[16];
+    __u8 dst[16];
+    __be32 len;
+    __be32 proto;
+};
+
+/*
+ * The rejected TCP packet becomes the reset that answers it (RFC 9293 3.10.7.1: ACK set:
+ * seq = its ack, RST; else seq 0, RST|ACK acknowledging what it occupied), addresses, ports
+ * and MACs swapped, options and payload cut, and goes back out of the interface it came in
+ * on (XDP_TX), as the helper's send_reject answers. Returns the verdict, or -1 when the
+ * packet cannot be turned around (IPv4 options: dropped, as before).
+ */
+static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    struct tcphdr *th;
+    __u32 l4 = p->l4_off, seq, ack, occupied, thlen;
+    __u8 mac[6], f;
+    int delta;
+
+    if (l4 != sizeof(*eth) + (p->family == 4 ? 20 : 40))
+        return -1;
+    th = data + l4;
+    if ((void *)(eth + 1) > data_end || (void *)(th + 1) > data_end)
+        return -1;
+    thlen = th->doff * 4;
+    f = p->tcp_flags;
+    seq = bpf_ntohl(th->seq);
+    ack = bpf_ntohl(th->ack_seq);
+    occupied = p->l3_len - (l4 - sizeof(*eth)) - thlen + !!(f & TCPF_SYN) + !!(f & TCPF_FIN);
+    __builtin_memcpy(mac, eth->h_source, 6);
+    __builtin_memcpy(eth->h_source, eth->h_dest, 6);
+    __builtin_memcpy(eth->h_dest, mac, 6);
+    {
+        __be16 t = th->source;
+        th->source = th->dest;
+        th->dest = t;
+    }
+    if (f & TCPF_ACK) {
+        th->seq = bpf_htonl(ack);
+        th->ack_seq = 0;
+        ((__u8 *)th)[13] = TCPF_RST;
+    } else {
+        th->seq = 0;
+        th->ack_seq = bpf_htonl(seq + occupied);
+        ((__u8 *)th)[13] = TCPF_RST | TCPF_ACK;
+    }
+    ((__u8 *)th)[12] = 5 << 4;
+    th->window = 0;
+    th->check = 0;
+    th->urg_ptr = 0;
+    /* Cut options and payload: the frame ends after the 20-byte TCP header. */
+    delta = (int)(l4 + sizeof(*th)) - (int)(data_end - data);
+    if (delta < 0 && bpf_xdp_adjust_tail(ctx, delta))
+        return -1;
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    if (p->family == 4) {
+        struct iphdr *iph = data + sizeof(struct ethhdr);
+        struct {
+            __be32 src, dst;
+            __u8 zero, proto;
+            __be16 len;
+        } ph;
+        __be32 a;
+        __s64 sum;
+
+        th = data + sizeof(struct ethhdr) + 20;
+        if ((void *)(th + 1) > data_end)
+            return -1;
+        a = iph->saddr;
+        iph->saddr = iph->daddr;
+        iph->daddr = a;
+        iph->tot_len = bpf_htons(40);
+        iph->ttl = 64;
+        iph->id = 0;
+        iph->frag_off = bpf_htons(0x4000);
+        iph->check = 0;
+        sum = bpf_csum_diff(0, 0, (__be32 *)iph, 20, 0);
+        iph->check = (__u16)~csum_fold((__u32)sum);
+        ph.src = iph->saddr;
+        ph.dst = iph->daddr;
+        ph.zero = 0;
+        ph.proto = IPPROTO_TCP;
+        ph.len = bpf_htons(20);
+        sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+        sum = bpf_csum_diff(0, 0, (__be32 *)th, 20, (__u32)sum);
+        th->check = (__u16)~csum_fold((__u32)sum);
+    } else {
+        struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+        struct pseudo6 ph;
+        __u8 t[16];
+        __s64 sum;
+
+        th = data + sizeof(struct ethhdr) + 40;
+        if ((void *)(th + 1) > data_end)
+            return -1;
+        __builtin_memcpy(t, &ip6->saddr, 16);
+        __builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
+        __builtin_memcpy(&ip6->daddr, t, 16);
+        ip6->payload_len = bpf_htons(20);
+        ip6->hop_limit = 64;
+        __builtin_memcpy(ph.src, &ip6->saddr, 16);
+        __builtin_memcpy(ph.dst, &ip6->daddr, 16);
+        ph.len = bpf_htonl(20);
+        ph.proto = bpf_htonl(IPPROTO_TCP);
+        sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+        sum = bpf_csum_diff(0, 0, (__be32 *)th, 20, (__u32)sum);
+        th->check = (__u16)~csum_fold((__u32)sum);
+    }
+    return XDP_TX;
+}
+
 /* ---- xdp_main_new: the first packet of a flow ---- */
 
 static __always_inline int in_list(__u32 list, const __u8 *addr, __u8 family)
@@ -1239,6 +1359,14 @@ int xdp_main_new(struct xdp_md *ctx)
     }
     if (action != MOAT_LG_PERMIT) {
         st->policy_reject++;
+        if (p->proto == IPPROTO_TCP && !(p->tcp_flags & TCPF_RST)) {
+            int v = reject_tcp(ctx, p);
+
+            if (v >= 0) {
+                st->reject_sent++;
+                return v;
+            }
+        }
         return XDP_DROP;
     }
     st->policy_permit++;

@@ -6,7 +6,7 @@
 # firewall namespace every forwarded packet crossed the kernel path). Then what only
 # kernel-path sessions show: a commit that removes the permitting policy closes a live
 # kernel-path session (reason policy) and its packets stop, while a session still permitted
-# keeps going.
+# keeps going; a reject policy answers TCP with a reset sent from XDP (IPv4 and IPv6).
 # lab: once (the two suites take ~2 minutes; controld's side of it runs under the sanitizer
 # in test_legacy.sh)
 set -uo pipefail
@@ -29,8 +29,39 @@ done
 lab_topology
 CONF="$RUN/moat.conf"
 cp "$LAB_TOP/tests/lab/configs/firewall.conf" "$CONF"
+# A reject policy: ssh from untrust to trust is answered with a TCP reset.
+sed -i 's/from-zone untrust to-zone trust {/&\n            policy rej-ssh { match { source-address any; destination-address any; application junos-ssh; } then { reject; } }/' "$CONF"
 moat_start_spawned "$CONF" || exit 1
 check "mode legacy, the config in the kernel path" wait_for 15 ready is_ready
+
+# --- policy reject: a TCP reset from XDP ---
+# veth flushes an XDP_TX frame to its peer only when the peer runs an XDP program (GRO gives
+# it NAPI for redirects, but an XDP_TX frame would wait there for the next redirect): a
+# pass-all program on s0, as a physical NIC needs none of this.
+clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$LAB_TOP/tests/bench/xdp_pass.bpf.c" -o "$RUN/xdp_pass.o"
+ip -n "$NS_SRV" link set dev s0 xdpdrv obj "$RUN/xdp_pass.o" sec xdp
+cat >"$RUN/connect.py" <<'PYEOF'
+import socket, sys, time
+t = time.time()
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close(); r = "connected"
+except ConnectionRefusedError:
+    r = "refused"
+except OSError as e:
+    r = "failed:%s" % e
+print(r, "%.2f" % (time.time() - t))
+PYEOF
+rs0=$(counter legacy reject_sent)
+for dst in 10.77.1.2 fd00:77:1::2; do
+	res=$(ip netns exec "$NS_SRV" $PY "$RUN/connect.py" "$dst" 22)
+	echo "    untrust -> $dst:22 (policy rej-ssh): $res"
+	check "ssh to $dst from untrust is refused at once by a reset (reject)" bash -c "[[ '$res' == refused\ 0.* ]]"
+done
+check "the resets were sent by the kernel path (reject_sent)" [ "$(counter legacy reject_sent)" -ge $((rs0 + 2)) ]
+check "counted as policy_reject" [ "$(counter legacy policy_reject)" -ge 2 ]
+res=$(ip netns exec "$NS_SRV" $PY "$RUN/connect.py" 10.77.1.2 23)
+echo "    untrust -> 10.77.1.2:23 (default deny): $res"
+check "telnet (default deny) is dropped, not reset" bash -c "[[ '$res' == failed:* ]]"
 
 # An echo server on the client; a talker on the server sends a line every 100 ms over one
 # TCP connection (untrust -> trust 8080, permitted by allow-web) and counts the echoes, before

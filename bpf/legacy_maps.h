@@ -42,6 +42,7 @@
 #define MOAT_MAP_LG_STATS "moat_lg_stats"
 #define MOAT_MAP_LG_PERCPU "moat_lg_percpu"
 #define MOAT_MAP_LG_HITS "moat_lg_hits"
+#define MOAT_MAP_LG_LIMIT "moat_lg_limit"
 
 #define MOAT_LG_MAX_SESSIONS 131072 /* entries (two per session) */
 #define MOAT_LG_BANK_RULES 2048     /* policy sub-rules per bank (two banks) */
@@ -264,6 +265,19 @@ struct moat_lg_percpu {
 };
 
 /*
+ * moat_lg_limit: BPF_MAP_TYPE_ARRAY (BPF_F_MMAPABLE), one entry: the session count and the
+ * limit (flow max-sessions, at most MOAT_LG_MAX_SESSIONS / 2: two entries a session).
+ * xdp_main_new refuses a new session at max (session_table_full) and adds one per session it
+ * creates (and takes one off for a session it replaces); controld, which maps it, takes one
+ * off per session it deletes (aged, cleared, closed by a commit, early aged) and adds the
+ * sessions it seeds.
+ */
+struct moat_lg_limit {
+    __u64 active;
+    __u64 max; /* 0: no limit */
+};
+
+/*
  * moat_lg_hits: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_MAX_POLICIES, by policy id (0: the default
  * policy): as the helper counts them, hits = first packets the policy decided, packets and
  * bytes = those of its sessions (permit) or the dropped first packets (deny, reject). controld
@@ -305,7 +319,8 @@ struct moat_lg_hit {
     X(armed_miss)           /* (d) no session, interface still armed: the helper owns new flows */ \
     X(not_ready)            /* (d) no configuration compiled yet: to the kernel */                 \
     X(events_lost)          /* the event ring was full */                                          \
-    X(reject_sent)          /* policy reject: a TCP reset sent back (XDP_TX) */
+    X(reject_sent)          /* policy reject: a TCP reset sent back (XDP_TX) */                    \
+    X(session_table_full)   /* (d) new flow dropped: max-sessions reached */
 
 struct moat_lg_stats {
 #define MOAT_LG_X(f) __u64 f;

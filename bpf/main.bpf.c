@@ -176,6 +176,15 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_lg_hits SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __type(key, __u32);
+    __type(value, struct moat_lg_limit);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_limit SEC(".maps");
+
 /* ---- per-packet state, handed from xdp_main_prog to xdp_main_new ---- */
 
 struct pk {
@@ -887,7 +896,10 @@ int xdp_main_prog(struct xdp_md *ctx)
             if (v == TCP_REOPEN) {
                 /* A new connection on the tuple of a finished one: replace the session. */
                 struct moat_lg_key peer = s->peer;
-                bpf_map_delete_elem(&moat_lg_sess, &peer);
+                struct moat_lg_limit *lim = bpf_map_lookup_elem(&moat_lg_limit, &zero);
+
+                if (!bpf_map_delete_elem(&moat_lg_sess, &peer) && lim && lim->active)
+                    __sync_fetch_and_add(&lim->active, -1);
                 bpf_map_delete_elem(&moat_lg_sess, &p->k);
                 goto miss;
             }
@@ -1215,6 +1227,7 @@ int xdp_main_new(struct xdp_md *ctx)
     struct moat_lg_nat_rule *dr = 0, *sr = 0;
     struct moat_lg_pair *pair;
     struct moat_lg_percpu *pc;
+    struct moat_lg_limit *lim;
     struct moat_lg_event *ev;
     struct scratch *w;
     struct pk *p;
@@ -1369,6 +1382,11 @@ int xdp_main_new(struct xdp_md *ctx)
         }
         return XDP_DROP;
     }
+    lim = bpf_map_lookup_elem(&moat_lg_limit, &zero);
+    if (lim && lim->max && lim->active >= lim->max) {
+        st->session_table_full++;
+        return XDP_DROP;
+    }
     st->policy_permit++;
 
     /* Source NAT: static (outbound), source rules, hairpin. */
@@ -1487,6 +1505,8 @@ int xdp_main_new(struct xdp_md *ctx)
         return XDP_DROP;
     }
     st->sessions_created++;
+    if (lim)
+        __sync_fetch_and_add(&lim->active, 1);
     ev = bpf_ringbuf_reserve(&moat_lg_events, sizeof(*ev), 0);
     if (ev) {
         ev->kind = MOAT_LG_EV_CREATE;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -484,6 +485,12 @@ int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables 
     t->cfg.icmp = f && f->icmp_timeout ? f->icmp_timeout : 60;
     t->cfg.other = f && f->other_timeout ? f->other_timeout : 60;
     t->reevaluate = f ? f->policy_reevaluate : true;
+    t->max_sessions = f && f->max_sessions && f->max_sessions < MOAT_LG_SESSION_CAP
+                          ? f->max_sessions
+                          : MOAT_LG_SESSION_CAP;
+    /* As the helper reads them: unset (0) watermarks, no early aging. */
+    t->high_wm = f && f->aging_high_watermark ? f->aging_high_watermark : 100;
+    t->low_wm = f && f->aging_low_watermark ? f->aging_low_watermark : t->high_wm;
     /* FNV-1a over what a policy id means: the hit counters follow the id. */
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < s->n_policies; i++) {
@@ -589,6 +596,9 @@ struct legacy {
     uint64_t syncs, sync_errors, events, resolves, seeded, flushed, swept_closed;
     uint64_t aged_out, cleared, policy_closed; /* sessions closed: idle, by clear, by a commit */
     uint64_t pol_hash;                         /* of the policies the hit counters belong to */
+    struct moat_lg_limit *limit;               /* moat_lg_limit, mmap'd */
+    uint32_t high_wm, low_wm;                  /* early aging, percent of limit->max */
+    uint64_t early_aged;
     char last_error[256];
 };
 
@@ -719,6 +729,15 @@ static void close_session(struct legacy *lg, const struct moat_lg_key *fk,
                           const struct moat_lg_sess *fv, bool has_rev,
                           const struct moat_lg_sess *rv, Moat__CloseReason why);
 
+/* n sessions deleted by controld: off the count xdp_main_new limits new sessions with. */
+static void sess_gone(struct legacy *lg, uint64_t n)
+{
+    uint64_t old = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&lg->limit->active, &old, old > n ? old - n : 0, false,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
 /* The policies were renumbered: their hit counters start again (as a new policy's would). */
 static void reset_hits(struct legacy *lg)
 {
@@ -816,6 +835,9 @@ int legacy_sync(struct legacy *lg)
         lg->synced = true;
         lg->cfg = t.cfg;
         lg->last_error[0] = 0;
+        __atomic_store_n(&lg->limit->max, t.max_sessions, __ATOMIC_RELAXED);
+        lg->high_wm = t.high_wm;
+        lg->low_wm = t.low_wm;
         if (t.pol_hash != lg->pol_hash) {
             reset_hits(lg);
             lg->pol_hash = t.pol_hash;
@@ -1027,6 +1049,52 @@ static struct moat_lg_key *all_keys(struct legacy *lg, unsigned *n)
     return keys;
 }
 
+struct idle_ref {
+    uint64_t last_ns;
+    unsigned key; /* index into the sweep's keys */
+};
+
+static int idle_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct idle_ref *)a)->last_ns, y = ((const struct idle_ref *)b)->last_ns;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Early aging, as the helper's workers do it: above the high watermark (percent of
+ * max-sessions), the sessions idle the longest are closed (reason early-aged) until the
+ * count is under the low one; a session seen within the last 2 s is never closed early (a
+ * flood that fills the table within that time gets its new flows dropped and counted as
+ * session_table_full instead).
+ */
+static void early_age(struct legacy *lg, const struct moat_lg_key *keys, struct idle_ref *live,
+                      unsigned nlive, uint64_t now)
+{
+    uint64_t max = __atomic_load_n(&lg->limit->max, __ATOMIC_RELAXED);
+    uint64_t active = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+    if (!max || lg->high_wm >= 100 || active * 100 <= (uint64_t)lg->high_wm * max)
+        return;
+    qsort(live, nlive, sizeof(*live), idle_cmp);
+    unsigned closed = 0;
+    for (unsigned i = 0; i < nlive; i++) {
+        active = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+        if (active * 100 <= (uint64_t)lg->low_wm * max || now < live[i].last_ns + 2 * NS_PER_S)
+            break;
+        const struct moat_lg_key *k = &keys[live[i].key];
+        struct moat_lg_sess fv, rv;
+        if (bpf_map_lookup_elem(lg->sess_fd, k, &fv) < 0 || fv.dir != 0)
+            continue;
+        bool has_rev = bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0;
+        close_session(lg, k, &fv, has_rev, &rv, MOAT__CLOSE_REASON__CLOSE_EARLY_AGED);
+        closed++;
+    }
+    lg->early_aged += closed;
+    if (closed)
+        log_info("legacy path: above the high watermark (%u%% of %llu sessions): %u idle "
+                 "sessions aged early",
+                 lg->high_wm, (unsigned long long)max, closed);
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
     struct legacy *lg = t->data;
@@ -1036,6 +1104,8 @@ static void sweep_cb(uv_timer_t *t)
     if (!keys)
         return;
     uint64_t now = mono_ns();
+    struct idle_ref *live = calloc(n ? n : 1, sizeof(*live));
+    unsigned nlive = 0;
     for (unsigned i = 0; i < n; i++) {
         struct moat_lg_sess fv, rv;
         if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &fv) < 0)
@@ -1055,7 +1125,8 @@ static void sweep_cb(uv_timer_t *t)
         bool expired = !has_rev || (now > last && now - last > to);
         struct rec_buf b;
         if (expired) {
-            bpf_map_delete_elem(lg->sess_fd, &keys[i]);
+            if (bpf_map_delete_elem(lg->sess_fd, &keys[i]) == 0)
+                sess_gone(lg, 1);
             if (has_rev)
                 bpf_map_delete_elem(lg->sess_fd, &fv.peer);
             Moat__CloseReason why = expiry_reason(&fv, keys[i].proto);
@@ -1067,9 +1138,14 @@ static void sweep_cb(uv_timer_t *t)
         } else {
             record_of(lg, &keys[i], &fv, &rv, MOAT__DELTA_KIND__DELTA_UPDATE,
                       MOAT__CLOSE_REASON__CLOSE_NONE, &b);
+            if (live)
+                live[nlive++] = (struct idle_ref){last, i};
         }
         mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
     }
+    if (live)
+        early_age(lg, keys, live, nlive, now);
+    free(live);
     free(keys);
 }
 
@@ -1078,7 +1154,8 @@ static void close_session(struct legacy *lg, const struct moat_lg_key *fk,
                           const struct moat_lg_sess *fv, bool has_rev,
                           const struct moat_lg_sess *rv, Moat__CloseReason why)
 {
-    bpf_map_delete_elem(lg->sess_fd, fk);
+    if (bpf_map_delete_elem(lg->sess_fd, fk) == 0)
+        sess_gone(lg, 1);
     if (has_rev)
         bpf_map_delete_elem(lg->sess_fd, &fv->peer);
     struct rec_buf b;
@@ -1218,6 +1295,7 @@ void legacy_on_disarm(struct legacy *lg)
     struct seed_ctx x = {.lg = lg, .now = mono_ns(), .off_ms = unix_offset_ms()};
     mirror_foreach(&lg->c->mirror, seed_one, &x);
     lg->seeded += x.n;
+    __atomic_fetch_add(&lg->limit->active, x.n, __ATOMIC_RELAXED);
     log_info("legacy path: seeded %u sessions from the mirror (%u failed): established flows "
              "continue in the kernel path",
              x.n, x.failed);
@@ -1235,6 +1313,7 @@ void legacy_on_arm(struct legacy *lg)
     for (unsigned i = 0; i < n; i++)
         bpf_map_delete_elem(lg->sess_fd, &keys[i]);
     free(keys);
+    sess_gone(lg, n / 2);
     lg->flushed += n / 2;
     if (n)
         log_info("legacy path: the helper is armed and holds the sessions; %u kernel-path "
@@ -1335,6 +1414,18 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
         }
         *maps[i].fd = fd;
     }
+    int lim_fd = find_fd(lg, MOAT_MAP_LG_LIMIT, err, errlen);
+    if (lim_fd < 0) {
+        rc = lim_fd;
+        goto out;
+    }
+    lg->limit =
+        mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, lim_fd, 0);
+    if (lg->limit == MAP_FAILED) {
+        lg->limit = NULL;
+        rc = fail(err, errlen, -errno, "mapping " MOAT_MAP_LG_LIMIT " failed: %s", strerror(errno));
+        goto out;
+    }
     if (txm && !tx_reused && (rc = bpf_map__pin(txm, txpath))) {
         fail(err, errlen, rc, "pinning %s failed: %s", txpath, strerror(-rc));
         goto out;
@@ -1384,6 +1475,8 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
     *out = lg;
     return 0;
 out:
+    if (lg->limit)
+        munmap(lg->limit, (size_t)sysconf(_SC_PAGESIZE));
     if (lg->rb)
         ring_buffer__free(lg->rb);
     bpf_object__close(lg->obj);
@@ -1396,6 +1489,7 @@ static void free_after_close(uv_handle_t *h)
     struct legacy *lg = h->data;
     /* The timer and the poll each close: free once both are done. */
     if (!lg->poll_on && !lg->sweep_on) {
+        munmap(lg->limit, (size_t)sysconf(_SC_PAGESIZE));
         ring_buffer__free(lg->rb);
         bpf_object__close(lg->obj);
         free(lg);
@@ -1472,12 +1566,16 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                           ",\"syncs\":%llu,\"sync_errors\":%llu,\"events\":%llu,"
                           "\"resolves\":%llu,\"seeded\":%llu,\"flushed\":%llu,"
                           "\"swept_closed\":%llu,\"aged_out\":%llu,\"cleared\":%llu,"
-                          "\"policy_closed\":%llu",
+                          "\"policy_closed\":%llu,\"early_aged\":%llu,\"sessions_active\":%llu,"
+                          "\"max_sessions\":%llu",
                           (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
                           (unsigned long long)lg->events, (unsigned long long)lg->resolves,
                           (unsigned long long)lg->seeded, (unsigned long long)lg->flushed,
                           (unsigned long long)lg->swept_closed, (unsigned long long)lg->aged_out,
-                          (unsigned long long)lg->cleared, (unsigned long long)lg->policy_closed);
+                          (unsigned long long)lg->cleared, (unsigned long long)lg->policy_closed,
+                          (unsigned long long)lg->early_aged,
+                          (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
+                          (unsigned long long)lg->limit->max);
         strbuf_printf(o, "}");
         return;
     }
@@ -1506,4 +1604,7 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                   (unsigned long long)lg->flushed, (unsigned long long)lg->swept_closed,
                   (unsigned long long)lg->aged_out, (unsigned long long)lg->cleared,
                   (unsigned long long)lg->policy_closed);
+    strbuf_printf(o, "    sessions %llu of max %llu, aged early %llu\n",
+                  (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
+                  (unsigned long long)lg->limit->max, (unsigned long long)lg->early_aged);
 }

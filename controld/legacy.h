@@ -36,6 +36,10 @@ struct legacy;
 
 /* ---- compile (pure: no BPF, no controld) ---- */
 
+/* The most sessions the legacy path holds: 7/8 of its LRU map's room (two entries a session),
+ * so the map never has to evict a live session to make room for a new one. */
+#define MOAT_LG_SESSION_CAP (MOAT_LG_MAX_SESSIONS / 2 / 8 * 7)
+
 struct legacy_pair_entry {
     uint32_t key; /* from_zone << 16 | to_zone */
     struct moat_lg_pair val;
@@ -80,7 +84,9 @@ struct legacy_tables {
     unsigned n_routes;
     struct legacy_neigh_entry *neigh; /* resolved neighbours only */
     unsigned n_neigh;
-    bool reevaluate;   /* flow policy-reevaluate: a commit closes sessions no longer permitted */
+    bool reevaluate; /* flow policy-reevaluate: a commit closes sessions no longer permitted */
+    uint32_t max_sessions;    /* flow max-sessions, capped at MOAT_LG_SESSION_CAP */
+    uint32_t high_wm, low_wm; /* early aging watermarks, percent of max_sessions (100: off) */
     uint64_t pol_hash; /* of the policies' ids, zones and names: hit counters reset on change */
 };
 

@@ -38,9 +38,10 @@ FW1_MAC=$(ip -n "$NS_FW" -br link show fw1 | awk '{print $3}')
 S0_MAC=$(ip -n "$NS_SRV" -br link show s0 | awk '{print $3}')
 ip netns exec "$NS_SRV" "$PY" "$LAB_TOP/tests/lab/flood.py" s0 "$S0_MAC" "$FW1_MAC" 10.77.1.2 8080 3000 5 >"$RUN/flood.out" 2>&1 &
 flood=$!
-# The most sessions seen, sampled during the flood.
+# The most sessions seen, sampled while the flood runs (until flood.py exits: on a loaded
+# machine its scapy start alone can take seconds, so a fixed window may miss the flood).
 active=0
-for i in 1 2 3 4 5 6 7 8; do
+while kill -0 "$flood" 2>/dev/null; do
 	sleep 0.5
 	a=$(counter worker sessions_active)
 	[ "${a:-0}" -gt "$active" ] && active=$a

@@ -43,6 +43,8 @@
 #define MOAT_MAP_LG_PERCPU "moat_lg_percpu"
 #define MOAT_MAP_LG_HITS "moat_lg_hits"
 #define MOAT_MAP_LG_LIMIT "moat_lg_limit"
+#define MOAT_MAP_LG_NATCTR "moat_lg_natctr"
+#define MOAT_MAP_LG_POOLCTR "moat_lg_poolctr"
 
 #define MOAT_LG_MAX_SESSIONS 131072 /* entries (two per session) */
 #define MOAT_LG_BANK_RULES 2048     /* policy sub-rules per bank (two banks) */
@@ -275,6 +277,21 @@ struct moat_lg_percpu {
 struct moat_lg_limit {
     __u64 active;
     __u64 max; /* 0: no limit */
+};
+
+/*
+ * moat_lg_natctr: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_NAT_CTRS, by NatRule.id (ids above:
+ * not counted). moat_lg_poolctr: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_MAX_POOLS, by
+ * SourcePool.id. As the helper's NatRuleCounter / NatPoolCounter: new flows translated,
+ * translations that failed; allocations, allocations refused (pool exhausted). Ports in use
+ * are counted by controld from the session map.
+ */
+#define MOAT_LG_NAT_CTRS 4096
+struct moat_lg_natctr {
+    __u64 hits, failures;
+};
+struct moat_lg_poolctr {
+    __u64 allocations, exhausted;
 };
 
 /*

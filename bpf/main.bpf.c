@@ -185,6 +185,22 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_lg_limit SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MOAT_LG_NAT_CTRS);
+    __type(key, __u32);
+    __type(value, struct moat_lg_natctr);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_natctr SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MOAT_LG_MAX_POOLS);
+    __type(key, __u32);
+    __type(value, struct moat_lg_poolctr);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_poolctr SEC(".maps");
+
 /* ---- per-packet state, handed from xdp_main_prog to xdp_main_new ---- */
 
 struct pk {
@@ -233,6 +249,27 @@ static __always_inline void policy_count(__u32 id, __u32 bytes, int hit)
     h->hits += hit;
     h->packets++;
     h->bytes += bytes;
+}
+
+/* NAT counters: rule id (0: none) translated a flow (ok) or failed to; pool id (0: none)
+ * allocated or was exhausted. */
+static __always_inline void nat_count(__u32 rule, __u32 pool, int ok)
+{
+    struct moat_lg_natctr *r = rule ? bpf_map_lookup_elem(&moat_lg_natctr, &rule) : 0;
+    struct moat_lg_poolctr *pc = pool ? bpf_map_lookup_elem(&moat_lg_poolctr, &pool) : 0;
+
+    if (r) {
+        if (ok)
+            r->hits++;
+        else
+            r->failures++;
+    }
+    if (pc) {
+        if (ok)
+            pc->allocations++;
+        else
+            pc->exhausted++;
+    }
 }
 
 static __always_inline struct moat_lg_stats *stats(void)
@@ -1486,10 +1523,12 @@ int xdp_main_new(struct xdp_md *ctx)
     nat = dnat_rule || snat_rule || snat_iface || snat_pool_on;
     w->v.flags = nat ? MOAT_LG_F_NAT : 0;
     if (insert_reverse(w, alloc, port_lo, port_hi)) {
-        if (alloc)
+        if (alloc) {
             st->nat_alloc_fail++;
-        else
+            nat_count(snat_rule, snat_pool, 0);
+        } else {
             st->session_conflict++;
+        }
         return XDP_DROP;
     }
     /* NAT may have ended up as the identity (port kept): still marked, rewrite is a no-op. */
@@ -1505,6 +1544,8 @@ int xdp_main_new(struct xdp_md *ctx)
         return XDP_DROP;
     }
     st->sessions_created++;
+    nat_count(dnat_rule, 0, 1);
+    nat_count(snat_rule, snat_pool, 1);
     if (lim)
         __sync_fetch_and_add(&lim->active, 1);
     ev = bpf_ringbuf_reserve(&moat_lg_events, sizeof(*ev), 0);

@@ -583,7 +583,8 @@ struct legacy {
     struct controld *c;
     struct bpf_object *obj;
     int sess_fd, cfg_fd, ifs_fd, pairs_fd, rules_fd, pfx_fd, nat_fd, spools_fd, dpools_fd;
-    int routes_fd, neigh_fd, tx_fd, stats_fd, progs_fd, hits_fd;
+    int routes_fd, neigh_fd, tx_fd, stats_fd, progs_fd, hits_fd, natctr_fd, poolctr_fd;
+    uint32_t pool_inuse[MOAT_LG_MAX_POOLS]; /* sessions per source pool, as of the last sweep */
     struct ring_buffer *rb;
     uv_poll_t poll;
     bool poll_on;
@@ -1106,6 +1107,7 @@ static void sweep_cb(uv_timer_t *t)
     uint64_t now = mono_ns();
     struct idle_ref *live = calloc(n ? n : 1, sizeof(*live));
     unsigned nlive = 0;
+    uint32_t inuse[MOAT_LG_MAX_POOLS] = {0};
     for (unsigned i = 0; i < n; i++) {
         struct moat_lg_sess fv, rv;
         if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &fv) < 0)
@@ -1140,9 +1142,12 @@ static void sweep_cb(uv_timer_t *t)
                       MOAT__CLOSE_REASON__CLOSE_NONE, &b);
             if (live)
                 live[nlive++] = (struct idle_ref){last, i};
+            if (fv.snat_pool < MOAT_LG_MAX_POOLS)
+                inuse[fv.snat_pool]++;
         }
         mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
     }
+    memcpy(lg->pool_inuse, inuse, sizeof(inuse));
     if (live)
         early_age(lg, keys, live, nlive, now);
     free(live);
@@ -1198,6 +1203,37 @@ uint64_t legacy_clear(struct legacy *lg, const uint64_t *ids, size_t n)
         log_info("clear security flow session: %llu kernel-path sessions closed",
                  (unsigned long long)closed);
     return closed;
+}
+
+void legacy_nat_counters(struct legacy *lg, Moat__PolicyCountersReply *r)
+{
+    int ncpu = libbpf_num_possible_cpus();
+    if (!lg || !r || ncpu <= 0)
+        return;
+    struct moat_lg_natctr *nc = calloc((size_t)ncpu, sizeof(*nc));
+    struct moat_lg_poolctr *pc = calloc((size_t)ncpu, sizeof(*pc));
+    for (size_t i = 0; nc && i < r->n_nat_rules; i++) {
+        uint32_t id = r->nat_rules[i]->rule_id;
+        if (id >= MOAT_LG_NAT_CTRS || bpf_map_lookup_elem(lg->natctr_fd, &id, nc) < 0)
+            continue;
+        for (int k = 0; k < ncpu; k++) {
+            r->nat_rules[i]->hits += nc[k].hits;
+            r->nat_rules[i]->failures += nc[k].failures;
+        }
+    }
+    for (size_t i = 0; pc && i < r->n_nat_pools; i++) {
+        Moat__NatPoolCounter *p = r->nat_pools[i];
+        uint32_t id = p->pool_id;
+        if (id == 0 || id >= MOAT_LG_MAX_POOLS || bpf_map_lookup_elem(lg->poolctr_fd, &id, pc) < 0)
+            continue;
+        for (int k = 0; k < ncpu; k++) {
+            p->allocations += pc[k].allocations;
+            p->exhausted += pc[k].exhausted;
+        }
+        p->ports_in_use += lg->pool_inuse[id];
+    }
+    free(nc);
+    free(pc);
 }
 
 void legacy_policy_hits(struct legacy *lg, uint32_t id, struct moat_lg_hit *out)
@@ -1397,14 +1433,15 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
         int *fd;
         const char *name;
     } maps[] = {
-        {&lg->sess_fd, MOAT_MAP_LG_SESS},     {&lg->cfg_fd, MOAT_MAP_LG_CFG},
-        {&lg->ifs_fd, MOAT_MAP_LG_IFS},       {&lg->pairs_fd, MOAT_MAP_LG_PAIRS},
-        {&lg->rules_fd, MOAT_MAP_LG_RULES},   {&lg->pfx_fd, MOAT_MAP_LG_PFX},
-        {&lg->nat_fd, MOAT_MAP_LG_NAT},       {&lg->spools_fd, MOAT_MAP_LG_SPOOLS},
-        {&lg->dpools_fd, MOAT_MAP_LG_DPOOLS}, {&lg->routes_fd, MOAT_MAP_LG_ROUTES},
-        {&lg->neigh_fd, MOAT_MAP_LG_NEIGH},   {&lg->tx_fd, MOAT_MAP_LG_TX},
-        {&lg->stats_fd, MOAT_MAP_LG_STATS},   {&lg->progs_fd, MOAT_MAP_PROGS},
-        {&lg->hits_fd, MOAT_MAP_LG_HITS},
+        {&lg->sess_fd, MOAT_MAP_LG_SESS},       {&lg->cfg_fd, MOAT_MAP_LG_CFG},
+        {&lg->ifs_fd, MOAT_MAP_LG_IFS},         {&lg->pairs_fd, MOAT_MAP_LG_PAIRS},
+        {&lg->rules_fd, MOAT_MAP_LG_RULES},     {&lg->pfx_fd, MOAT_MAP_LG_PFX},
+        {&lg->nat_fd, MOAT_MAP_LG_NAT},         {&lg->spools_fd, MOAT_MAP_LG_SPOOLS},
+        {&lg->dpools_fd, MOAT_MAP_LG_DPOOLS},   {&lg->routes_fd, MOAT_MAP_LG_ROUTES},
+        {&lg->neigh_fd, MOAT_MAP_LG_NEIGH},     {&lg->tx_fd, MOAT_MAP_LG_TX},
+        {&lg->stats_fd, MOAT_MAP_LG_STATS},     {&lg->progs_fd, MOAT_MAP_PROGS},
+        {&lg->hits_fd, MOAT_MAP_LG_HITS},       {&lg->natctr_fd, MOAT_MAP_LG_NATCTR},
+        {&lg->poolctr_fd, MOAT_MAP_LG_POOLCTR},
     };
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
         int fd = find_fd(lg, maps[i].name, err, errlen);

@@ -135,5 +135,9 @@ uint64_t legacy_clear(struct legacy *lg, const uint64_t *ids, size_t n);
 /* Hit counters of policy id (0: the default policy) in the kernel path, summed over CPUs;
  * zero when the legacy path is not loaded. */
 void legacy_policy_hits(struct legacy *lg, uint32_t id, struct moat_lg_hit *out);
+/* Adds the kernel path's NAT counters (rule hits and failures; pool allocations, exhaustion
+ * and ports in use, as of the last sweep) into the helper's counters of the same rules and
+ * pools in r. */
+void legacy_nat_counters(struct legacy *lg, Moat__PolicyCountersReply *r);
 
 #endif

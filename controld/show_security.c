@@ -461,6 +461,10 @@ static void nat_counters_reply(struct controld *c, struct op_client *cl, const s
                  r->generation, c->config_generation);
         use = NULL;
     }
+    /* The legacy in-kernel path's translations count with the helper's (the reply is ours
+     * until this returns). */
+    if (use)
+        legacy_nat_counters(c->legacy, (Moat__PolicyCountersReply *)use);
     struct strbuf o;
     strbuf_init(&o);
     show_nat_render(c, &a->nat_query, use, use ? NULL : note, a->json, &o);

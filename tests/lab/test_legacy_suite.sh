@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Issue 6: "the same firewall/NAT suite passes with `mode legacy` forced". Runs
-# test_firewall.sh, test_nat.sh and test_session_limit.sh (max-sessions, session_table_full,
-# early aging) with MOAT_FORCE_MODE=legacy (lib.sh writes `mode legacy`
+# test_firewall.sh, test_nat.sh, test_nat_pool.sh and test_session_limit.sh (max-sessions,
+# session_table_full, early aging) with MOAT_FORCE_MODE=legacy (lib.sh writes `mode legacy`
 # into every config controld starts with or commits; is_ready then waits for mode legacy, no
 # interface armed and the config compiled into xdp_main_prog; with ip_forward=0 in the
 # firewall namespace every forwarded packet crossed the kernel path). Then what only
 # kernel-path sessions show: a commit that removes the permitting policy closes a live
 # kernel-path session (reason policy) and its packets stop, while a session still permitted
 # keeps going; a reject policy answers TCP with a reset sent from XDP (IPv4 and IPv6).
-# lab: once (the three suites take ~2.5 minutes; controld's side of it runs under the sanitizer
+# lab: once (the four suites take ~3 minutes; controld's side of it runs under the sanitizer
 # in test_legacy.sh)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -16,7 +16,7 @@ export MOAT_FORCE_MODE=legacy
 . "$HERE/lib.sh"
 lab_init legacy_suite
 
-for t in test_firewall test_nat test_session_limit; do
+for t in test_firewall test_nat test_nat_pool test_session_limit; do
 	t0=$SECONDS
 	bash "$HERE/$t.sh" >"$RUN/$t.out" 2>&1
 	rc=$?

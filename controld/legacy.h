@@ -14,6 +14,12 @@
  *  - Consumes the session events of the ring buffer (creates: into the session mirror at
  *    once; resolve requests: netlink) and sweeps the session map every second: sessions idle
  *    beyond their timeout are deleted and closed in the mirror, live ones update it.
+ *  - Operator commands and commits cover the kernel path's sessions too: clear security flow
+ *    session (legacy_clear), commit-time re-evaluation (flow policy-reevaluate: sessions no
+ *    longer permitted are closed with reason policy), policy hit counts (moat_lg_hits) and NAT
+ *    rule / pool counters (moat_lg_natctr, moat_lg_poolctr) added to the helper's.
+ *  - max-sessions: moat_lg_limit holds the session count (kept by xdp_main_new and here) and
+ *    the limit; the sweep ages the sessions idle longest early above the high watermark.
  *  - Fallback: when forwarding is disarmed after having been armed (the helper died),
  *    legacy_on_disarm() seeds the session map from the mirror (both tuples, so NAT
  *    continues); when the helper is armed again, legacy_on_arm() empties the map (the helper

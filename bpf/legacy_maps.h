@@ -41,6 +41,10 @@
 #define MOAT_MAP_LG_EVENTS "moat_lg_events"
 #define MOAT_MAP_LG_STATS "moat_lg_stats"
 #define MOAT_MAP_LG_PERCPU "moat_lg_percpu"
+#define MOAT_MAP_LG_HITS "moat_lg_hits"
+#define MOAT_MAP_LG_LIMIT "moat_lg_limit"
+#define MOAT_MAP_LG_NATCTR "moat_lg_natctr"
+#define MOAT_MAP_LG_POOLCTR "moat_lg_poolctr"
 
 #define MOAT_LG_MAX_SESSIONS 131072 /* entries (two per session) */
 #define MOAT_LG_BANK_RULES 2048     /* policy sub-rules per bank (two banks) */
@@ -49,7 +53,8 @@
 #define MOAT_LG_MAX_PFX 16384
 #define MOAT_LG_BANK_NAT 256 /* NAT rules per bank (two banks) */
 #define MOAT_LG_MAX_NAT (2 * MOAT_LG_BANK_NAT)
-#define MOAT_LG_MAX_POOLS 256 /* pool ids 1..255 */
+#define MOAT_LG_MAX_POOLS 256     /* pool ids 1..255 */
+#define MOAT_LG_MAX_POLICIES 4096 /* hit counters by policy id (0: the default policy) */
 #define MOAT_LG_POOL_RANGES 8
 #define MOAT_LG_MAX_ROUTES 4096
 #define MOAT_LG_MAX_NEIGH 4096
@@ -262,6 +267,44 @@ struct moat_lg_percpu {
 };
 
 /*
+ * moat_lg_limit: BPF_MAP_TYPE_ARRAY (BPF_F_MMAPABLE), one entry: the session count and the
+ * limit (flow max-sessions, at most MOAT_LG_MAX_SESSIONS / 2: two entries a session).
+ * xdp_main_new refuses a new session at max (session_table_full) and adds one per session it
+ * creates (and takes one off for a session it replaces); controld, which maps it, takes one
+ * off per session it deletes (aged, cleared, closed by a commit, early aged) and adds the
+ * sessions it seeds.
+ */
+struct moat_lg_limit {
+    __u64 active;
+    __u64 max; /* 0: no limit */
+};
+
+/*
+ * moat_lg_natctr: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_NAT_CTRS, by NatRule.id (ids above:
+ * not counted). moat_lg_poolctr: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_MAX_POOLS, by
+ * SourcePool.id. As the helper's NatRuleCounter / NatPoolCounter: new flows translated,
+ * translations that failed; allocations, allocations refused (pool exhausted). Ports in use
+ * are counted by controld from the session map.
+ */
+#define MOAT_LG_NAT_CTRS 4096
+struct moat_lg_natctr {
+    __u64 hits, failures;
+};
+struct moat_lg_poolctr {
+    __u64 allocations, exhausted;
+};
+
+/*
+ * moat_lg_hits: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_MAX_POLICIES, by policy id (0: the default
+ * policy): as the helper counts them, hits = first packets the policy decided, packets and
+ * bytes = those of its sessions (permit) or the dropped first packets (deny, reject). controld
+ * zeroes them when a commit renumbers the policies.
+ */
+struct moat_lg_hit {
+    __u64 hits, packets, bytes;
+};
+
+/*
  * moat_lg_stats: BPF_MAP_TYPE_PERCPU_ARRAY, one entry; readers sum over CPUs. rx counts
  * every packet; each ends in exactly one of the decisions marked (d).
  */
@@ -275,7 +318,7 @@ struct moat_lg_percpu {
     X(sessions_created)                                                                            \
     X(policy_permit)                                                                               \
     X(policy_deny)          /* (d) */                                                              \
-    X(policy_reject)        /* (d) dropped (no RST / unreachable is sent by this path) */          \
+    X(policy_reject)        /* (d) TCP answered with a reset (reject_sent), the rest dropped */    \
     X(zone_drop)            /* (d) between a zoned and an unzoned interface */                     \
     X(plain_forward)        /* both interfaces in no zone: routed without a session */             \
     X(tcp_invalid)          /* (d) */                                                              \
@@ -292,7 +335,9 @@ struct moat_lg_percpu {
     X(malformed)            /* (d) */                                                              \
     X(armed_miss)           /* (d) no session, interface still armed: the helper owns new flows */ \
     X(not_ready)            /* (d) no configuration compiled yet: to the kernel */                 \
-    X(events_lost)          /* the event ring was full */
+    X(events_lost)          /* the event ring was full */                                          \
+    X(reject_sent)          /* policy reject: a TCP reset sent back (XDP_TX) */                    \
+    X(session_table_full)   /* (d) new flow dropped: max-sessions reached */
 
 struct moat_lg_stats {
 #define MOAT_LG_X(f) __u64 f;

@@ -17,8 +17,9 @@
  *
  * ICMP errors go with the session of the packet they quote (translated back under NAT), else
  * they are dropped (icmp_error_unmatched). Unsupported here and counted (unsupported),
- * dropped: IP fragments, IPv6 extension headers, VLAN tags. Policy reject drops without an
- * answer (policy_reject).
+ * dropped: IP fragments, IPv6 extension headers, VLAN tags. Policy reject (policy_reject)
+ * answers TCP with a reset sent back from XDP (reject_sent); other protocols are dropped (no
+ * ICMP unreachable from this path yet).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -167,6 +168,39 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_lg_percpu SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MOAT_LG_MAX_POLICIES);
+    __type(key, __u32);
+    __type(value, struct moat_lg_hit);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_hits SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __type(key, __u32);
+    __type(value, struct moat_lg_limit);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_limit SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MOAT_LG_NAT_CTRS);
+    __type(key, __u32);
+    __type(value, struct moat_lg_natctr);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_natctr SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MOAT_LG_MAX_POOLS);
+    __type(key, __u32);
+    __type(value, struct moat_lg_poolctr);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_poolctr SEC(".maps");
+
 /* ---- per-packet state, handed from xdp_main_prog to xdp_main_new ---- */
 
 struct pk {
@@ -204,6 +238,39 @@ struct {
 } moat_lg_scratch SEC(".maps");
 
 /* ---- helpers ---- */
+
+/* Counts a packet for policy id (hit: the first packet of a flow it decided). */
+static __always_inline void policy_count(__u32 id, __u32 bytes, int hit)
+{
+    struct moat_lg_hit *h = bpf_map_lookup_elem(&moat_lg_hits, &id);
+
+    if (!h)
+        return;
+    h->hits += hit;
+    h->packets++;
+    h->bytes += bytes;
+}
+
+/* NAT counters: rule id (0: none) translated a flow (ok) or failed to; pool id (0: none)
+ * allocated or was exhausted. */
+static __always_inline void nat_count(__u32 rule, __u32 pool, int ok)
+{
+    struct moat_lg_natctr *r = rule ? bpf_map_lookup_elem(&moat_lg_natctr, &rule) : 0;
+    struct moat_lg_poolctr *pc = pool ? bpf_map_lookup_elem(&moat_lg_poolctr, &pool) : 0;
+
+    if (r) {
+        if (ok)
+            r->hits++;
+        else
+            r->failures++;
+    }
+    if (pc) {
+        if (ok)
+            pc->allocations++;
+        else
+            pc->exhausted++;
+    }
+}
 
 static __always_inline struct moat_lg_stats *stats(void)
 {
@@ -866,7 +933,10 @@ int xdp_main_prog(struct xdp_md *ctx)
             if (v == TCP_REOPEN) {
                 /* A new connection on the tuple of a finished one: replace the session. */
                 struct moat_lg_key peer = s->peer;
-                bpf_map_delete_elem(&moat_lg_sess, &peer);
+                struct moat_lg_limit *lim = bpf_map_lookup_elem(&moat_lg_limit, &zero);
+
+                if (!bpf_map_delete_elem(&moat_lg_sess, &peer) && lim && lim->active)
+                    __sync_fetch_and_add(&lim->active, -1);
                 bpf_map_delete_elem(&moat_lg_sess, &p->k);
                 goto miss;
             }
@@ -886,6 +956,7 @@ int xdp_main_prog(struct xdp_md *ctx)
         st->session_hit++;
     __sync_fetch_and_add(&s->packets, 1);
     __sync_fetch_and_add(&s->bytes, p->l3_len);
+    policy_count(s->policy_id, p->l3_len, 0);
     s->last_seen_ns = bpf_ktime_get_ns();
     out_tuple(&s->peer, &o);
     return forward(ctx, p, &o, s->flags & MOAT_LG_F_NAT, st);
@@ -895,6 +966,125 @@ miss:
     bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_NEW);
     st->not_ready++;
     return to_kernel();
+}
+
+/* ---- policy reject: a TCP first packet is answered with a reset ---- */
+
+struct pseudo6 {
+    __u8 src[16];
+    __u8 dst[16];
+    __be32 len;
+    __be32 proto;
+};
+
+/*
+ * The rejected TCP packet becomes the reset that answers it (RFC 9293 3.10.7.1: ACK set:
+ * seq = its ack, RST; else seq 0, RST|ACK acknowledging what it occupied), addresses, ports
+ * and MACs swapped, options and payload cut, and goes back out of the interface it came in
+ * on (XDP_TX), as the helper's send_reject answers. Returns the verdict, or -1 when the
+ * packet cannot be turned around (IPv4 options: dropped, as before).
+ */
+static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    struct tcphdr *th;
+    __u32 l4 = p->l4_off, seq, ack, occupied, thlen;
+    __u8 mac[6], f;
+    int delta;
+
+    if (l4 != sizeof(*eth) + (p->family == 4 ? 20 : 40))
+        return -1;
+    th = data + l4;
+    if ((void *)(eth + 1) > data_end || (void *)(th + 1) > data_end)
+        return -1;
+    thlen = th->doff * 4;
+    f = p->tcp_flags;
+    seq = bpf_ntohl(th->seq);
+    ack = bpf_ntohl(th->ack_seq);
+    occupied = p->l3_len - (l4 - sizeof(*eth)) - thlen + !!(f & TCPF_SYN) + !!(f & TCPF_FIN);
+    __builtin_memcpy(mac, eth->h_source, 6);
+    __builtin_memcpy(eth->h_source, eth->h_dest, 6);
+    __builtin_memcpy(eth->h_dest, mac, 6);
+    {
+        __be16 t = th->source;
+        th->source = th->dest;
+        th->dest = t;
+    }
+    if (f & TCPF_ACK) {
+        th->seq = bpf_htonl(ack);
+        th->ack_seq = 0;
+        ((__u8 *)th)[13] = TCPF_RST;
+    } else {
+        th->seq = 0;
+        th->ack_seq = bpf_htonl(seq + occupied);
+        ((__u8 *)th)[13] = TCPF_RST | TCPF_ACK;
+    }
+    ((__u8 *)th)[12] = 5 << 4;
+    th->window = 0;
+    th->check = 0;
+    th->urg_ptr = 0;
+    /* Cut options and payload: the frame ends after the 20-byte TCP header. */
+    delta = (int)(l4 + sizeof(*th)) - (int)(data_end - data);
+    if (delta < 0 && bpf_xdp_adjust_tail(ctx, delta))
+        return -1;
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    if (p->family == 4) {
+        struct iphdr *iph = data + sizeof(struct ethhdr);
+        struct {
+            __be32 src, dst;
+            __u8 zero, proto;
+            __be16 len;
+        } ph;
+        __be32 a;
+        __s64 sum;
+
+        th = data + sizeof(struct ethhdr) + 20;
+        if ((void *)(th + 1) > data_end)
+            return -1;
+        a = iph->saddr;
+        iph->saddr = iph->daddr;
+        iph->daddr = a;
+        iph->tot_len = bpf_htons(40);
+        iph->ttl = 64;
+        iph->id = 0;
+        iph->frag_off = bpf_htons(0x4000);
+        iph->check = 0;
+        sum = bpf_csum_diff(0, 0, (__be32 *)iph, 20, 0);
+        iph->check = (__u16)~csum_fold((__u32)sum);
+        ph.src = iph->saddr;
+        ph.dst = iph->daddr;
+        ph.zero = 0;
+        ph.proto = IPPROTO_TCP;
+        ph.len = bpf_htons(20);
+        sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+        sum = bpf_csum_diff(0, 0, (__be32 *)th, 20, (__u32)sum);
+        th->check = (__u16)~csum_fold((__u32)sum);
+    } else {
+        struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+        struct pseudo6 ph;
+        __u8 t[16];
+        __s64 sum;
+
+        th = data + sizeof(struct ethhdr) + 40;
+        if ((void *)(th + 1) > data_end)
+            return -1;
+        __builtin_memcpy(t, &ip6->saddr, 16);
+        __builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
+        __builtin_memcpy(&ip6->daddr, t, 16);
+        ip6->payload_len = bpf_htons(20);
+        ip6->hop_limit = 64;
+        __builtin_memcpy(ph.src, &ip6->saddr, 16);
+        __builtin_memcpy(ph.dst, &ip6->daddr, 16);
+        ph.len = bpf_htonl(20);
+        ph.proto = bpf_htonl(IPPROTO_TCP);
+        sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+        sum = bpf_csum_diff(0, 0, (__be32 *)th, 20, (__u32)sum);
+        th->check = (__u16)~csum_fold((__u32)sum);
+    }
+    return XDP_TX;
 }
 
 /* ---- xdp_main_new: the first packet of a flow ---- */
@@ -1074,6 +1264,7 @@ int xdp_main_new(struct xdp_md *ctx)
     struct moat_lg_nat_rule *dr = 0, *sr = 0;
     struct moat_lg_pair *pair;
     struct moat_lg_percpu *pc;
+    struct moat_lg_limit *lim;
     struct moat_lg_event *ev;
     struct scratch *w;
     struct pk *p;
@@ -1211,12 +1402,26 @@ int xdp_main_new(struct xdp_md *ctx)
             }
         }
     }
+    policy_count(policy_id, p->l3_len, 1);
     if (action == MOAT_LG_DENY) {
         st->policy_deny++;
         return XDP_DROP;
     }
     if (action != MOAT_LG_PERMIT) {
         st->policy_reject++;
+        if (p->proto == IPPROTO_TCP && !(p->tcp_flags & TCPF_RST)) {
+            int v = reject_tcp(ctx, p);
+
+            if (v >= 0) {
+                st->reject_sent++;
+                return v;
+            }
+        }
+        return XDP_DROP;
+    }
+    lim = bpf_map_lookup_elem(&moat_lg_limit, &zero);
+    if (lim && lim->max && lim->active >= lim->max) {
+        st->session_table_full++;
         return XDP_DROP;
     }
     st->policy_permit++;
@@ -1318,10 +1523,12 @@ int xdp_main_new(struct xdp_md *ctx)
     nat = dnat_rule || snat_rule || snat_iface || snat_pool_on;
     w->v.flags = nat ? MOAT_LG_F_NAT : 0;
     if (insert_reverse(w, alloc, port_lo, port_hi)) {
-        if (alloc)
+        if (alloc) {
             st->nat_alloc_fail++;
-        else
+            nat_count(snat_rule, snat_pool, 0);
+        } else {
             st->session_conflict++;
+        }
         return XDP_DROP;
     }
     /* NAT may have ended up as the identity (port kept): still marked, rewrite is a no-op. */
@@ -1337,6 +1544,10 @@ int xdp_main_new(struct xdp_md *ctx)
         return XDP_DROP;
     }
     st->sessions_created++;
+    nat_count(dnat_rule, 0, 1);
+    nat_count(snat_rule, snat_pool, 1);
+    if (lim)
+        __sync_fetch_and_add(&lim->active, 1);
     ev = bpf_ringbuf_reserve(&moat_lg_events, sizeof(*ev), 0);
     if (ev) {
         ev->kind = MOAT_LG_EV_CREATE;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -483,7 +484,83 @@ int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables 
     t->cfg.udp = f && f->udp_timeout ? f->udp_timeout : 60;
     t->cfg.icmp = f && f->icmp_timeout ? f->icmp_timeout : 60;
     t->cfg.other = f && f->other_timeout ? f->other_timeout : 60;
+    t->reevaluate = f ? f->policy_reevaluate : true;
+    t->max_sessions = f && f->max_sessions && f->max_sessions < MOAT_LG_SESSION_CAP
+                          ? f->max_sessions
+                          : MOAT_LG_SESSION_CAP;
+    /* As the helper reads them: unset (0) watermarks, no early aging. */
+    t->high_wm = f && f->aging_high_watermark ? f->aging_high_watermark : 100;
+    t->low_wm = f && f->aging_low_watermark ? f->aging_low_watermark : t->high_wm;
+    /* FNV-1a over what a policy id means: the hit counters follow the id. */
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < s->n_policies; i++) {
+        const Moat__Policy *p = s->policies[i];
+        uint32_t v[3] = {p->id, p->from_zone, p->to_zone};
+        const uint8_t *b = (const uint8_t *)v;
+        for (size_t k = 0; k < sizeof(v); k++)
+            h = (h ^ b[k]) * 1099511628211ull;
+        for (const char *c = p->name ? p->name : ""; *c; c++)
+            h = (h ^ (uint8_t)*c) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull;
+    }
+    t->pol_hash = h;
     return 0;
+}
+
+/* 1 if addr is in list (0: any) of t: the LPM lookup of in_list() in main.bpf.c. */
+static bool tables_in_list(const struct legacy_tables *t, uint32_t list, const uint8_t *addr,
+                           uint8_t family)
+{
+    if (!list)
+        return true;
+    uint32_t want = htonl(list * 2 + (family == 6 ? 1 : 0));
+    for (unsigned i = 0; i < t->n_pfx; i++) {
+        const struct moat_lg_pfx_key *k = &t->pfx[i].key;
+        if (k->list != want)
+            continue;
+        unsigned bits = k->prefixlen - 32, full = bits / 8, rem = bits % 8;
+        if (memcmp(k->addr, addr, full) != 0)
+            continue;
+        if (rem && ((k->addr[full] ^ addr[full]) & (uint8_t)(0xff << (8 - rem))))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+int legacy_policy_eval(const struct legacy_tables *t, uint16_t from_zone, uint16_t to_zone,
+                       uint8_t proto, uint8_t family, const uint8_t *src, const uint8_t *dst,
+                       uint16_t sport, uint16_t dport, uint32_t *policy_id, uint32_t *app_timeout)
+{
+    *policy_id = 0;
+    *app_timeout = 0;
+    uint32_t key = (uint32_t)from_zone << 16 | to_zone;
+    const struct moat_lg_pair *pair = NULL;
+    for (unsigned i = 0; i < t->n_pairs; i++) {
+        if (t->pairs[i].key == key) {
+            pair = &t->pairs[i].val;
+            break;
+        }
+    }
+    unsigned base = t->bank * MOAT_LG_BANK_RULES;
+    for (uint32_t i = 0; pair && i < pair->count; i++) {
+        uint32_t idx = pair->first + i - base;
+        if (idx >= t->n_rules)
+            break;
+        const struct moat_lg_rule *r = &t->rules[idx];
+        if (r->proto && r->proto != proto)
+            continue;
+        if (sport < r->sport_lo || sport > r->sport_hi || dport < r->dport_lo ||
+            dport > r->dport_hi)
+            continue;
+        if (!tables_in_list(t, r->src_list, src, family) ||
+            !tables_in_list(t, r->dst_list, dst, family))
+            continue;
+        *policy_id = r->policy_id;
+        *app_timeout = r->app_timeout;
+        return r->action;
+    }
+    return t->cfg.default_permit ? MOAT_LG_PERMIT : MOAT_LG_DENY;
 }
 
 void legacy_tables_free(struct legacy_tables *t)
@@ -506,7 +583,8 @@ struct legacy {
     struct controld *c;
     struct bpf_object *obj;
     int sess_fd, cfg_fd, ifs_fd, pairs_fd, rules_fd, pfx_fd, nat_fd, spools_fd, dpools_fd;
-    int routes_fd, neigh_fd, tx_fd, stats_fd, progs_fd;
+    int routes_fd, neigh_fd, tx_fd, stats_fd, progs_fd, hits_fd, natctr_fd, poolctr_fd;
+    uint32_t pool_inuse[MOAT_LG_MAX_POOLS]; /* sessions per source pool, as of the last sweep */
     struct ring_buffer *rb;
     uv_poll_t poll;
     bool poll_on;
@@ -517,6 +595,11 @@ struct legacy {
     struct moat_lg_cfg cfg; /* timeouts of the last sync */
     /* Counters (logged and shown). */
     uint64_t syncs, sync_errors, events, resolves, seeded, flushed, swept_closed;
+    uint64_t aged_out, cleared, policy_closed; /* sessions closed: idle, by clear, by a commit */
+    uint64_t pol_hash;                         /* of the policies the hit counters belong to */
+    struct moat_lg_limit *limit;               /* moat_lg_limit, mmap'd */
+    uint32_t high_wm, low_wm;                  /* early aging, percent of limit->max */
+    uint64_t early_aged;
     char last_error[256];
 };
 
@@ -641,6 +724,86 @@ static int apply_tables(struct legacy *lg, const struct legacy_tables *t)
                     MOAT_LG_MAX_PFX);
 }
 
+/* Every key of the session map (at most MOAT_LG_MAX_SESSIONS), malloc'd. */
+static struct moat_lg_key *all_keys(struct legacy *lg, unsigned *n);
+static void close_session(struct legacy *lg, const struct moat_lg_key *fk,
+                          const struct moat_lg_sess *fv, bool has_rev,
+                          const struct moat_lg_sess *rv, Moat__CloseReason why);
+
+/* n sessions deleted by controld: off the count xdp_main_new limits new sessions with. */
+static void sess_gone(struct legacy *lg, uint64_t n)
+{
+    uint64_t old = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&lg->limit->active, &old, old > n ? old - n : 0, false,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+/* The policies were renumbered: their hit counters start again (as a new policy's would). */
+static void reset_hits(struct legacy *lg)
+{
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0)
+        return;
+    struct moat_lg_hit *z = calloc((size_t)ncpu, sizeof(*z));
+    if (!z)
+        return;
+    for (uint32_t k = 0; k < MOAT_LG_MAX_POLICIES; k++)
+        bpf_map_update_elem(lg->hits_fd, &k, z, BPF_ANY);
+    free(z);
+}
+
+/*
+ * Commit-time re-evaluation (flow policy-reevaluate, as the helper's workers do): every
+ * kernel-path session is decided again by the new policies, as its first packet was (source
+ * before source NAT, destination after destination NAT); no longer permitted: closed (reason
+ * policy), else it takes the policy id and application timeout of the new decision.
+ */
+static void reevaluate(struct legacy *lg, const struct legacy_tables *t)
+{
+    ring_buffer__consume(lg->rb);
+    unsigned n;
+    struct moat_lg_key *keys = all_keys(lg, &n);
+    if (!keys)
+        return;
+    unsigned closed = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct moat_lg_sess fv, rv;
+        if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &fv) < 0 || fv.dir != 0)
+            continue;
+        if (!fv.from_zone || !fv.to_zone)
+            continue;
+        bool has_rev = bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0;
+        const struct moat_lg_key *k = &keys[i];
+        uint16_t sport = ntohs(k->sport), dport = ntohs(fv.peer.sport);
+        if (k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6) {
+            /* ICMP sessions are echo flows: the request's type, code 0. */
+            sport = 0;
+            dport = (uint16_t)((k->proto == IPPROTO_ICMP ? 8 : 128) << 8);
+        }
+        uint32_t pid, app_to;
+        int act = legacy_policy_eval(t, fv.from_zone, fv.to_zone, k->proto, k->family, k->src,
+                                     fv.peer.src, sport, dport, &pid, &app_to);
+        if (act != MOAT_LG_PERMIT) {
+            close_session(lg, k, &fv, has_rev, &rv, MOAT__CLOSE_REASON__CLOSE_POLICY);
+            lg->policy_closed++;
+            closed++;
+            continue;
+        }
+        if (pid != fv.policy_id || app_to != fv.app_timeout) {
+            fv.policy_id = rv.policy_id = pid;
+            fv.app_timeout = rv.app_timeout = app_to;
+            bpf_map_update_elem(lg->sess_fd, &keys[i], &fv, BPF_EXIST);
+            if (has_rev)
+                bpf_map_update_elem(lg->sess_fd, &fv.peer, &rv, BPF_EXIST);
+        }
+    }
+    free(keys);
+    if (closed)
+        log_info("legacy path: the commit closed %u kernel-path sessions no longer permitted",
+                 closed);
+}
+
 int legacy_sync(struct legacy *lg)
 {
     if (!lg)
@@ -673,6 +836,15 @@ int legacy_sync(struct legacy *lg)
         lg->synced = true;
         lg->cfg = t.cfg;
         lg->last_error[0] = 0;
+        __atomic_store_n(&lg->limit->max, t.max_sessions, __ATOMIC_RELAXED);
+        lg->high_wm = t.high_wm;
+        lg->low_wm = t.low_wm;
+        if (t.pol_hash != lg->pol_hash) {
+            reset_hits(lg);
+            lg->pol_hash = t.pol_hash;
+        }
+        if (t.reevaluate)
+            reevaluate(lg, &t);
         log_info("legacy path: %u policy rules in %u zone pairs, %u NAT rules, %u prefixes, "
                  "%u routes, %u neighbours, %u interfaces (bank %u)",
                  t.n_rules, t.n_pairs, t.n_nat, t.n_pfx, t.n_routes, t.n_neigh, t.n_ifs, bank);
@@ -878,6 +1050,52 @@ static struct moat_lg_key *all_keys(struct legacy *lg, unsigned *n)
     return keys;
 }
 
+struct idle_ref {
+    uint64_t last_ns;
+    unsigned key; /* index into the sweep's keys */
+};
+
+static int idle_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct idle_ref *)a)->last_ns, y = ((const struct idle_ref *)b)->last_ns;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Early aging, as the helper's workers do it: above the high watermark (percent of
+ * max-sessions), the sessions idle the longest are closed (reason early-aged) until the
+ * count is under the low one; a session seen within the last 2 s is never closed early (a
+ * flood that fills the table within that time gets its new flows dropped and counted as
+ * session_table_full instead).
+ */
+static void early_age(struct legacy *lg, const struct moat_lg_key *keys, struct idle_ref *live,
+                      unsigned nlive, uint64_t now)
+{
+    uint64_t max = __atomic_load_n(&lg->limit->max, __ATOMIC_RELAXED);
+    uint64_t active = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+    if (!max || lg->high_wm >= 100 || active * 100 <= (uint64_t)lg->high_wm * max)
+        return;
+    qsort(live, nlive, sizeof(*live), idle_cmp);
+    unsigned closed = 0;
+    for (unsigned i = 0; i < nlive; i++) {
+        active = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+        if (active * 100 <= (uint64_t)lg->low_wm * max || now < live[i].last_ns + 2 * NS_PER_S)
+            break;
+        const struct moat_lg_key *k = &keys[live[i].key];
+        struct moat_lg_sess fv, rv;
+        if (bpf_map_lookup_elem(lg->sess_fd, k, &fv) < 0 || fv.dir != 0)
+            continue;
+        bool has_rev = bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0;
+        close_session(lg, k, &fv, has_rev, &rv, MOAT__CLOSE_REASON__CLOSE_EARLY_AGED);
+        closed++;
+    }
+    lg->early_aged += closed;
+    if (closed)
+        log_info("legacy path: above the high watermark (%u%% of %llu sessions): %u idle "
+                 "sessions aged early",
+                 lg->high_wm, (unsigned long long)max, closed);
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
     struct legacy *lg = t->data;
@@ -887,6 +1105,9 @@ static void sweep_cb(uv_timer_t *t)
     if (!keys)
         return;
     uint64_t now = mono_ns();
+    struct idle_ref *live = calloc(n ? n : 1, sizeof(*live));
+    unsigned nlive = 0;
+    uint32_t inuse[MOAT_LG_MAX_POOLS] = {0};
     for (unsigned i = 0; i < n; i++) {
         struct moat_lg_sess fv, rv;
         if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &fv) < 0)
@@ -906,19 +1127,132 @@ static void sweep_cb(uv_timer_t *t)
         bool expired = !has_rev || (now > last && now - last > to);
         struct rec_buf b;
         if (expired) {
-            bpf_map_delete_elem(lg->sess_fd, &keys[i]);
+            if (bpf_map_delete_elem(lg->sess_fd, &keys[i]) == 0)
+                sess_gone(lg, 1);
             if (has_rev)
                 bpf_map_delete_elem(lg->sess_fd, &fv.peer);
-            record_of(lg, &keys[i], &fv, has_rev ? &rv : NULL, MOAT__DELTA_KIND__DELTA_CLOSE,
-                      expiry_reason(&fv, keys[i].proto), &b);
+            Moat__CloseReason why = expiry_reason(&fv, keys[i].proto);
+            record_of(lg, &keys[i], &fv, has_rev ? &rv : NULL, MOAT__DELTA_KIND__DELTA_CLOSE, why,
+                      &b);
             lg->swept_closed++;
+            if (why == MOAT__CLOSE_REASON__CLOSE_AGED)
+                lg->aged_out++;
         } else {
             record_of(lg, &keys[i], &fv, &rv, MOAT__DELTA_KIND__DELTA_UPDATE,
                       MOAT__CLOSE_REASON__CLOSE_NONE, &b);
+            if (live)
+                live[nlive++] = (struct idle_ref){last, i};
+            if (fv.snat_pool < MOAT_LG_MAX_POOLS)
+                inuse[fv.snat_pool]++;
         }
         mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
     }
+    memcpy(lg->pool_inuse, inuse, sizeof(inuse));
+    if (live)
+        early_age(lg, keys, live, nlive, now);
+    free(live);
     free(keys);
+}
+
+/* Deletes both entries of a session and closes it in the mirror. */
+static void close_session(struct legacy *lg, const struct moat_lg_key *fk,
+                          const struct moat_lg_sess *fv, bool has_rev,
+                          const struct moat_lg_sess *rv, Moat__CloseReason why)
+{
+    if (bpf_map_delete_elem(lg->sess_fd, fk) == 0)
+        sess_gone(lg, 1);
+    if (has_rev)
+        bpf_map_delete_elem(lg->sess_fd, &fv->peer);
+    struct rec_buf b;
+    record_of(lg, fk, fv, has_rev ? rv : NULL, MOAT__DELTA_KIND__DELTA_CLOSE, why, &b);
+    mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint64_t legacy_clear(struct legacy *lg, const uint64_t *ids, size_t n)
+{
+    if (!lg || !n)
+        return 0;
+    uint64_t *sorted = malloc(n * sizeof(*sorted));
+    if (!sorted)
+        return 0;
+    memcpy(sorted, ids, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), u64_cmp);
+    ring_buffer__consume(lg->rb);
+    unsigned nk;
+    struct moat_lg_key *keys = all_keys(lg, &nk);
+    uint64_t closed = 0;
+    for (unsigned i = 0; keys && i < nk; i++) {
+        struct moat_lg_sess fv, rv;
+        if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &fv) < 0 || fv.dir != 0 ||
+            !bsearch(&fv.id, sorted, n, sizeof(*sorted), u64_cmp))
+            continue;
+        bool has_rev = bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0;
+        close_session(lg, &keys[i], &fv, has_rev, &rv, MOAT__CLOSE_REASON__CLOSE_CLEARED);
+        closed++;
+    }
+    free(keys);
+    free(sorted);
+    lg->cleared += closed;
+    if (closed)
+        log_info("clear security flow session: %llu kernel-path sessions closed",
+                 (unsigned long long)closed);
+    return closed;
+}
+
+void legacy_nat_counters(struct legacy *lg, Moat__PolicyCountersReply *r)
+{
+    int ncpu = libbpf_num_possible_cpus();
+    if (!lg || !r || ncpu <= 0)
+        return;
+    struct moat_lg_natctr *nc = calloc((size_t)ncpu, sizeof(*nc));
+    struct moat_lg_poolctr *pc = calloc((size_t)ncpu, sizeof(*pc));
+    for (size_t i = 0; nc && i < r->n_nat_rules; i++) {
+        uint32_t id = r->nat_rules[i]->rule_id;
+        if (id >= MOAT_LG_NAT_CTRS || bpf_map_lookup_elem(lg->natctr_fd, &id, nc) < 0)
+            continue;
+        for (int k = 0; k < ncpu; k++) {
+            r->nat_rules[i]->hits += nc[k].hits;
+            r->nat_rules[i]->failures += nc[k].failures;
+        }
+    }
+    for (size_t i = 0; pc && i < r->n_nat_pools; i++) {
+        Moat__NatPoolCounter *p = r->nat_pools[i];
+        uint32_t id = p->pool_id;
+        if (id == 0 || id >= MOAT_LG_MAX_POOLS || bpf_map_lookup_elem(lg->poolctr_fd, &id, pc) < 0)
+            continue;
+        for (int k = 0; k < ncpu; k++) {
+            p->allocations += pc[k].allocations;
+            p->exhausted += pc[k].exhausted;
+        }
+        p->ports_in_use += lg->pool_inuse[id];
+    }
+    free(nc);
+    free(pc);
+}
+
+void legacy_policy_hits(struct legacy *lg, uint32_t id, struct moat_lg_hit *out)
+{
+    memset(out, 0, sizeof(*out));
+    int ncpu = libbpf_num_possible_cpus();
+    if (!lg || ncpu <= 0 || id >= MOAT_LG_MAX_POLICIES)
+        return;
+    struct moat_lg_hit *pc = calloc((size_t)ncpu, sizeof(*pc));
+    if (!pc)
+        return;
+    if (bpf_map_lookup_elem(lg->hits_fd, &id, pc) == 0) {
+        for (int i = 0; i < ncpu; i++) {
+            out->hits += pc[i].hits;
+            out->packets += pc[i].packets;
+            out->bytes += pc[i].bytes;
+        }
+    }
+    free(pc);
 }
 
 static void flow_to_key(const uint8_t *src, const uint8_t *dst, uint16_t sport, uint16_t dport,
@@ -997,6 +1331,7 @@ void legacy_on_disarm(struct legacy *lg)
     struct seed_ctx x = {.lg = lg, .now = mono_ns(), .off_ms = unix_offset_ms()};
     mirror_foreach(&lg->c->mirror, seed_one, &x);
     lg->seeded += x.n;
+    __atomic_fetch_add(&lg->limit->active, x.n, __ATOMIC_RELAXED);
     log_info("legacy path: seeded %u sessions from the mirror (%u failed): established flows "
              "continue in the kernel path",
              x.n, x.failed);
@@ -1014,6 +1349,7 @@ void legacy_on_arm(struct legacy *lg)
     for (unsigned i = 0; i < n; i++)
         bpf_map_delete_elem(lg->sess_fd, &keys[i]);
     free(keys);
+    sess_gone(lg, n / 2);
     lg->flushed += n / 2;
     if (n)
         log_info("legacy path: the helper is armed and holds the sessions; %u kernel-path "
@@ -1097,13 +1433,15 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
         int *fd;
         const char *name;
     } maps[] = {
-        {&lg->sess_fd, MOAT_MAP_LG_SESS},     {&lg->cfg_fd, MOAT_MAP_LG_CFG},
-        {&lg->ifs_fd, MOAT_MAP_LG_IFS},       {&lg->pairs_fd, MOAT_MAP_LG_PAIRS},
-        {&lg->rules_fd, MOAT_MAP_LG_RULES},   {&lg->pfx_fd, MOAT_MAP_LG_PFX},
-        {&lg->nat_fd, MOAT_MAP_LG_NAT},       {&lg->spools_fd, MOAT_MAP_LG_SPOOLS},
-        {&lg->dpools_fd, MOAT_MAP_LG_DPOOLS}, {&lg->routes_fd, MOAT_MAP_LG_ROUTES},
-        {&lg->neigh_fd, MOAT_MAP_LG_NEIGH},   {&lg->tx_fd, MOAT_MAP_LG_TX},
-        {&lg->stats_fd, MOAT_MAP_LG_STATS},   {&lg->progs_fd, MOAT_MAP_PROGS},
+        {&lg->sess_fd, MOAT_MAP_LG_SESS},       {&lg->cfg_fd, MOAT_MAP_LG_CFG},
+        {&lg->ifs_fd, MOAT_MAP_LG_IFS},         {&lg->pairs_fd, MOAT_MAP_LG_PAIRS},
+        {&lg->rules_fd, MOAT_MAP_LG_RULES},     {&lg->pfx_fd, MOAT_MAP_LG_PFX},
+        {&lg->nat_fd, MOAT_MAP_LG_NAT},         {&lg->spools_fd, MOAT_MAP_LG_SPOOLS},
+        {&lg->dpools_fd, MOAT_MAP_LG_DPOOLS},   {&lg->routes_fd, MOAT_MAP_LG_ROUTES},
+        {&lg->neigh_fd, MOAT_MAP_LG_NEIGH},     {&lg->tx_fd, MOAT_MAP_LG_TX},
+        {&lg->stats_fd, MOAT_MAP_LG_STATS},     {&lg->progs_fd, MOAT_MAP_PROGS},
+        {&lg->hits_fd, MOAT_MAP_LG_HITS},       {&lg->natctr_fd, MOAT_MAP_LG_NATCTR},
+        {&lg->poolctr_fd, MOAT_MAP_LG_POOLCTR},
     };
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
         int fd = find_fd(lg, maps[i].name, err, errlen);
@@ -1112,6 +1450,18 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
             goto out;
         }
         *maps[i].fd = fd;
+    }
+    int lim_fd = find_fd(lg, MOAT_MAP_LG_LIMIT, err, errlen);
+    if (lim_fd < 0) {
+        rc = lim_fd;
+        goto out;
+    }
+    lg->limit =
+        mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, lim_fd, 0);
+    if (lg->limit == MAP_FAILED) {
+        lg->limit = NULL;
+        rc = fail(err, errlen, -errno, "mapping " MOAT_MAP_LG_LIMIT " failed: %s", strerror(errno));
+        goto out;
     }
     if (txm && !tx_reused && (rc = bpf_map__pin(txm, txpath))) {
         fail(err, errlen, rc, "pinning %s failed: %s", txpath, strerror(-rc));
@@ -1162,6 +1512,8 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
     *out = lg;
     return 0;
 out:
+    if (lg->limit)
+        munmap(lg->limit, (size_t)sysconf(_SC_PAGESIZE));
     if (lg->rb)
         ring_buffer__free(lg->rb);
     bpf_object__close(lg->obj);
@@ -1174,6 +1526,7 @@ static void free_after_close(uv_handle_t *h)
     struct legacy *lg = h->data;
     /* The timer and the poll each close: free once both are done. */
     if (!lg->poll_on && !lg->sweep_on) {
+        munmap(lg->limit, (size_t)sysconf(_SC_PAGESIZE));
         ring_buffer__free(lg->rb);
         bpf_object__close(lg->obj);
         free(lg);
@@ -1249,11 +1602,17 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
             strbuf_printf(o,
                           ",\"syncs\":%llu,\"sync_errors\":%llu,\"events\":%llu,"
                           "\"resolves\":%llu,\"seeded\":%llu,\"flushed\":%llu,"
-                          "\"swept_closed\":%llu",
+                          "\"swept_closed\":%llu,\"aged_out\":%llu,\"cleared\":%llu,"
+                          "\"policy_closed\":%llu,\"early_aged\":%llu,\"sessions_active\":%llu,"
+                          "\"max_sessions\":%llu",
                           (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
                           (unsigned long long)lg->events, (unsigned long long)lg->resolves,
                           (unsigned long long)lg->seeded, (unsigned long long)lg->flushed,
-                          (unsigned long long)lg->swept_closed);
+                          (unsigned long long)lg->swept_closed, (unsigned long long)lg->aged_out,
+                          (unsigned long long)lg->cleared, (unsigned long long)lg->policy_closed,
+                          (unsigned long long)lg->early_aged,
+                          (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
+                          (unsigned long long)lg->limit->max);
         strbuf_printf(o, "}");
         return;
     }
@@ -1274,9 +1633,15 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
         strbuf_printf(o, "\n");
     strbuf_printf(o,
                   "    config syncs %llu (errors %llu%s%s), events %llu, resolve requests %llu, "
-                  "seeded %llu, flushed %llu, aged out %llu\n",
+                  "seeded %llu, flushed %llu, closed by the sweep %llu (idle %llu), cleared "
+                  "%llu, closed by a commit %llu\n",
                   (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
                   lg->last_error[0] ? ": " : "", lg->last_error, (unsigned long long)lg->events,
                   (unsigned long long)lg->resolves, (unsigned long long)lg->seeded,
-                  (unsigned long long)lg->flushed, (unsigned long long)lg->swept_closed);
+                  (unsigned long long)lg->flushed, (unsigned long long)lg->swept_closed,
+                  (unsigned long long)lg->aged_out, (unsigned long long)lg->cleared,
+                  (unsigned long long)lg->policy_closed);
+    strbuf_printf(o, "    sessions %llu of max %llu, aged early %llu\n",
+                  (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
+                  (unsigned long long)lg->limit->max, (unsigned long long)lg->early_aged);
 }

@@ -14,6 +14,12 @@
  *  - Consumes the session events of the ring buffer (creates: into the session mirror at
  *    once; resolve requests: netlink) and sweeps the session map every second: sessions idle
  *    beyond their timeout are deleted and closed in the mirror, live ones update it.
+ *  - Operator commands and commits cover the kernel path's sessions too: clear security flow
+ *    session (legacy_clear), commit-time re-evaluation (flow policy-reevaluate: sessions no
+ *    longer permitted are closed with reason policy), policy hit counts (moat_lg_hits) and NAT
+ *    rule / pool counters (moat_lg_natctr, moat_lg_poolctr) added to the helper's.
+ *  - max-sessions: moat_lg_limit holds the session count (kept by xdp_main_new and here) and
+ *    the limit; the sweep ages the sessions idle longest early above the high watermark.
  *  - Fallback: when forwarding is disarmed after having been armed (the helper died),
  *    legacy_on_disarm() seeds the session map from the mirror (both tuples, so NAT
  *    continues); when the helper is armed again, legacy_on_arm() empties the map (the helper
@@ -35,6 +41,10 @@ struct ctl_neigh;
 struct legacy;
 
 /* ---- compile (pure: no BPF, no controld) ---- */
+
+/* The most sessions the legacy path holds: 7/8 of its LRU map's room (two entries a session),
+ * so the map never has to evict a live session to make room for a new one. */
+#define MOAT_LG_SESSION_CAP (MOAT_LG_MAX_SESSIONS / 2 / 8 * 7)
 
 struct legacy_pair_entry {
     uint32_t key; /* from_zone << 16 | to_zone */
@@ -80,6 +90,10 @@ struct legacy_tables {
     unsigned n_routes;
     struct legacy_neigh_entry *neigh; /* resolved neighbours only */
     unsigned n_neigh;
+    bool reevaluate; /* flow policy-reevaluate: a commit closes sessions no longer permitted */
+    uint32_t max_sessions;    /* flow max-sessions, capped at MOAT_LG_SESSION_CAP */
+    uint32_t high_wm, low_wm; /* early aging watermarks, percent of max_sessions (100: off) */
+    uint64_t pol_hash; /* of the policies' ids, zones and names: hit counters reset on change */
 };
 
 /*
@@ -91,6 +105,15 @@ struct legacy_tables {
 int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables *t, char *err,
                    size_t errlen);
 void legacy_tables_free(struct legacy_tables *t);
+/*
+ * The policy decision of t for a flow from from_zone to to_zone: src before source NAT, dst
+ * after destination NAT, ports host order (ICMP: sport 0, dport type << 8 | code), as
+ * xdp_main_new decides a first packet. Returns MOAT_LG_PERMIT, MOAT_LG_DENY or MOAT_LG_REJECT
+ * with the policy id (0: the default policy) and the application's timeout.
+ */
+int legacy_policy_eval(const struct legacy_tables *t, uint16_t from_zone, uint16_t to_zone,
+                       uint8_t proto, uint8_t family, const uint8_t *src, const uint8_t *dst,
+                       uint16_t sport, uint16_t dport, uint32_t *policy_id, uint32_t *app_timeout);
 /* 1 if a neighbour in state (NUD_*) with this MAC can be used as a next hop. */
 int legacy_neigh_usable(uint32_t state, const uint8_t *mac, size_t mac_len);
 
@@ -112,5 +135,15 @@ void legacy_on_arm(struct legacy *lg);
  * ,"legacy":{...} to append inside the top-level object). */
 void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o);
 int legacy_read_stats(struct legacy *lg, struct moat_lg_stats *out);
+/* `clear security flow session`: closes the kernel path's sessions among ids (reason
+ * cleared, in the mirror too). Returns how many it closed. */
+uint64_t legacy_clear(struct legacy *lg, const uint64_t *ids, size_t n);
+/* Hit counters of policy id (0: the default policy) in the kernel path, summed over CPUs;
+ * zero when the legacy path is not loaded. */
+void legacy_policy_hits(struct legacy *lg, uint32_t id, struct moat_lg_hit *out);
+/* Adds the kernel path's NAT counters (rule hits and failures; pool allocations, exhaustion
+ * and ports in use, as of the last sweep) into the helper's counters of the same rules and
+ * pools in r. */
+void legacy_nat_counters(struct legacy *lg, Moat__PolicyCountersReply *r);
 
 #endif

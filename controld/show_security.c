@@ -15,6 +15,7 @@
 
 #include "config_tree.h"
 #include "helper.h"
+#include "legacy.h"
 #include "log.h"
 #include "show.h"
 
@@ -282,8 +283,9 @@ struct ask {
     uint64_t generation; /* of the running config when asked */
     bool nat;            /* counters for show security nat (else policy hit counts) */
     struct nat_query nat_query;
-    bool screen;          /* counters for show security screen statistics */
-    unsigned screen_zone; /* that zone's id, 0: every zone with a screen */
+    bool screen;            /* counters for show security screen statistics */
+    unsigned screen_zone;   /* that zone's id, 0: every zone with a screen */
+    uint64_t legacy_closed; /* clear: sessions the legacy in-kernel path closed already */
 };
 
 /* Whether the helper can be asked and a client waits for the answer; if not, err says why
@@ -464,6 +466,10 @@ static void nat_counters_reply(struct controld *c, struct op_client *cl, const s
                  r->generation, c->config_generation);
         use = NULL;
     }
+    /* The legacy in-kernel path's translations count with the helper's (the reply is ours
+     * until this returns). */
+    if (use)
+        legacy_nat_counters(c->legacy, (Moat__PolicyCountersReply *)use);
     struct strbuf o;
     strbuf_init(&o);
     show_nat_render(c, &a->nat_query, use, use ? NULL : note, a->json, &o);
@@ -471,13 +477,14 @@ static void nat_counters_reply(struct controld *c, struct op_client *cl, const s
     strbuf_free(&o);
 }
 
-/* `show security policies hit-count` and `clear security flow session`. */
+/* `show security policies hit-count` and `clear security flow session` (legacy_closed: the
+ * sessions the legacy in-kernel path closed already, counted in the answer). */
 static int ask_policies(struct controld *c, const struct op_ctx *ctx, bool clear,
-                        const uint64_t *ids, size_t n, struct strbuf *err)
+                        const uint64_t *ids, size_t n, uint64_t legacy_closed, struct strbuf *err)
 {
     if (!can_ask(c, ctx, clear ? "no session was cleared" : "no hit counts", err))
         return 1;
-    const struct ask want = {0};
+    const struct ask want = {.legacy_closed = legacy_closed};
     return ask_helper(c, ctx, &want, clear, ids, n,
                       "cannot send the request to the dataplane helper", err);
 }
@@ -514,6 +521,9 @@ void show_policy_counters_reply(struct controld *c, const Moat__PolicyCountersRe
     struct strbuf o;
     strbuf_init(&o);
     const Moat__PolicyCounter *def = find_counter(r, 0);
+    struct moat_lg_hit lgh; /* the legacy in-kernel path's counts of the same policy */
+    legacy_policy_hits(c->legacy, 0, &lgh);
+    bool lg_def = lgh.hits > 0;
     if (a->json) {
         strbuf_printf(
             &o, "{\"generation\":%" PRIu64 ",\"running_generation\":%" PRIu64 ",\"policies\":[",
@@ -540,7 +550,7 @@ void show_policy_counters_reply(struct controld *c, const Moat__PolicyCountersRe
             name = p->name;
             index = i + 1;
         } else {
-            if (!def)
+            if (!def && !lg_def)
                 break;
             pc = def;
             from = to = "any";
@@ -549,6 +559,10 @@ void show_policy_counters_reply(struct controld *c, const Moat__PolicyCountersRe
             index = 0;
         }
         uint64_t hits = pc ? pc->hits : 0, pkts = pc ? pc->packets : 0, bytes = pc ? pc->bytes : 0;
+        legacy_policy_hits(c->legacy, index, &lgh);
+        hits += lgh.hits;
+        pkts += lgh.packets;
+        bytes += lgh.bytes;
         if (a->json) {
             strbuf_printf(&o, "%s{\"index\":%u,\"name\":", i ? "," : "", index);
             strbuf_json_str(&o, name);
@@ -567,7 +581,7 @@ void show_policy_counters_reply(struct controld *c, const Moat__PolicyCountersRe
     if (a->json)
         strbuf_printf(&o, "]}\n");
     else
-        strbuf_printf(&o, "Number of policy: %u\n", n + (def ? 1 : 0));
+        strbuf_printf(&o, "Number of policy: %u\n", n + (def || lg_def ? 1 : 0));
     operator_answer(cl, 0, strbuf_str(&o), NULL);
     strbuf_free(&o);
 }
@@ -584,9 +598,10 @@ void show_session_clear_reply(struct controld *c, const Moat__SessionClearReply 
     const struct ask *a = data;
     char buf[128];
     if (a->json)
-        snprintf(buf, sizeof(buf), "{\"cleared\":%" PRIu64 "}\n", r->closed);
+        snprintf(buf, sizeof(buf), "{\"cleared\":%" PRIu64 "}\n", r->closed + a->legacy_closed);
     else
-        snprintf(buf, sizeof(buf), "%" PRIu64 " active sessions cleared\n", r->closed);
+        snprintf(buf, sizeof(buf), "%" PRIu64 " active sessions cleared\n",
+                 r->closed + a->legacy_closed);
     log_info("clear security flow session: the helper closed %llu sessions",
              (unsigned long long)r->closed);
     operator_answer(cl, 0, buf, NULL);
@@ -634,7 +649,7 @@ int show_security(struct controld *c, const struct op_ctx *ctx, const char *cons
     if (nargs == 1 && strcmp(args[0], "policies") == 0)
         return show_policies(c, ctx->json, out);
     if (nargs == 2 && strcmp(args[0], "policies") == 0 && strcmp(args[1], "hit-count") == 0)
-        return ask_policies(c, ctx, false, NULL, 0, err);
+        return ask_policies(c, ctx, false, NULL, 0, 0, err);
     if (nargs >= 2 && strcmp(args[0], "flow") == 0 && strcmp(args[1], "session") == 0)
         return show_flow_session(c, ctx, args + 2, nargs - 2, out, err);
     if (nargs >= 1 && strcmp(args[0], "nat") == 0)
@@ -666,7 +681,17 @@ int clear_security(struct controld *c, const struct op_ctx *ctx, const char *con
         strbuf_printf(out, ctx->json ? "{\"cleared\":0}\n" : "0 active sessions cleared\n");
         return 0;
     }
-    int rc = ask_policies(c, ctx, true, ids, n, err);
+    /* Sessions of the legacy in-kernel path are closed here; the helper closes its own. */
+    uint64_t lg_closed = legacy_clear(c->legacy, ids, n);
+    if (lg_closed && helper_get_state(c->helper) == HELPER_DOWN) {
+        strbuf_printf(out,
+                      ctx->json ? "{\"cleared\":%" PRIu64 "}\n"
+                                : "%" PRIu64 " active sessions cleared\n",
+                      lg_closed);
+        free(ids);
+        return 0;
+    }
+    int rc = ask_policies(c, ctx, true, ids, n, lg_closed, err);
     free(ids);
     return rc;
 }

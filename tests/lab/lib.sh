@@ -7,6 +7,9 @@
 # Environment:
 #   MOAT_BUILD   build directory with moat-controld, moat-dataplane, moatctl (default: build)
 #   MOAT_KEEP=1  keep the run directory (logs) after the test
+#   MOAT_FORCE_MODE=legacy|userspace  every config controld starts with or commits says
+#                `system { dataplane { mode X; } }` (tests/lab/test_legacy_suite.sh runs the
+#                firewall/NAT suites with the legacy in-kernel path forced this way)
 
 LAB_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MOAT_BUILD=${MOAT_BUILD:-$LAB_TOP/build}
@@ -115,6 +118,13 @@ lab_topology() {
 moat_start() {
 	local conf=$1
 	shift
+	if [ -n "${MOAT_FORCE_MODE:-}" ]; then
+		# Rewrite a copy in the run directory (never a file of the repo); commits rewrite it
+		# again (moatctl below), so a test that copies a new config over it stays forced.
+		case "$conf" in "$RUN"/*) ;; *) cp "$conf" "$RUN/$(basename "$conf")" && conf=$RUN/$(basename "$conf") ;; esac
+		MOAT_CONF=$conf
+		moat_force_mode || return 1
+	fi
 	mkdir -p "$RUN/bpf"
 	mountpoint -q "$RUN/bpf" || mount -t bpf bpf "$RUN/bpf"
 	ip netns exec "$NS_FW" "$MOAT_BUILD/moat-controld" --config "$conf" --run-dir "$RUN" \
@@ -147,7 +157,20 @@ helper_start() {
 	LAB_PIDS+=("$HELPER_PID")
 }
 
-moatctl() { "$MOAT_BUILD/moatctl" --run-dir "$RUN" "$@"; }
+moatctl() {
+	[ "${1:-}" = commit ] && [ -n "${MOAT_FORCE_MODE:-}" ] && { moat_force_mode || return 1; }
+	"$MOAT_BUILD/moatctl" --run-dir "$RUN" "$@"
+}
+
+# moat_force_mode: sets the dataplane mode of $MOAT_CONF to $MOAT_FORCE_MODE.
+moat_force_mode() {
+	grep -Eq '(^|[ {])mode (auto|userspace|legacy);' "$MOAT_CONF" ||
+		{ echo "MOAT_FORCE_MODE: no 'mode ...;' in $MOAT_CONF to rewrite"; return 1; }
+	sed -i -E "s/(^|[ {])mode (auto|userspace|legacy);/\1mode $MOAT_FORCE_MODE;/" "$MOAT_CONF"
+}
+
+# legacy_forced: the legacy in-kernel path carries transit traffic (MOAT_FORCE_MODE=legacy).
+legacy_forced() { [ "${MOAT_FORCE_MODE:-}" = legacy ]; }
 
 # status_field NAME: the value of "NAME: value" in show system status.
 status_field() { moatctl show system status | sed -n "s/^$1: //p" | head -1; }
@@ -169,19 +192,37 @@ wait_for() {
 
 is_armed() { [ "$(status_field forwarding)" = armed ]; }
 is_disarmed() { [ "$(status_field forwarding)" = disarmed ]; }
+# is_ready: transit traffic is forwarded with the config: armed (userspace path) or, with the
+# legacy path forced, mode legacy, not armed, and the config compiled into the kernel path.
+is_ready() {
+	if legacy_forced; then
+		[ "$(status_field mode)" = legacy ] && is_disarmed && [ "$(counter legacy syncs)" -gt 0 ]
+	else
+		is_armed
+	fi
+}
 
-# counter worker|shim NAME [IFACE]: a counter from show dataplane statistics --json.
+# counter worker|shim|legacy NAME [IFACE]: a counter from show dataplane statistics --json. With the
+# legacy path forced, a worker counter also adds the legacy path's count of the same decision
+# (its own name for it where the names differ): the path that carried the packets counted them.
 counter() {
 	local kind=$1 name=$2 ifname=${3:-}
 	moatctl --json show dataplane statistics | $PY -c '
 import json, sys
 d = json.load(sys.stdin)
-kind, name, ifname = sys.argv[1], sys.argv[2], sys.argv[3]
+kind, name, ifname, legacy = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "legacy"
+LG = {"non_syn_drops": "non_syn_drop", "nat_alloc_failures": "nat_alloc_fail",
+      "sessions_closed_aged": "aged_out"}
 if kind == "worker":
-    print(sum(w.get(name, 0) for w in d["workers"]))
+    v = sum(w.get(name, 0) for w in d["workers"])
+    if legacy:
+        v += d["legacy"].get(LG.get(name, name), 0)
+    print(v)
+elif kind == "legacy":
+    print(d["legacy"][name])
 else:
     print(sum(i["shim"][name] for i in d["interfaces"] if not ifname or i["name"] == ifname))
-' "$kind" "$name" "$ifname"
+' "$kind" "$name" "$ifname" "${MOAT_FORCE_MODE:-}"
 }
 
 moat_stop_all() {

@@ -5,7 +5,8 @@
  * application, address lists in the LPM map, ICMP type/code ranges), the default policy and
  * timeouts, the two banks (rules and list ids never overlap), NAT rules (order, zones as
  * bitmasks, lists, pools), interfaces, routes (lowest metric per prefix), neighbours (only
- * resolved ones), and what the legacy path refuses with a sentence.
+ * resolved ones), what the legacy path refuses with a sentence, and legacy_policy_eval() (the
+ * first-packet decision commit-time re-evaluation uses, both banks; the hit counters' hash).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -231,6 +232,76 @@ static void test_banks(void **state)
     teardown_ctl();
 }
 
+/* legacy_policy_eval(): the first-packet decision, for commit-time re-evaluation. */
+static int eval(const struct legacy_tables *t, uint16_t fz, uint16_t tz, uint8_t proto,
+                const char *src, const char *dst, uint16_t sport, uint16_t dport, uint32_t *id,
+                uint32_t *to)
+{
+    uint8_t a[16] = {0}, b[16] = {0};
+    bool v6 = strchr(src, ':') != NULL;
+    inet_pton(v6 ? AF_INET6 : AF_INET, src, a);
+    inet_pton(v6 ? AF_INET6 : AF_INET, dst, b);
+    return legacy_policy_eval(t, fz, tz, proto, v6 ? 6 : 4, a, b, sport, dport, id, to);
+}
+
+static void test_policy_eval(void **state)
+{
+    (void)state;
+    Moat__Snapshot *s = build(conf);
+    char err[256] = "";
+    for (unsigned bank = 0; bank < 2; bank++) {
+        struct legacy_tables t;
+        uint32_t id, to;
+        assert_int_equal(legacy_compile(s, bank, &t, err, sizeof(err)), 0);
+        assert_true(t.reevaluate);
+        /* trust -> untrust: allow-web from the LAN to 80 and 443. */
+        assert_int_equal(eval(&t, 1, 2, 6, "10.77.1.5", "1.2.3.4", 40000, 443, &id, &to),
+                         MOAT_LG_PERMIT);
+        assert_int_equal(id, 1);
+        /* Not from the LAN: block-rest (reject). */
+        assert_int_equal(eval(&t, 1, 2, 6, "10.77.9.5", "1.2.3.4", 40000, 80, &id, &to),
+                         MOAT_LG_REJECT);
+        assert_int_equal(id, 3);
+        /* Echo request: pings; echo reply (type 0): block-rest. */
+        assert_int_equal(eval(&t, 1, 2, 1, "10.77.9.5", "1.2.3.4", 0, 8 << 8, &id, &to),
+                         MOAT_LG_PERMIT);
+        assert_int_equal(id, 2);
+        assert_int_equal(eval(&t, 1, 2, 1, "10.77.9.5", "1.2.3.4", 0, 0, &id, &to), MOAT_LG_REJECT);
+        assert_int_equal(id, 3);
+        /* untrust -> trust: in-alt denies srv6 to 8080 (with the application's timeout). */
+        assert_int_equal(eval(&t, 2, 1, 6, "fd00:77:2::5", "fd00:77:1::2", 5000, 8080, &id, &to),
+                         MOAT_LG_DENY);
+        assert_int_equal(id, 4);
+        assert_int_equal(to, 600);
+        /* Outside srv6's /64, another port, or a pair without policies: the default policy
+         * (permit-all here), id 0. */
+        assert_int_equal(eval(&t, 2, 1, 6, "fd00:77:3::5", "fd00:77:1::2", 5000, 8080, &id, &to),
+                         MOAT_LG_PERMIT);
+        assert_int_equal(id, 0);
+        assert_int_equal(eval(&t, 2, 1, 6, "fd00:77:2::5", "fd00:77:1::2", 5000, 8081, &id, &to),
+                         MOAT_LG_PERMIT);
+        assert_int_equal(id, 0);
+        assert_int_equal(eval(&t, 3, 1, 17, "10.77.3.5", "10.77.1.2", 5000, 53, &id, &to),
+                         MOAT_LG_PERMIT);
+        assert_int_equal(id, 0);
+        legacy_tables_free(&t);
+    }
+    /* The hit counters' key: the same policies give the same hash in both banks. */
+    struct legacy_tables a, b;
+    assert_int_equal(legacy_compile(s, 0, &a, err, sizeof(err)), 0);
+    assert_int_equal(legacy_compile(s, 1, &b, err, sizeof(err)), 0);
+    assert_true(a.pol_hash == b.pol_hash);
+    /* Renamed policy: another hash. */
+    s->policies[0]->name = (char *)"allow-web2"; /* names are the config's: borrowed */
+    legacy_tables_free(&b);
+    assert_int_equal(legacy_compile(s, 1, &b, err, sizeof(err)), 0);
+    assert_true(a.pol_hash != b.pol_hash);
+    legacy_tables_free(&a);
+    legacy_tables_free(&b);
+    snapshot_free(s);
+    teardown_ctl();
+}
+
 static void test_nat_and_network(void **state)
 {
     (void)state;
@@ -427,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_policies),        cmocka_unit_test(test_banks),
         cmocka_unit_test(test_nat_and_network), cmocka_unit_test(test_route_metrics),
         cmocka_unit_test(test_refusals),        cmocka_unit_test(test_neigh_usable),
+        cmocka_unit_test(test_policy_eval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -733,7 +733,7 @@ static void close_session(struct legacy *lg, const struct moat_lg_key *fk,
 /* n sessions deleted by controld: off the count xdp_main_new limits new sessions with. */
 static void sess_gone(struct legacy *lg, uint64_t n)
 {
-    uint64_t old = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+    __u64 old = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
     while (!__atomic_compare_exchange_n(&lg->limit->active, &old, old > n ? old - n : 0, false,
                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;

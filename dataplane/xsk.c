@@ -131,6 +131,22 @@ static int sock_bind(struct dp_umem *u, struct dp_sock *s, bool zerocopy)
     return 0;
 }
 
+/* sock_bind(), retried while the kernel still holds the (device, queue) of a socket closed
+ * just before (it releases the old buffer pool a little after the close: EBUSY until then;
+ * up to 1 s). */
+static int sock_bind_retry(struct dp_umem *u, struct dp_sock *s, bool zerocopy)
+{
+    int err = -EBUSY;
+    for (int tries = 0; tries < 200 && err == -EBUSY; tries++) {
+        err = sock_bind(u, s, zerocopy);
+        if (err == -EBUSY) {
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return err;
+}
+
 static void sock_delete(struct dp_umem *u, struct dp_sock *s)
 {
     if (!s->xsk)
@@ -167,7 +183,7 @@ int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n)
     unsigned ok = 0;
     int zc_err = 0;
     for (unsigned i = 0; i < n; i++) {
-        err = sock_bind(u, &socks[i], true);
+        err = sock_bind_retry(u, &socks[i], true);
         if (err) {
             zc_err = err;
             log_info("xsk: zero-copy bind on %s queue %u refused (%s); using copy mode",
@@ -195,7 +211,7 @@ int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n)
         return err;
     ok = 0;
     for (unsigned i = 0; i < n; i++) {
-        err = sock_bind(u, &socks[i], false);
+        err = sock_bind_retry(u, &socks[i], false);
         if (err) {
             sock_set_error(&socks[i], err, false);
             log_err("xsk: %s", socks[i].err_text);
@@ -308,16 +324,7 @@ int dp_xsk_rebind(struct dp_umem *u, struct dp_sock *s, uint64_t *reclaimed, uin
     s->err_text[0] = 0;
     s->outstanding = 0;
     s->tx_batch = 0;
-    /* The kernel releases the old socket's buffer pool, and with it the (device, queue),
-     * a little after the close: EBUSY until then. */
-    int err = -EBUSY;
-    for (int tries = 0; tries < 200 && err == -EBUSY; tries++) {
-        err = sock_bind(u, s, zc);
-        if (err == -EBUSY) {
-            struct timespec ts = {0, 5 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-    }
+    int err = sock_bind_retry(u, s, zc);
     if (err) {
         sock_set_error(s, err, zc);
         return err;

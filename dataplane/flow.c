@@ -476,11 +476,13 @@ static inline int route(struct dp_flow *f, const struct dp_tables *t, struct dp_
     return route_to(f, t, p, p->m->dst, out);
 }
 
-/* Sends an ICMP error about the packet back out of the interface it came in on, from the
- * box's address there; rate-limited with the rejects. Leaves the verdict a drop when nothing
- * is sent. */
-static void send_icmp_error(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
-                            enum icmp_error_kind kind, uint32_t mtu)
+/* Answers a packet back out of the interface it came in on, from the box's address there:
+ * reject: what a reject policy sends (reject.h: a TCP RST, else ICMP administratively
+ * prohibited); otherwise an ICMP error of that kind (mtu: for ICMP_ERR_TOO_BIG). Rejects and
+ * ICMP errors share one rate limit (DP_REJECT_RATE a second). Leaves the verdict a drop when
+ * nothing is sent. */
+static void send_answer(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p, bool reject,
+                        enum icmp_error_kind kind, uint32_t mtu)
 {
     if (f->now_ms - f->rj_refill_ms >= 1000) {
         f->rj_tokens = DP_REJECT_RATE;
@@ -495,15 +497,30 @@ static void send_icmp_error(struct dp_flow *f, const struct dp_tables *t, struct
     const uint8_t *our =
         p->pi.family == 6 ? (inf->has_v6 ? inf->v6 : NULL) : (inf->has_v4 ? inf->v4 : NULL);
     const uint32_t n =
-        icmp_error_build(p->data, p->len, p->room, &p->pi, p->m, inf->mac, our, kind, mtu);
+        reject ? reject_build(p->data, p->len, p->room, &p->pi, p->m, inf->mac, our)
+               : icmp_error_build(p->data, p->len, p->room, &p->pi, p->m, inf->mac, our, kind, mtu);
     if (!n)
         return;
     f->rj_tokens--;
-    f->st->icmp_errors_sent++;
+    if (reject)
+        f->st->rejects_sent++;
+    else
+        f->st->icmp_errors_sent++;
     p->verdict = DP_V_TX;
     p->out_port = (uint16_t)inf->port;
     p->out = p->data;
     p->out_len = n;
+}
+
+static void send_icmp_error(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
+                            enum icmp_error_kind kind, uint32_t mtu)
+{
+    send_answer(f, t, p, false, kind, mtu);
+}
+
+static void send_reject(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
+{
+    send_answer(f, t, p, true, ICMP_ERR_PROHIBITED, 0);
 }
 
 /* TTL / hop limit: a packet that would leave with 0 is answered with time exceeded, before
@@ -603,33 +620,6 @@ static void forward(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt 
     const struct fib_route *r;
     if (route(f, t, p, &r) >= 0)
         finish(f, t, p, r);
-}
-
-/* ---- rejects ---- */
-
-static void send_reject(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
-{
-    if (f->now_ms - f->rj_refill_ms >= 1000) {
-        f->rj_tokens = DP_REJECT_RATE;
-        f->rj_refill_ms = f->now_ms;
-    }
-    if (!f->rj_tokens)
-        return;
-    const int16_t in_if = t->port_if[p->in_port];
-    if (in_if < 0)
-        return;
-    const struct dp_iface *inf = &t->ifs[in_if];
-    const uint8_t *our =
-        p->pi.family == 6 ? (inf->has_v6 ? inf->v6 : NULL) : (inf->has_v4 ? inf->v4 : NULL);
-    uint32_t n = reject_build(p->data, p->len, p->room, &p->pi, p->m, inf->mac, our);
-    if (!n)
-        return;
-    f->rj_tokens--;
-    f->st->rejects_sent++;
-    p->verdict = DP_V_TX;
-    p->out_port = (uint16_t)inf->port;
-    p->out = p->data;
-    p->out_len = n;
 }
 
 /* ---- fragments ---- */

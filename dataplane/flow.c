@@ -548,14 +548,12 @@ static inline bool fits_mtu(struct dp_flow *f, const struct dp_tables *t, struct
     return false;
 }
 
-/* TTL, MTU, rewrite: the verdict for a packet going out of oif to mac. */
+/* MTU, rewrite: the verdict for a packet going out of oif to mac. Its TTL was checked by
+ * ttl_ok() in stage_key(), which every packet passes before it can get here (the SYN the
+ * proxy rebuilds from a cookie ACK keeps that ACK's IP header: sp_miss()). */
 static inline void transmit(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
                             const struct dp_iface *oif, const uint8_t *mac)
 {
-    if (p->pi.ttl <= 1) { /* ttl_ok() answered it already; a safety net */
-        f->st->ttl_expired++;
-        return;
-    }
     if (!fits_mtu(f, t, p, oif))
         return;
     uint8_t *pkt = p->data;
@@ -868,6 +866,8 @@ __attribute__((noinline, cold)) static bool sp_miss(struct dp_flow *f, const str
         ctr[SCR_C_COOKIE_INVALID]++;
         return true;
     }
+    /* The SYN is rebuilt in place behind the ACK's IP header: its TTL (and p->pi.ttl) is the
+     * ACK's, which ttl_ok() passed in stage_key() (test_ttl_cookie_ack). */
     const uint32_t n = sp_ack_to_syn(p->data, p->room, &p->pi, m, cli_isn, mss);
     if (!n) {
         ctr[SCR_C_COOKIE_INVALID]++;

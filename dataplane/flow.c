@@ -476,11 +476,13 @@ static inline int route(struct dp_flow *f, const struct dp_tables *t, struct dp_
     return route_to(f, t, p, p->m->dst, out);
 }
 
-/* Sends an ICMP error about the packet back out of the interface it came in on, from the
- * box's address there; rate-limited with the rejects. Leaves the verdict a drop when nothing
- * is sent. */
-static void send_icmp_error(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
-                            enum icmp_error_kind kind, uint32_t mtu)
+/* Answers a packet back out of the interface it came in on, from the box's address there:
+ * reject: what a reject policy sends (reject.h: a TCP RST, else ICMP administratively
+ * prohibited); otherwise an ICMP error of that kind (mtu: for ICMP_ERR_TOO_BIG). Rejects and
+ * ICMP errors share one rate limit (DP_REJECT_RATE a second). Leaves the verdict a drop when
+ * nothing is sent. */
+static void send_answer(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p, bool reject,
+                        enum icmp_error_kind kind, uint32_t mtu)
 {
     if (f->now_ms - f->rj_refill_ms >= 1000) {
         f->rj_tokens = DP_REJECT_RATE;
@@ -495,15 +497,30 @@ static void send_icmp_error(struct dp_flow *f, const struct dp_tables *t, struct
     const uint8_t *our =
         p->pi.family == 6 ? (inf->has_v6 ? inf->v6 : NULL) : (inf->has_v4 ? inf->v4 : NULL);
     const uint32_t n =
-        icmp_error_build(p->data, p->len, p->room, &p->pi, p->m, inf->mac, our, kind, mtu);
+        reject ? reject_build(p->data, p->len, p->room, &p->pi, p->m, inf->mac, our)
+               : icmp_error_build(p->data, p->len, p->room, &p->pi, p->m, inf->mac, our, kind, mtu);
     if (!n)
         return;
     f->rj_tokens--;
-    f->st->icmp_errors_sent++;
+    if (reject)
+        f->st->rejects_sent++;
+    else
+        f->st->icmp_errors_sent++;
     p->verdict = DP_V_TX;
     p->out_port = (uint16_t)inf->port;
     p->out = p->data;
     p->out_len = n;
+}
+
+static void send_icmp_error(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
+                            enum icmp_error_kind kind, uint32_t mtu)
+{
+    send_answer(f, t, p, false, kind, mtu);
+}
+
+static void send_reject(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
+{
+    send_answer(f, t, p, true, ICMP_ERR_PROHIBITED, 0);
 }
 
 /* TTL / hop limit: a packet that would leave with 0 is answered with time exceeded, before
@@ -531,16 +548,36 @@ static inline bool fits_mtu(struct dp_flow *f, const struct dp_tables *t, struct
     return false;
 }
 
-/* TTL, MTU, rewrite: the verdict for a packet going out of oif to mac. */
-static inline void transmit(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
-                            const struct dp_iface *oif, const uint8_t *mac)
+/* Rewrites a packet of a translated session, direction dir, from the session's keys only:
+ * it leaves as the other direction's key reversed (ICMP echo: the identifier of that key). */
+static inline void nat_apply(struct dp_pkt *p, const struct dp_session *s, unsigned dir)
 {
-    if (p->pi.ttl <= 1) { /* ttl_ok() answered it already; a safety net */
-        f->st->ttl_expired++;
+    if (p->pi.family != 4)
         return;
-    }
+    const struct flow_tuple *o = &s->d[dir ^ 1].key;
+    uint32_t src, dst;
+    memcpy(&src, o->dst, 4);
+    memcpy(&dst, o->src, 4);
+    uint8_t *l4 = (p->m->flags & MOAT_META_F_L4) ? p->data + p->m->l4_off : NULL;
+    const uint8_t proto = o->proto;
+    const uint16_t sport = proto == IPPROTO_ICMP ? o->sport : o->dport;
+    rewrite_nat_v4(p->data + p->pi.l3_off, l4, proto, src, dst, sport, o->sport);
+}
+
+/* MTU, translation, rewrite: the verdict for a packet going out of oif to mac; s: its
+ * session, which translates it in direction dir when the session does (NULL: no session).
+ * The one MTU check of every forwarded packet, before the translation: an ICMP error about
+ * it quotes the sender's own packet. Its TTL was checked by ttl_ok() in stage_key(), which
+ * every packet passes before it can get here (the SYN the proxy rebuilds from a cookie ACK
+ * keeps that ACK's IP header: sp_miss()). */
+static inline __attribute__((always_inline)) void
+transmit(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p, const struct dp_iface *oif,
+         const uint8_t *mac, const struct dp_session *s, unsigned dir)
+{
     if (!fits_mtu(f, t, p, oif))
         return;
+    if (s && (s->flags & SESS_F_NAT))
+        nat_apply(p, s, dir);
     uint8_t *pkt = p->data;
     /* The datagram only: bytes after the IP total length (or IPv6 payload) never leave. */
     uint32_t len = p->pi.l3_off + p->pi.l3_len;
@@ -575,13 +612,13 @@ static int next_hop(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt 
     return slot;
 }
 
-/* Neighbour, TTL, MTU, rewrite: the verdict for a routed packet. */
+/* Neighbour, MTU, rewrite: the verdict for a packet without a session routed by r to dst. */
 static void finish(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
-                   const struct fib_route *r)
+                   const struct fib_route *r, const uint8_t *dst)
 {
-    int slot = next_hop(f, t, p, r, p->m->dst);
+    int slot = next_hop(f, t, p, r, dst);
     if (slot >= 0)
-        transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
+        transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac, NULL, 0);
 }
 
 /* Plain routing for interfaces in no zone (no sessions). */
@@ -595,41 +632,14 @@ static void forward_plain(struct dp_flow *f, const struct dp_tables *t, struct d
         f->st->policy_deny++; /* from no zone into a zone: no policy can allow it */
         return;
     }
-    finish(f, t, p, r);
+    finish(f, t, p, r, p->m->dst);
 }
 
 static void forward(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
 {
     const struct fib_route *r;
     if (route(f, t, p, &r) >= 0)
-        finish(f, t, p, r);
-}
-
-/* ---- rejects ---- */
-
-static void send_reject(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)
-{
-    if (f->now_ms - f->rj_refill_ms >= 1000) {
-        f->rj_tokens = DP_REJECT_RATE;
-        f->rj_refill_ms = f->now_ms;
-    }
-    if (!f->rj_tokens)
-        return;
-    const int16_t in_if = t->port_if[p->in_port];
-    if (in_if < 0)
-        return;
-    const struct dp_iface *inf = &t->ifs[in_if];
-    const uint8_t *our =
-        p->pi.family == 6 ? (inf->has_v6 ? inf->v6 : NULL) : (inf->has_v4 ? inf->v4 : NULL);
-    uint32_t n = reject_build(p->data, p->len, p->room, &p->pi, p->m, inf->mac, our);
-    if (!n)
-        return;
-    f->rj_tokens--;
-    f->st->rejects_sent++;
-    p->verdict = DP_V_TX;
-    p->out_port = (uint16_t)inf->port;
-    p->out = p->data;
-    p->out_len = n;
+        finish(f, t, p, r, p->m->dst);
 }
 
 /* ---- fragments ---- */
@@ -700,22 +710,6 @@ static void frag_remember(struct dp_flow *f, const struct dp_pkt *p, uint32_t id
 
 /* ---- the session path ---- */
 
-/* Rewrites a packet of a translated session, direction dir, from the session's keys only:
- * it leaves as the other direction's key reversed (ICMP echo: the identifier of that key). */
-static inline void nat_apply(struct dp_pkt *p, const struct dp_session *s, unsigned dir)
-{
-    if (p->pi.family != 4)
-        return;
-    const struct flow_tuple *o = &s->d[dir ^ 1].key;
-    uint32_t src, dst;
-    memcpy(&src, o->dst, 4);
-    memcpy(&dst, o->src, 4);
-    uint8_t *l4 = (p->m->flags & MOAT_META_F_L4) ? p->data + p->m->l4_off : NULL;
-    const uint8_t proto = o->proto;
-    const uint16_t sport = proto == IPPROTO_ICMP ? o->sport : o->dport;
-    rewrite_nat_v4(p->data + p->pi.l3_off, l4, proto, src, dst, sport, o->sport);
-}
-
 /* A session hit: replies of a translated session are found by their translated tuple (the
  * session's reverse key, in the same index): those are counted as NAT-reverse hits. */
 static inline void count_hit(struct dp_flow *f, const struct dp_session *s, unsigned dir)
@@ -732,36 +726,32 @@ static inline void count_hit(struct dp_flow *f, const struct dp_session *s, unsi
 static void forward_session(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p,
                             struct dp_session *s, unsigned dir)
 {
+    const struct dp_iface *oif;
+    const uint8_t *mac;
     if (s->route_epoch == f->route_epoch && s->d[dir].nh != NH_NONE) {
         const uint32_t nh = s->d[dir].nh;
-        const struct dp_iface *oif = &t->ifs[nh >> 24];
-        if (!fits_mtu(f, t, p, oif))
+        oif = &t->ifs[nh >> 24];
+        mac = t->neigh->slots[nh & 0xffffff].mac;
+    } else {
+        /* The destination the packet leaves with (translated under NAT): the source of the
+         * other direction's key. */
+        const uint8_t *dst = s->d[dir ^ 1].key.src;
+        const struct fib_route *r;
+        if (route_to(f, t, p, dst, &r) < 0)
             return;
-        if (s->flags & SESS_F_NAT)
-            nat_apply(p, s, dir);
-        transmit(f, t, p, oif, t->neigh->slots[nh & 0xffffff].mac);
-        return;
+        int slot = next_hop(f, t, p, r, dst);
+        if (slot < 0)
+            return;
+        if (s->route_epoch != f->route_epoch) {
+            s->route_epoch = f->route_epoch;
+            s->d[0].nh = s->d[1].nh = NH_NONE;
+        }
+        if ((uint32_t)slot < (1u << 24) && r->oif < 256)
+            s->d[dir].nh = (uint32_t)r->oif << 24 | (uint32_t)slot;
+        oif = &t->ifs[r->oif];
+        mac = t->neigh->slots[slot].mac;
     }
-    /* The destination the packet leaves with (translated under NAT): the source of the
-     * other direction's key. */
-    const uint8_t *dst = s->d[dir ^ 1].key.src;
-    const struct fib_route *r;
-    if (route_to(f, t, p, dst, &r) < 0)
-        return;
-    int slot = next_hop(f, t, p, r, dst);
-    if (slot < 0)
-        return;
-    if (s->route_epoch != f->route_epoch) {
-        s->route_epoch = f->route_epoch;
-        s->d[0].nh = s->d[1].nh = NH_NONE;
-    }
-    if ((uint32_t)slot < (1u << 24) && r->oif < 256)
-        s->d[dir].nh = (uint32_t)r->oif << 24 | (uint32_t)slot;
-    if (!fits_mtu(f, t, p, &t->ifs[r->oif]))
-        return;
-    if (s->flags & SESS_F_NAT)
-        nat_apply(p, s, dir);
-    transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
+    transmit(f, t, p, oif, mac, s, dir);
 }
 
 /* ---- SYN proxy (synproxy.h) ---- */
@@ -878,6 +868,8 @@ __attribute__((noinline, cold)) static bool sp_miss(struct dp_flow *f, const str
         ctr[SCR_C_COOKIE_INVALID]++;
         return true;
     }
+    /* The SYN is rebuilt in place behind the ACK's IP header: its TTL (and p->pi.ttl) is the
+     * ACK's, which ttl_ok() passed in stage_key() (test_ttl_cookie_ack). */
     const uint32_t n = sp_ack_to_syn(p->data, p->room, &p->pi, m, cli_isn, mss);
     if (!n) {
         ctr[SCR_C_COOKIE_INVALID]++;
@@ -1210,11 +1202,7 @@ static void new_flow(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt
         return;
     if ((uint32_t)slot < (1u << 24) && r->oif < 256)
         s->d[0].nh = (uint32_t)r->oif << 24 | (uint32_t)slot;
-    if (!fits_mtu(f, t, p, &t->ifs[r->oif]))
-        return;
-    if (s->flags & SESS_F_NAT)
-        nat_apply(p, s, 0);
-    transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
+    transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac, s, 0);
 }
 
 /* Another worker's shared partition holds the key: that worker, or -1. */
@@ -1349,9 +1337,7 @@ static void icmp_error(struct dp_flow *f, const struct dp_tables *t, struct dp_p
     const struct fib_route *r;
     if (route_to(f, t, p, o->src, &r) < 0)
         return;
-    int slot = next_hop(f, t, p, r, o->src);
-    if (slot >= 0)
-        transmit(f, t, p, &t->ifs[r->oif], t->neigh->slots[slot].mac);
+    finish(f, t, p, r, o->src);
 }
 
 static void fragment(struct dp_flow *f, const struct dp_tables *t, struct dp_pkt *p)

@@ -1,34 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include "reject.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "csum.h"
+#include "wire.h"
 
 #define V4_QUOTE_MAX (576 - 20 - 8)
 #define V6_QUOTE_MAX (1280 - 40 - 8)
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* Ethernet + IP header of the answer; returns the L4 offset. */
 static uint32_t put_headers(uint8_t *pkt, bool v6, const uint8_t peer_mac[6],
@@ -38,50 +19,7 @@ static uint32_t put_headers(uint8_t *pkt, bool v6, const uint8_t peer_mac[6],
     memcpy(pkt, peer_mac, 6);
     memcpy(pkt + 6, our_mac, 6);
     wr16(pkt + 12, v6 ? 0x86dd : 0x0800);
-    uint8_t *ip = pkt + 14;
-    if (!v6) {
-        memset(ip, 0, 20);
-        ip[0] = 0x45;
-        wr16(ip + 2, (uint16_t)(20 + l4_len));
-        wr16(ip + 6, 0x4000); /* DF */
-        ip[8] = 64;
-        ip[9] = proto;
-        memcpy(ip + 12, src, 4);
-        memcpy(ip + 16, dst, 4);
-        uint16_t c = csum_compute(ip, 20);
-        memcpy(ip + 10, &c, 2);
-        return 34;
-    }
-    memset(ip, 0, 40);
-    ip[0] = 0x60;
-    wr16(ip + 4, (uint16_t)l4_len);
-    ip[6] = proto;
-    ip[7] = 64;
-    memcpy(ip + 8, src, 16);
-    memcpy(ip + 24, dst, 16);
-    return 54;
-}
-
-/* Checksum of an L4 message with the IPv4/IPv6 pseudo-header. */
-static uint16_t l4_csum(bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
-                        const uint8_t *l4, uint32_t len)
-{
-    const unsigned alen = v6 ? 16 : 4;
-    uint32_t sum = csum_partial(src, alen, 0);
-    sum = csum_partial(dst, alen, sum);
-    uint16_t w = htons(proto);
-    sum += w;
-    if (v6) {
-        uint32_t l = htonl(len);
-        sum = csum_partial(&l, 4, sum);
-    } else {
-        w = htons((uint16_t)len);
-        sum += w;
-    }
-    /* Fold now and then: csum_partial adds 16-bit words to a 32-bit sum. */
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = csum_partial(l4, len, sum);
-    return csum_fold(sum);
+    return 14 + ip_put_header(pkt + 14, v6, src, dst, proto, l4_len);
 }
 
 uint32_t reject_build(uint8_t *pkt, uint32_t len, uint32_t room, const struct pkt_info *pi,

@@ -4,11 +4,11 @@
  */
 #include "synproxy.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
 
 #include "csum.h"
+#include "wire.h"
 
 const uint16_t sp_mss_table[4] = {536, 1220, 1440, 1460};
 
@@ -143,76 +143,12 @@ uint16_t sp_syn_mss(const uint8_t *tcp, uint32_t tcp_len)
     return 536;
 }
 
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-uint16_t sp_tcp_csum(bool v6, const uint8_t *src, const uint8_t *dst, const uint8_t *l4,
-                     uint32_t len)
-{
-    const unsigned alen = v6 ? 16 : 4;
-    uint32_t sum = csum_partial(src, alen, 0);
-    sum = csum_partial(dst, alen, sum);
-    sum += htons(IPPROTO_TCP);
-    if (v6) {
-        uint32_t l = htonl(len);
-        sum = csum_partial(&l, 4, sum);
-    } else {
-        sum += htons((uint16_t)len);
-    }
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = csum_partial(l4, len, sum);
-    return csum_fold(sum);
-}
-
 static void swap_macs(uint8_t *pkt)
 {
     uint8_t t[6];
     memcpy(t, pkt, 6);
     memcpy(pkt, pkt + 6, 6);
     memcpy(pkt + 6, t, 6);
-}
-
-/* A fresh IP header at ip (TCP, l4_len bytes behind it); returns its length. */
-static uint32_t put_ip(uint8_t *ip, bool v6, const uint8_t *src, const uint8_t *dst,
-                       uint32_t l4_len)
-{
-    if (!v6) {
-        memset(ip, 0, 20);
-        ip[0] = 0x45;
-        wr16(ip + 2, (uint16_t)(20 + l4_len));
-        wr16(ip + 6, 0x4000); /* DF */
-        ip[8] = 64;
-        ip[9] = IPPROTO_TCP;
-        memcpy(ip + 12, src, 4);
-        memcpy(ip + 16, dst, 4);
-        const uint16_t c = csum_compute(ip, 20);
-        memcpy(ip + 10, &c, 2);
-        return 20;
-    }
-    memset(ip, 0, 40);
-    ip[0] = 0x60;
-    wr16(ip + 4, (uint16_t)l4_len);
-    ip[6] = IPPROTO_TCP;
-    ip[7] = 64;
-    memcpy(ip + 8, src, 16);
-    memcpy(ip + 24, dst, 16);
-    return 40;
 }
 
 /* A TCP header at t: ports (network order), numbers, flags, window, an MSS option when mss. */
@@ -249,9 +185,9 @@ uint32_t sp_build_synack(uint8_t *pkt, uint32_t room, const struct pkt_info *pi,
     memcpy(dst, m->src, 16);
     swap_macs(pkt);
     uint8_t *ip = pkt + pi->l3_off;
-    uint8_t *t = ip + put_ip(ip, v6, src, dst, 24);
+    uint8_t *t = ip + ip_put_header(ip, v6, src, dst, IPPROTO_TCP, 24);
     put_tcp(t, m->dport, m->sport, cookie, isn + 1, 0x12, 65535, mss);
-    const uint16_t c = sp_tcp_csum(v6, src, dst, t, 24);
+    const uint16_t c = l4_csum(v6, src, dst, IPPROTO_TCP, t, 24);
     memcpy(t + 16, &c, 2);
     return total;
 }
@@ -280,7 +216,7 @@ uint32_t sp_ack_to_syn(uint8_t *pkt, uint32_t room, struct pkt_info *pi, const s
     } else {
         wr16(ip + 4, (uint16_t)(pi->l3_len - 40));
     }
-    const uint16_t c = sp_tcp_csum(v6, m->src, m->dst, t, 24);
+    const uint16_t c = l4_csum(v6, m->src, m->dst, IPPROTO_TCP, t, 24);
     memcpy(t + 16, &c, 2);
     return total;
 }
@@ -299,9 +235,9 @@ uint32_t sp_synack_to_ack(uint8_t *pkt, uint32_t room, const struct pkt_info *pi
     memcpy(dst, m->src, 16);
     swap_macs(pkt);
     uint8_t *ip = pkt + pi->l3_off;
-    uint8_t *t = ip + put_ip(ip, v6, src, dst, 20);
+    uint8_t *t = ip + ip_put_header(ip, v6, src, dst, IPPROTO_TCP, 20);
     put_tcp(t, m->dport, m->sport, ack, seq + 1, 0x10, win, 0);
-    const uint16_t c = sp_tcp_csum(v6, src, dst, t, 20);
+    const uint16_t c = l4_csum(v6, src, dst, IPPROTO_TCP, t, 20);
     memcpy(t + 16, &c, 2);
     return total;
 }

@@ -136,8 +136,4 @@ static inline void sp_translate(uint8_t *tcp, unsigned dir, uint32_t delta)
     __builtin_memcpy(tcp + 16, &c, 2);
 }
 
-/* Checksum of the TCP segment at l4 (len bytes) with its pseudo-header (tests, builders). */
-uint16_t sp_tcp_csum(bool v6, const uint8_t *src, const uint8_t *dst, const uint8_t *l4,
-                     uint32_t len);
-
 #endif

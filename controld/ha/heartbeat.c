@@ -772,46 +772,36 @@ static void render_status(struct ha *ha, bool json, struct strbuf *o)
         strbuf_printf(o, "]}\n");
 }
 
+/* The heartbeat counters of `show chassis cluster statistics`, in the order shown, each with
+ * what stands before its value in the JSON and in the text. */
+#define HB_STATS_FIELDS(X)                                                                         \
+    X(hb_sent, "{\"heartbeats\":{\"sent\":", "Heartbeats:\n  sent                 ")               \
+    X(hb_received, ",\"received\":", "\n  received             ")                                  \
+    X(hb_bad_mac, ",\"bad_mac\":", "\n  bad MAC (dropped)    ")                                    \
+    X(hb_replayed, ",\"replayed\":", "\n  replayed (dropped)   ")                                  \
+    X(hb_malformed, ",\"malformed\":", "\n  malformed (dropped)  ")                                \
+    X(hb_foreign, ",\"foreign\":", "\n  not from the peer    ")                                    \
+    X(hb_same_node_id, ",\"same_node_id\":", " (claiming this node's id: ")                        \
+    X(peer_up, "},\"peer\":{\"up\":", ")\nPeer: up ")                                              \
+    X(peer_lost, ",\"lost\":", " times, lost ")                                                    \
+    X(peer_lost_fast, ",\"lost_fast\":", " times (")                                               \
+    X(loop_stalls, ",\"loop_stalls\":",                                                            \
+      " after it closed the sync connection); loss checks put off after this node stalled "        \
+      "(loop_stalls): ")                                                                           \
+    X(garp_sent, "},\"takeover\":{\"gratuitous_arp\":", "\nTakeover: gratuitous ARP ")             \
+    X(na_sent, ",\"unsolicited_na\":", ", unsolicited NA ")
+
 static void render_stats(struct ha *ha, bool json, struct strbuf *o)
 {
     const struct ha_stats *s = &ha->st;
-    if (json) {
-        strbuf_printf(
-            o,
-            "{\"heartbeats\":{\"sent\":%llu,\"received\":%llu,\"bad_mac\":%llu,"
-            "\"replayed\":%llu,\"malformed\":%llu,\"foreign\":%llu,\"same_node_id\":%llu},"
-            "\"peer\":{\"up\":%llu,\"lost\":%llu,\"lost_fast\":%llu,\"loop_stalls\":%llu},"
-            "\"takeover\":{\"gratuitous_arp\":%llu,\"unsolicited_na\":%llu},",
-            (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
-            (unsigned long long)s->hb_bad_mac, (unsigned long long)s->hb_replayed,
-            (unsigned long long)s->hb_malformed, (unsigned long long)s->hb_foreign,
-            (unsigned long long)s->hb_same_node_id, (unsigned long long)s->peer_up,
-            (unsigned long long)s->peer_lost, (unsigned long long)s->peer_lost_fast,
-            (unsigned long long)s->loop_stalls, (unsigned long long)s->garp_sent,
-            (unsigned long long)s->na_sent);
-        ha_sync_render(ha, true, o);
+#define X(f, json_before, text_before)                                                             \
+    strbuf_printf(o, "%s%llu", json ? json_before : text_before, (unsigned long long)s->f);
+    HB_STATS_FIELDS(X)
+#undef X
+    strbuf_printf(o, "%s", json ? "}," : "\n");
+    ha_sync_render(ha, json, o);
+    if (json)
         strbuf_printf(o, "}\n");
-        return;
-    }
-    strbuf_printf(o,
-                  "Heartbeats:\n"
-                  "  sent                 %llu\n"
-                  "  received             %llu\n"
-                  "  bad MAC (dropped)    %llu\n"
-                  "  replayed (dropped)   %llu\n"
-                  "  malformed (dropped)  %llu\n"
-                  "  not from the peer    %llu (claiming this node's id: %llu)\n"
-                  "Peer: up %llu times, lost %llu times (%llu after it closed the sync "
-                  "connection); loss checks put off after this node stalled (loop_stalls): %llu\n"
-                  "Takeover: gratuitous ARP %llu, unsolicited NA %llu\n",
-                  (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
-                  (unsigned long long)s->hb_bad_mac, (unsigned long long)s->hb_replayed,
-                  (unsigned long long)s->hb_malformed, (unsigned long long)s->hb_foreign,
-                  (unsigned long long)s->hb_same_node_id, (unsigned long long)s->peer_up,
-                  (unsigned long long)s->peer_lost, (unsigned long long)s->peer_lost_fast,
-                  (unsigned long long)s->loop_stalls, (unsigned long long)s->garp_sent,
-                  (unsigned long long)s->na_sent);
-    ha_sync_render(ha, false, o);
 }
 
 static int parse_num(const char *s, unsigned max, unsigned *out)

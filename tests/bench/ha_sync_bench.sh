@@ -97,52 +97,16 @@ echo "  node 1 (secondary) holds $got more sessions after $s_ms ms: $s_rate sess
 echo "  secondary/primary: $($PY -c "print('%.2f' % ($s_rate / max($p_rate, 1)))"); resyncs: node 0 $(ha_stat 0 sync.resyncs), node 1 $(ha_stat 1 sync.resyncs); unacked now: $(ha_stat 0 sync.unacked_messages)"
 
 # ---- 3. failover gap ----
-cat >"$RUN/probe.py" <<'PYEOF'
-import socket, sys, time
-mode, secs = sys.argv[1], float(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-end = time.time() + secs
-if mode == "recv":
-    s.bind(("0.0.0.0", 9001)); s.settimeout(0.2)
-    out = open(sys.argv[3], "w")
-    while time.time() < end:
-        try:
-            s.recv(64)
-        except socket.timeout:
-            continue
-        out.write("%.6f\n" % time.time())
-    out.close()
-else:
-    while time.time() < end:
-        s.sendto(b"p", ("10.77.2.2", 9001)); time.sleep(0.002)
-PYEOF
-gap_after() { # gap_after LOG T: "SILENCE FIRST": the longest silence of the probe within 5 s
-	# after T, and ms from T to the first datagram after that silence
-	$PY - "$1" "$2" <<'PYEOF'
-import sys
-t = [float(x) for x in open(sys.argv[1])]
-k = float(sys.argv[2])
-best = (0.0, 0.0)
-for a, b in zip(t, t[1:]):
-    if b > k and a < k + 5 and b - a > best[0]:
-        best = (b - a, b - k)
-print(int(best[0] * 1000), int(best[1] * 1000), sum(x <= k for x in t), sum(x > k for x in t))
-PYEOF
-}
-probe() { # probe NAME SECONDS: start receiver and sender
-	ip netns exec "$NS_SRV" $PY "$RUN/probe.py" recv "$2" "$RUN/$1.log" &
-	PROBE_RX=$!
-	LAB_PIDS+=($PROBE_RX)
-	sleep 0.3
-	ip netns exec "$NS_CLI" $PY "$RUN/probe.py" send "$(echo "$2 - 0.4" | bc)" &
-	LAB_PIDS+=($!)
+# probe NAME SECONDS: the UDP probe every 2 ms (lib_ha.sh), running when this returns.
+probe() {
+	ha_probe "$1" "$2" "$(echo "$2 - 0.4" | bc)" 0.002
 	sleep 1
 }
 probe manual 4
 t_ev=$(date +%s.%N)
 hctl 0 request chassis cluster failover redundancy-group 1 node 1 >/dev/null
-wait "$PROBE_RX"
-read -r manual manual_first m_before m_after <<<"$(gap_after "$RUN/manual.log" "$t_ev")"
+wait "$HA_PROBE_RX"
+read -r manual manual_first m_before m_after <<<"$(ha_probe_gap manual "$t_ev")"
 hctl 1 request chassis cluster failover reset redundancy-group 1 >/dev/null
 wait_for 15 "node 0 primary again" bash -c "[ \"\$(\"$MOAT_BUILD/moatctl\" --run-dir $RUN/n0 --json show chassis cluster status | grep -o '\"local\":true[^}]*' | grep -o primary)\" = primary ]"
 wait_for 15 "node 1 in sync" bash -c "\"$MOAT_BUILD/moatctl\" --run-dir $RUN/n1 --json show chassis cluster statistics | grep -q '\"state\":\"in-sync\"'"
@@ -150,8 +114,8 @@ sleep 1
 probe kill 4
 ha_kill 0
 t_ev=$HA_KILL_T
-wait "$PROBE_RX"
-read -r killgap kill_first k_before k_after <<<"$(gap_after "$RUN/kill.log" "$t_ev")"
+wait "$HA_PROBE_RX"
+read -r killgap kill_first k_before k_after <<<"$(ha_probe_gap kill "$t_ev")"
 echo "failover gap (probe every 2 ms; default heartbeat 200 ms x 3):"
 echo "  manual failover: longest probe silence $manual ms (baseline: no detection time; datagrams before/after $m_before/$m_after)"
 echo "  node 0 SIGKILLed: longest probe silence $killgap ms; kill -> first datagram via node 1: $kill_first ms (target <= 1000 ms; datagrams before/after $k_before/$k_after)"

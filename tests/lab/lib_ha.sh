@@ -130,6 +130,55 @@ print(d)
 ' "$2"
 }
 
+# ha_probe NAME SECONDS SEND_SECONDS INTERVAL: a UDP probe through the cluster, client ->
+# server 10.77.2.2:9001, one datagram every INTERVAL s for SEND_SECONDS (started 0.3 s after
+# the receiver); the server writes each arrival's time (s) to $RUN/NAME.log for SECONDS.
+# HA_PROBE_RX: the receiver's pid (wait for it before reading the log).
+ha_probe() {
+	cat >"$RUN/probe.py" <<'PYEOF'
+import socket, sys, time
+mode, secs = sys.argv[1], float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.time() + secs
+if mode == "recv":
+    s.bind(("0.0.0.0", 9001)); s.settimeout(0.2)
+    out = open(sys.argv[3], "w")
+    while time.time() < end:
+        try:
+            s.recv(64)
+        except socket.timeout:
+            continue
+        out.write("%.6f\n" % time.time())
+    out.close()
+else:
+    gap = float(sys.argv[3])
+    while time.time() < end:
+        s.sendto(b"p", ("10.77.2.2", 9001)); time.sleep(gap)
+PYEOF
+	ip netns exec "$NS_SRV" "$PY" "$RUN/probe.py" recv "$2" "$RUN/$1.log" &
+	HA_PROBE_RX=$!
+	LAB_PIDS+=("$HA_PROBE_RX")
+	sleep 0.3
+	ip netns exec "$NS_CLI" "$PY" "$RUN/probe.py" send "$3" "$4" &
+	LAB_PIDS+=("$!")
+}
+
+# ha_probe_gap NAME T: "SILENCE FIRST BEFORE AFTER" for probe NAME and an event at T
+# (date +%s.%N): its longest silence (ms) ending after T and starting within 5 s of it, ms from
+# T to the datagram that ended that silence, and the datagrams received before and after T.
+ha_probe_gap() {
+	"$PY" - "$RUN/$1.log" "$2" <<'PYEOF'
+import sys
+t = [float(x) for x in open(sys.argv[1])]
+k = float(sys.argv[2])
+best = (0.0, 0.0)
+for a, b in zip(t, t[1:]):
+    if b > k and a < k + 5 and b - a > best[0]:
+        best = (b - a, b - k)
+print(int(best[0] * 1000), int(best[1] * 1000), sum(x <= k for x in t), sum(x > k for x in t))
+PYEOF
+}
+
 # ha_mac N IFACE: node N's MAC on IFACE.
 ha_mac() { ip -n "${LAB_ID}n$1" -j link show dev "$2" | $PY -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])'; }
 # ha_neigh_mac NS ADDR: the MAC NS's neighbour table holds for ADDR ("" if none).

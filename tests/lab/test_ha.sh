@@ -236,31 +236,7 @@ check "control link back: session sync in sync again" wait_for 15 "sync in-sync"
 #     UDP probe (one datagram every 5 ms, client -> server through SNAT) measures the failover
 #     gap itself: from the kill to the first datagram node 1 forwards (TCP's own retransmission
 #     backoff would add to it). ---
-cat >"$RUN/probe.py" <<'PYEOF'
-import socket, sys, time
-mode, secs = sys.argv[1], float(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-end = time.time() + secs
-if mode == "recv":
-    s.bind(("0.0.0.0", 9001)); s.settimeout(0.2)
-    out = open(sys.argv[3], "w")
-    while time.time() < end:
-        try:
-            s.recv(64)
-        except socket.timeout:
-            continue
-        out.write("%.6f\n" % time.time())
-    out.close()
-else:
-    while time.time() < end:
-        s.sendto(b"p", ("10.77.2.2", 9001)); time.sleep(0.005)
-PYEOF
-ip netns exec "$NS_SRV" $PY "$RUN/probe.py" recv 6.5 "$RUN/probe.log" &
-probe_rx=$!
-LAB_PIDS+=($probe_rx)
-sleep 0.3
-ip netns exec "$NS_CLI" $PY "$RUN/probe.py" send 6.2 &
-LAB_PIDS+=($!)
+ha_probe probe 6.5 6.2 0.005
 timeout 40 ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -t 16 -i 0.1 --json >"$RUN/tcp.json" 2>&1 &
 tcp_pid=$!
 sleep 3
@@ -275,19 +251,10 @@ after=$(conns)
 echo "    server-side connections after the takeover: $after"
 check "the server sees the same connections (same VIP and translated ports)" [ "$before" = "$after" ]
 check "they come from the VIP 10.77.2.1" bash -c "[ -n '$after' ] && ! echo '$after' | tr ' ' '\n' | grep -v '^$' | grep -qv '10.77.2.1\]*:'"
-wait "$probe_rx"
+wait "$HA_PROBE_RX"
 # The longest silence of the probe around the kill, and kill -> first datagram after it.
-read -r fo_gap fo_first fo_n <<<"$($PY - "$RUN/probe.log" "$t_kill" <<'PYEOF'
-import sys
-t = [float(x) for x in open(sys.argv[1])]
-k = float(sys.argv[2])
-best = (0.0, 0.0)
-for a, b in zip(t, t[1:]):
-    if b > k and a < k + 5 and b - a > best[0]:
-        best = (b - a, b - k)
-print(int(best[0] * 1000), int(best[1] * 1000), len(t))
-PYEOF
-)"
+read -r fo_gap fo_first fo_before fo_after <<<"$(ha_probe_gap probe "$t_kill")"
+fo_n=$((${fo_before:-0} + ${fo_after:-0}))
 echo "    failover gap (default heartbeat 200 ms x 3): UDP probe silent ${fo_gap:-?} ms; kill -> first datagram forwarded by node 1: ${fo_first:-?} ms ($fo_n datagrams)"
 echo "    node 1: $(grep -o 'peer node 0 lost: [^;]*' "$RUN/node1.log" | tail -1)"
 check "failover gap with the default heartbeat: kill -> first forwarded datagram <= 1000 ms" [ "${fo_first:-99999}" -le 1000 ]

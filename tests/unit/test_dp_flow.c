@@ -23,6 +23,7 @@
 #include "flow.h"
 #include "snapshot.h"
 #include "tcp.h"
+#include "wire.h"
 
 #include "dp_test_env.h"
 
@@ -775,6 +776,69 @@ static void test_ttl_expired_no_session(void **state)
     env_free(e);
 }
 
+/* SYN cookies: the client's SYN that the proxy rebuilds from its cookie ACK carries that
+ * ACK's IP header, so its TTL is the one stage_key() checked: a cookie ACK with TTL 1 is
+ * answered with time exceeded (no SYN to the server, no session, the cookie not counted);
+ * with TTL 2 the rebuilt SYN leaves with TTL 1. */
+static void test_ttl_cookie_ack(void **state)
+{
+    (void)state;
+    struct env *e = env_new(64);
+    e->t->flow.syn_cookie = true;
+    e->t->scr.n = 1;
+    e->t->scr.prof[0] = (struct scr_profile){.id = 1, .syn_attack = 1, .syn_cookie = true};
+    e->t->scr.zone[1] = 1; /* trust: the client's zone */
+    const uint64_t *ctr = e->f->scr->ctr[1];
+    /* SYNs to the server's port 80: the first passes the threshold (1 a second), the next
+     * gets a cookie SYN-ACK back out of fw0. */
+    struct pkt_spec syn = {.src = CLIENT,
+                           .dst = SERVER,
+                           .proto = IPPROTO_TCP,
+                           .sport = 41000,
+                           .dport = 80,
+                           .flags = 0x02,
+                           .seq = 5000,
+                           .in_port = P_T};
+    struct dp_pkt p = frame(e, 0, &syn);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_U);
+    syn.sport = 41001;
+    p = frame(e, 0, &syn);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    assert_int_equal(ctr[SCR_C_COOKIE_SENT], 1);
+    const uint8_t *t = p.out + 14 + 20;
+    assert_int_equal(t[13], 0x12);
+    const uint32_t cookie = rd32(t + 4);
+
+    struct pkt_spec ack = syn;
+    ack.flags = 0x10;
+    ack.seq = 5001;
+    ack.ack = cookie + 1;
+    const uint64_t created = st(e)->sessions_created, expired = st(e)->ttl_expired;
+    p = frame(e, 0, &ack);
+    set_ttl(&p, 1);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_T);
+    assert_int_equal(p.out[14 + 20], 11); /* time exceeded */
+    assert_int_equal(st(e)->ttl_expired, expired + 1);
+    assert_int_equal(ctr[SCR_C_COOKIE_VALID], 0);
+    assert_int_equal(st(e)->sessions_created, created);
+
+    p = frame(e, 0, &ack);
+    set_ttl(&p, 2);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_U);
+    const uint8_t *ip = p.out + 14;
+    assert_int_equal(ip[8], 1); /* the rebuilt SYN, TTL 2 - 1 */
+    assert_int_equal(csum_compute(ip, 20), 0);
+    assert_int_equal(ip[20 + 13], 0x02);
+    assert_int_equal(ctr[SCR_C_COOKIE_VALID], 1);
+    assert_int_equal(st(e)->sessions_created, created + 1);
+    assert_int_equal(st(e)->ttl_expired, expired + 1);
+    env_free(e);
+}
+
 /* A frame longer than its IP datagram (total length / payload length smaller than the
  * frame) leaves with the datagram only. */
 static void test_trailing_bytes_not_forwarded(void **state)
@@ -950,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_early_aging_oldest_first),
         cmocka_unit_test(test_fragments),
         cmocka_unit_test(test_ttl_expired_no_session),
+        cmocka_unit_test(test_ttl_cookie_ack),
         cmocka_unit_test(test_trailing_bytes_not_forwarded),
         cmocka_unit_test(test_unzoned_interfaces),
         cmocka_unit_test(test_export_install),

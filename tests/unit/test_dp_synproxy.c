@@ -23,23 +23,11 @@
 #include "csum.h"
 #include "screen.h"
 #include "synproxy.h"
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
+#include "wire.h"
 
 static uint16_t rd16(const uint8_t *p)
 {
     return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
 }
 
 static void tuple(struct flow_tuple *t, int family, const char *src, const char *dst,
@@ -202,7 +190,8 @@ static void seg(struct seg *s, int family, bool vlan, const char *src, const cha
     }
     for (uint32_t i = 0; i < payload; i++)
         t[tl + i] = (uint8_t)(i * 7 + 1);
-    uint16_t c = sp_tcp_csum(v6, v6 ? ip + 8 : ip + 12, v6 ? ip + 24 : ip + 16, t, tl + payload);
+    uint16_t c =
+        l4_csum(v6, v6 ? ip + 8 : ip + 12, v6 ? ip + 24 : ip + 16, IPPROTO_TCP, t, tl + payload);
     memcpy(t + 16, &c, 2);
     s->len = l3 + l3_len;
     s->pi.family = (uint8_t)family;
@@ -239,7 +228,8 @@ static const uint8_t *check_frame(const uint8_t *b, uint32_t len, uint32_t l3, i
     const uint8_t *t = ip + iph;
     assert_int_equal((t[12] >> 4) * 4, tcp_len);
     /* A segment carrying its checksum sums to zero with its pseudo-header. */
-    assert_int_equal(sp_tcp_csum(v6, v6 ? ip + 8 : ip + 12, v6 ? ip + 24 : ip + 16, t, tcp_len), 0);
+    assert_int_equal(
+        l4_csum(v6, v6 ? ip + 8 : ip + 12, v6 ? ip + 24 : ip + 16, IPPROTO_TCP, t, tcp_len), 0);
     return t;
 }
 
@@ -340,7 +330,8 @@ static void test_translate(void **state)
         uint16_t inc;
         memcpy(&inc, t + 16, 2);
         t[16] = t[17] = 0;
-        uint16_t full = sp_tcp_csum(v6, v6 ? ip + 8 : ip + 12, v6 ? ip + 24 : ip + 16, t, tl);
+        uint16_t full =
+            l4_csum(v6, v6 ? ip + 8 : ip + 12, v6 ? ip + 24 : ip + 16, IPPROTO_TCP, t, tl);
         /* 0x0000 and 0xffff are the same one's-complement number. */
         if (full == 0xffff)
             full = 0;

@@ -10,8 +10,7 @@
 #    backpressure with a qdisc): the TX ring fills, the worker drops and counts at its
 #    bounded pending queue, keeps its fill rings full, and recovers as soon as the program
 #    is gone.
-# lab: once (first build only: keeps the suite under 20 minutes; the sanitizer pass runs the
-# tests that drive the daemons hardest)
+# lab: alone (measures rates: TCP before/after an overload, fill-ring levels)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init backpressure

@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# lab: once
 # moat-debug-capture (packaging/): on a clean iperf3 run it flags no collapse; when the test
 # stops the helper mid-run (SIGSTOP: heartbeats stop, controld disarms) on a box whose legacy
 # path is gone (the test empties moat_progs slot 0, so the shim passes transit to the kernel

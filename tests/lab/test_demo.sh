@@ -4,7 +4,7 @@
 # through (IPv4 and IPv6), the live sessions while iperf3 TCP runs, unsolicited traffic
 # dropped, the UDP stream, the session summary, hit counts, interfaces, routes and counters —
 # and that it leaves no namespace behind.
-# lab: once (the demo drives the same daemons the other tests do)
+# lab: release alone (the README's demo runs the release build)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init demo-check

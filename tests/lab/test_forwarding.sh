@@ -2,6 +2,7 @@
 # Forwarding through the userspace dataplane: ping (IPv4 and IPv6, both ways), an iperf3
 # TCP stream, a UDP stream, a static route. ip_forward is 0 in the firewall namespace, so
 # anything that crosses it was forwarded by Moat; the counters must say so too.
+# lab: alone (iperf3 rates and UDP loss bounds)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init forwarding

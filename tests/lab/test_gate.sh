@@ -11,7 +11,6 @@
 # 5. MOAT_TEST_PROBE_FAIL=xdp_meta (test-only probe override): auto falls back to legacy
 #    with the reason, forwarding stays disarmed with a helper; a commit forcing userspace is
 #    refused with the reason; a start with a forced userspace config is refused.
-# lab: once
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init gate

@@ -18,6 +18,7 @@
 #    goes on through node 1 on the same translated port and finishes (the gap is printed);
 #    node 0 comes back, gets the bulk sync, preempts, and the stream survives that too;
 #  - bulk sync: 10000 sessions made on node 0 alone appear on node 1 when it joins.
+# lab: alone (measures the failover gap)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ha.sh"

@@ -9,8 +9,6 @@
 #     upload from a client whose server advertises a 1460 MSS (route advmss) completes through
 #     SNAT instead of black-holing: the error quotes the client's own (untranslated) packet.
 #  4. Without DF, a too-big IPv4 packet is dropped and counted (mtu_drops), nothing sent.
-# lab: once (first build only: the suite stays under 20 minutes; the code it drives runs
-# under ASan+UBSan in the unit tests and the fuzz harnesses)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init icmperr

@@ -8,8 +8,6 @@
 # kernel-path sessions show: a commit that removes the permitting policy closes a live
 # kernel-path session (reason policy) and its packets stop, while a session still permitted
 # keeps going; a reject policy answers TCP with a reset sent from XDP (IPv4 and IPv6).
-# lab: once (the four suites take ~3 minutes; controld's side of it runs under the sanitizer
-# in test_legacy.sh)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export MOAT_FORCE_MODE=legacy

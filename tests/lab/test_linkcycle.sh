@@ -4,8 +4,7 @@
 # the helper rebinds fw1's XSKs only (fw0's socket is not touched), controld re-attaches the
 # shim when the ifindex changed, re-arms, and transit traffic flows again within a few
 # seconds; a ping to fw0's address runs all along without loss. The counters show it.
-# lab: once (first build only: keeps the suite under 20 minutes; the sanitizer pass runs the
-# tests that drive the daemons hardest)
+# lab: alone (traffic must resume within 2 s of link-up)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init linkcycle

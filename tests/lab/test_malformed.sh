@@ -10,8 +10,6 @@
 # ICMP/ICMPv6 errors quoting live, absent and other hosts' flows. For each case: the exact
 # change of the shim, worker and screen counters, and how many of its frames tcpdump saw
 # at the server. Afterwards both daemons still run and ping / TCP still forward.
-# lab: once (first build only: the suite stays under 20 minutes; the code it drives runs
-# under ASan+UBSan in the unit tests and the fuzz harnesses)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init malformed

@@ -4,8 +4,6 @@
 # parser and the format's line rules); worker, shim and session figures move with the
 # traffic; a commit moves the endpoint to another port and a commit without the block turns
 # it off. The session-init/close log lines follow the documented one-line format.
-# lab: once (first build only: keeps the suite under 20 minutes; the sanitizer pass runs the
-# tests that drive the daemons hardest)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init metrics

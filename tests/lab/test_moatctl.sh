@@ -3,8 +3,6 @@
 # (the table in common/commands.c) is known to controld's dispatcher, `moatctl help` works
 # without a daemon, `?` lists what may follow, and the bash completion file completes every
 # command word by word.
-# lab: once (first build only: keeps the suite under 20 minutes; the sanitizer pass runs the
-# tests that drive the daemons hardest)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init moatctl

@@ -3,8 +3,6 @@
 # translation (addresses and port range), port no-translation, static 1:1 NAT in both
 # directions, and pool exhaustion through the packet path: counted per pool, per rule and per
 # worker, shown by moatctl, and the ports come back once the sessions are gone.
-# lab: once (first build only: keeps the suite under 20 minutes; the sanitizer pass runs the
-# tests that drive the daemons hardest)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init nat_pool

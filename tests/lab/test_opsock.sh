@@ -10,8 +10,7 @@
 #    (logged), a connection opened before them is served; an idle connection is closed after
 #    the request timeout (logged); controld keeps serving throughout.
 # The users (and group moat, when this test created it) are removed on exit, even on failure.
-# lab: once (first build only: the suite stays under 20 minutes; the code it drives runs
-# under ASan+UBSan in the unit tests and the fuzz harnesses)
+# lab: alone (adds users and group moat, which test_package also manages)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init opsock

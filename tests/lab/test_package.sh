@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# lab: once
-# The Debian package (CPack, CMakeLists.txt): builds it in build-deb (prefix /usr), checks it
-# with lintian (no errors), its contents and control data, then installs it for real with
-# dpkg -i, checks the installed files, the conffile, the group moat, the man pages, the
+# The Debian package (CPack, CMakeLists.txt): packs the release build (prefix /usr; else builds
+# build-deb), checks it with lintian (no errors), its contents and control data, then installs
+# it for real with dpkg -i, checks the installed files, the conffile, the group moat, the man pages, the
 # default config (moat-controld --check) and runs the installed daemons on the lab topology
 # (default BPF folder, group-owned socket), and purges it. The machine is left as found: the
 # install part runs only if no moat package, /etc/moat or /usr/sbin/moat-controld is
 # present, the purge runs in the cleanup even on failure, and a group moat the package created
 # is removed (Debian's postrm keeps system groups, the test must not).
+# lab: release alone (packages the release build, installs it, adds group moat)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init package
 DEB_BUILD=$LAB_TOP/build-deb
 
 # ---- build ----
+# The release build tests/run.sh makes is configured for /usr (as the package is): package it.
+# Otherwise (another build, another prefix) build-deb is made for the package.
 # CMAKE_SKIP_INSTALL_ALL_DEPENDENCY: cpack installs what the package needs without building
 # the unit tests and benchmarks first.
 start=$SECONDS
-if cmake -S "$LAB_TOP" -B "$DEB_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+if grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$MOAT_BUILD/CMakeCache.txt" 2>/dev/null &&
+	grep -qx 'CMAKE_BUILD_TYPE:STRING=RelWithDebInfo' "$MOAT_BUILD/CMakeCache.txt"; then
+	DEB_BUILD=$MOAT_BUILD
+	rm -f "$DEB_BUILD"/moat_*.deb
+	(cd "$DEB_BUILD" && cpack -G DEB) >"$RUN/cmake.log" 2>&1
+elif cmake -S "$LAB_TOP" -B "$DEB_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
 	-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON >"$RUN/cmake.log" 2>&1 &&
 	cmake --build "$DEB_BUILD" -j2 --target moat-controld moat-dataplane moatctl bpf_objects package_docs \
 		>>"$RUN/cmake.log" 2>&1; then

@@ -8,8 +8,6 @@
 # forwarding (TCP and ping), a commit that attaches the shim to a new interface and adds its
 # address over netlink, a rollback that detaches it (and rewrites moat.conf), disarm/arm
 # (map updates), and a killed helper respawned with the same narrow set, re-armed, forwarding.
-# lab: once (first build only: the suite stays under 20 minutes; the code it drives runs
-# under ASan+UBSan in the unit tests and the fuzz harnesses)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init privileges

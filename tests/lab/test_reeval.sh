@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # A commit that no longer permits a live session closes it (policy re-evaluation: CLOSE_POLICY)
 # while the other sessions keep flowing, and new flows follow the new policy at once.
-# lab: once (first build only: keeps the suite under 20 minutes; the sanitizer pass runs the
-# tests that drive the daemons hardest)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init reeval

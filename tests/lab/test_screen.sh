@@ -6,8 +6,7 @@
 # does not fill. Land, SYN+FIN, no-flag, FIN-without-ACK, tear-drop and ping-of-death
 # packets are dropped and counted; ICMP and UDP floods too; the per-source session limit
 # holds. Counters: moatctl show security screen statistics zone untrust.
-# lab: once (first build only: keeps the suite under 20 minutes; the sanitizer pass runs the
-# tests that drive the daemons hardest)
+# lab: alone (a flood beside an iperf3 stream that must keep half its rate)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init screen

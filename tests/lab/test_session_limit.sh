@@ -4,8 +4,7 @@
 # above the high watermark brings the table back under the low one, and new flows are
 # accepted again once the flood stops. Config: tests/lab/configs/screen.conf without its
 # screen, max-sessions 300, aging { high-watermark 90; low-watermark 80; }.
-# lab: once (first build only: keeps the suite under 20 minutes; the sanitizer pass runs the
-# tests that drive the daemons hardest)
+# lab: alone (samples sessions while a timed flood runs)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init sesslimit

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# lab: once  (builds its own driver; uses only the BPF objects of the build)
 #
 # test_shim.sh — the XDP shim (bpf/shim.bpf.c) and its loader (controld/bootstrap.c) on real
 # veths in two namespaces, without the rest of Moat.

@@ -9,6 +9,7 @@
 # opened to the server by the box and translated; a forged ACK with a wrong cookie is dropped
 # and counted; a proxied connection lives on across a re-layout of the session tables (a
 # max-sessions commit); after the flood, new connections go straight through again.
+# lab: alone (a timed SYN flood; counts of cookies answered)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init syncookie

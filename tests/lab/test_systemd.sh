@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# lab: once
 # systemd units: packaging/moat-controld.service and moat-dataplane.service.
 #
 # 1. `systemd-analyze verify` on the units (copies whose binaries point into the build, as

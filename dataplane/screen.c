@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "moat.pb-c.h"
+#include "wire.h"
 
 #define TCPF_FIN 0x01
 #define TCPF_SYN 0x02
@@ -178,11 +179,6 @@ static inline enum scr_verdict drop(struct scr_worker *w, uint16_t zone, enum sc
 {
     w->ctr[zone][c]++;
     return SCR_DROP;
-}
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 /* What a fragment's byte range is to the ranges remembered for its datagram. */

@@ -10,6 +10,7 @@
 #include "reject.h"
 #include "rewrite.h"
 #include "tcp.h"
+#include "wire.h"
 
 /* moat.CloseReason */
 enum {
@@ -25,11 +26,6 @@ enum {
 
 /* Stages of a packet inside a batch. */
 enum { ST_DONE = 0, ST_PLAIN, ST_FRAG, ST_ICMP_ERR, ST_LOOKUP };
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 static inline bool is_icmp(uint8_t proto)
 {
@@ -660,7 +656,7 @@ static bool frag_id(const struct dp_pkt *p, uint32_t *id)
             if (off + 8 > end)
                 return false;
             const uint8_t *fh = p->data + off;
-            *id = (uint32_t)fh[4] << 24 | (uint32_t)fh[5] << 16 | (uint32_t)fh[6] << 8 | fh[7];
+            *id = rd32(fh + 4);
             return true;
         }
         if (nh != 0 && nh != 43 && nh != 60)
@@ -755,11 +751,6 @@ static void forward_session(struct dp_flow *f, const struct dp_tables *t, struct
 }
 
 /* ---- SYN proxy (synproxy.h) ---- */
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* A packet of proxied session idx: translated (true: forward it), or dealt with here. */
 __attribute__((noinline)) static bool sp_session(struct dp_flow *f, struct dp_pkt *p, uint32_t idx,

@@ -5,15 +5,12 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "wire.h"
+
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_IPV6 0x86dd
 #define ETHERTYPE_VLAN 0x8100
 #define ETHERTYPE_QINQ 0x88a8
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
 
 const struct moat_meta *parse_meta(const uint8_t *pkt, uint32_t headroom)
 {

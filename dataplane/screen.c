@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "moat.pb-c.h"
+#include "wire.h"
 
 #define TCPF_FIN 0x01
 #define TCPF_SYN 0x02
@@ -180,35 +181,112 @@ static inline enum scr_verdict drop(struct scr_worker *w, uint16_t zone, enum sc
     return SCR_DROP;
 }
 
-static inline uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
+/* What a fragment's byte range is to the ranges remembered for its datagram. */
+enum frag_seen {
+    FRAG_NEW = 0, /* overlaps nothing seen before */
+    FRAG_DUP,     /* lies within one range seen before (a copy, or a part of one) */
+    FRAG_OVERLAP, /* overlaps part of a range seen before */
+};
 
-/* An IPv4 fragment: overlaps with an earlier fragment of its datagram (remembered). */
-static bool frag_overlaps(struct scr_worker *w, const uint8_t *ip, const struct moat_meta *m,
-                          uint32_t lo, uint32_t hi, uint32_t now_ms)
+/* The entry of the datagram tag (a new one if it was not remembered or has expired). */
+static struct scr_frag *frag_entry(struct scr_worker *w, uint64_t tag, uint32_t now_ms)
 {
-    uint64_t tag = addr_hash(w->seed, m->src, (uint64_t)rd16(ip + 4) << 8 | m->proto);
-    tag = mix(tag, (uint64_t)m->dst[0] << 24 | m->dst[1] << 16 | m->dst[2] << 8 | m->dst[3]);
     struct scr_frag *e = &w->frag[tag & (SCR_FRAG_SLOTS - 1)];
     if (e->tag != tag || (int32_t)(e->expires - now_ms) <= 0) {
         e->tag = tag;
         e->n = 0;
+        e->discard = false;
     }
     e->expires = now_ms + SCR_FRAG_TTL_MS;
+    return e;
+}
+
+/* Compares bytes [lo, hi) of a datagram's payload with the ranges of e and, when new,
+ * remembers them: extending the range they continue, else in a free range (the last one when
+ * all are taken). Every range is compared before any is changed. */
+static enum frag_seen frag_record(struct scr_frag *e, uint32_t lo, uint32_t hi)
+{
+    const uint16_t hi16 = (uint16_t)(hi > 0xffff ? 0xffff : hi);
+    uint32_t next = e->n; /* the range this one continues, if any */
     for (uint32_t i = 0; i < e->n; i++) {
         if (lo < e->r[i].hi && e->r[i].lo < hi)
-            return true;
-        if (lo == e->r[i].hi) { /* in order: extend */
-            e->r[i].hi = (uint16_t)(hi > 0xffff ? 0xffff : hi);
-            return false;
-        }
+            return lo >= e->r[i].lo && hi <= e->r[i].hi ? FRAG_DUP : FRAG_OVERLAP;
+        if (lo == e->r[i].hi)
+            next = i;
     }
-    uint32_t i = e->n < SCR_FRAG_RANGES ? e->n++ : SCR_FRAG_RANGES - 1;
+    if (next < e->n) {
+        e->r[next].hi = hi16;
+        return FRAG_NEW;
+    }
+    const uint32_t i = e->n < SCR_FRAG_RANGES ? e->n++ : SCR_FRAG_RANGES - 1;
     e->r[i].lo = (uint16_t)lo;
-    e->r[i].hi = (uint16_t)(hi > 0xffff ? 0xffff : hi);
+    e->r[i].hi = hi16;
+    return FRAG_NEW;
+}
+
+/* An IPv4 fragment overlapping (or repeating) an earlier fragment of its datagram: dropped
+ * alone. The datagram is (source, destination, protocol, identification). */
+static bool frag4_overlaps(struct scr_worker *w, const uint8_t *ip, const struct moat_meta *m,
+                           uint32_t lo, uint32_t hi, uint32_t now_ms)
+{
+    uint64_t tag = addr_hash(w->seed, m->src, (uint64_t)rd16(ip + 4) << 8 | m->proto);
+    tag = mix(tag, (uint64_t)m->dst[0] << 24 | m->dst[1] << 16 | m->dst[2] << 8 | m->dst[3]);
+    return frag_record(frag_entry(w, tag, now_ms), lo, hi) != FRAG_NEW;
+}
+
+/* The fragment header of the IPv6 datagram at ip (end: its length, header included, within
+ * the frame): the fragment's payload bytes [*lo, *hi), its M flag and its identification (as
+ * on the wire). False when there is none within the first 8 extension headers (the shim walks
+ * no further). */
+static bool frag6_header(const uint8_t *ip, uint32_t end, uint32_t *lo, uint32_t *hi, bool *more,
+                         uint32_t *id)
+{
+    uint32_t off = 40;
+    uint8_t nh = ip[6];
+    for (int i = 0; i < 8; i++) {
+        if (off + 8 > end)
+            return false;
+        const uint8_t *h = ip + off;
+        if (nh == IPPROTO_FRAGMENT) {
+            *lo = (uint32_t)(rd16(h + 2) & 0xfff8);
+            *hi = *lo + (end - off - 8);
+            *more = h[3] & 1;
+            memcpy(id, h + 4, 4);
+            return true;
+        }
+        if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS)
+            return false;
+        nh = h[0];
+        off += ((uint32_t)h[1] + 1) * 8;
+    }
     return false;
+}
+
+/* An IPv6 fragment to drop (RFC 5722, RFC 8200 4.5): one overlapping part of an earlier
+ * fragment of its datagram marks the datagram, and it and every later fragment of it are
+ * dropped until the datagram is forgotten (SCR_FRAG_TTL_MS without a fragment); a fragment
+ * lying within one seen before is dropped alone (a copy: the receiver keeps the first, the
+ * one inspected). An atomic fragment (offset 0, no more: RFC 6946) is a whole datagram,
+ * never compared. The datagram is (source, destination, identification): the next header
+ * is not part of it. */
+static bool frag6_drop(struct scr_worker *w, const uint8_t *ip, uint32_t end,
+                       const struct moat_meta *m, uint32_t now_ms)
+{
+    uint32_t lo, hi, id;
+    bool more;
+    if (!frag6_header(ip, end, &lo, &hi, &more, &id) || (lo == 0 && !more))
+        return false;
+    uint64_t d0, d1;
+    memcpy(&d0, m->dst, 8);
+    memcpy(&d1, m->dst + 8, 8);
+    const uint64_t tag = mix(mix(addr_hash(w->seed, m->src, 6ull << 40 | id), d0), d1);
+    struct scr_frag *e = frag_entry(w, tag, now_ms);
+    if (e->discard)
+        return true;
+    const enum frag_seen s = frag_record(e, lo, hi);
+    if (s == FRAG_OVERLAP)
+        e->discard = true;
+    return s != FRAG_NEW;
 }
 
 enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p, uint16_t zone,
@@ -255,6 +333,13 @@ enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p
                       p->icmp_flood, false))
             return drop(w, zone, SCR_C_ICMP_FLOOD);
     }
+    if ((m->flags & MOAT_META_F_FRAG) && v6 && (p->flags & SCR_F_TEAR_DROP) &&
+        (uint32_t)l3_off + 40 <= len) {
+        const uint8_t *ip = data + l3_off;
+        const uint32_t end = 40 + (uint32_t)rd16(ip + 4);
+        if (l3_off + end <= len && frag6_drop(w, ip, end, m, now_ms))
+            return drop(w, zone, SCR_C_TEAR_DROP);
+    }
     if ((m->flags & MOAT_META_F_FRAG) && !v6 && (p->flags & (SCR_F_PING_DEATH | SCR_F_TEAR_DROP)) &&
         (uint32_t)l3_off + 20 <= len) {
         const uint8_t *ip = data + l3_off;
@@ -264,7 +349,7 @@ enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p
         const uint32_t hi = lo + (tot > ihl ? tot - ihl : 0);
         if ((p->flags & SCR_F_PING_DEATH) && m->proto == IPPROTO_ICMP && hi + ihl > 65535)
             return drop(w, zone, SCR_C_PING_DEATH);
-        if ((p->flags & SCR_F_TEAR_DROP) && frag_overlaps(w, ip, m, lo, hi, now_ms))
+        if ((p->flags & SCR_F_TEAR_DROP) && frag4_overlaps(w, ip, m, lo, hi, now_ms))
             return drop(w, zone, SCR_C_TEAR_DROP);
     }
     return SCR_PASS;

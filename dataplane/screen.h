@@ -4,9 +4,10 @@
  * on the traffic entering a zone, before sessions and policies.
  *
  * Per packet (screen_packet(), every packet from a zone with a screen): land, SYN+FIN, no
- * flags, FIN without ACK, tear-drop (IPv4 fragments overlapping an earlier fragment of the
- * same datagram, remembered in a small table), ping of death (an IPv4 ICMP fragment ending
- * beyond 65535 bytes).
+ * flags, FIN without ACK, tear-drop (fragments overlapping an earlier fragment of the same
+ * datagram, remembered in a small table: an IPv4 one is dropped alone; an IPv6 one, and every
+ * fragment of its datagram after it, as RFC 5722 has it; an IPv6 fragment repeating one seen
+ * before is dropped alone), ping of death (an IPv4 ICMP fragment ending beyond 65535 bytes).
  * Per new flow (screen_new_flow(), a packet that matched no session): SYN flood (SYNs per
  * second per destination address and port, per destination address, per source address),
  * ICMP and UDP floods (new flows per second per destination address), and the source /
@@ -115,6 +116,7 @@ struct scr_frag {
     uint64_t tag;
     uint32_t expires; /* worker clock ms */
     uint8_t n;
+    bool discard; /* IPv6: overlapped: every fragment of the datagram is dropped */
     struct {
         uint16_t lo, hi; /* bytes [lo, hi) of the datagram's payload */
     } r[SCR_FRAG_RANGES];

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wire.h — what the dataplane's frame builders (reject.c, synproxy.c) share: big-endian
- * fields read and written byte by byte, a fresh IPv4/IPv6 header, and the checksum of an L4
- * message over its IPv4/IPv6 pseudo-header (RFC 9293 3.1, RFC 8200 8.1).
+ * wire.h — big-endian fields read and written byte by byte (the dataplane's parsers, flow path,
+ * screens and NAT), and what the frame builders (reject.c, synproxy.c) share: a fresh IPv4/IPv6
+ * header and the checksum of an L4 message over its IPv4/IPv6 pseudo-header (RFC 9293 3.1,
+ * RFC 8200 8.1).
  */
 #ifndef MOAT_DP_WIRE_H
 #define MOAT_DP_WIRE_H
@@ -13,6 +14,11 @@
 #include <string.h>
 
 #include "csum.h"
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
 
 static inline uint32_t rd32(const uint8_t *p)
 {

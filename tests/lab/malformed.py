@@ -379,11 +379,24 @@ def corpus(lab):
          lambda m: [E / ip6(m) / IPv6ExtHdrFragment(nh=60, offset=0, m=1, id=m) /
                     Raw(bytes([17, 6, 0, 0, 0, 0, 0, 0]) + b"o" * 8)],
          malformed, v6=True)
-    # No tear-drop for IPv6 (RFC 5722: the receiver discards a datagram with overlapping
-    # fragments): both follow the permitted first fragment.
-    case(lab, "v6 overlapping fragments of UDP 5000 (forwarded; receiver discards)",
-         lambda m: frag6(m, udp_seg(42025), 17, [(0, 32, 1), (16, 32, 0)]),
-         {"shim.redirect": 2, "forwarded": 2, "sessions_created": 1}, arrive=2, v6=True)
+    # Tear-drop for IPv6 (RFC 5722): from its first overlapping fragment on, every fragment of
+    # the datagram is dropped, the later ones overlapping nothing too; a copy of a fragment is
+    # dropped alone (RFC 8200 4.5) and the datagram goes on.
+    case(lab, "v6 overlapping fragments of UDP 5000, then the last (tear-drop, all dropped)",
+         lambda m: frag6(m, udp_seg(42025), 17, [(0, 32, 1), (16, 32, 1), (48, 8, 0)]),
+         {"shim.redirect": 3, "forwarded": 1, "sessions_created": 1, "screen.tear-drop": 2},
+         arrive=1, v6=True)
+    case(lab, "v6 fragment of UDP 5000 repeated, then the last (the copy dropped)",
+         lambda m: frag6(m, udp_seg(42026), 17, [(0, 32, 1), (0, 32, 1), (32, 24, 0)]),
+         {"shim.redirect": 3, "forwarded": 2, "sessions_created": 1, "screen.tear-drop": 1},
+         arrive=2, v6=True,
+         check=lambda got: ([p[IPv6ExtHdrFragment].offset for p in got] == [0, 4],
+                            "the first fragment once, then the last"))
+    case(lab, "v6 second first fragment: 80 permitted, then 22 with the same id",
+         lambda m: frag6(m, tcp_seg(42027, 80), 6, [(0, 32, 1)]) +
+         frag6(m, tcp_seg(42027, 22), 6, [(0, 32, 1)]),
+         {"shim.redirect": 2, "forwarded": 1, "sessions_created": 1, "screen.tear-drop": 1},
+         arrive=1, v6=True, check=lambda got: (got[0][TCP].dport == 80, "only the one to port 80"))
 
     def err6(m, quoted):
         return [E / ip6(m) / ICMPv6DestUnreach(code=4) / quoted]

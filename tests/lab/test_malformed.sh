@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Malformed packets (issue 9) through a running Moat on the userspace path
 # (tests/lab/configs/malformed.conf: trust -> untrust permits TCP 80, UDP 5000 and ping; the
-# trust zone screens overlapping IPv4 fragments). tests/lab/malformed.py, one scapy process
+# trust zone screens overlapping IPv4 and IPv6 fragments). tests/lab/malformed.py, one scapy process
 # in the client namespace, sends the corpus: bad IHL, bad IP total lengths, truncated TCP
 # headers, bad TCP data offsets, bad and zero UDP lengths, TTL / hop limit 0, 1 and 2,
 # IPv4 and IPv6 fragments (permitted, first-fragment-only policy bypass attempts, later

@@ -2,8 +2,8 @@
 /*
  * test_dp_screen.c — screens (dataplane/screen.c): compiling Snapshot.screens and the zone
  * bindings (refusals), the per-packet checks (land, SYN+FIN, no flags, FIN without ACK,
- * tear-drop, ping of death) each counted once per zone, the SYN / UDP / ICMP rates per second
- * with their window restarting, and the session limits summed over workers.
+ * tear-drop for IPv4 and IPv6, ping of death) each counted once per zone, the SYN / UDP / ICMP
+ * rates per second with their window restarting, and the session limits summed over workers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +23,7 @@
 
 /* A frame: 14 bytes of Ethernet, a 20-byte IPv4 header, then 20 bytes of TCP / 8 of UDP. */
 struct frame {
-    uint8_t b[128];
+    uint8_t b[256];
     uint32_t len;
     struct moat_meta m;
 };
@@ -64,6 +64,51 @@ static void frag4(struct frame *f, uint16_t id, uint16_t off8, bool more, uint16
     ip[6] = (uint8_t)(fo >> 8);
     ip[7] = (uint8_t)fo;
     f->m.flags = MOAT_META_F_FRAG | (off8 ? MOAT_META_F_FRAG_NF : MOAT_META_F_L4);
+}
+
+/* An IPv6 fragment from fd00::1 to fd00::2 in f: ext (0, 8 or 16 bytes: destination options
+ * headers) before the fragment header of datagram id, payload bytes [off8 * 8, off8 * 8 +
+ * payload) of a datagram of next header nh (the payload itself all zero). */
+static void frag6(struct frame *f, uint32_t ext, uint32_t id, uint16_t off8, bool more,
+                  uint16_t payload, uint8_t nh)
+{
+    memset(f, 0, sizeof(*f));
+    uint8_t *ip = f->b + 14;
+    const uint16_t plen = (uint16_t)(ext + 8 + payload);
+    f->len = 14 + 40 + plen;
+    assert_true(f->len <= sizeof(f->b));
+    ip[0] = 0x60;
+    ip[4] = (uint8_t)(plen >> 8);
+    ip[5] = (uint8_t)plen;
+    ip[6] = ext ? IPPROTO_DSTOPTS : IPPROTO_FRAGMENT;
+    ip[7] = 64;
+    inet_pton(AF_INET6, "fd00::1", ip + 8);
+    inet_pton(AF_INET6, "fd00::2", ip + 24);
+    for (uint32_t o = 0; o < ext; o += 8) {
+        ip[40 + o] = o + 8 < ext ? IPPROTO_DSTOPTS : IPPROTO_FRAGMENT;
+        ip[40 + o + 2] = 1; /* PadN of 4 */
+        ip[40 + o + 3] = 4;
+    }
+    uint8_t *fh = ip + 40 + ext;
+    fh[0] = nh;
+    const uint16_t fo = (uint16_t)(off8 << 3 | (more ? 1 : 0));
+    fh[2] = (uint8_t)(fo >> 8);
+    fh[3] = (uint8_t)fo;
+    fh[4] = (uint8_t)(id >> 24);
+    fh[5] = (uint8_t)(id >> 16);
+    fh[6] = (uint8_t)(id >> 8);
+    fh[7] = (uint8_t)id;
+    memcpy(f->m.src, ip + 8, 16);
+    memcpy(f->m.dst, ip + 24, 16);
+    f->m.proto = nh;
+    f->m.l3_off = 14;
+    f->m.flags = MOAT_META_F_IPV6 | MOAT_META_F_FRAG;
+    if (off8) {
+        f->m.flags |= MOAT_META_F_FRAG_NF;
+    } else {
+        f->m.flags |= MOAT_META_F_L4;
+        f->m.l4_off = (uint8_t)(14 + 40 + ext + 8);
+    }
 }
 
 static bool pkt(struct scr_worker *w, const struct scr_profile *p, struct frame *f, uint32_t now)
@@ -224,6 +269,14 @@ static void test_fragments(void **state)
     assert_true(pkt(w, &p, &f, 1000));
     frag4(&f, 300, 0, true, 64);
     assert_true(pkt(w, &p, &f, 1000));
+    /* A fragment that continues one range and overlaps another: 0..32, 64..96, then 32..72. */
+    frag4(&f, 301, 0, true, 32);
+    assert_true(pkt(w, &p, &f, 1000));
+    frag4(&f, 301, 8, false, 32);
+    assert_true(pkt(w, &p, &f, 1000));
+    frag4(&f, 301, 4, true, 40);
+    assert_false(pkt(w, &p, &f, 1000));
+    assert_int_equal(w->ctr[3][SCR_C_TEAR_DROP], 2);
     /* Long after, the same id is a new datagram. */
     frag4(&f, 200, 3, false, 64);
     assert_true(pkt(w, &p, &f, 1000 + SCR_FRAG_TTL_MS + 1));
@@ -234,6 +287,96 @@ static void test_fragments(void **state)
     assert_int_equal(w->ctr[3][SCR_C_PING_DEATH], 1);
     frag4(&f, 401, 8000, false, 200); /* ends at 64200: fine */
     assert_true(pkt(w, &p, &f, 1000));
+    scr_worker_destroy(w);
+}
+
+/* IPv6 fragments: the datagram is dropped whole from its first overlap on (RFC 5722), a
+ * fragment repeating one seen before alone; adjacent fragments in or out of order and atomic
+ * fragments pass. Each drop counts one tear-drop. */
+static void test_fragments6(void **state)
+{
+    (void)state;
+    struct scr_worker *w;
+    assert_int_equal(scr_worker_create(&w, 42), 0);
+    struct scr_profile p = {.id = 1, .flags = SCR_F_TEAR_DROP};
+    struct frame f;
+    /* Exactly adjacent, in order: 0..64, 64..128, 128..160 (last). */
+    frag6(&f, 0, 100, 0, true, 64, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    frag6(&f, 0, 100, 8, true, 64, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    frag6(&f, 0, 100, 16, false, 32, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    /* Exactly adjacent, out of order, behind two destination options headers. */
+    frag6(&f, 16, 101, 8, false, 32, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    frag6(&f, 16, 101, 0, true, 64, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    assert_int_equal(w->ctr[3][SCR_C_TEAR_DROP], 0);
+
+    /* Overlap: 0..64, then 32..96: dropped, and so is the later 96..128 that overlaps nothing,
+     * and a copy of the first fragment. */
+    frag6(&f, 0, 200, 0, true, 64, IPPROTO_TCP);
+    assert_true(pkt(w, &p, &f, 1000));
+    frag6(&f, 0, 200, 4, true, 64, IPPROTO_TCP);
+    assert_false(pkt(w, &p, &f, 1000));
+    frag6(&f, 0, 200, 12, false, 32, IPPROTO_TCP);
+    assert_false(pkt(w, &p, &f, 1500));
+    frag6(&f, 0, 200, 0, true, 64, IPPROTO_TCP);
+    assert_false(pkt(w, &p, &f, 2000));
+    assert_int_equal(w->ctr[3][SCR_C_TEAR_DROP], 3);
+    /* Still discarded while fragments keep coming; forgotten SCR_FRAG_TTL_MS after the last. */
+    frag6(&f, 0, 200, 12, false, 32, IPPROTO_TCP);
+    assert_false(pkt(w, &p, &f, 2000 + SCR_FRAG_TTL_MS - 1));
+    frag6(&f, 0, 200, 0, true, 64, IPPROTO_TCP);
+    assert_true(pkt(w, &p, &f, 2000 + 2 * SCR_FRAG_TTL_MS));
+    assert_int_equal(w->ctr[3][SCR_C_TEAR_DROP], 4);
+
+    /* The next header is not part of the datagram: a later fragment claiming another one
+     * still overlaps. Another identification is another datagram. */
+    frag6(&f, 0, 300, 0, true, 64, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    frag6(&f, 0, 301, 2, false, 32, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    frag6(&f, 8, 300, 2, false, 32, IPPROTO_TCP);
+    assert_false(pkt(w, &p, &f, 1000));
+    assert_int_equal(w->ctr[3][SCR_C_TEAR_DROP], 5);
+
+    /* Duplicate: a copy of 0..64 and a part of it are dropped alone; the datagram goes on. */
+    frag6(&f, 0, 400, 0, true, 64, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    assert_false(pkt(w, &p, &f, 1000));
+    frag6(&f, 0, 400, 2, true, 16, IPPROTO_UDP);
+    assert_false(pkt(w, &p, &f, 1000));
+    assert_int_equal(w->ctr[3][SCR_C_TEAR_DROP], 7);
+    frag6(&f, 0, 400, 8, false, 32, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+
+    /* A fragment that continues one range and overlaps another: 0..32, 64..96, then 32..72. */
+    frag6(&f, 0, 500, 0, true, 32, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    frag6(&f, 0, 500, 8, false, 32, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    frag6(&f, 0, 500, 4, true, 40, IPPROTO_UDP);
+    assert_false(pkt(w, &p, &f, 1000));
+    assert_int_equal(w->ctr[3][SCR_C_TEAR_DROP], 8);
+
+    /* Atomic fragments (offset 0, no more) are whole datagrams: the same id twice passes. */
+    frag6(&f, 0, 600, 0, false, 16, IPPROTO_UDP);
+    assert_true(pkt(w, &p, &f, 1000));
+    assert_true(pkt(w, &p, &f, 1000));
+
+    /* A payload length that cuts the fragment header: nothing to compare, no read past it. */
+    frag6(&f, 0, 700, 1, true, 0, IPPROTO_UDP);
+    f.b[14 + 5] = 4;
+    assert_true(pkt(w, &p, &f, 1000));
+    /* Without tear-drop in the screen overlaps pass. */
+    struct scr_profile none = {.id = 2, .flags = SCR_F_LAND};
+    frag6(&f, 0, 800, 0, true, 64, IPPROTO_UDP);
+    assert_true(pkt(w, &none, &f, 1000));
+    frag6(&f, 0, 800, 4, false, 64, IPPROTO_UDP);
+    assert_true(pkt(w, &none, &f, 1000));
+    assert_int_equal(w->ctr[3][SCR_C_TEAR_DROP], 8);
     scr_worker_destroy(w);
 }
 
@@ -283,9 +426,10 @@ static void test_session_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compile),   cmocka_unit_test(test_tcp_flags_and_land),
-        cmocka_unit_test(test_syn_flood), cmocka_unit_test(test_udp_icmp_flood),
-        cmocka_unit_test(test_fragments), cmocka_unit_test(test_session_limits),
+        cmocka_unit_test(test_compile),        cmocka_unit_test(test_tcp_flags_and_land),
+        cmocka_unit_test(test_syn_flood),      cmocka_unit_test(test_udp_icmp_flood),
+        cmocka_unit_test(test_fragments),      cmocka_unit_test(test_fragments6),
+        cmocka_unit_test(test_session_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,11 +25,6 @@
 #include "synproxy.h"
 #include "wire.h"
 
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 static void tuple(struct flow_tuple *t, int family, const char *src, const char *dst,
                   uint16_t sport, uint16_t dport)
 {

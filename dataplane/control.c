@@ -187,6 +187,7 @@ static void send_applied(struct ctl *c, uint64_t generation, bool ok, const char
             b[k].error_text = s->err_text;
             b[k].zerocopy_error = s->zc_err;
             b[k].need_wakeup = s->bound && s->need_wakeup;
+            b[k].bind_gen = s->bind_gen;
             if (s->port < c->dp.nports && c->dp.ports[s->port].slot < MOAT_MAX_IFACES)
                 b[k].rebinds = c->rebinds[c->dp.ports[s->port].slot];
             bp[k] = &b[k];

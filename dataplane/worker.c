@@ -866,6 +866,9 @@ int dp_workers_setup(struct dp *dp, char *err, size_t errlen)
                 goto fail;
             }
             w->nbound = (uint32_t)rc;
+            for (uint32_t i = 0; i < w->nsocks; i++)
+                if (w->socks[i].bound)
+                    w->socks[i].bind_gen = ++dp->bind_seq;
         }
         if (dp->progress)
             dp->progress(dp->progress_arg);
@@ -1073,6 +1076,7 @@ int dp_workers_rebind_port(struct dp *dp, uint32_t port)
                 log_err("xsk: %s", s->err_text);
                 continue;
             }
+            s->bind_gen = ++dp->bind_seq;
             int e = dp_xskmap_insert(dp->xskmap_fd, s->map_key, s->fd);
             if (e) {
                 s->bind_err = e;

@@ -55,7 +55,8 @@ struct dp_sock {
     bool bound;
     bool in_map;
     uint32_t map_key;
-    int bind_err; /* 0 or negative errno */
+    int bind_err;      /* 0 or negative errno */
+    uint64_t bind_gen; /* dp.bind_seq when it was last bound (0: never): unchanged = same socket */
     int zc_err;   /* why zero-copy was refused (negative errno), 0 if it was not */
     bool need_wakeup;
     char err_text[160];

@@ -63,6 +63,7 @@ struct ctl_iface {
     bool need_wakeup; /* from the helper: the bind uses XDP_USE_NEED_WAKEUP */
     bool op_disarmed; /* `request dataplane disarm`: stays disarmed until `arm` */
     char q_xsk[MOAT_MAX_QUEUES][12]; /* per queue: "copy", "zerocopy", "failed" or "" */
+    uint64_t q_bind_gen[MOAT_MAX_QUEUES]; /* per queue: the helper's bind number of its XSK */
     uint64_t mode_switches;
     /* Link cycle (lifecycle.c "link cycle"): Interface.link_epoch, bumped each time the link
      * came back up, changed MTU or was re-created; the helper rebinds on a change. */

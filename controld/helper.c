@@ -320,11 +320,14 @@ static void handle_applied(struct helper_link *h, const Moat__SnapshotApplied *a
             ifc->xsk_bound = 0;
             ifc->xsk_mode[0] = 0;
             memset(ifc->q_xsk, 0, sizeof(ifc->q_xsk));
+            memset(ifc->q_bind_gen, 0, sizeof(ifc->q_bind_gen));
         }
         ifc->rebinds = b->rebinds;
-        if (b->queue < MOAT_MAX_QUEUES)
+        if (b->queue < MOAT_MAX_QUEUES) {
             snprintf(ifc->q_xsk[b->queue], sizeof(ifc->q_xsk[0]), "%s",
                      b->error ? "failed" : b->mode);
+            ifc->q_bind_gen[b->queue] = b->bind_gen;
+        }
         if (b->error == 0) {
             ifc->xsk_bound++;
             snprintf(ifc->xsk_mode, sizeof(ifc->xsk_mode), "%s", b->mode);

@@ -427,6 +427,7 @@ static void link_changed(struct controld *c, struct ctl_iface *ifc, const char *
     ifc->bind_error = 0;
     ifc->bind_error_text[0] = 0;
     memset(ifc->q_xsk, 0, sizeof(ifc->q_xsk));
+    memset(ifc->q_bind_gen, 0, sizeof(ifc->q_bind_gen));
     gate_update(c);
     log_info("interface %s: %s: link epoch %u, asking the helper to rebind its sockets", ifc->name,
              what, ifc->link_epoch);

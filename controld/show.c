@@ -213,6 +213,18 @@ static int show_interfaces(struct controld *c, bool json, struct strbuf *o)
         }
         if (!xsk[0])
             snprintf(xsk, sizeof(xsk), "-");
+        /* Per queue, the helper's number of its socket's bind: a socket not rebound keeps
+         * it (a link cycle of another interface must leave it alone). */
+        char gens[160] = "";
+        size_t gl = 0;
+        for (uint32_t q = 0; q < ifc->queues && q < MOAT_MAX_QUEUES; q++) {
+            unsigned long long g = (unsigned long long)ifc->q_bind_gen[q];
+            int n = json ? snprintf(gens + gl, sizeof(gens) - gl, "%s%llu", q ? "," : "", g)
+                         : snprintf(gens + gl, sizeof(gens) - gl, "%sq%u:%llu", q ? "," : "", q, g);
+            if (n < 0 || (size_t)n >= sizeof(gens) - gl)
+                break;
+            gl += (size_t)n;
+        }
         const char *armed = ifc->armed ? "yes" : ifc->op_disarmed ? "no (operator)" : "no";
         if (json) {
             strbuf_printf(o, "%s{\"name\":", i ? "," : "");
@@ -234,6 +246,7 @@ static int show_interfaces(struct controld *c, bool json, struct strbuf *o)
             for (uint32_t q = 0; q < ifc->queues && q < MOAT_MAX_QUEUES; q++)
                 strbuf_printf(o, "%s\"%s\"", q ? "," : "",
                               ifc->q_xsk[q][0] ? ifc->q_xsk[q] : "unbound");
+            strbuf_printf(o, "],\"xsk_bind_gen\":[%s", gens);
             strbuf_printf(o, "],\"bind_error\":%d,\"zerocopy_error\":\"%s\",\"last_error\":",
                           ifc->bind_error, ifc->zc_err ? cap_errno_name(ifc->zc_err) : "");
             strbuf_json_str(o, err);
@@ -251,9 +264,11 @@ static int show_interfaces(struct controld *c, bool json, struct strbuf *o)
                           xdp_attach_mode_name(kmode), prog, cap_mode_name(ifc->dp_mode), armed,
                           xsk, err[0] ? err : "-");
             strbuf_printf(o, "    path: %s\n", ifc->dp_reason);
-            strbuf_printf(o, "    link: epoch %u, XSK rebinds %llu, shim re-attaches %llu\n",
+            strbuf_printf(o,
+                          "    link: epoch %u, XSK rebinds %llu, shim re-attaches %llu, XSK bind "
+                          "numbers %s\n",
                           ifc->link_epoch, (unsigned long long)ifc->rebinds,
-                          (unsigned long long)ifc->reattaches);
+                          (unsigned long long)ifc->reattaches, gens[0] ? gens : "-");
             shim_text(o, &st, "    ");
         }
     }

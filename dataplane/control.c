@@ -187,6 +187,7 @@ static void send_applied(struct ctl *c, uint64_t generation, bool ok, const char
             b[k].error_text = s->err_text;
             b[k].zerocopy_error = s->zc_err;
             b[k].need_wakeup = s->bound && s->need_wakeup;
+            b[k].bind_gen = s->bind_gen;
             if (s->port < c->dp.nports && c->dp.ports[s->port].slot < MOAT_MAX_IFACES)
                 b[k].rebinds = c->rebinds[c->dp.ports[s->port].slot];
             bp[k] = &b[k];
@@ -255,10 +256,9 @@ static void stop_dataplane(struct ctl *c)
 /*
  * Workers stopped: rebinds the sockets of the ports relink[] names (their new ifindex and
  * epoch from ports[]), folding the closed sockets' kernel counters into the base first.
- * False when that is not possible in place (a UMEM owner among them): the caller rebinds
- * everything.
+ * The other ports' sockets are not touched.
  */
-static bool relink_ports(struct ctl *c, const struct dp_port *ports, const uint32_t *relink,
+static void relink_ports(struct ctl *c, const struct dp_port *ports, const uint32_t *relink,
                          uint32_t nrelink)
 {
     for (uint32_t r = 0; r < nrelink; r++) {
@@ -282,16 +282,9 @@ static bool relink_ports(struct ctl *c, const struct dp_port *ports, const uint3
         if (ports[p].slot < MOAT_MAX_IFACES)
             c->rebinds[ports[p].slot]++;
         int rc = dp_workers_rebind_port(&c->dp, p);
-        if (rc == -EBUSY) {
-            log_info("%s: one of its sockets registered its worker's UMEM: rebinding every "
-                     "interface",
-                     ports[p].name);
-            return false;
-        }
         if (rc)
             log_err("%s: rebinding failed: %s", ports[p].name, strerror(-rc));
     }
-    return true;
 }
 
 /* Workers stopped, sockets set up: session tables for this layout, sessions re-seeded. */
@@ -352,8 +345,8 @@ static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
         dp_ports_relink(c->dp.ports, c->dp.nports, ports, nports, relink, &nrelink) && nrelink) {
         c->dp.set.heartbeat_ms = set.heartbeat_ms;
         dp_workers_stop(&c->dp);
-        relinked = relink_ports(c, ports, relink, nrelink);
-        keep = relinked;
+        relink_ports(c, ports, relink, nrelink);
+        relinked = true;
     }
     if (relinked) {
         rc = 0;

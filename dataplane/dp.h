@@ -104,6 +104,7 @@ struct dp {
     struct dp_worker *workers[MOAT_MAX_WORKERS];
     uint32_t nworkers; /* workers allocated (set.workers while set up) */
     int xskmap_fd;
+    uint64_t bind_seq; /* sockets bound since the helper started (dp_sock.bind_gen) */
     int ctl_evfd; /* workers poke it after queueing resolve requests */
     struct moat_dp_stats *stats;
     /* Called by long control-thread operations now and then (heartbeats). */

@@ -79,10 +79,12 @@ bool dp_settings_need_rebind(const struct dp_settings *a, const struct dp_settin
            a->pending_tx_limit != b->pending_tx_limit || strcmp(a->bpffs_dir, b->bpffs_dir) != 0;
 }
 
+/* By slot: an interface keeps its slot when it is re-created under a new ifindex, so the
+ * port order (and the sockets' port indexes) survive a link cycle (dp_ports_relink). */
 static int port_cmp(const void *pa, const void *pb)
 {
     const struct dp_port *a = pa, *b = pb;
-    return a->ifindex < b->ifindex ? -1 : a->ifindex > b->ifindex;
+    return a->slot < b->slot ? -1 : a->slot > b->slot;
 }
 
 int dp_ports_from_snapshot(const Moat__Snapshot *s, const struct dp_settings *set,

@@ -36,7 +36,8 @@ bool dp_settings_need_rebind(const struct dp_settings *a, const struct dp_settin
 
 /*
  * The interfaces with userspace set, checked (name, MAC, MTU against the frame size, slot,
- * queues, duplicates) and sorted by ifindex. -EINVAL with a sentence in err.
+ * queues, duplicates) and sorted by slot (stable across a re-created interface's new
+ * ifindex). -EINVAL with a sentence in err.
  */
 int dp_ports_from_snapshot(const Moat__Snapshot *s, const struct dp_settings *set,
                            struct dp_port *ports, uint32_t *nports, char *err, size_t errlen);

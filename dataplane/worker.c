@@ -860,12 +860,11 @@ int dp_workers_setup(struct dp *dp, char *err, size_t errlen)
         if (rc)
             goto fail;
         if (w->nsocks) {
-            rc = dp_xsk_bind_all(&w->umem, w->socks, w->nsocks);
-            if (rc < 0) {
-                snprintf(err, errlen, "worker %u: cannot register its UMEM: %s", id, strerror(-rc));
-                goto fail;
-            }
-            w->nbound = (uint32_t)rc;
+            /* A socket that could not register or bind says why in its err_text. */
+            w->nbound = (uint32_t)dp_xsk_bind_all(&w->umem, w->socks, w->nsocks);
+            for (uint32_t i = 0; i < w->nsocks; i++)
+                if (w->socks[i].bound)
+                    w->socks[i].bind_gen = ++dp->bind_seq;
         }
         if (dp->progress)
             dp->progress(dp->progress_arg);
@@ -1022,15 +1021,6 @@ static void sock_settle_tx(struct dp_worker *w, struct dp_sock *s)
 int dp_workers_rebind_port(struct dp *dp, uint32_t port)
 {
     const struct dp_port *pt = &dp->ports[port];
-    /* The UMEM owners first: if one of them is on this port, nothing is touched. */
-    for (uint32_t id = 0; id < dp->nworkers; id++) {
-        struct dp_worker *w = dp->workers[id];
-        for (uint32_t i = 0; w && i < w->nsocks; i++) {
-            struct dp_sock *s = &w->socks[i];
-            if (s->port == port && s->xsk && w->umem.umem && s->fd == xsk_umem__fd(w->umem.umem))
-                return -EBUSY;
-        }
-    }
     for (uint32_t id = 0; id < dp->nworkers; id++) {
         struct dp_worker *w = dp->workers[id];
         if (!w || !w->nsocks)
@@ -1065,14 +1055,11 @@ int dp_workers_rebind_port(struct dp *dp, uint32_t port)
             int rc = dp_xsk_rebind(&w->umem, s, back, max, &n);
             for (uint32_t k = 0; k < n; k++)
                 free_push(w, back[k]);
-            if (rc == -EXDEV) {
-                free(back);
-                return -EBUSY;
-            }
             if (rc) {
                 log_err("xsk: %s", s->err_text);
                 continue;
             }
+            s->bind_gen = ++dp->bind_seq;
             int e = dp_xskmap_insert(dp->xskmap_fd, s->map_key, s->fd);
             if (e) {
                 s->bind_err = e;

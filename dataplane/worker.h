@@ -134,9 +134,9 @@ void dp_workers_teardown(struct dp *dp);
  * already holds the new ifindex): for each, its moat_xsks entry is deleted first, the frames
  * it held go back to its worker's free stack (its pending TX frames are dropped and counted
  * as pending_tx_drops), the socket is bound again and put back in moat_xsks. The other
- * ports' sockets are not touched. Returns 0 (single bind failures are recorded in the
- * sockets, as in dp_workers_setup), or -EBUSY if one of them registered its worker's UMEM
- * (then only dp_workers_teardown + dp_workers_setup can rebind it).
+ * ports' sockets are not touched, whichever socket of its worker this one is (each socket
+ * has its own registration of the worker's UMEM area: xsk.h). Returns 0 (single bind
+ * failures are recorded in the sockets, as in dp_workers_setup) or -ENOMEM.
  */
 int dp_workers_rebind_port(struct dp *dp, uint32_t port);
 

@@ -62,36 +62,6 @@ void dp_umem_free(struct dp_umem *u)
     memset(u, 0, sizeof(*u));
 }
 
-static int umem_register(struct dp_umem *u)
-{
-    struct xsk_umem_config cfg = {
-        .fill_size = u->ring_size,
-        .comp_size = u->ring_size,
-        .frame_size = u->frame_size,
-        .frame_headroom = 0,
-        .flags = 0,
-    };
-    memset(&u->fill, 0, sizeof(u->fill));
-    memset(&u->comp, 0, sizeof(u->comp));
-    int err = xsk_umem__create(&u->umem, u->area, u->size, &u->fill, &u->comp, &cfg);
-    if (err) {
-        u->umem = NULL;
-        return err < 0 ? err : -err;
-    }
-    u->nsocks = 0;
-    return 0;
-}
-
-static void umem_unregister(struct dp_umem *u)
-{
-    if (!u->umem)
-        return;
-    int err = xsk_umem__delete(u->umem);
-    if (err)
-        log_warn("xsk: UMEM still in use at unregister: %s", strerror(-err));
-    u->umem = NULL;
-}
-
 static bool sock_is_zerocopy(int fd)
 {
     struct xdp_options opts;
@@ -102,43 +72,58 @@ static bool sock_is_zerocopy(int fd)
     return (opts.flags & XDP_OPTIONS_ZEROCOPY) != 0;
 }
 
-static int sock_bind(struct dp_umem *u, struct dp_sock *s, bool zerocopy)
+/* Registers u's area for s alone (its own fill and completion rings), then binds s on
+ * it. On failure nothing of s is left registered or bound; *stage says which step failed. */
+static int sock_bind(struct dp_umem *u, struct dp_sock *s, bool zerocopy, const char **stage)
 {
+    struct xsk_umem_config ucfg = {
+        .fill_size = u->ring_size,
+        .comp_size = u->ring_size,
+        .frame_size = u->frame_size,
+        .frame_headroom = 0,
+        .flags = 0,
+    };
     struct xsk_socket_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.rx_size = u->ring_size;
     cfg.tx_size = u->ring_size;
     cfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD; /* controld attached the shim */
     cfg.xdp_flags = 0;
-    /* Only the first socket's flags reach the kernel; the others inherit its mode. */
     cfg.bind_flags = XDP_USE_NEED_WAKEUP | (zerocopy ? XDP_ZEROCOPY : XDP_COPY);
 
     memset(&s->rx, 0, sizeof(s->rx));
     memset(&s->tx, 0, sizeof(s->tx));
     memset(&s->fill, 0, sizeof(s->fill));
     memset(&s->comp, 0, sizeof(s->comp));
-    int err = xsk_socket__create_shared(&s->xsk, s->ifname, s->queue, u->umem, &s->rx, &s->tx,
-                                        &s->fill, &s->comp, &cfg);
+    *stage = "registering the UMEM";
+    int err = xsk_umem__create(&s->umem, u->area, u->size, &s->fill, &s->comp, &ucfg);
+    if (err) {
+        s->umem = NULL;
+        return err < 0 ? err : -err;
+    }
+    *stage = "bind";
+    err = xsk_socket__create(&s->xsk, s->ifname, s->queue, s->umem, &s->rx, &s->tx, &cfg);
     if (err) {
         s->xsk = NULL;
+        xsk_umem__delete(s->umem); /* unmaps the rings the failed create left mapped */
+        s->umem = NULL;
         return err < 0 ? err : -err;
     }
     s->fd = xsk_socket__fd(s->xsk);
     s->zerocopy = sock_is_zerocopy(s->fd);
     s->need_wakeup = true; /* the kernel refuses XDP_USE_NEED_WAKEUP it doesn't know */
     s->bound = true;
-    u->nsocks++;
     return 0;
 }
 
 /* sock_bind(), retried while the kernel still holds the (device, queue) of a socket closed
  * just before (it releases the old buffer pool a little after the close: EBUSY until then;
  * up to 1 s). */
-static int sock_bind_retry(struct dp_umem *u, struct dp_sock *s, bool zerocopy)
+static int sock_bind_retry(struct dp_umem *u, struct dp_sock *s, bool zerocopy, const char **stage)
 {
     int err = -EBUSY;
     for (int tries = 0; tries < 200 && err == -EBUSY; tries++) {
-        err = sock_bind(u, s, zerocopy);
+        err = sock_bind(u, s, zerocopy, stage);
         if (err == -EBUSY) {
             struct timespec ts = {0, 5 * 1000 * 1000};
             nanosleep(&ts, NULL);
@@ -147,21 +132,27 @@ static int sock_bind_retry(struct dp_umem *u, struct dp_sock *s, bool zerocopy)
     return err;
 }
 
-static void sock_delete(struct dp_umem *u, struct dp_sock *s)
+/* Closes s and its registration (the socket first: the registration's fd is its fd). */
+static void sock_delete(struct dp_sock *s)
 {
-    if (!s->xsk)
-        return;
-    xsk_socket__delete(s->xsk);
+    if (s->xsk)
+        xsk_socket__delete(s->xsk);
+    if (s->umem) {
+        int err = xsk_umem__delete(s->umem);
+        if (err)
+            log_warn("xsk: UMEM registration of %s queue %u still in use at delete: %s", s->ifname,
+                     s->queue, strerror(-err));
+    }
     s->xsk = NULL;
+    s->umem = NULL;
     s->fd = -1;
     s->bound = false;
-    u->nsocks--;
 }
 
-static void sock_set_error(struct dp_sock *s, int err, bool zerocopy)
+static void sock_set_error(struct dp_sock *s, int err, bool zerocopy, const char *stage)
 {
     s->bind_err = err;
-    snprintf(s->err_text, sizeof(s->err_text), "AF_XDP bind on %s queue %u (%s mode): %s",
+    snprintf(s->err_text, sizeof(s->err_text), "AF_XDP %s on %s queue %u (%s mode): %s", stage,
              s->ifname, s->queue, zerocopy ? "zero-copy" : "copy", strerror(-err));
 }
 
@@ -169,6 +160,7 @@ int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
         socks[i].bound = false;
+        socks[i].umem = NULL;
         socks[i].xsk = NULL;
         socks[i].fd = -1;
         socks[i].bind_err = 0;
@@ -177,16 +169,14 @@ int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n)
         socks[i].err_text[0] = 0;
     }
     /* Zero-copy for all, or for none. */
-    int err = umem_register(u);
-    if (err)
-        return err;
     unsigned ok = 0;
     int zc_err = 0;
+    const char *stage = "";
     for (unsigned i = 0; i < n; i++) {
-        err = sock_bind_retry(u, &socks[i], true);
+        int err = sock_bind_retry(u, &socks[i], true, &stage);
         if (err) {
             zc_err = err;
-            log_info("xsk: zero-copy bind on %s queue %u refused (%s); using copy mode",
+            log_info("xsk: zero-copy %s on %s queue %u refused (%s); using copy mode", stage,
                      socks[i].ifname, socks[i].queue, strerror(-err));
             break;
         }
@@ -198,31 +188,17 @@ int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n)
     }
     if (!zc_err)
         return (int)ok;
-    /* The mode belongs to the UMEM: every socket of it gets the same answer. */
-    for (unsigned i = 0; i < n; i++)
+    /* One mode for the worker: every socket gets the same answer. */
+    for (unsigned i = 0; i < n; i++) {
         socks[i].zc_err = zc_err;
-
-    for (unsigned i = 0; i < n; i++)
-        sock_delete(u, &socks[i]);
-    umem_unregister(u);
-
-    err = umem_register(u);
-    if (err)
-        return err;
+        sock_delete(&socks[i]);
+    }
     ok = 0;
     for (unsigned i = 0; i < n; i++) {
-        err = sock_bind_retry(u, &socks[i], false);
+        int err = sock_bind_retry(u, &socks[i], false, &stage);
         if (err) {
-            sock_set_error(&socks[i], err, false);
+            sock_set_error(&socks[i], err, false, stage);
             log_err("xsk: %s", socks[i].err_text);
-            if (u->nsocks == 0) {
-                /* A failed first bind can leave the registration's rings unmapped:
-                 * start the next socket on a fresh registration. */
-                umem_unregister(u);
-                err = umem_register(u);
-                if (err)
-                    return err;
-            }
             continue;
         }
         ok++;
@@ -232,9 +208,9 @@ int dp_xsk_bind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n)
 
 void dp_xsk_unbind_all(struct dp_umem *u, struct dp_sock *socks, unsigned n)
 {
+    (void)u;
     for (unsigned i = 0; i < n; i++)
-        sock_delete(u, &socks[i]);
-    umem_unregister(u);
+        sock_delete(&socks[i]);
 }
 
 int dp_xsk_kernel_stats(const struct dp_sock *s, struct xdp_statistics *out)
@@ -303,12 +279,8 @@ int dp_xsk_rebind(struct dp_umem *u, struct dp_sock *s, uint64_t *reclaimed, uin
                   uint32_t *n_reclaimed)
 {
     *n_reclaimed = 0;
-    if (!u->umem)
+    if (!u->area)
         return -ENOTCONN;
-    /* The socket that registered the UMEM keeps its fd (and its binding) for the UMEM's
-     * life: it can only be rebound with the whole UMEM. */
-    if (s->xsk && s->fd == xsk_umem__fd(u->umem))
-        return -EXDEV;
     bool zc = false;
     if (s->xsk) {
         zc = s->zerocopy;
@@ -318,15 +290,16 @@ int dp_xsk_rebind(struct dp_umem *u, struct dp_sock *s, uint64_t *reclaimed, uin
         n += ring_frames(&s->tx, true, reclaimed + n, max - n);
         n += ring_frames((const struct xsk_ring_prod *)&s->comp, false, reclaimed + n, max - n);
         *n_reclaimed = n;
-        sock_delete(u, s);
     }
+    sock_delete(s);
     s->bind_err = 0;
     s->err_text[0] = 0;
     s->outstanding = 0;
     s->tx_batch = 0;
-    int err = sock_bind_retry(u, s, zc);
+    const char *stage = "";
+    int err = sock_bind_retry(u, s, zc, &stage);
     if (err) {
-        sock_set_error(s, err, zc);
+        sock_set_error(s, err, zc, stage);
         return err;
     }
     return 0;

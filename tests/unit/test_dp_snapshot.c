@@ -225,11 +225,23 @@ static void test_ports(void **state)
     struct dp_port ports[MOAT_MAX_IFACES];
     uint32_t np;
     assert_int_equal(dp_ports_from_snapshot(&n.s, &set, ports, &np, err, sizeof(err)), 0);
-    assert_int_equal(np, 2);                /* mgmt is not userspace */
-    assert_int_equal(ports[0].ifindex, 11); /* sorted by ifindex */
-    assert_string_equal(ports[0].name, "fw0");
-    assert_int_equal(ports[1].ifindex, 12);
-    assert_int_equal(ports[1].slot, 0);
+    assert_int_equal(np, 2);            /* mgmt is not userspace */
+    assert_int_equal(ports[0].slot, 0); /* sorted by slot */
+    assert_int_equal(ports[0].ifindex, 12);
+    assert_string_equal(ports[0].name, "fw1");
+    assert_int_equal(ports[1].ifindex, 11);
+    assert_int_equal(ports[1].slot, 1);
+
+    /* fw0 (slot 1) re-created under an ifindex above fw1's: same order, only fw0 to rebind. */
+    struct dp_port cycled[MOAT_MAX_IFACES];
+    uint32_t nc, rl[MOAT_MAX_IFACES], nrl = 0;
+    n.ifs[1].ifindex = 20;
+    assert_int_equal(dp_ports_from_snapshot(&n.s, &set, cycled, &nc, err, sizeof(err)), 0);
+    assert_true(dp_ports_relink(ports, np, cycled, nc, rl, &nrl));
+    assert_int_equal(nrl, 1);
+    assert_int_equal(rl[0], 1);
+    assert_int_equal(cycled[1].ifindex, 20);
+    n.ifs[1].ifindex = 11;
 
     struct dp_port again[MOAT_MAX_IFACES];
     uint32_t na;
@@ -286,7 +298,7 @@ static void test_tables(void **state)
     assert_false(r->has_gw);
     assert_true(r->oif >= 0);
     assert_int_equal(t->ifs[r->oif].ifindex, 12);
-    assert_int_equal(t->ifs[r->oif].port, 1); /* ports[1] is ifindex 12 */
+    assert_int_equal(t->ifs[r->oif].port, 0); /* ports[0] is ifindex 12 (slot 0) */
     assert_memory_equal(t->ifs[r->oif].mac, n.mac[0], 6);
     assert_int_equal(t->ifs[r->oif].mtu, 1500);
 

@@ -256,12 +256,12 @@ static void fill_neighbor(Moat__Neighbor *m, const struct ctl_neigh *n, bool rem
 }
 
 int helper_send_session_install(struct helper_link *h, uint64_t request_id,
-                                Moat__SessionRecord **recs, size_t n)
+                                const struct syncrec *recs, size_t n)
 {
     Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
     m.request_id = request_id;
-    m.sessions = recs;
-    m.n_sessions = n;
+    m.records.data = (uint8_t *)recs;
+    m.records.len = n * sizeof(*recs);
     return send_if_up(h, HELPER_APPLIED, ENVELOPE(SESSION_INSTALL, session_install, &m));
 }
 

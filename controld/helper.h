@@ -11,8 +11,9 @@
 #include <sys/types.h>
 
 #include "controld.h"
+#include "syncrec.h"
 
-#define MOAT_PROTO_VERSION 1
+#define MOAT_PROTO_VERSION 2
 
 struct helper_link;
 
@@ -41,10 +42,10 @@ int helper_send_trace_start(struct helper_link *h, uint64_t id, const Moat__Trac
                             uint32_t max_packets);
 int helper_send_trace_stop(struct helper_link *h, uint64_t id);
 void helper_send_neighbor(struct helper_link *h, const struct ctl_neigh *n, bool removed);
-/* HA sync: sessions from the peer for the running helper (SessionInstall; queued, never
- * waited for: the helper answers SessionInstallReply{request_id} once its workers went
- * through them). -ENOTCONN unless a helper runs an applied snapshot. */
+/* HA sync: sessions from the peer for the running helper (one SessionInstall of n compact
+ * records; queued, never waited for: the helper answers SessionInstallReply{request_id} once
+ * its workers went through them). -ENOTCONN unless a helper runs an applied snapshot. */
 int helper_send_session_install(struct helper_link *h, uint64_t request_id,
-                                Moat__SessionRecord **recs, size_t n);
+                                const struct syncrec *recs, size_t n);
 
 #endif

@@ -146,36 +146,47 @@ void flowctl_delta_to_record(const struct flowctl *fc, const struct dp_delta *d,
     r->snat_pool_id = d->snat_pool_id;
 }
 
-static bool key_from_proto(const Moat__FlowKey *k, uint16_t zone, struct flow_tuple *t)
+static void key_from_rec(uint8_t family, uint8_t proto, const uint8_t *src, const uint8_t *dst,
+                         uint16_t sport, uint16_t dport, uint16_t zone, struct flow_tuple *t)
 {
-    if (!k || (k->src.len != 4 && k->src.len != 16) || k->dst.len != k->src.len ||
-        k->protocol > 255 || k->sport > 65535 || k->dport > 65535)
-        return false;
+    const size_t alen = family == 6 ? 16 : 4;
     memset(t, 0, sizeof(*t));
-    memcpy(t->src, k->src.data, k->src.len);
-    memcpy(t->dst, k->dst.data, k->dst.len);
-    t->family = k->src.len == 16 ? 6 : 4;
-    t->proto = (uint8_t)k->protocol;
-    t->sport = htons((uint16_t)k->sport);
-    t->dport = htons((uint16_t)k->dport);
+    memcpy(t->src, src, alen);
+    memcpy(t->dst, dst, alen);
+    t->family = family;
+    t->proto = proto;
+    t->sport = htons(sport);
+    t->dport = htons(dport);
     t->zone = zone;
-    return true;
 }
 
 bool flowctl_record_to_delta(const struct flowctl *fc, const Moat__SessionRecord *r,
                              const struct dp_tables *t, struct dp_delta *d)
 {
+    struct syncrec s;
+    if (!syncrec_from_record(r, &s)) {
+        memset(d, 0, sizeof(*d));
+        return false;
+    }
+    return flowctl_syncrec_to_delta(fc, &s, t, d);
+}
+
+bool flowctl_syncrec_to_delta(const struct flowctl *fc, const struct syncrec *r,
+                              const struct dp_tables *t, struct dp_delta *d)
+{
     (void)fc;
     memset(d, 0, sizeof(*d));
-    if (r->from_zone > POL_MAX_ZONE || r->to_zone > POL_MAX_ZONE)
+    if (r->from_zone > POL_MAX_ZONE || r->to_zone > POL_MAX_ZONE ||
+        (r->family != 4 && r->family != 6))
         return false;
-    if (!key_from_proto(r->forward, (uint16_t)r->from_zone, &d->fwd))
-        return false;
+    key_from_rec(r->family, r->proto, r->fwd_src, r->fwd_dst, r->fwd_sport, r->fwd_dport,
+                 (uint16_t)r->from_zone, &d->fwd);
     const bool icmp = d->fwd.proto == IPPROTO_ICMP || d->fwd.proto == IPPROTO_ICMPV6;
     if (icmp)
         d->fwd.dport = 0; /* a session opened by a request */
-    if (r->reverse && key_from_proto(r->reverse, (uint16_t)r->to_zone, &d->rev) &&
-        d->rev.family == d->fwd.family && d->rev.proto == d->fwd.proto) {
+    if (r->has_rev) {
+        key_from_rec(r->family, r->proto, r->rev_src, r->rev_dst, r->rev_sport, r->rev_dport,
+                     (uint16_t)r->to_zone, &d->rev);
         if (icmp)
             d->rev.dport = htons(1);
     } else {
@@ -187,10 +198,10 @@ bool flowctl_record_to_delta(const struct flowctl *fc, const Moat__SessionRecord
     d->worker = (uint32_t)(r->id >> 48);
     d->in_ifindex = r->in_ifindex;
     d->out_ifindex = r->out_ifindex;
-    d->packets[0] = r->packets_fwd;
-    d->packets[1] = r->packets_rev;
-    d->bytes[0] = r->bytes_fwd;
-    d->bytes[1] = r->bytes_rev;
+    d->packets[0] = r->packets[0];
+    d->packets[1] = r->packets[1];
+    d->bytes[0] = r->bytes[0];
+    d->bytes[1] = r->bytes[1];
     d->created_unix_ms = r->created_unix_ms;
     d->last_seen_unix_ms = r->last_seen_unix_ms;
     d->timeout = r->timeout;
@@ -848,9 +859,16 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
 {
     struct dp *dp = fc->dp;
     const struct dp_tables *t = atomic_load(&dp->tables);
+    const long nrec = syncrec_count(m->records.len);
+    if (nrec < 0) {
+        log_warn("session install (HA sync): %zu bytes are not whole session records: ignored",
+                 m->records.len);
+        send_install_reply(fc, m->request_id, 0, true);
+        return;
+    }
+    const size_t n = (size_t)nrec;
     if (!t || !dp->nflows) {
-        log_warn("session install (HA sync): %zu sessions before any snapshot applied: ignored",
-                 m->n_sessions);
+        log_warn("session install (HA sync): %zu sessions before any snapshot applied: ignored", n);
         send_install_reply(fc, m->request_id, 0, true);
         return;
     }
@@ -871,13 +889,15 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
         nanosleep(&ts, NULL);
     }
     bool lost = false;
-    for (size_t i = 0; i < m->n_sessions; i++) {
+    for (size_t i = 0; i < n; i++) {
+        struct syncrec rec;
+        memcpy(&rec, m->records.data + i * sizeof(rec), sizeof(rec));
         struct dp_delta d;
-        if (!flowctl_record_to_delta(fc, m->sessions[i], t, &d)) {
+        if (!flowctl_syncrec_to_delta(fc, &rec, t, &d)) {
             fc->sync_unusable++;
             continue;
         }
-        if (m->sessions[i]->state == MOAT__SESSION_STATE__SESSION_CLOSED)
+        if (rec.state == MOAT__SESSION_STATE__SESSION_CLOSED)
             d.kind = DP_DELTA_CLOSE;
         uint32_t w = owner_of(fc, &d);
         if (w == UINT32_MAX || !dp->flows[w])
@@ -895,7 +915,7 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
                 fc->sync_ring_timeouts++;
                 log_warn("session install (HA sync): worker %u has not taken commands for 1 s; "
                          "%zu sessions not installed",
-                         w, m->n_sessions - i);
+                         w, n - i);
                 lost = true;
                 break;
             }
@@ -922,7 +942,7 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
     uint32_t tail = (fc->sync_pend_head + fc->sync_pend_n) % DP_SYNC_PENDING;
     struct flowctl_sync_pending *p = &fc->sync_pend[tail];
     p->req = m->request_id;
-    p->records = m->n_sessions;
+    p->records = n;
     memcpy(p->target, fc->sync_pushed, sizeof(p->target));
     fc->sync_pend_n++;
 }

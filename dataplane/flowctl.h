@@ -21,6 +21,7 @@
 #include "flow.h"
 #include "moat.pb-c.h"
 #include "policy.h"
+#include "syncrec.h"
 
 #define DP_FLUSH_MS 50
 #define DP_FLUSH_MIN_MS 5 /* a worker's wake-up flushes at once if the last flush is older */
@@ -89,9 +90,10 @@ int flowctl_layout(struct flowctl *fc, const struct dp_tables *t, char *err, siz
 uint64_t flowctl_install_snapshot(struct flowctl *fc, const Moat__Snapshot *s,
                                   const struct dp_tables *t);
 
-/* SessionInstall (HA sync, running workers): each record goes to its worker's command ring;
- * a full ring is waited for (up to a second, the control thread's heartbeats go on). Once
- * the workers went through them, flowctl_poll() answers SessionInstallReply. */
+/* SessionInstall (HA sync, running workers): each of its records (struct syncrec) goes to its
+ * worker's command ring; a full ring is waited for (up to a second, the control thread's
+ * heartbeats go on). Once the workers went through them, flowctl_poll() answers
+ * SessionInstallReply. A blob that is not a whole number of records is answered lost. */
 void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m);
 
 /* Sends what is due: delta batches (all waiting ones when force), finished clears. */
@@ -108,5 +110,8 @@ void flowctl_delta_to_record(const struct flowctl *fc, const struct dp_delta *d,
                              Moat__SessionRecord *r, Moat__FlowKey *fwd, Moat__FlowKey *rev);
 bool flowctl_record_to_delta(const struct flowctl *fc, const Moat__SessionRecord *r,
                              const struct dp_tables *t, struct dp_delta *d);
+/* The same from a synced session's compact record (SessionInstall.records). */
+bool flowctl_syncrec_to_delta(const struct flowctl *fc, const struct syncrec *r,
+                              const struct dp_tables *t, struct dp_delta *d);
 
 #endif

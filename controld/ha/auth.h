@@ -50,7 +50,9 @@ int ha_frame_len(const uint8_t *buf, size_t have, size_t max_payload, size_t *to
 /*
  * Checks one whole frame: -EBADMSG (not a frame), -EACCES (the MAC does not match: nothing of
  * it may be used), else fills *hdr and unpacks *env (free with moat__envelope__free_unpacked;
- * -EPROTO if the payload is not an Envelope). 0 on success.
+ * -EPROTO if the payload is not an Envelope). 0 on success. Fields this build does not know
+ * (sent by a newer peer) are dropped from *env and every message in it: what ha_open returns
+ * packs again into bytes that unpack to the same.
  */
 int ha_open(const char *key, const uint8_t *buf, size_t len, struct ha_hdr *hdr,
             Moat__Envelope **env);

@@ -41,6 +41,7 @@ struct ha_stats {
     uint64_t sync_acked, sync_installed, sync_resyncs, sync_bulk_sent, sync_bulk_received;
     uint64_t sync_bad_mac, sync_replayed, sync_connects, sync_disconnects;
     uint64_t sync_owner_rg, sync_zone_fallback, sync_not_owner, sync_install_failed;
+    uint64_t sync_unusable; /* synced records without a usable forward key: not installed */
 };
 
 struct ha_sync;

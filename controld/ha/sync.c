@@ -391,7 +391,9 @@ static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
     ha->st.sync_sessions_received += m->n_deltas;
     if (m->bulk && k->bulk_rx == 0 && !k->bulk_started_ms)
         k->bulk_started_ms = ctl_now_ms();
-    Moat__SessionRecord **recs = m->n_deltas ? malloc(m->n_deltas * sizeof(*recs)) : NULL;
+    /* What the helper installs of each record, in its compact form: fields of a newer
+     * protocol that this build does not know stay behind (nothing received is re-packed). */
+    struct syncrec *recs = m->n_deltas ? malloc(m->n_deltas * sizeof(*recs)) : NULL;
     size_t n = 0;
     for (size_t i = 0; recs && i < m->n_deltas; i++) {
         Moat__SessionDelta *d = m->deltas[i];
@@ -410,14 +412,21 @@ static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
         r->out_ifindex = out ? out->ifindex : 0;
         if (d->kind == MOAT__DELTA_KIND__DELTA_CLOSE)
             r->state = MOAT__SESSION_STATE__SESSION_CLOSED;
-        else
+        if (!syncrec_from_record(r, &recs[n])) {
+            ha->st.sync_unusable++;
+            continue;
+        }
+        if (d->kind != MOAT__DELTA_KIND__DELTA_CLOSE)
             prime_neighbours(c, r);
-        recs[n++] = r;
+        n++;
     }
     /* Acked once the helper's workers went through them (ha_sync_install_reply). */
     uint64_t req = ++k->s->next_req;
-    int err = k->pend_n < HA_SYNC_MAX_UNACKED ? helper_send_session_install(c->helper, req, recs, n)
-                                              : -ENOBUFS;
+    int err = -ENOBUFS;
+    if (!recs && m->n_deltas)
+        err = -ENOMEM;
+    else if (k->pend_n < HA_SYNC_MAX_UNACKED)
+        err = helper_send_session_install(c->helper, req, recs, n);
     free(recs);
     if (m->bulk)
         k->bulk_rx += m->n_deltas;
@@ -843,7 +852,7 @@ void ha_sync_render(const struct ha *ha, bool json, struct strbuf *o)
             "\"sessions_installed\":%llu,\"install_failed\":%llu,\"unacked_messages\":%llu,"
             "\"bulk_sent\":%llu,\"bulk_received\":%llu,\"resyncs\":%llu,\"connects\":%llu,"
             "\"disconnects\":%llu,\"bad_mac\":%llu,\"replayed\":%llu,\"owner_rg\":%llu,"
-            "\"zone_fallback\":%llu,\"not_owner\":%llu}",
+            "\"zone_fallback\":%llu,\"not_owner\":%llu,\"unusable\":%llu}",
             state, (unsigned long long)s->sync_msgs_sent, (unsigned long long)s->sync_msgs_received,
             (unsigned long long)s->sync_sessions_sent,
             (unsigned long long)s->sync_sessions_received, (unsigned long long)s->sync_acked,
@@ -853,28 +862,29 @@ void ha_sync_render(const struct ha *ha, bool json, struct strbuf *o)
             (unsigned long long)s->sync_connects, (unsigned long long)s->sync_disconnects,
             (unsigned long long)s->sync_bad_mac, (unsigned long long)s->sync_replayed,
             (unsigned long long)s->sync_owner_rg, (unsigned long long)s->sync_zone_fallback,
-            (unsigned long long)s->sync_not_owner);
+            (unsigned long long)s->sync_not_owner, (unsigned long long)s->sync_unusable);
         return;
     }
-    strbuf_printf(
-        o,
-        "Session sync: %s\n"
-        "  messages sent / received      %llu / %llu\n"
-        "  sessions sent / received      %llu / %llu\n"
-        "  sessions acked by the peer    %llu (unacked messages %llu)\n"
-        "  sessions installed / failed   %llu / %llu\n"
-        "  bulk syncs sent / received    %llu / %llu\n"
-        "  resyncs                       %llu\n"
-        "  connects / disconnects        %llu / %llu\n"
-        "  bad MAC / replayed frames     %llu / %llu\n"
-        "  owner RG / zone fallback      %llu / %llu (not owner: %llu)\n",
-        state, (unsigned long long)s->sync_msgs_sent, (unsigned long long)s->sync_msgs_received,
-        (unsigned long long)s->sync_sessions_sent, (unsigned long long)s->sync_sessions_received,
-        (unsigned long long)s->sync_acked, (unsigned long long)unacked,
-        (unsigned long long)s->sync_installed, (unsigned long long)s->sync_install_failed,
-        (unsigned long long)s->sync_bulk_sent, (unsigned long long)s->sync_bulk_received,
-        (unsigned long long)s->sync_resyncs, (unsigned long long)s->sync_connects,
-        (unsigned long long)s->sync_disconnects, (unsigned long long)s->sync_bad_mac,
-        (unsigned long long)s->sync_replayed, (unsigned long long)s->sync_owner_rg,
-        (unsigned long long)s->sync_zone_fallback, (unsigned long long)s->sync_not_owner);
+    strbuf_printf(o,
+                  "Session sync: %s\n"
+                  "  messages sent / received      %llu / %llu\n"
+                  "  sessions sent / received      %llu / %llu\n"
+                  "  sessions acked by the peer    %llu (unacked messages %llu)\n"
+                  "  sessions installed / failed   %llu / %llu (unusable records: %llu)\n"
+                  "  bulk syncs sent / received    %llu / %llu\n"
+                  "  resyncs                       %llu\n"
+                  "  connects / disconnects        %llu / %llu\n"
+                  "  bad MAC / replayed frames     %llu / %llu\n"
+                  "  owner RG / zone fallback      %llu / %llu (not owner: %llu)\n",
+                  state, (unsigned long long)s->sync_msgs_sent,
+                  (unsigned long long)s->sync_msgs_received,
+                  (unsigned long long)s->sync_sessions_sent,
+                  (unsigned long long)s->sync_sessions_received, (unsigned long long)s->sync_acked,
+                  (unsigned long long)unacked, (unsigned long long)s->sync_installed,
+                  (unsigned long long)s->sync_install_failed, (unsigned long long)s->sync_unusable,
+                  (unsigned long long)s->sync_bulk_sent, (unsigned long long)s->sync_bulk_received,
+                  (unsigned long long)s->sync_resyncs, (unsigned long long)s->sync_connects,
+                  (unsigned long long)s->sync_disconnects, (unsigned long long)s->sync_bad_mac,
+                  (unsigned long long)s->sync_replayed, (unsigned long long)s->sync_owner_rg,
+                  (unsigned long long)s->sync_zone_fallback, (unsigned long long)s->sync_not_owner);
 }

@@ -5,8 +5,8 @@
  * (both tuples, NAT rule ids, interface names: what sync.c sends), seals each (HMAC-SHA256) and
  * writes it; the receiver (a second thread) reassembles the stream (ha_frame_len), checks each
  * frame as controld does (ha_rx_stream: MAC, sequence), unpacks it, maps the interface names,
- * packs the SessionInstall its helper would get, and answers a sealed SyncAck; the sender keeps
- * at most 64 messages unacknowledged.
+ * packs the SessionInstall its helper would get (compact records, common/syncrec.h), and
+ * answers a sealed SyncAck; the sender keeps at most 64 messages unacknowledged.
  * Baseline in the same run: the same records through pack -> unpack in one thread (no MAC, no
  * socket, no SessionInstall). Prints sessions/s of both and the ratio sync/baseline; the
  * target for sync is >= 200k sessions/s. tests/bench/ha_sync_bench.sh measures the whole path
@@ -29,6 +29,7 @@
 
 #include "ha/auth.h"
 #include "moat.pb-c.h"
+#include "syncrec.h"
 
 #define CHUNK 1000
 #define WINDOW 64
@@ -145,7 +146,8 @@ static void *receiver(void *arg)
                 exit(1);
             }
             Moat__SyncSessions *m = env->sync_sessions;
-            Moat__SessionRecord **recs = malloc(m->n_deltas * sizeof(*recs));
+            struct syncrec *recs = malloc(m->n_deltas * sizeof(*recs));
+            size_t nrec = 0;
             for (size_t i = 0; i < m->n_deltas; i++) {
                 Moat__SessionRecord *r = m->deltas[i]->session;
                 uint32_t in = 0, out = 0;
@@ -157,10 +159,11 @@ static void *receiver(void *arg)
                 }
                 r->in_ifindex = in, r->out_ifindex = out;
                 rx->named += in && out;
-                recs[i] = r;
+                nrec += syncrec_from_record(r, &recs[nrec]);
             }
             Moat__SessionInstall si = MOAT__SESSION_INSTALL__INIT;
-            si.request_id = m->seq, si.sessions = recs, si.n_sessions = m->n_deltas;
+            si.request_id = m->seq;
+            si.records.data = (uint8_t *)recs, si.records.len = nrec * sizeof(*recs);
             Moat__Envelope ie = MOAT__ENVELOPE__INIT;
             ie.msg_case = MOAT__ENVELOPE__MSG_SESSION_INSTALL, ie.session_install = &si;
             size_t il = moat__envelope__get_packed_size(&ie);

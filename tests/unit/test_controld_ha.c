@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for controld/ha: sealed frames (auth.c) and the election rule (election.c). */
+/* Unit tests for controld/ha: sealed frames (auth.c: fields of a newer peer dropped on
+ * decode) and the election rule (election.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,9 +10,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/hmac.h>
 
 #include "ha/auth.h"
 #include "ha/election.h"
+#include "syncrec.h"
 
 static void seal_hb(const char *key, uint64_t seq, uint8_t **buf, size_t *len)
 {
@@ -205,12 +208,132 @@ static void test_election(void **state)
     assert_int_equal(el_desired(&a), 0);
 }
 
+/* Protobuf wire bytes for the test below. */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+static size_t put_bytes(uint8_t *p, unsigned field, const uint8_t *b, size_t len)
+{
+    size_t n = put_varint(p, (uint64_t)field << 3 | 2);
+    n += put_varint(p + n, len);
+    memcpy(p + n, b, len);
+    return n + len;
+}
+
+/* A SyncSessions from a newer peer: its SessionRecord and FlowKey carry fields this build does
+ * not know (varint 30, length-delimited 31 and a malformed tag 0 in the record, varint 9 in the
+ * key). ha_open drops
+ * them: the record converts to the same compact form as the clean one, and the message packs
+ * to exactly the clean message's bytes (protobuf-c would carry them otherwise). */
+static void test_unknown_fields_dropped(void **state)
+{
+    (void)state;
+    uint8_t c[4] = {10, 77, 1, 2}, s[4] = {10, 77, 2, 2};
+    Moat__FlowKey fk = MOAT__FLOW_KEY__INIT;
+    fk.src.data = c;
+    fk.dst.data = s;
+    fk.src.len = fk.dst.len = 4;
+    fk.sport = 4444;
+    fk.dport = 53;
+    fk.protocol = 17;
+    Moat__SessionRecord rec = MOAT__SESSION_RECORD__INIT;
+    rec.id = 77;
+    rec.from_zone = 1;
+    rec.to_zone = 2;
+    rec.state = MOAT__SESSION_STATE__SESSION_ESTABLISHED;
+    rec.packets_fwd = 5;
+    rec.owner_rg = 1;
+    Moat__SessionDelta d = MOAT__SESSION_DELTA__INIT, *dp[1] = {&d};
+    d.session = &rec;
+    char *names[1] = {"fw0"};
+    Moat__SyncSessions m = MOAT__SYNC_SESSIONS__INIT;
+    m.seq = 1;
+    m.bulk = true;
+    m.deltas = dp;
+    m.n_deltas = 1;
+    m.in_ifnames = m.out_ifnames = names;
+    m.n_in_ifnames = m.n_out_ifnames = 1;
+    Moat__Envelope clean = MOAT__ENVELOPE__INIT;
+    clean.msg_case = MOAT__ENVELOPE__MSG_SYNC_SESSIONS;
+    clean.sync_sessions = &m;
+
+    /* The same message with unknown fields, in wire bytes. */
+    uint8_t key[64], r[256], dl[300], ss[400], env[500];
+    size_t kn = moat__flow_key__pack(&fk, key);
+    kn += put_varint(key + kn, 9u << 3 | 0);
+    kn += put_varint(key + kn, 123456);
+    rec.forward = NULL;
+    size_t rn = moat__session_record__pack(&rec, r);
+    rn += put_bytes(r + rn, 2, key, kn); /* forward */
+    rn += put_varint(r + rn, 30u << 3 | 0);
+    rn += put_varint(r + rn, 0xfffffffffffull);
+    rn += put_bytes(r + rn, 31, (const uint8_t *)"newer", 5);
+    /* Field number 0 in a two-byte tag: protobuf-c keeps it and packs it again as the one-byte
+     * tag 0, which it then refuses to unpack. */
+    memcpy(r + rn, "\x80\x00\x05", 3);
+    rn += 3;
+    rec.forward = &fk;
+    size_t dn = put_bytes(dl, 2, r, rn);
+    m.deltas = NULL;
+    m.n_deltas = 0;
+    size_t sn = moat__sync_sessions__pack(&m, ss);
+    sn += put_bytes(ss + sn, 4, dl, dn);
+    m.deltas = dp;
+    m.n_deltas = 1;
+    size_t en = put_bytes(env, 20, ss, sn);
+    Moat__Envelope *newer = moat__envelope__unpack(NULL, en, env);
+    assert_non_null(newer);
+    const Moat__SessionRecord *nr = newer->sync_sessions->deltas[0]->session;
+    assert_int_equal(nr->base.n_unknown_fields, 3); /* the input has them */
+    assert_int_equal(nr->forward->base.n_unknown_fields, 1);
+
+    moat__envelope__free_unpacked(newer, NULL);
+
+    /* Sealed as the peer sends it: these bytes, the header, the MAC (auth.h). */
+    uint8_t b[HA_HDR_LEN + sizeof(env) + HA_MAC_LEN] = {'M', 'O', 'H', 'A', HA_VERSION, 0, 1, 0};
+    b[15] = 10; /* sequence number */
+    b[18] = (uint8_t)(en >> 8);
+    b[19] = (uint8_t)en;
+    memcpy(b + HA_HDR_LEN, env, en);
+    unsigned ml = 0;
+    assert_non_null(HMAC(EVP_sha256(), "k", 1, b, HA_HDR_LEN + en, b + HA_HDR_LEN + en, &ml));
+    size_t len = HA_HDR_LEN + en + HA_MAC_LEN;
+    struct ha_hdr h;
+    Moat__Envelope *got = NULL;
+    assert_int_equal(ha_open("k", b, len, &h, &got), 0);
+    assert_int_equal(h.seq, 10);
+    const Moat__SessionRecord *gr = got->sync_sessions->deltas[0]->session;
+    assert_int_equal(gr->base.n_unknown_fields, 0);
+    assert_int_equal(gr->forward->base.n_unknown_fields, 0);
+    assert_int_equal(got->sync_sessions->base.n_unknown_fields, 0);
+    struct syncrec want, have;
+    assert_true(syncrec_from_record(&rec, &want));
+    assert_true(syncrec_from_record(gr, &have));
+    assert_memory_equal(&want, &have, sizeof(want));
+    size_t cn = moat__envelope__get_packed_size(&clean);
+    assert_int_equal(moat__envelope__get_packed_size(got), cn);
+    uint8_t *p1 = malloc(cn), *p2 = malloc(cn);
+    moat__envelope__pack(&clean, p1);
+    moat__envelope__pack(got, p2);
+    assert_memory_equal(p1, p2, cn);
+    free(p1);
+    free(p2);
+    moat__envelope__free_unpacked(got, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seal_open),     cmocka_unit_test(test_bad_mac),
         cmocka_unit_test(test_replay_window), cmocka_unit_test(test_election),
-        cmocka_unit_test(test_rx_verdicts),
+        cmocka_unit_test(test_rx_verdicts),   cmocka_unit_test(test_unknown_fields_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

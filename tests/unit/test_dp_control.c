@@ -147,7 +147,7 @@ static void append(uint8_t **buf, size_t *len, const Moat__Envelope *env)
 static void append_ack(uint8_t **buf, size_t *len, bool accepted, const char *reason)
 {
     Moat__HelloAck ack = MOAT__HELLO_ACK__INIT;
-    ack.version = 1;
+    ack.version = DP_PROTO_VERSION;
     ack.accepted = accepted;
     ack.reason = (char *)reason;
     Moat__Envelope env = MOAT__ENVELOPE__INIT;
@@ -190,7 +190,7 @@ static void test_handshake_snapshot_heartbeats(void **state)
 
     Moat__Envelope *e = next_msg(f, NULL);
     assert_int_equal(e->msg_case, MOAT__ENVELOPE__MSG_HELLO);
-    assert_int_equal(e->hello->version, 1);
+    assert_int_equal(e->hello->version, DP_PROTO_VERSION);
     assert_int_equal(e->hello->pid, (uint32_t)getpid());
     assert_true(e->hello->workers >= 1 && e->hello->workers <= MOAT_MAX_WORKERS);
     assert_int_equal(e->hello->n_capabilities, 3);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for dataplane/flowctl.c, the control thread's side of the sessions: delta
- * batches (seq, dropped), SessionRecord conversions, SessionClear through the workers'
- * command rings, policy counters, re-seeding from Snapshot.sessions, and moving sessions
- * when the layout of the tables changes. Workers are played by the test (dp_flow_tick()
- * and dp_flow_batch() called here); messages go to a capturing send function.
+ * batches (seq, dropped), SessionRecord conversions, SessionClear and HA sync installs
+ * through the workers' command rings, policy counters, re-seeding from Snapshot.sessions, and
+ * moving sessions when the layout of the tables changes. Workers are played by the test
+ * (dp_flow_tick() and dp_flow_batch() called here); messages go to a capturing send function.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -475,6 +475,99 @@ static void test_layout_change_moves_sessions(void **state)
     env_free(e);
 }
 
+/* HA sync: a SessionInstall of compact records goes to the workers through their command
+ * rings and is answered once they went through it; a blob that is not whole records is
+ * answered lost. The compact form converts as the record does. */
+static void test_sync_install(void **state)
+{
+    (void)state;
+    struct env *e = env_new(100);
+    add_worker(e, 0, IF_T);
+    char err[256];
+    assert_int_equal(flowctl_layout(&e->fc, e->t, err, sizeof(err)), 0);
+    tick_all(e, 5000);
+    uint8_t c[4], s[4];
+    inet_pton(AF_INET, "10.77.1.2", c);
+    inet_pton(AF_INET, "10.77.2.2", s);
+    Moat__FlowKey fk[2];
+    moat__flow_key__init(&fk[0]);
+    fk[0].src.data = c;
+    fk[0].dst.data = s;
+    fk[0].src.len = fk[0].dst.len = 4;
+    fk[0].sport = 4444;
+    fk[0].dport = 53;
+    fk[0].protocol = 17;
+    fk[1] = fk[0];
+    fk[1].src.data = s;
+    fk[1].dst.data = c;
+    fk[1].sport = 53;
+    fk[1].dport = 4444;
+    Moat__SessionRecord rec = MOAT__SESSION_RECORD__INIT;
+    rec.id = (3ull << 48) | 9; /* the peer's id */
+    rec.forward = &fk[0];
+    rec.reverse = &fk[1];
+    rec.from_zone = 1;
+    rec.to_zone = 2;
+    rec.in_ifindex = IF_T;
+    rec.out_ifindex = IF_U;
+    rec.state = MOAT__SESSION_STATE__SESSION_ESTABLISHED;
+    rec.packets_fwd = 12;
+    rec.bytes_rev = 3400;
+    rec.timeout = 60;
+    rec.policy_id = 1;
+    struct syncrec sr[2];
+    assert_true(syncrec_from_record(&rec, &sr[0]));
+    struct dp_delta a, b;
+    assert_true(flowctl_record_to_delta(&e->fc, &rec, e->t, &a));
+    assert_true(flowctl_syncrec_to_delta(&e->fc, &sr[0], e->t, &b));
+    assert_memory_equal(&a, &b, sizeof(a));
+    assert_int_equal(b.packets[0], 12);
+    assert_int_equal(b.bytes[1], 3400);
+    assert_int_not_equal(b.policy_slot, 0);
+    /* An unusable forward key has no compact form. */
+    fk[0].dst.len = 16;
+    assert_false(syncrec_from_record(&rec, &sr[1]));
+    fk[0].dst.len = 4;
+
+    Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
+    m.request_id = 7;
+    m.records.data = (uint8_t *)sr;
+    m.records.len = sizeof(sr[0]);
+    flowctl_sync_install(&e->fc, &m);
+    flowctl_poll(&e->fc, 5000, false);
+    assert_int_equal(e->nsent, 0); /* the worker has not gone through it yet */
+    tick_all(e, 5001);
+    flowctl_poll(&e->fc, 5001, false);
+    assert_int_equal(e->nsent, 1);
+    assert_int_equal(e->sent[0]->msg_case, MOAT__ENVELOPE__MSG_SESSION_INSTALL_REPLY);
+    assert_int_equal(e->sent[0]->session_install_reply->request_id, 7);
+    assert_int_equal(e->sent[0]->session_install_reply->records, 1);
+    assert_false(e->sent[0]->session_install_reply->lost);
+    assert_int_equal(e->dp.flows[0]->t.active, 1);
+    /* Its replies ride on it. */
+    assert_int_equal(udp(e, 0, 1, 4444), DP_V_TX);
+    clear_sent(e);
+
+    /* Not a whole number of records: nothing goes to the workers, the answer says lost. */
+    m.request_id = 8;
+    m.records.len = sizeof(sr[0]) + 3;
+    flowctl_sync_install(&e->fc, &m);
+    assert_int_equal(e->nsent, 1);
+    assert_int_equal(e->sent[0]->session_install_reply->request_id, 8);
+    assert_true(e->sent[0]->session_install_reply->lost);
+    clear_sent(e);
+
+    /* The peer closed it: the close goes through the same way. */
+    sr[0].state = MOAT__SESSION_STATE__SESSION_CLOSED;
+    m.request_id = 9;
+    m.records.len = sizeof(sr[0]);
+    flowctl_sync_install(&e->fc, &m);
+    tick_all(e, 5002);
+    flowctl_poll(&e->fc, 5002, false);
+    assert_int_equal(e->dp.flows[0]->t.active, 0);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_clear_and_counters),
         cmocka_unit_test(test_reseed_from_snapshot),
         cmocka_unit_test(test_layout_change_moves_sessions),
+        cmocka_unit_test(test_sync_install),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1702,6 +1702,14 @@ int dp_flow_sync(struct dp_flow *f, const struct dp_tables *t, const struct dp_d
             if (s->d[0].key.proto == IPPROTO_TCP && s->state >= SESS_FIN_WAIT)
                 s->flags |= SESS_F_FIN_FWD | (s->state >= SESS_CLOSING ? SESS_F_FIN_REV : 0);
         }
+        /* The peer's counters: what the session carried there (a standby session carries
+         * nothing here; an active one keeps the larger of the two, never going back). */
+        for (int i = 0; i < 2; i++) {
+            if (rec->packets[i] > s->d[i].packets)
+                s->d[i].packets = rec->packets[i];
+            if (rec->bytes[i] > s->d[i].bytes)
+                s->d[i].bytes = rec->bytes[i];
+        }
         /* The peer saw the session alive: it stays alive here too, with its state's timeout,
          * and the mirror learns its state (a later bulk sync from here sends it on). */
         s->last_seen = f->now32;

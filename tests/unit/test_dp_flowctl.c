@@ -548,6 +548,33 @@ static void test_sync_install(void **state)
     assert_int_equal(udp(e, 0, 1, 4444), DP_V_TX);
     clear_sent(e);
 
+    /* The peer's later counters update the synced session; lower ones never take it back. */
+    struct dp_flow *fl = e->dp.flows[0];
+    const struct dp_session *ss = NULL;
+    for (uint32_t i = 0; i < fl->t.cap && !ss; i++)
+        if (sess_at(&fl->t, i)->flags & SESS_F_USED)
+            ss = sess_at(&fl->t, i);
+    assert_non_null(ss);
+    assert_int_equal(ss->d[0].packets, 12);
+    assert_int_equal(ss->d[1].packets, 1); /* the reply above */
+    sr[0].packets[0] = 50;
+    sr[0].bytes[1] = 9000;
+    m.request_id = 10;
+    flowctl_sync_install(&e->fc, &m);
+    tick_all(e, 5001);
+    flowctl_poll(&e->fc, 5001, false);
+    assert_int_equal(ss->d[0].packets, 50);
+    assert_int_equal(ss->d[1].bytes, 9000);
+    assert_int_equal(ss->d[1].packets, 1);
+    sr[0].packets[0] = 20;
+    m.request_id = 11;
+    flowctl_sync_install(&e->fc, &m);
+    tick_all(e, 5001);
+    flowctl_poll(&e->fc, 5001, false);
+    assert_int_equal(ss->d[0].packets, 50);
+    assert_int_equal(fl->t.active, 1);
+    clear_sent(e);
+
     /* Not a whole number of records: nothing goes to the workers, the answer says lost. */
     m.request_id = 8;
     m.records.len = sizeof(sr[0]) + 3;

@@ -7,7 +7,9 @@
 # firewall namespace every forwarded packet crossed the kernel path). Then what only
 # kernel-path sessions show: a commit that removes the permitting policy closes a live
 # kernel-path session (reason policy) and its packets stop, while a session still permitted
-# keeps going; a reject policy answers TCP with a reset sent from XDP (IPv4 and IPv6).
+# keeps going; a reject policy answers TCP with a reset sent from XDP (IPv4 and IPv6), UDP and
+# ICMP with destination unreachable (admin prohibited), and TTL / hop limit 1 is answered with
+# time exceeded from the ingress interface's address (IPv4 and IPv6).
 # lab: once (the four suites take ~3 minutes; controld's side of it runs under the sanitizer
 # in test_legacy.sh)
 set -uo pipefail
@@ -32,6 +34,8 @@ CONF="$RUN/moat.conf"
 cp "$LAB_TOP/tests/lab/configs/firewall.conf" "$CONF"
 # A reject policy: ssh from untrust to trust is answered with a TCP reset.
 sed -i 's/from-zone untrust to-zone trust {/&\n            policy rej-ssh { match { source-address any; destination-address any; application junos-ssh; } then { reject; } }/' "$CONF"
+# Rejects of UDP (dns) and ICMP (ping) are answered with ICMP destination unreachable.
+sed -i 's/from-zone untrust to-zone trust {/&\n            policy rej-dns-ping { match { source-address any; destination-address any; application [ junos-dns-udp junos-ping ]; } then { reject; } }/' "$CONF"
 moat_start_spawned "$CONF" || exit 1
 check "mode legacy, the config in the kernel path" wait_for 15 ready is_ready
 
@@ -41,6 +45,7 @@ check "mode legacy, the config in the kernel path" wait_for 15 ready is_ready
 # pass-all program on s0, as a physical NIC needs none of this.
 clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$LAB_TOP/tests/bench/xdp_pass.bpf.c" -o "$RUN/xdp_pass.o"
 ip -n "$NS_SRV" link set dev s0 xdpdrv obj "$RUN/xdp_pass.o" sec xdp
+ip -n "$NS_CLI" link set dev c0 xdpdrv obj "$RUN/xdp_pass.o" sec xdp
 cat >"$RUN/connect.py" <<'PYEOF'
 import socket, sys, time
 t = time.time()
@@ -60,6 +65,41 @@ for dst in 10.77.1.2 fd00:77:1::2; do
 done
 check "the resets were sent by the kernel path (reject_sent)" [ "$(counter legacy reject_sent)" -ge $((rs0 + 2)) ]
 check "counted as policy_reject" [ "$(counter legacy policy_reject)" -ge 2 ]
+# --- policy reject of UDP and ICMP: destination unreachable (admin prohibited) from XDP ---
+# The end hosts' own stacks take the errors (checksums checked by the kernel): a connected UDP
+# socket gets EHOSTUNREACH (ICMP 3/13) / EACCES (ICMPv6 1/1), ping prints "Packet filtered".
+cat >"$RUN/udp_err.py" <<'PYEOF'
+import errno, socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(2)
+s.connect((sys.argv[1], 53)); s.send(b"q")
+try:
+    s.recv(64); print("answered")
+except socket.timeout:
+    print("timeout")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))
+PYEOF
+rj0=$(counter legacy reject_sent)
+res4=$(ip netns exec "$NS_SRV" $PY "$RUN/udp_err.py" 10.77.1.2)
+res6=$(ip netns exec "$NS_SRV" $PY "$RUN/udp_err.py" fd00:77:1::2)
+echo "    untrust -> 10.77.1.2:53/udp: $res4; -> [fd00:77:1::2]:53/udp: $res6 (policy rej-dns-ping)"
+check "UDP reject (IPv4): ICMP admin prohibited reaches the sender's socket (EHOSTUNREACH)" [ "$res4" = EHOSTUNREACH ]
+check "UDP reject (IPv6): ICMPv6 admin prohibited reaches the sender's socket (EACCES)" [ "$res6" = EACCES ]
+out=$(ip netns exec "$NS_SRV" ping -c 1 -W 2 10.77.1.2 2>&1)
+echo "$out" | sed -n '2p' | sed 's/^/    /'
+check "ICMP echo reject: ping shows 'Packet filtered' from fw1's address" grep -q "From 10.77.2.1 .*Packet filtered" <<<"$out"
+check "the three rejects were sent by the kernel path (reject_sent)" [ "$(counter legacy reject_sent)" -ge $((rj0 + 3)) ]
+# --- TTL / hop limit 1: time exceeded from the ingress interface's address, from XDP ---
+te0=$(counter legacy icmp_errors_sent)
+out4=$(ip netns exec "$NS_CLI" ping -c 1 -t 1 -W 2 10.77.2.2 2>&1)
+out6=$(ip netns exec "$NS_CLI" ping -6 -c 1 -t 1 -W 2 fd00:77:2::2 2>&1)
+echo "$out4" | sed -n '2p' | sed 's/^/    /'
+echo "$out6" | sed -n '2p' | sed 's/^/    /'
+check "TTL 1: time exceeded from fw0's address (10.77.1.1)" grep -q "From 10.77.1.1 .*Time to live exceeded" <<<"$out4"
+check "hop limit 1: time exceeded from fw0's address (fd00:77:1::1)" grep -q "From fd00:77:1::1 .*Time exceeded" <<<"$out6"
+check "sent by the kernel path (icmp_errors_sent)" [ "$(counter legacy icmp_errors_sent)" -ge $((te0 + 2)) ]
+
 res=$(ip netns exec "$NS_SRV" $PY "$RUN/connect.py" 10.77.1.2 23)
 echo "    untrust -> 10.77.1.2:23 (default deny): $res"
 check "telnet (default deny) is dropped, not reset" bash -c "[[ '$res' == failed:* ]]"

@@ -4,8 +4,9 @@
 # session_table_full, early aging) with MOAT_FORCE_MODE=legacy (lib.sh writes `mode legacy`
 # into every config controld starts with or commits; is_ready then waits for mode legacy, no
 # interface armed and the config compiled into xdp_main_prog; with ip_forward=0 in the
-# firewall namespace every forwarded packet crossed the kernel path). Then what only
-# kernel-path sessions show: a commit that removes the permitting policy closes a live
+# firewall namespace every forwarded packet crossed the kernel path). Then what only the kernel
+# path shows: a screen on untrust drops and counts land, SYN+FIN, no-flag, FIN-without-ACK,
+# ping-of-death and tear-drop packets and ICMP / UDP floods; a commit that removes the permitting policy closes a live
 # kernel-path session (reason policy) and its packets stop, while a session still permitted
 # keeps going; a reject policy answers TCP with a reset sent from XDP (IPv4 and IPv6), UDP and
 # ICMP with destination unreachable (admin prohibited), and TTL / hop limit 1 is answered with
@@ -36,8 +37,32 @@ cp "$LAB_TOP/tests/lab/configs/firewall.conf" "$CONF"
 sed -i 's/from-zone untrust to-zone trust {/&\n            policy rej-ssh { match { source-address any; destination-address any; application junos-ssh; } then { reject; } }/' "$CONF"
 # Rejects of UDP (dns) and ICMP (ping) are answered with ICMP destination unreachable.
 sed -i 's/from-zone untrust to-zone trust {/&\n            policy rej-dns-ping { match { source-address any; destination-address any; application [ junos-dns-udp junos-ping ]; } then { reject; } }/' "$CONF"
+# A screen on untrust (tests/lab/test_screen.sh runs the whole screen suite by hand with
+# MOAT_FORCE_MODE=legacy; here a cheap subset that the kernel path must drop and count).
+sed -i 's/^security {/&\n    screen { ids-option lab-screen { icmp { flood threshold 50; ping-death; } udp { flood threshold 50; } tcp { land; syn-fin; tcp-no-flag; fin-no-ack; } ip { tear-drop; } } }/' "$CONF"
+sed -i 's/security-zone untrust {/& screen lab-screen;/' "$CONF"
 moat_start_spawned "$CONF" || exit 1
 check "mode legacy, the config in the kernel path" wait_for 15 ready is_ready
+
+# --- screens on the kernel path: per-packet checks and floods, counted per zone ---
+scr() { moatctl --json show security screen statistics zone untrust | $PY -c '
+import json, sys
+c = json.load(sys.stdin)["zones"][0]["counters"]
+print(" ".join(str(c[k]) for k in sys.argv[1:]))' land syn-fin tcp-no-flag fin-no-ack ping-death tear-drop icmp-flood udp-flood; }
+sd0=$(counter legacy screen_drop)
+ip netns exec "$NS_SRV" "$PY" -c 'from scapy.all import *
+c, s = "10.77.1.2", "10.77.2.2"
+send([IP(src=c, dst=c)/TCP(sport=8080, dport=8080, flags="S")] * 2 + [IP(src=s, dst=c)/TCP(sport=4001, dport=8080, flags="SF")] * 2
+     + [IP(src=s, dst=c)/TCP(sport=4002, dport=8080, flags="")] * 2 + [IP(src=s, dst=c)/TCP(sport=4003, dport=8080, flags="F")] * 2
+     + [IP(src=s, dst=c, id=777, proto=1, frag=8189)/Raw(b"x" * 200)] * 2
+     + [IP(src=s, dst=c, id=4242, proto=1, flags="MF", frag=0)/Raw(b"a" * 64), IP(src=s, dst=c, id=4242, proto=1, frag=3)/Raw(b"b" * 64)], verbose=0)
+sendp([Ether()/IP(src=s, dst=c)/ICMP(id=9, seq=i) for i in range(150)] + [Ether()/IP(src=s, dst=c)/UDP(sport=7000, dport=9) for i in range(150)], iface="s0", verbose=0)' >/dev/null 2>&1
+read -r land synfin noflag finnoack pod tear icmpf udpf < <(scr)
+echo "    screen drops: land $land, syn-fin $synfin, tcp-no-flag $noflag, fin-no-ack $finnoack, ping-death $pod, tear-drop $tear, icmp-flood $icmpf, udp-flood $udpf"
+check "screen: land, SYN+FIN, no flags, FIN without ACK, ping of death dropped and counted (2 each), tear-drop (1)" \
+	bash -c "[ '$land $synfin $noflag $finnoack $pod $tear' = '2 2 2 2 2 1' ]"
+check "screen: ICMP and UDP floods over 50/s dropped and counted" bash -c "[ $icmpf -ge 50 ] && [ $udpf -ge 50 ]"
+check "screen: counted by the kernel path (screen_drop)" [ "$(counter legacy screen_drop)" -ge $((sd0 + 11 + icmpf + udpf)) ]
 
 # --- policy reject: a TCP reset from XDP ---
 # veth flushes an XDP_TX frame to its peer only when the peer runs an XDP program (GRO gives

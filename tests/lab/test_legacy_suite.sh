@@ -124,6 +124,24 @@ echo "$out6" | sed -n '2p' | sed 's/^/    /'
 check "TTL 1: time exceeded from fw0's address (10.77.1.1)" grep -q "From 10.77.1.1 .*Time to live exceeded" <<<"$out4"
 check "hop limit 1: time exceeded from fw0's address (fd00:77:1::1)" grep -q "From fd00:77:1::1 .*Time exceeded" <<<"$out6"
 check "sent by the kernel path (icmp_errors_sent)" [ "$(counter legacy icmp_errors_sent)" -ge $((te0 + 2)) ]
+# Rate limit: 5000 TTL-1 frames sent from c0 in a burst of well under a second (AF_PACKET), so
+# some CPU gets more than 1000 in one second: at most 1000 errors per CPU and second are sent
+# (2 vCPUs, at most 2 seconds: <= 4000), the rest counted as icmp_rate_limited.
+te0=$(counter legacy icmp_errors_sent) rl0=$(counter legacy icmp_rate_limited)
+C0_MAC=$(ip -n "$NS_CLI" -br link show c0 | awk '{print $3}')
+FW0_MAC=$(ip -n "$NS_FW" -br link show fw0 | awk '{print $3}')
+ip netns exec "$NS_CLI" "$PY" -c 'import socket, sys, time
+from scapy.all import Ether, IP, UDP, raw
+f = raw(Ether(src=sys.argv[1], dst=sys.argv[2]) / IP(src="10.77.1.2", dst="10.77.2.2", ttl=1) / UDP(sport=33434, dport=33434))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(("c0", 0))
+t = time.time()
+for _ in range(5000):
+    s.send(f)
+print("%.3f" % (time.time() - t))' "$C0_MAC" "$FW0_MAC" >"$RUN/burst.out" 2>&1
+sleep 0.5
+te=$(($(counter legacy icmp_errors_sent) - te0)) rl=$(($(counter legacy icmp_rate_limited) - rl0))
+echo "    5000 TTL-1 frames in $(cat "$RUN/burst.out") s: $te time exceeded sent, $rl rate-limited"
+check "time exceeded is rate-limited (1000/s per CPU): some sent, the excess counted" bash -c "[ $te -ge 1000 ] && [ $te -le 4000 ] && [ $rl -ge 1 ]"
 
 res=$(ip netns exec "$NS_SRV" $PY "$RUN/connect.py" 10.77.1.2 23)
 echo "    untrust -> 10.77.1.2:23 (default deny): $res"

@@ -7,7 +7,8 @@
  * Every map is pinned by name under the bpffs directory, like those of maps.h: a controld
  * restart reuses them (sessions survive). The path, per packet (transit only: the shim has
  * already handed host-bound traffic to the kernel):
- *   parse -> session lookup (moat_lg_sess, key = the packet's tuple; a session has two
+ *   parse -> screen of the ingress zone -> TTL / hop limit 1: time exceeded -> session lookup
+ *   (moat_lg_sess, key = the packet's tuple; a session has two
  *   entries, forward and reverse, each naming the other as `peer`) -> hit: TCP state,
  *   counters, rewrite to the peer's tuple reversed (NAT), TTL, route + neighbour, redirect
  *   through moat_lg_tx. Miss: destination NAT (static, destination rules), route, zone pair
@@ -22,8 +23,11 @@
 
 #define MOAT_PROG_MAIN "xdp_main_prog"
 #define MOAT_PROG_MAIN_NEW "xdp_main_new"
-/* moat_progs slot of xdp_main_new (xdp_main_prog is MOAT_PROG_SLOT_MAIN, maps.h). */
+#define MOAT_PROG_MAIN_ICMP "xdp_main_icmp"
+/* moat_progs slots of xdp_main_new and xdp_main_icmp (xdp_main_prog is MOAT_PROG_SLOT_MAIN,
+ * maps.h). */
 #define MOAT_LG_SLOT_NEW 1
+#define MOAT_LG_SLOT_ICMP 2
 
 /* Pinned map names. */
 #define MOAT_MAP_LG_SESS "moat_lg_sess"
@@ -45,6 +49,13 @@
 #define MOAT_MAP_LG_LIMIT "moat_lg_limit"
 #define MOAT_MAP_LG_NATCTR "moat_lg_natctr"
 #define MOAT_MAP_LG_POOLCTR "moat_lg_poolctr"
+#define MOAT_MAP_LG_IF6 "moat_lg_if6"
+#define MOAT_MAP_LG_SCREENS "moat_lg_screens"
+#define MOAT_MAP_LG_SCRCTR "moat_lg_scrctr"
+#define MOAT_MAP_LG_SCRRATE "moat_lg_scrrate"
+#define MOAT_MAP_LG_SCRFRAG "moat_lg_scrfrag"
+#define MOAT_MAP_LG_SCRCNT "moat_lg_scrcnt"
+#define MOAT_MAP_LG_ERRRATE "moat_lg_errrate"
 
 #define MOAT_LG_MAX_SESSIONS 131072 /* entries (two per session) */
 #define MOAT_LG_BANK_RULES 2048     /* policy sub-rules per bank (two banks) */
@@ -137,6 +148,12 @@ struct moat_lg_if {
     __u16 zone; /* 0 = no zone */
     __be32 v4;  /* first IPv4 address (interface source NAT) */
     __u32 has_v4;
+};
+
+/* moat_lg_if6: BPF_MAP_TYPE_HASH, key __u32 ifindex: the interface's first global IPv6
+ * address (the source of the ICMPv6 errors the path sends from it); absent: none. */
+struct moat_lg_if6 {
+    __u8 v6[16];
 };
 
 /* moat_lg_pairs: BPF_MAP_TYPE_HASH, key __u32 (from_zone << 16 | to_zone). */
@@ -297,11 +314,133 @@ struct moat_lg_poolctr {
 /*
  * moat_lg_hits: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_MAX_POLICIES, by policy id (0: the default
  * policy): as the helper counts them, hits = first packets the policy decided, packets and
- * bytes = those of its sessions (permit) or the dropped first packets (deny, reject). controld
- * zeroes them when a commit renumbers the policies.
+ * bytes = those of its sessions (permit) or the dropped first packets (deny, reject). A commit
+ * that renumbers the policies moves each policy's counters to its new id (controld: a policy is
+ * its name in its zone pair); ids of new policies start from zero.
  */
 struct moat_lg_hit {
     __u64 hits, packets, bytes;
+};
+
+/*
+ * Screens (`security screen ids-option`, bound to a zone), as the helper's (dataplane/screen.h):
+ * checked on every packet entering from a zone with one, before the session lookup.
+ * moat_lg_screens: BPF_MAP_TYPE_ARRAY of MOAT_LG_SCR_ZONES, by zone id (id 0: no screen).
+ * moat_lg_scrctr: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_SCR_ZONES, by zone id: the drops of
+ * each check, in the order of ScreenCounter.counts (the helper's enum scr_ctr), added to the
+ * helper's by controld. moat_lg_scrrate: BPF_MAP_TYPE_ARRAY of MOAT_LG_SCR_RATE_SLOTS,
+ * direct-mapped one-second windows (box-wide: shared by the CPUs, a collision restarts the
+ * window). moat_lg_scrfrag: BPF_MAP_TYPE_LRU_HASH of IPv4 datagrams being fragmented (tear-drop).
+ * moat_lg_scrcnt: BPF_MAP_TYPE_ARRAY (BPF_F_MMAPABLE) of MOAT_LG_SCR_CNT_SLOTS, the sessions of
+ * this path by the source and by the destination address of their forward key, at
+ * moat_lg_cnt_slot() (two addresses sharing a slot share the limit): xdp_main_new checks the
+ * session limits against it before a new flow, adds one per session it creates and takes one
+ * off for a session it replaces; controld (mmap) takes one off per session it deletes, adds the
+ * sessions it seeds and zeroes it when it empties the session map. Not on this path: SYN cookies
+ * (in syn-cookie mode a SYN above a threshold is dropped and counted as syn-flood).
+ */
+#define MOAT_LG_SCR_ZONES 1024
+#define MOAT_LG_SCR_RATE_SLOTS 16384 /* power of two */
+#define MOAT_LG_SCR_FRAGS 4096
+#define MOAT_LG_SCR_FRAG_RANGES 4
+#define MOAT_LG_SCR_FRAG_TTL_NS 2000000000ull
+#define MOAT_LG_SCR_CNT_SLOTS 65536 /* power of two */
+
+/* moat_lg_screen.flags (= Screen.flags, CFG_SCR_*). */
+#define MOAT_LG_SCR_F_PING_DEATH 0x01
+#define MOAT_LG_SCR_F_LAND 0x02
+#define MOAT_LG_SCR_F_SYN_FIN 0x04
+#define MOAT_LG_SCR_F_NO_FLAG 0x08
+#define MOAT_LG_SCR_F_FIN_NO_ACK 0x10
+#define MOAT_LG_SCR_F_TEAR_DROP 0x20
+
+/* Counter indexes (= ScreenCounter.counts). */
+#define MOAT_LG_SCR_C_ICMP_FLOOD 0
+#define MOAT_LG_SCR_C_UDP_FLOOD 1
+#define MOAT_LG_SCR_C_SYN_FLOOD 2
+#define MOAT_LG_SCR_C_LAND 3
+#define MOAT_LG_SCR_C_SYN_FIN 4
+#define MOAT_LG_SCR_C_NO_FLAG 5
+#define MOAT_LG_SCR_C_FIN_NO_ACK 6
+#define MOAT_LG_SCR_C_TEAR_DROP 7
+#define MOAT_LG_SCR_C_PING_DEATH 8
+#define MOAT_LG_SCR_C_LIMIT_SRC 9
+#define MOAT_LG_SCR_C_LIMIT_DST 10
+#define MOAT_LG_SCR_CTRS 14
+
+struct moat_lg_screen {
+    __u32 id; /* Screen.id, 0: the zone has no screen */
+    __u32 flags;
+    __u32 icmp_flood, udp_flood; /* packets per second per destination address, 0: off */
+    __u32 syn_attack;            /* SYNs per second per destination address and port */
+    __u32 syn_dst;               /* per destination address */
+    __u32 syn_src;               /* per source address */
+    __u32 limit_src, limit_dst;  /* concurrent sessions per source / destination address */
+    __u32 pad;
+    __u64 seed; /* of the rate keys' and moat_lg_scrcnt's hash (random, the same in every entry,
+                 * zone 0 included) */
+};
+
+struct moat_lg_scrcnt {
+    __u32 src, dst;
+};
+
+/* The moat_lg_scrcnt slot of an address (16 bytes, IPv4 in the first 4) of a family. */
+static inline __attribute__((always_inline)) __u32 moat_lg_cnt_slot(__u64 seed, const __u8 *a,
+                                                                    __u64 family)
+{
+    __u64 w0, w1, h = seed ^ 0x9e3779b97f4a7c15ull;
+
+    __builtin_memcpy(&w0, a, 8);
+    __builtin_memcpy(&w1, a + 8, 8);
+    h = (h ^ w0) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 31) ^ w1) * 0x94d049bb133111ebull;
+    h = (h ^ (h >> 29) ^ family) * 0xbf58476d1ce4e5b9ull;
+    return (__u32)(h >> 32) & (MOAT_LG_SCR_CNT_SLOTS - 1);
+}
+
+struct moat_lg_scrctr {
+    __u64 c[MOAT_LG_SCR_CTRS];
+};
+
+struct moat_lg_scr_rate {
+    __u64 tag;
+    __u32 sec;
+    __u32 count;
+};
+
+struct moat_lg_frag_key {
+    __be32 src, dst;
+    __u16 id;
+    __u8 proto;
+    __u8 pad;
+};
+struct moat_lg_frag {
+    __u64 expires_ns;
+    __u16 lo[MOAT_LG_SCR_FRAG_RANGES]; /* bytes [lo, hi) of the datagram's payload seen */
+    __u16 hi[MOAT_LG_SCR_FRAG_RANGES];
+    __u32 n;
+};
+
+/*
+ * ICMP errors the path sends itself (XDP_TX back out of the interface the packet came in on,
+ * as the helper's icmp_error_build): destination unreachable, administratively prohibited, for
+ * a policy reject of anything but TCP; time exceeded for a packet that arrives with TTL / hop
+ * limit 1 (before any session). From the ingress interface's address (moat_lg_ifs.v4,
+ * moat_lg_if6; a reject without one: from the rejected packet's destination), quoting the
+ * packet up to 576 (IPv4) / 1280 (IPv6) bytes in all. moat_lg_errrate: BPF_MAP_TYPE_PERCPU_ARRAY,
+ * one entry: at most MOAT_LG_ERR_RATE errors (rejects included) per second per CPU, as the
+ * helper's DP_REJECT_RATE per worker.
+ */
+#define MOAT_LG_ERR_RATE 1000
+#define MOAT_LG_ERR_PROHIBITED 1
+#define MOAT_LG_ERR_TIME_EXCEEDED 2
+#define MOAT_LG_V4_QUOTE_MAX (576 - 20 - 8)
+#define MOAT_LG_V6_QUOTE_MAX (1280 - 40 - 8)
+struct moat_lg_errrate {
+    __u64 sec;
+    __u32 tokens;
+    __u32 pad;
 };
 
 /*
@@ -318,7 +457,7 @@ struct moat_lg_hit {
     X(sessions_created)                                                                            \
     X(policy_permit)                                                                               \
     X(policy_deny)          /* (d) */                                                              \
-    X(policy_reject)        /* (d) TCP answered with a reset (reject_sent), the rest dropped */    \
+    X(policy_reject)        /* (d) answered (reject_sent) unless rate-limited */                   \
     X(zone_drop)            /* (d) between a zoned and an unzoned interface */                     \
     X(plain_forward)        /* both interfaces in no zone: routed without a session */             \
     X(tcp_invalid)          /* (d) */                                                              \
@@ -327,7 +466,7 @@ struct moat_lg_hit {
     X(session_conflict)     /* (d) the forward or reverse key was taken */                         \
     X(fib_miss)             /* (d) no route */                                                     \
     X(neigh_miss)           /* (d) next hop unresolved: to the kernel (cpumap), resolve asked */   \
-    X(ttl_exceeded)         /* (d) */                                                              \
+    X(ttl_exceeded)         /* (d) answered with time exceeded (icmp_errors_sent) */               \
     X(unsupported)          /* (d) fragments, IPv6 extension headers, VLAN */                      \
     X(icmp_error_related)   /* an ICMP error about a session's packet: forwarded with it */        \
     X(icmp_error_unmatched) /* (d) an ICMP error about no session */                               \
@@ -336,8 +475,11 @@ struct moat_lg_hit {
     X(armed_miss)           /* (d) no session, interface still armed: the helper owns new flows */ \
     X(not_ready)            /* (d) no configuration compiled yet: to the kernel */                 \
     X(events_lost)          /* the event ring was full */                                          \
-    X(reject_sent)          /* policy reject: a TCP reset sent back (XDP_TX) */                    \
-    X(session_table_full)   /* (d) new flow dropped: max-sessions reached */
+    X(reject_sent)          /* a TCP reset or ICMP unreachable sent back (XDP_TX) */               \
+    X(session_table_full)   /* (d) new flow dropped: max-sessions reached */                       \
+    X(screen_drop)          /* (d) dropped by the ingress zone's screen (moat_lg_scrctr) */        \
+    X(icmp_errors_sent)     /* time exceeded sent back (XDP_TX) */                                 \
+    X(icmp_rate_limited)    /* an ICMP error or reject not sent: over MOAT_LG_ERR_RATE */
 
 struct moat_lg_stats {
 #define MOAT_LG_X(f) __u64 f;

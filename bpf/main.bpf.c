@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * main.bpf.c — xdp_main_prog, the legacy in-kernel path, and its stage xdp_main_new.
+ * main.bpf.c — xdp_main_prog, the legacy in-kernel path, and its stages xdp_main_new and
+ * xdp_main_icmp.
  *
  * The shim tail-calls xdp_main_prog (moat_progs slot MOAT_PROG_SLOT_MAIN) for transit traffic
  * of an interface that is not armed (no helper, mode legacy) or has no XSK. Layouts, maps and
  * the order of the decisions: bpf/legacy_maps.h.
  *
- *   xdp_main_prog   settles the shim's tail-call count, parses, looks the session up. Hit:
+ *   xdp_main_prog   settles the shim's tail-call count, parses, applies the ingress zone's
+ *                   screen (drops counted in moat_lg_scrctr), answers TTL / hop limit 1 with
+ *                   time exceeded (xdp_main_icmp), looks the session up. Hit:
  *                   TCP state, counters, NAT rewrite, TTL, route + neighbour, redirect.
  *                   Miss: the parsed packet goes to the per-CPU scratch and the program
  *                   tail-calls xdp_main_new (slot MOAT_LG_SLOT_NEW).
@@ -14,12 +17,16 @@
  *                   NAT (port allocation), both session entries, create event, forward.
  *                   Never on an interface still armed (armed_miss): new flows there are the
  *                   helper's, and controld seeds this path before it disarms.
+ *   xdp_main_icmp   an ICMP error about the packet (time exceeded, or destination unreachable
+ *                   administratively prohibited for a policy reject of anything but TCP), from
+ *                   the ingress interface's address, back out of that interface (XDP_TX);
+ *                   rate-limited per CPU with the TCP resets.
  *
  * ICMP errors go with the session of the packet they quote (translated back under NAT), else
  * they are dropped (icmp_error_unmatched). Unsupported here and counted (unsupported),
- * dropped: IP fragments, IPv6 extension headers, VLAN tags. Policy reject (policy_reject)
- * answers TCP with a reset sent back from XDP (reject_sent); other protocols are dropped (no
- * ICMP unreachable from this path yet).
+ * dropped: IP fragments (screened first: ping of death, tear-drop), IPv6 extension headers,
+ * VLAN tags. Policy reject (policy_reject) answers TCP with a reset sent back from XDP, other
+ * protocols with an ICMP destination unreachable (reject_sent).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -201,6 +208,63 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_lg_poolctr SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_MAX_IFACES);
+    __type(key, __u32);
+    __type(value, struct moat_lg_if6);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_if6 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MOAT_LG_SCR_ZONES);
+    __type(key, __u32);
+    __type(value, struct moat_lg_screen);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_screens SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MOAT_LG_SCR_ZONES);
+    __type(key, __u32);
+    __type(value, struct moat_lg_scrctr);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_scrctr SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MOAT_LG_SCR_RATE_SLOTS);
+    __type(key, __u32);
+    __type(value, struct moat_lg_scr_rate);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_scrrate SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, MOAT_LG_SCR_FRAGS);
+    __type(key, struct moat_lg_frag_key);
+    __type(value, struct moat_lg_frag);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_scrfrag SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MOAT_LG_SCR_CNT_SLOTS);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __type(key, __u32);
+    __type(value, struct moat_lg_scrcnt);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_scrcnt SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct moat_lg_errrate);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_errrate SEC(".maps");
+
 /* ---- per-packet state, handed from xdp_main_prog to xdp_main_new ---- */
 
 struct pk {
@@ -215,6 +279,11 @@ struct pk {
     __u8 has_id;   /* TCP/UDP, or ICMP echo: the key has a port/identifier NAT can map */
     __u8 icmp_err; /* an ICMP error: q is the packet it quotes */
     __u8 q_proto;
+    __u8 ttl;      /* TTL / hop limit as it arrived */
+    __u8 frag;     /* an IPv4 fragment (not forwarded here: only screened) */
+    __u16 frag_id; /* its identification, network order */
+    __u32 frag_lo; /* its payload's bytes [frag_lo, frag_hi) of the datagram */
+    __u32 frag_hi;
     struct moat_lg_key k; /* as the packet arrived */
     /* ICMP errors: the quoted packet's IP header and L4 offsets, and its tuple. */
     __u32 q_off;
@@ -228,6 +297,10 @@ struct scratch {
     struct moat_lg_key xk; /* the flow as it leaves the box (after NAT) */
     struct moat_lg_key rk; /* the reply direction's key: xk reversed */
     struct moat_lg_sess v;
+    __u32 err_kind; /* for xdp_main_icmp: MOAT_LG_ERR_* */
+    __u32 pad;
+    /* xdp_main_icmp: the quoted datagram, zero-padded to whole 32-bit words. */
+    __u8 quote[MOAT_LG_V6_QUOTE_MAX + 4];
 };
 
 struct {
@@ -319,7 +392,7 @@ static __always_inline __u16 csum_repl32(__u16 sum, __u32 from, __u32 to)
     return csum_repl16(sum, (__u16)(from >> 16), (__u16)(to >> 16));
 }
 
-enum { P_OK = 0, P_MALFORMED, P_UNSUPPORTED };
+enum { P_OK = 0, P_MALFORMED, P_UNSUPPORTED, P_FRAG };
 
 /*
  * The packet an ICMP error quotes, at offset qo: its IP header (no IPv6 extension headers)
@@ -400,13 +473,20 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
         tot = bpf_ntohs(iph->tot_len);
         if (hlen < sizeof(*iph) || tot < hlen || off + tot > (__u32)(data_end - data))
             return P_MALFORMED;
-        if (iph->frag_off & bpf_htons(0x3fff))
-            return P_UNSUPPORTED;
         p->family = 4;
         p->proto = iph->protocol;
         p->l3_len = tot;
+        p->ttl = iph->ttl;
         __builtin_memcpy(p->k.src, &iph->saddr, 4);
         __builtin_memcpy(p->k.dst, &iph->daddr, 4);
+        if (iph->frag_off & bpf_htons(0x3fff)) {
+            /* Not forwarded here (unsupported); what the screens need of it. */
+            p->frag = 1;
+            p->frag_id = iph->id;
+            p->frag_lo = (bpf_ntohs(iph->frag_off) & 0x1fff) * 8;
+            p->frag_hi = p->frag_lo + tot - hlen;
+            return P_FRAG;
+        }
         l4 = off + hlen;
     } else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
         struct ipv6hdr *ip6 = data + off;
@@ -418,6 +498,7 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
             return P_MALFORMED;
         p->family = 6;
         p->proto = ip6->nexthdr;
+        p->ttl = ip6->hop_limit;
         if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_ICMPV6)
             return P_UNSUPPORTED; /* extension headers (and other protocols over IPv6) */
         __builtin_memcpy(p->k.src, &ip6->saddr, 16);
@@ -882,6 +963,237 @@ static __always_inline int icmp_error(struct xdp_md *ctx, struct pk *p, struct m
     return forward(ctx, p, &o, 1, st);
 }
 
+/* ---- screens (legacy_maps.h; as the helper's dataplane/screen.c) ---- */
+
+static __always_inline __u64 scr_mix(__u64 h, __u64 v)
+{
+    h ^= v;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
+    return h;
+}
+
+/* The rate key of an address (16 bytes) and a kind word (check, family, port). */
+static __always_inline __u64 scr_tag(__u64 seed, const __u8 *a, __u64 kind)
+{
+    __u64 w0, w1, h;
+
+    __builtin_memcpy(&w0, a, 8);
+    __builtin_memcpy(&w1, a + 8, 8);
+    h = scr_mix(scr_mix(scr_mix(seed ^ 0x9e3779b97f4a7c15ull, w0), w1), kind);
+    h *= 0x94d049bb133111ebull;
+    return h ^ (h >> 29);
+}
+
+/* One more event of key tag in second sec: 1 when that makes it more than limit, box-wide. */
+static __always_inline int scr_over(__u64 tag, __u32 sec, __u32 limit)
+{
+    __u32 slot = (__u32)tag & (MOAT_LG_SCR_RATE_SLOTS - 1);
+    struct moat_lg_scr_rate *r = bpf_map_lookup_elem(&moat_lg_scrrate, &slot);
+
+    if (!r)
+        return 0;
+    if (r->tag != tag || r->sec != sec) {
+        /* A new second or another key: the window starts again (races only lower counts). */
+        r->tag = tag;
+        r->sec = sec;
+        r->count = 1;
+        return 1 > limit;
+    }
+    __sync_fetch_and_add(&r->count, 1);
+    return r->count > limit;
+}
+
+/* An IPv4 fragment overlapping an earlier fragment of its datagram (remembered 2 s). */
+static __always_inline int scr_frag_overlaps(const struct pk *p, __u64 now)
+{
+    struct moat_lg_frag_key k = {};
+    struct moat_lg_frag *e, n = {};
+    __u32 lo = p->frag_lo, hi = p->frag_hi > 0xffff ? 0xffff : p->frag_hi, i;
+
+    __builtin_memcpy(&k.src, p->k.src, 4);
+    __builtin_memcpy(&k.dst, p->k.dst, 4);
+    k.id = p->frag_id;
+    k.proto = p->proto;
+    e = bpf_map_lookup_elem(&moat_lg_scrfrag, &k);
+    if (!e || e->expires_ns <= now) {
+        n.expires_ns = now + MOAT_LG_SCR_FRAG_TTL_NS;
+        n.lo[0] = lo;
+        n.hi[0] = hi;
+        n.n = 1;
+        bpf_map_update_elem(&moat_lg_scrfrag, &k, &n, BPF_ANY);
+        return 0;
+    }
+    e->expires_ns = now + MOAT_LG_SCR_FRAG_TTL_NS;
+    for (int j = 0; j < MOAT_LG_SCR_FRAG_RANGES; j++) {
+        if ((__u32)j >= e->n)
+            break;
+        if (lo < e->hi[j] && e->lo[j] < hi)
+            return 1;
+        if (lo == e->hi[j]) { /* in order: extends the range */
+            e->hi[j] = hi;
+            return 0;
+        }
+    }
+    i = e->n;
+    if (i < MOAT_LG_SCR_FRAG_RANGES)
+        e->n = i + 1;
+    else
+        i = MOAT_LG_SCR_FRAG_RANGES - 1;
+    i &= MOAT_LG_SCR_FRAG_RANGES - 1;
+    e->lo[i] = lo;
+    e->hi[i] = hi;
+    return 0;
+}
+
+/*
+ * The screen of the zone the packet enters from (moat_lg_screens), as the helper's
+ * screen_packet(): 1 when the packet is dropped (counted by check and zone), else 0.
+ */
+static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, __u32 ifindex)
+{
+    struct moat_lg_if *iif = bpf_map_lookup_elem(&moat_lg_ifs, &ifindex);
+    struct moat_lg_screen *sc;
+    struct moat_lg_scrctr *ctr;
+    __u32 zone, sec, c = MOAT_LG_SCR_CTRS;
+    __u64 fam = p->family, now;
+
+    if (!iif || !iif->zone)
+        return 0;
+    zone = iif->zone;
+    sc = bpf_map_lookup_elem(&moat_lg_screens, &zone);
+    if (!sc || !sc->id)
+        return 0;
+    now = bpf_ktime_get_ns();
+    sec = (__u32)(now / 1000000000ull);
+    if (p->frag) {
+        if ((sc->flags & MOAT_LG_SCR_F_PING_DEATH) && p->proto == IPPROTO_ICMP &&
+            p->frag_lo + p->l3_len > 65535)
+            c = MOAT_LG_SCR_C_PING_DEATH;
+        else if ((sc->flags & MOAT_LG_SCR_F_TEAR_DROP) && scr_frag_overlaps(p, now))
+            c = MOAT_LG_SCR_C_TEAR_DROP;
+    } else if (p->proto == IPPROTO_TCP) {
+        __u8 f = p->tcp_flags;
+
+        if ((sc->flags & MOAT_LG_SCR_F_SYN_FIN) &&
+            (f & (TCPF_SYN | TCPF_FIN)) == (TCPF_SYN | TCPF_FIN))
+            c = MOAT_LG_SCR_C_SYN_FIN;
+        else if ((sc->flags & MOAT_LG_SCR_F_NO_FLAG) && (f & 0x3f) == 0)
+            c = MOAT_LG_SCR_C_NO_FLAG;
+        else if ((sc->flags & MOAT_LG_SCR_F_FIN_NO_ACK) && (f & (TCPF_FIN | TCPF_ACK)) == TCPF_FIN)
+            c = MOAT_LG_SCR_C_FIN_NO_ACK;
+        else if ((sc->flags & MOAT_LG_SCR_F_LAND) && (f & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
+                 addr_eq(p->k.src, p->k.dst))
+            c = MOAT_LG_SCR_C_LAND;
+        else if ((f & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN) {
+            /* A SYN: per source, per destination and port, per destination. In syn-cookie
+             * mode too (this path sends no cookies): dropped. */
+            if ((sc->syn_src &&
+                 scr_over(scr_tag(sc->seed, p->k.src, 3ull << 24 | fam << 16), sec, sc->syn_src)) ||
+                (sc->syn_attack &&
+                 scr_over(scr_tag(sc->seed, p->k.dst, 1ull << 24 | fam << 16 | p->k.dport), sec,
+                          sc->syn_attack)) ||
+                (sc->syn_dst &&
+                 scr_over(scr_tag(sc->seed, p->k.dst, 2ull << 24 | fam << 16), sec, sc->syn_dst)))
+                c = MOAT_LG_SCR_C_SYN_FLOOD;
+        }
+    } else if ((sc->flags & MOAT_LG_SCR_F_LAND) && addr_eq(p->k.src, p->k.dst)) {
+        c = MOAT_LG_SCR_C_LAND; /* land without ports: any protocol */
+    } else if (p->proto == IPPROTO_UDP && sc->udp_flood) {
+        if (scr_over(scr_tag(sc->seed, p->k.dst, 4ull << 24 | fam << 16), sec, sc->udp_flood))
+            c = MOAT_LG_SCR_C_UDP_FLOOD;
+    } else if (is_icmp(p->proto) && sc->icmp_flood) {
+        if (scr_over(scr_tag(sc->seed, p->k.dst, 5ull << 24 | fam << 16), sec, sc->icmp_flood))
+            c = MOAT_LG_SCR_C_ICMP_FLOOD;
+    }
+    if (c >= MOAT_LG_SCR_CTRS)
+        return 0;
+    ctr = bpf_map_lookup_elem(&moat_lg_scrctr, &zone);
+    if (ctr)
+        ctr->c[c & 15]++;
+    st->screen_drop++;
+    return 1;
+}
+
+/* A session with forward key k was created (d 1) or removed (d -1): moat_lg_scrcnt. */
+static __always_inline void sess_count(const struct moat_lg_key *k, int d)
+{
+    __u32 zero = 0, slot;
+    struct moat_lg_screen *g = bpf_map_lookup_elem(&moat_lg_screens, &zero);
+    struct moat_lg_scrcnt *n;
+
+    if (!g)
+        return;
+    slot = moat_lg_cnt_slot(g->seed, k->src, k->family);
+    n = bpf_map_lookup_elem(&moat_lg_scrcnt, &slot);
+    if (n && (d > 0 || n->src))
+        __sync_fetch_and_add(&n->src, d);
+    slot = moat_lg_cnt_slot(g->seed, k->dst, k->family);
+    n = bpf_map_lookup_elem(&moat_lg_scrcnt, &slot);
+    if (n && (d > 0 || n->dst))
+        __sync_fetch_and_add(&n->dst, d);
+}
+
+/* The session limits of the screen sc of zone for a new flow p: 1 when it is dropped
+ * (counted), as the helper's screen_new_flow(). */
+static __always_inline int screen_limit(const struct pk *p, const struct moat_lg_screen *sc,
+                                        __u32 zone, struct moat_lg_stats *st)
+{
+    struct moat_lg_scrcnt *n;
+    struct moat_lg_scrctr *ctr;
+    __u32 slot, c = MOAT_LG_SCR_CTRS;
+
+    if (sc->limit_src) {
+        slot = moat_lg_cnt_slot(sc->seed, p->k.src, p->family);
+        n = bpf_map_lookup_elem(&moat_lg_scrcnt, &slot);
+        if (n && n->src >= sc->limit_src)
+            c = MOAT_LG_SCR_C_LIMIT_SRC;
+    }
+    if (c == MOAT_LG_SCR_CTRS && sc->limit_dst) {
+        slot = moat_lg_cnt_slot(sc->seed, p->k.dst, p->family);
+        n = bpf_map_lookup_elem(&moat_lg_scrcnt, &slot);
+        if (n && n->dst >= sc->limit_dst)
+            c = MOAT_LG_SCR_C_LIMIT_DST;
+    }
+    if (c == MOAT_LG_SCR_CTRS)
+        return 0;
+    ctr = bpf_map_lookup_elem(&moat_lg_scrctr, &zone);
+    if (ctr)
+        ctr->c[c & 15]++;
+    st->screen_drop++;
+    return 1;
+}
+
+/* ---- ICMP errors sent by this path (xdp_main_icmp) ---- */
+
+/* A token of the per-CPU budget of errors and rejects (MOAT_LG_ERR_RATE a second). */
+static __always_inline int err_token(void)
+{
+    __u32 zero = 0;
+    struct moat_lg_errrate *r = bpf_map_lookup_elem(&moat_lg_errrate, &zero);
+    __u64 sec = bpf_ktime_get_ns() / 1000000000ull;
+
+    if (!r)
+        return 0;
+    if (r->sec != sec) {
+        r->sec = sec;
+        r->tokens = MOAT_LG_ERR_RATE;
+    }
+    if (!r->tokens)
+        return 0;
+    r->tokens--;
+    return 1;
+}
+
+/* Hands the packet of the scratch to xdp_main_icmp, which answers it with an error of kind
+ * (MOAT_LG_ERR_*); dropped if that stage is missing. */
+static __always_inline int send_error(struct xdp_md *ctx, struct scratch *w, __u32 kind)
+{
+    w->err_kind = kind;
+    bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_ICMP);
+    return XDP_DROP;
+}
+
 /* ---- xdp_main_prog ---- */
 
 SEC("xdp")
@@ -908,9 +1220,26 @@ int xdp_main_prog(struct xdp_md *ctx)
         st->malformed++;
         return XDP_DROP;
     }
+    if (res == P_FRAG) {
+        if (screen(p, st, ctx->ingress_ifindex))
+            return XDP_DROP;
+        st->unsupported++;
+        return XDP_DROP;
+    }
     if (res != P_OK) {
         st->unsupported++;
         return XDP_DROP;
+    }
+    if (screen(p, st, ctx->ingress_ifindex))
+        return XDP_DROP;
+    if (p->ttl <= 1) {
+        /* As a router: time exceeded, before any session, policy or translation. */
+        struct moat_lg_cfg *cfg = bpf_map_lookup_elem(&moat_lg_cfg, &zero);
+
+        if (cfg && cfg->ready) {
+            st->ttl_exceeded++;
+            return send_error(ctx, w, MOAT_LG_ERR_TIME_EXCEEDED);
+        }
     }
 
     if (p->icmp_err)
@@ -937,7 +1266,8 @@ int xdp_main_prog(struct xdp_md *ctx)
 
                 if (!bpf_map_delete_elem(&moat_lg_sess, &peer) && lim && lim->active)
                     __sync_fetch_and_add(&lim->active, -1);
-                bpf_map_delete_elem(&moat_lg_sess, &p->k);
+                if (!bpf_map_delete_elem(&moat_lg_sess, &p->k))
+                    sess_count(&p->k, -1); /* p->k: the forward key (a SYN of the initiator) */
                 goto miss;
             }
             if (state != s->state || fl != s->flags) {
@@ -1316,6 +1646,14 @@ int xdp_main_new(struct xdp_md *ctx)
         st->non_syn_drop++;
         return XDP_DROP;
     }
+    /* The session limits of the ingress zone's screen (before NAT and policy, as the helper). */
+    if (in_zone && in_zone < MOAT_LG_SCR_ZONES) {
+        __u32 zk = in_zone;
+        struct moat_lg_screen *sc = bpf_map_lookup_elem(&moat_lg_screens, &zk);
+
+        if (sc && sc->id && (sc->limit_src || sc->limit_dst) && screen_limit(p, sc, zk, st))
+            return XDP_DROP;
+    }
     w->xk = p->k;
     nat_on = p->family == 4 && cfg->nat_count > 0;
 
@@ -1409,9 +1747,16 @@ int xdp_main_new(struct xdp_md *ctx)
     }
     if (action != MOAT_LG_PERMIT) {
         st->policy_reject++;
-        if (p->proto == IPPROTO_TCP && !(p->tcp_flags & TCPF_RST)) {
-            int v = reject_tcp(ctx, p);
+        if (p->proto != IPPROTO_TCP)
+            return send_error(ctx, w, MOAT_LG_ERR_PROHIBITED);
+        if (!(p->tcp_flags & TCPF_RST)) {
+            int v;
 
+            if (!err_token()) {
+                st->icmp_rate_limited++;
+                return XDP_DROP;
+            }
+            v = reject_tcp(ctx, p);
             if (v >= 0) {
                 st->reject_sent++;
                 return v;
@@ -1544,6 +1889,7 @@ int xdp_main_new(struct xdp_md *ctx)
         return XDP_DROP;
     }
     st->sessions_created++;
+    sess_count(&p->k, 1);
     nat_count(dnat_rule, 0, 1);
     nat_count(snat_rule, snat_pool, 1);
     if (lim)
@@ -1558,6 +1904,190 @@ int xdp_main_new(struct xdp_md *ctx)
         st->events_lost++;
     }
     return forward(ctx, p, &w->xk, nat, st);
+}
+
+/* ---- xdp_main_icmp: an ICMP error about the packet, back where it came from ---- */
+
+/* An error may be sent about p: not about an ICMP error or a fragment, not to an address that
+ * is not one host (unspecified, multicast, IPv4 broadcast / loopback). RFC 1812 4.3.2.7, RFC
+ * 4443 2.4 (e). */
+static __always_inline int may_answer(const struct pk *p)
+{
+    const __u8 *a = p->k.src;
+
+    if (p->icmp_err || p->frag)
+        return 0;
+    if (p->family == 6) {
+        __u32 x[4];
+
+        __builtin_memcpy(x, a, 16);
+        return a[0] != 0xff && (x[0] | x[1] | x[2] | x[3]) != 0;
+    }
+    return a[0] != 0 && a[0] != 127 && a[0] < 224;
+}
+
+/* Adds the checksum of the first len bytes of q (zero-padded to whole words) to sum. */
+static __always_inline __s64 quote_csum(__u8 *q, __u64 len, __s64 sum)
+{
+    __u64 n = (len + 3) & ~3ull;
+
+    if (n > MOAT_LG_V6_QUOTE_MAX)
+        n = MOAT_LG_V6_QUOTE_MAX;
+    if (n <= 512)
+        return bpf_csum_diff(0, 0, (__be32 *)q, n, (__u32)sum);
+    sum = bpf_csum_diff(0, 0, (__be32 *)q, 512, (__u32)sum);
+    if (n <= 1024)
+        return bpf_csum_diff(0, 0, (__be32 *)(q + 512), n - 512, (__u32)sum);
+    sum = bpf_csum_diff(0, 0, (__be32 *)(q + 512), 512, (__u32)sum);
+    return bpf_csum_diff(0, 0, (__be32 *)(q + 1024), n - 1024, (__u32)sum);
+}
+
+/*
+ * The packet of the scratch (as it arrived) becomes an ICMP error quoting it (w->err_kind:
+ * destination unreachable administratively prohibited, or time exceeded) from the ingress
+ * interface's address, sent back out of that interface (XDP_TX), as the helper's
+ * icmp_error_build: the IP datagram stays where it is and the new headers go in front of it
+ * (bpf_xdp_adjust_head), the tail is cut to the quote. Counted in reject_sent /
+ * icmp_errors_sent; rate-limited (icmp_rate_limited); the packet is dropped when it cannot
+ * be answered.
+ */
+SEC("xdp")
+int xdp_main_icmp(struct xdp_md *ctx)
+{
+    void *data, *data_end;
+    struct moat_lg_stats *st = stats();
+    struct moat_lg_if *iif;
+    struct moat_lg_if6 *a6 = 0;
+    struct scratch *w;
+    struct ethhdr *eth;
+    struct pk *p;
+    __u32 zero = 0, ifindex = ctx->ingress_ifindex, kind, hdr;
+    __u64 quote, frame, want; /* 64-bit: no zero-extension hides the bounds from the verifier */
+    __u8 peer[6], mac[6], src[16] = {}, dst[16] = {}, *ic;
+    __s64 sum;
+
+    w = bpf_map_lookup_elem(&moat_lg_scratch, &zero);
+    if (!st || !w)
+        return XDP_DROP;
+    p = &w->p;
+    kind = w->err_kind;
+    if (!may_answer(p))
+        return XDP_DROP;
+    iif = bpf_map_lookup_elem(&moat_lg_ifs, &ifindex);
+    if (!iif)
+        return XDP_DROP;
+    __builtin_memcpy(mac, iif->mac, 6);
+    if (p->family == 6)
+        a6 = bpf_map_lookup_elem(&moat_lg_if6, &ifindex);
+    if (p->family == 4 && iif->has_v4)
+        __builtin_memcpy(src, &iif->v4, 4);
+    else if (p->family == 6 && a6)
+        __builtin_memcpy(src, a6->v6, 16);
+    else if (kind == MOAT_LG_ERR_PROHIBITED)
+        __builtin_memcpy(src, p->k.dst, 16); /* as if from the destination */
+    else
+        return XDP_DROP; /* from the box itself: it needs an address there */
+    if (!err_token()) {
+        st->icmp_rate_limited++;
+        return XDP_DROP;
+    }
+    __builtin_memcpy(dst, p->k.src, 16);
+
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    eth = data;
+    if ((void *)(eth + 1) > data_end)
+        return XDP_DROP;
+    __builtin_memcpy(peer, eth->h_source, 6);
+    frame = (__u64)(data_end - data) - sizeof(*eth);
+    quote = p->l3_len;
+    if (quote > (p->family == 6 ? MOAT_LG_V6_QUOTE_MAX : MOAT_LG_V4_QUOTE_MAX))
+        quote = p->family == 6 ? MOAT_LG_V6_QUOTE_MAX : MOAT_LG_V4_QUOTE_MAX;
+    if (quote > frame)
+        quote = frame;
+    if (quote < 28 || quote > MOAT_LG_V6_QUOTE_MAX)
+        return XDP_DROP;
+    /* The quote, for its checksum: the word it ends in zeroed first (padding). */
+    __builtin_memset(w->quote + (quote & ~3ull), 0, 4);
+    if (bpf_xdp_load_bytes(ctx, sizeof(*eth), w->quote, quote))
+        return XDP_DROP;
+
+    hdr = p->family == 6 ? sizeof(struct ipv6hdr) + 8 : sizeof(struct iphdr) + 8;
+    if (bpf_xdp_adjust_head(ctx, -(int)hdr))
+        return XDP_DROP;
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    frame = (__u64)(data_end - data);
+    want = sizeof(*eth) + hdr + quote;
+    if (frame > want && bpf_xdp_adjust_tail(ctx, (int)want - (int)frame))
+        return XDP_DROP;
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    eth = data;
+    if (p->family == 4) {
+        struct iphdr *iph = data + sizeof(*eth);
+
+        ic = (__u8 *)(iph + 1);
+        if ((void *)(ic + 8) > data_end)
+            return XDP_DROP;
+        __builtin_memcpy(eth->h_dest, peer, 6);
+        __builtin_memcpy(eth->h_source, mac, 6);
+        eth->h_proto = bpf_htons(ETH_P_IP);
+        iph->version = 4;
+        iph->ihl = 5;
+        iph->tos = 0;
+        iph->tot_len = bpf_htons(sizeof(*iph) + 8 + quote);
+        iph->id = 0;
+        iph->frag_off = bpf_htons(0x4000);
+        iph->ttl = 64;
+        iph->protocol = IPPROTO_ICMP;
+        iph->check = 0;
+        __builtin_memcpy(&iph->saddr, src, 4);
+        __builtin_memcpy(&iph->daddr, dst, 4);
+        sum = bpf_csum_diff(0, 0, (__be32 *)iph, sizeof(*iph), 0);
+        iph->check = (__u16)~csum_fold((__u32)sum);
+        __builtin_memset(ic, 0, 8);
+        ic[0] = kind == MOAT_LG_ERR_PROHIBITED ? 3 : 11;
+        ic[1] = kind == MOAT_LG_ERR_PROHIBITED ? 13 : 0;
+        sum = bpf_csum_diff(0, 0, (__be32 *)ic, 8, 0);
+    } else {
+        struct ipv6hdr *ip6 = data + sizeof(*eth);
+        struct pseudo6 ph;
+
+        ic = (__u8 *)(ip6 + 1);
+        if ((void *)(ic + 8) > data_end)
+            return XDP_DROP;
+        __builtin_memcpy(eth->h_dest, peer, 6);
+        __builtin_memcpy(eth->h_source, mac, 6);
+        eth->h_proto = bpf_htons(ETH_P_IPV6);
+        __builtin_memset(ip6, 0, sizeof(*ip6));
+        ip6->version = 6;
+        ip6->payload_len = bpf_htons(8 + quote);
+        ip6->nexthdr = IPPROTO_ICMPV6;
+        ip6->hop_limit = 64;
+        __builtin_memcpy(&ip6->saddr, src, 16);
+        __builtin_memcpy(&ip6->daddr, dst, 16);
+        __builtin_memset(ic, 0, 8);
+        ic[0] = kind == MOAT_LG_ERR_PROHIBITED ? ICMPV6_DEST_UNREACH : ICMPV6_TIME_EXCEED;
+        ic[1] = kind == MOAT_LG_ERR_PROHIBITED ? ICMPV6_ADM_PROHIBITED : 0;
+        __builtin_memcpy(ph.src, src, 16);
+        __builtin_memcpy(ph.dst, dst, 16);
+        ph.len = bpf_htonl(8 + quote);
+        ph.proto = bpf_htonl(IPPROTO_ICMPV6);
+        sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+        sum = bpf_csum_diff(0, 0, (__be32 *)ic, 8, (__u32)sum);
+    }
+    sum = quote_csum(w->quote, quote, sum);
+    {
+        __u16 c = (__u16)~csum_fold((__u32)sum);
+
+        __builtin_memcpy(ic + 2, &c, 2);
+    }
+    if (kind == MOAT_LG_ERR_PROHIBITED)
+        st->reject_sent++;
+    else
+        st->icmp_errors_sent++;
+    return XDP_TX;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -367,9 +368,10 @@ static int route_cmp(const void *a, const void *b)
 static int compile_net(const Moat__Snapshot *s, struct legacy_tables *t, char *err, size_t errlen)
 {
     t->ifs = calloc(s->n_interfaces + 1, sizeof(*t->ifs));
+    t->if6 = calloc(s->n_interfaces + 1, sizeof(*t->if6));
     t->routes = calloc(s->n_routes + 1, sizeof(*t->routes));
     t->neigh = calloc(s->n_neighbors + 1, sizeof(*t->neigh));
-    if (!t->ifs || !t->routes || !t->neigh)
+    if (!t->ifs || !t->if6 || !t->routes || !t->neigh)
         return -ENOMEM;
     for (size_t i = 0; i < s->n_interfaces; i++) {
         const Moat__Interface *m = s->interfaces[i];
@@ -386,6 +388,17 @@ static int compile_net(const Moat__Snapshot *s, struct legacy_tables *t, char *e
             if (m->addresses[a]->addr.len == 4) {
                 memcpy(&e->val.v4, m->addresses[a]->addr.data, 4);
                 e->val.has_v4 = 1;
+                break;
+            }
+        }
+        /* The first IPv6 address not link-local, as the helper sends its errors from. */
+        for (size_t a = 0; a < m->n_addresses; a++) {
+            const ProtobufCBinaryData *ad = &m->addresses[a]->addr;
+            if (ad->len == 16 && !(ad->data[0] == 0xfe && (ad->data[1] & 0xc0) == 0x80)) {
+                struct legacy_if6_entry *e6 = &t->if6[t->n_if6++];
+                memset(e6, 0, sizeof(*e6));
+                e6->ifindex = m->ifindex;
+                memcpy(e6->val.v6, ad->data, 16);
                 break;
             }
         }
@@ -439,6 +452,43 @@ static int compile_net(const Moat__Snapshot *s, struct legacy_tables *t, char *e
     return 0;
 }
 
+/* Screens by the zone they are bound to (the helper's scr_compile). */
+static int compile_screens(const Moat__Snapshot *s, struct legacy_tables *t, char *err,
+                           size_t errlen)
+{
+    t->screens = calloc(MOAT_LG_SCR_ZONES, sizeof(*t->screens));
+    if (!t->screens)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_zones; i++) {
+        const Moat__Zone *z = s->zones[i];
+        if (!z->screen_id)
+            continue;
+        if (z->id >= MOAT_LG_SCR_ZONES)
+            return fail(err, errlen, -EINVAL,
+                        "zone %s has id %u; the legacy path screens zones 0..%u only", z->name,
+                        z->id, MOAT_LG_SCR_ZONES - 1);
+        const Moat__Screen *m = NULL;
+        for (size_t k = 0; k < s->n_screens && !m; k++)
+            if (s->screens[k]->id == z->screen_id)
+                m = s->screens[k];
+        if (!m)
+            return fail(err, errlen, -EINVAL,
+                        "zone %s refers to screen id %u, which is not in the snapshot", z->name,
+                        z->screen_id);
+        struct moat_lg_screen *e = &t->screens[z->id];
+        e->id = m->id;
+        e->flags = m->flags;
+        e->icmp_flood = m->icmp_flood;
+        e->udp_flood = m->udp_flood;
+        e->syn_attack = m->syn_attack;
+        e->syn_dst = m->syn_destination;
+        e->syn_src = m->syn_source;
+        e->limit_src = m->limit_src;
+        e->limit_dst = m->limit_dst;
+    }
+    return 0;
+}
+
 int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables *t, char *err,
                    size_t errlen)
 {
@@ -453,6 +503,8 @@ int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables 
         rc = compile_nat(s, t, &next_list, err, errlen);
     if (!rc)
         rc = compile_net(s, t, err, errlen);
+    if (!rc)
+        rc = compile_screens(s, t, err, errlen);
     if (rc) {
         if (rc == -ENOMEM)
             fail(err, errlen, rc, "out of memory compiling the legacy path's tables");
@@ -491,20 +543,69 @@ int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables 
     /* As the helper reads them: unset (0) watermarks, no early aging. */
     t->high_wm = f && f->aging_high_watermark ? f->aging_high_watermark : 100;
     t->low_wm = f && f->aging_low_watermark ? f->aging_low_watermark : t->high_wm;
-    /* FNV-1a over what a policy id means: the hit counters follow the id. */
-    uint64_t h = 1469598103934665603ull;
+    /* What each policy id names: the hit counters follow the policy across renumbering. */
+    unsigned nk = 1;
+    for (size_t i = 0; i < s->n_policies; i++)
+        if (s->policies[i]->id < MOAT_LG_MAX_POLICIES && s->policies[i]->id + 1 > nk)
+            nk = s->policies[i]->id + 1;
+    t->pol_keys = calloc(nk, sizeof(*t->pol_keys));
+    if (!t->pol_keys) {
+        legacy_tables_free(t);
+        return fail(err, errlen, -ENOMEM, "out of memory compiling the legacy path's tables");
+    }
+    t->n_pol_keys = nk;
     for (size_t i = 0; i < s->n_policies; i++) {
         const Moat__Policy *p = s->policies[i];
-        uint32_t v[3] = {p->id, p->from_zone, p->to_zone};
-        const uint8_t *b = (const uint8_t *)v;
-        for (size_t k = 0; k < sizeof(v); k++)
-            h = (h ^ b[k]) * 1099511628211ull;
-        for (const char *c = p->name ? p->name : ""; *c; c++)
-            h = (h ^ (uint8_t)*c) * 1099511628211ull;
-        h = (h ^ 0xff) * 1099511628211ull;
+        if (p->id == 0 || p->id >= MOAT_LG_MAX_POLICIES)
+            continue;
+        const char *from = "?", *to = "?";
+        for (size_t z = 0; z < s->n_zones; z++) {
+            if (s->zones[z]->id == p->from_zone && s->zones[z]->name)
+                from = s->zones[z]->name;
+            if (s->zones[z]->id == p->to_zone && s->zones[z]->name)
+                to = s->zones[z]->name;
+        }
+        size_t len = strlen(from) + strlen(to) + strlen(p->name ? p->name : "") + 3;
+        char *k = malloc(len);
+        if (!k) {
+            legacy_tables_free(t);
+            return fail(err, errlen, -ENOMEM, "out of memory compiling the legacy path's tables");
+        }
+        snprintf(k, len, "%s\x1f%s\x1f%s", from, to, p->name ? p->name : "");
+        free(t->pol_keys[p->id]);
+        t->pol_keys[p->id] = k;
     }
-    t->pol_hash = h;
     return 0;
+}
+
+static bool key_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool legacy_hits_remap(char *const *old_keys, unsigned n_old, char *const *new_keys, unsigned n_new,
+                       uint32_t *map)
+{
+    bool moved = false;
+    unsigned n = n_old > n_new ? n_old : n_new;
+    for (unsigned id = 1; id < n && !moved; id++)
+        moved = !key_eq(id < n_old ? old_keys[id] : NULL, id < n_new ? new_keys[id] : NULL);
+    for (unsigned id = 0; id < n_old; id++) {
+        map[id] = id == 0 ? 0 : UINT32_MAX;
+        if (id == 0 || !old_keys[id])
+            continue;
+        if (id < n_new && key_eq(old_keys[id], new_keys[id])) {
+            map[id] = id;
+            continue;
+        }
+        for (unsigned j = 1; j < n_new; j++) {
+            if (key_eq(old_keys[id], new_keys[j])) {
+                map[id] = j;
+                break;
+            }
+        }
+    }
+    return moved;
 }
 
 /* 1 if addr is in list (0: any) of t: the LPM lookup of in_list() in main.bpf.c. */
@@ -571,7 +672,12 @@ void legacy_tables_free(struct legacy_tables *t)
     free(t->pairs);
     free(t->pfx);
     free(t->nat);
+    for (unsigned i = 0; t->pol_keys && i < t->n_pol_keys; i++)
+        free(t->pol_keys[i]);
+    free(t->pol_keys);
     free(t->ifs);
+    free(t->if6);
+    free(t->screens);
     free(t->routes);
     free(t->neigh);
     memset(t, 0, sizeof(*t));
@@ -584,6 +690,9 @@ struct legacy {
     struct bpf_object *obj;
     int sess_fd, cfg_fd, ifs_fd, pairs_fd, rules_fd, pfx_fd, nat_fd, spools_fd, dpools_fd;
     int routes_fd, neigh_fd, tx_fd, stats_fd, progs_fd, hits_fd, natctr_fd, poolctr_fd;
+    int if6_fd, screens_fd, scrctr_fd;
+    struct moat_lg_scrcnt *scrcnt;          /* moat_lg_scrcnt, mmap'd */
+    uint64_t scr_seed;                      /* of the screens' rate keys (random, per controld) */
     uint32_t pool_inuse[MOAT_LG_MAX_POOLS]; /* sessions per source pool, as of the last sweep */
     struct ring_buffer *rb;
     uv_poll_t poll;
@@ -596,7 +705,8 @@ struct legacy {
     /* Counters (logged and shown). */
     uint64_t syncs, sync_errors, events, resolves, seeded, flushed, swept_closed;
     uint64_t aged_out, cleared, policy_closed; /* sessions closed: idle, by clear, by a commit */
-    uint64_t pol_hash;                         /* of the policies the hit counters belong to */
+    char **pol_keys; /* the policies the hit counters belong to (legacy_tables.pol_keys) */
+    unsigned n_pol_keys;
     struct moat_lg_limit *limit;               /* moat_lg_limit, mmap'd */
     uint32_t high_wm, low_wm;                  /* early aging, percent of limit->max */
     uint64_t early_aged;
@@ -680,6 +790,18 @@ static int apply_tables(struct legacy *lg, const struct legacy_tables *t)
     if ((rc = sync_map(lg->tx_fd, MOAT_MAP_LG_TX, tx, ntx, sizeof(tx[0]), sizeof(uint32_t),
                        offsetof(struct tx_entry, val), MOAT_MAX_IFACES)))
         return rc;
+    if ((rc = sync_map(lg->if6_fd, MOAT_MAP_LG_IF6, t->if6, t->n_if6, sizeof(*t->if6),
+                       sizeof(uint32_t), offsetof(struct legacy_if6_entry, val), MOAT_MAX_IFACES)))
+        return rc;
+    for (uint32_t z = 0; z < MOAT_LG_SCR_ZONES; z++) {
+        struct moat_lg_screen sc = t->screens[z];
+        sc.seed = lg->scr_seed;
+        if (bpf_map_update_elem(lg->screens_fd, &z, &sc, BPF_ANY) < 0) {
+            rc = -errno;
+            log_err("legacy path: writing " MOAT_MAP_LG_SCREENS " failed: %s", strerror(errno));
+            return rc;
+        }
+    }
     if ((rc = sync_map(lg->routes_fd, MOAT_MAP_LG_ROUTES, t->routes, t->n_routes,
                        sizeof(*t->routes), sizeof(struct moat_lg_route_key),
                        offsetof(struct legacy_route_entry, val), MOAT_LG_MAX_ROUTES)))
@@ -730,6 +852,25 @@ static void close_session(struct legacy *lg, const struct moat_lg_key *fk,
                           const struct moat_lg_sess *fv, bool has_rev,
                           const struct moat_lg_sess *rv, Moat__CloseReason why);
 
+#define SCRCNT_BYTES (MOAT_LG_SCR_CNT_SLOTS * sizeof(struct moat_lg_scrcnt))
+
+static void cnt_adj(uint32_t *c, int d)
+{
+    uint32_t old = __atomic_load_n(c, __ATOMIC_RELAXED);
+    uint32_t nw;
+    do
+        nw = d > 0 ? old + 1 : (old ? old - 1 : 0);
+    while (!__atomic_compare_exchange_n(c, &old, nw, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
+/* A session of forward key fk was deleted (d -1) or seeded (d 1) by controld: the screens'
+ * session counts by address (moat_lg_scrcnt). */
+static void sess_counted(struct legacy *lg, const struct moat_lg_key *fk, int d)
+{
+    cnt_adj(&lg->scrcnt[moat_lg_cnt_slot(lg->scr_seed, fk->src, fk->family)].src, d);
+    cnt_adj(&lg->scrcnt[moat_lg_cnt_slot(lg->scr_seed, fk->dst, fk->family)].dst, d);
+}
+
 /* n sessions deleted by controld: off the count xdp_main_new limits new sessions with. */
 static void sess_gone(struct legacy *lg, uint64_t n)
 {
@@ -739,17 +880,50 @@ static void sess_gone(struct legacy *lg, uint64_t n)
         ;
 }
 
-/* The policies were renumbered: their hit counters start again (as a new policy's would). */
-static void reset_hits(struct legacy *lg)
+/*
+ * The policies of t replace those the hit counters belong to: every policy keeps its counters
+ * under its new id (the same name in the same zone pair), the ids of policies that are gone or
+ * new start from zero. The first sync of this controld starts every counter from zero.
+ */
+static void move_hits(struct legacy *lg, struct legacy_tables *t)
 {
     int ncpu = libbpf_num_possible_cpus();
     if (ncpu <= 0)
         return;
+    unsigned n_old = lg->pol_keys ? lg->n_pol_keys : 0;
+    uint32_t *map = calloc(n_old + 1, sizeof(*map));
+    struct moat_lg_hit *old = calloc((size_t)(n_old + 1) * (size_t)ncpu, sizeof(*old));
     struct moat_lg_hit *z = calloc((size_t)ncpu, sizeof(*z));
-    if (!z)
-        return;
-    for (uint32_t k = 0; k < MOAT_LG_MAX_POLICIES; k++)
-        bpf_map_update_elem(lg->hits_fd, &k, z, BPF_ANY);
+    if (!map || !old || !z) {
+        log_err("legacy path: out of memory moving the policy hit counters");
+        goto out;
+    }
+    bool moved =
+        !lg->pol_keys || legacy_hits_remap(lg->pol_keys, n_old, t->pol_keys, t->n_pol_keys, map);
+    if (moved) {
+        unsigned n =
+            lg->pol_keys ? (n_old > t->n_pol_keys ? n_old : t->n_pol_keys) : MOAT_LG_MAX_POLICIES;
+        for (uint32_t id = 1; id < n_old; id++)
+            if (bpf_map_lookup_elem(lg->hits_fd, &id, &old[(size_t)id * (size_t)ncpu]) < 0)
+                memset(&old[(size_t)id * (size_t)ncpu], 0, (size_t)ncpu * sizeof(*old));
+        for (uint32_t id = lg->pol_keys ? 1 : 0; id < n && id < MOAT_LG_MAX_POLICIES; id++)
+            bpf_map_update_elem(lg->hits_fd, &id, z, BPF_ANY);
+        for (uint32_t id = 1; id < n_old; id++)
+            if (map[id] != UINT32_MAX)
+                bpf_map_update_elem(lg->hits_fd, &map[id], &old[(size_t)id * (size_t)ncpu],
+                                    BPF_ANY);
+    }
+    /* The keys pass to lg (t frees what it still holds). */
+    for (unsigned i = 0; lg->pol_keys && i < lg->n_pol_keys; i++)
+        free(lg->pol_keys[i]);
+    free(lg->pol_keys);
+    lg->pol_keys = t->pol_keys;
+    lg->n_pol_keys = t->n_pol_keys;
+    t->pol_keys = NULL;
+    t->n_pol_keys = 0;
+out:
+    free(map);
+    free(old);
     free(z);
 }
 
@@ -839,10 +1013,7 @@ int legacy_sync(struct legacy *lg)
         __atomic_store_n(&lg->limit->max, t.max_sessions, __ATOMIC_RELAXED);
         lg->high_wm = t.high_wm;
         lg->low_wm = t.low_wm;
-        if (t.pol_hash != lg->pol_hash) {
-            reset_hits(lg);
-            lg->pol_hash = t.pol_hash;
-        }
+        move_hits(lg, &t);
         if (t.reevaluate)
             reevaluate(lg, &t);
         log_info("legacy path: %u policy rules in %u zone pairs, %u NAT rules, %u prefixes, "
@@ -1127,8 +1298,10 @@ static void sweep_cb(uv_timer_t *t)
         bool expired = !has_rev || (now > last && now - last > to);
         struct rec_buf b;
         if (expired) {
-            if (bpf_map_delete_elem(lg->sess_fd, &keys[i]) == 0)
+            if (bpf_map_delete_elem(lg->sess_fd, &keys[i]) == 0) {
                 sess_gone(lg, 1);
+                sess_counted(lg, &keys[i], -1);
+            }
             if (has_rev)
                 bpf_map_delete_elem(lg->sess_fd, &fv.peer);
             Moat__CloseReason why = expiry_reason(&fv, keys[i].proto);
@@ -1159,8 +1332,10 @@ static void close_session(struct legacy *lg, const struct moat_lg_key *fk,
                           const struct moat_lg_sess *fv, bool has_rev,
                           const struct moat_lg_sess *rv, Moat__CloseReason why)
 {
-    if (bpf_map_delete_elem(lg->sess_fd, fk) == 0)
+    if (bpf_map_delete_elem(lg->sess_fd, fk) == 0) {
         sess_gone(lg, 1);
+        sess_counted(lg, fk, -1);
+    }
     if (has_rev)
         bpf_map_delete_elem(lg->sess_fd, &fv->peer);
     struct rec_buf b;
@@ -1233,6 +1408,24 @@ void legacy_nat_counters(struct legacy *lg, Moat__PolicyCountersReply *r)
         p->ports_in_use += lg->pool_inuse[id];
     }
     free(nc);
+    free(pc);
+}
+
+void legacy_screen_counters(struct legacy *lg, Moat__PolicyCountersReply *r)
+{
+    int ncpu = libbpf_num_possible_cpus();
+    if (!lg || !r || ncpu <= 0)
+        return;
+    struct moat_lg_scrctr *pc = calloc((size_t)ncpu, sizeof(*pc));
+    for (size_t i = 0; pc && i < r->n_screens; i++) {
+        Moat__ScreenCounter *sc = r->screens[i];
+        uint32_t z = sc->zone_id;
+        if (z >= MOAT_LG_SCR_ZONES || bpf_map_lookup_elem(lg->scrctr_fd, &z, pc) < 0)
+            continue;
+        for (int k = 0; k < ncpu; k++)
+            for (size_t c = 0; c < sc->n_counts && c < MOAT_LG_SCR_CTRS; c++)
+                sc->counts[c] += pc[k].c[c];
+    }
     free(pc);
 }
 
@@ -1318,10 +1511,12 @@ static void seed_one(void *arg, const struct mirror_session *s)
     v.bytes = s->bytes_fwd;
     if (!rc)
         rc = bpf_map_update_elem(lg->sess_fd, &fk, &v, BPF_ANY);
-    if (rc)
+    if (rc) {
         x->failed++;
-    else
+    } else {
         x->n++;
+        sess_counted(lg, &fk, 1);
+    }
 }
 
 void legacy_on_disarm(struct legacy *lg)
@@ -1350,6 +1545,7 @@ void legacy_on_arm(struct legacy *lg)
         bpf_map_delete_elem(lg->sess_fd, &keys[i]);
     free(keys);
     sess_gone(lg, n / 2);
+    memset(lg->scrcnt, 0, SCRCNT_BYTES); /* no session left to count */
     lg->flushed += n / 2;
     if (n)
         log_info("legacy path: the helper is armed and holds the sessions; %u kernel-path "
@@ -1441,7 +1637,8 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
         {&lg->neigh_fd, MOAT_MAP_LG_NEIGH},     {&lg->tx_fd, MOAT_MAP_LG_TX},
         {&lg->stats_fd, MOAT_MAP_LG_STATS},     {&lg->progs_fd, MOAT_MAP_PROGS},
         {&lg->hits_fd, MOAT_MAP_LG_HITS},       {&lg->natctr_fd, MOAT_MAP_LG_NATCTR},
-        {&lg->poolctr_fd, MOAT_MAP_LG_POOLCTR},
+        {&lg->poolctr_fd, MOAT_MAP_LG_POOLCTR}, {&lg->if6_fd, MOAT_MAP_LG_IF6},
+        {&lg->screens_fd, MOAT_MAP_LG_SCREENS}, {&lg->scrctr_fd, MOAT_MAP_LG_SCRCTR},
     };
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
         int fd = find_fd(lg, maps[i].name, err, errlen);
@@ -1463,23 +1660,54 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
         rc = fail(err, errlen, -errno, "mapping " MOAT_MAP_LG_LIMIT " failed: %s", strerror(errno));
         goto out;
     }
+    int cnt_fd = find_fd(lg, MOAT_MAP_LG_SCRCNT, err, errlen);
+    if (cnt_fd < 0) {
+        rc = cnt_fd;
+        goto out;
+    }
+    lg->scrcnt = mmap(NULL, SCRCNT_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, cnt_fd, 0);
+    if (lg->scrcnt == MAP_FAILED) {
+        lg->scrcnt = NULL;
+        rc =
+            fail(err, errlen, -errno, "mapping " MOAT_MAP_LG_SCRCNT " failed: %s", strerror(errno));
+        goto out;
+    }
+    /* The seed of the counts' slots: the one the pinned maps were counted with (a restarted
+     * controld keeps the kernel path's sessions and their counts), else a new random one. */
+    uint32_t zero_key = 0;
+    struct moat_lg_screen sc0;
+    if (bpf_map_lookup_elem(lg->screens_fd, &zero_key, &sc0) == 0 && sc0.seed)
+        lg->scr_seed = sc0.seed;
+    else if (getrandom(&lg->scr_seed, sizeof(lg->scr_seed), 0) != sizeof(lg->scr_seed) ||
+             !lg->scr_seed)
+        lg->scr_seed = mono_ns() * 0x9e3779b97f4a7c15ull | 1; /* no entropy yet: still varies */
+    if (bpf_map_lookup_elem(lg->screens_fd, &zero_key, &sc0) == 0 && !sc0.seed) {
+        sc0.seed = lg->scr_seed; /* before a session is counted */
+        bpf_map_update_elem(lg->screens_fd, &zero_key, &sc0, BPF_ANY);
+    }
     if (txm && !tx_reused && (rc = bpf_map__pin(txm, txpath))) {
         fail(err, errlen, rc, "pinning %s failed: %s", txpath, strerror(-rc));
         goto out;
     }
     struct bpf_program *pm = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN);
     struct bpf_program *pn = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN_NEW);
-    if (!pm || !pn) {
-        rc = fail(err, errlen, -ENOENT, "%s lacks " MOAT_PROG_MAIN " or " MOAT_PROG_MAIN_NEW, path);
+    struct bpf_program *pi = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN_ICMP);
+    if (!pm || !pn || !pi) {
+        rc = fail(err, errlen, -ENOENT,
+                  "%s lacks " MOAT_PROG_MAIN ", " MOAT_PROG_MAIN_NEW " or " MOAT_PROG_MAIN_ICMP,
+                  path);
         goto out;
     }
     if ((rc = pin_prog(lg, pm, MOAT_PROG_MAIN, err, errlen)) ||
-        (rc = pin_prog(lg, pn, MOAT_PROG_MAIN_NEW, err, errlen)))
+        (rc = pin_prog(lg, pn, MOAT_PROG_MAIN_NEW, err, errlen)) ||
+        (rc = pin_prog(lg, pi, MOAT_PROG_MAIN_ICMP, err, errlen)))
         goto out;
-    /* The stage first, then the entry point the shim calls. */
-    uint32_t slot_new = MOAT_LG_SLOT_NEW, slot_main = MOAT_PROG_SLOT_MAIN;
-    int fd_new = bpf_program__fd(pn), fd_main = bpf_program__fd(pm);
+    /* The stages first, then the entry point the shim calls. */
+    uint32_t slot_new = MOAT_LG_SLOT_NEW, slot_icmp = MOAT_LG_SLOT_ICMP,
+             slot_main = MOAT_PROG_SLOT_MAIN;
+    int fd_new = bpf_program__fd(pn), fd_icmp = bpf_program__fd(pi), fd_main = bpf_program__fd(pm);
     if (bpf_map_update_elem(lg->progs_fd, &slot_new, &fd_new, BPF_ANY) < 0 ||
+        bpf_map_update_elem(lg->progs_fd, &slot_icmp, &fd_icmp, BPF_ANY) < 0 ||
         bpf_map_update_elem(lg->progs_fd, &slot_main, &fd_main, BPF_ANY) < 0) {
         rc = fail(err, errlen, -errno,
                   "installing the legacy programs in " MOAT_MAP_PROGS " failed: %s",
@@ -1514,6 +1742,8 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
 out:
     if (lg->limit)
         munmap(lg->limit, (size_t)sysconf(_SC_PAGESIZE));
+    if (lg->scrcnt)
+        munmap(lg->scrcnt, SCRCNT_BYTES);
     if (lg->rb)
         ring_buffer__free(lg->rb);
     bpf_object__close(lg->obj);
@@ -1527,8 +1757,12 @@ static void free_after_close(uv_handle_t *h)
     /* The timer and the poll each close: free once both are done. */
     if (!lg->poll_on && !lg->sweep_on) {
         munmap(lg->limit, (size_t)sysconf(_SC_PAGESIZE));
+        munmap(lg->scrcnt, SCRCNT_BYTES);
         ring_buffer__free(lg->rb);
         bpf_object__close(lg->obj);
+        for (unsigned i = 0; lg->pol_keys && i < lg->n_pol_keys; i++)
+            free(lg->pol_keys[i]);
+        free(lg->pol_keys);
         free(lg);
     }
 }

@@ -16,8 +16,11 @@
  *    beyond their timeout are deleted and closed in the mirror, live ones update it.
  *  - Operator commands and commits cover the kernel path's sessions too: clear security flow
  *    session (legacy_clear), commit-time re-evaluation (flow policy-reevaluate: sessions no
- *    longer permitted are closed with reason policy), policy hit counts (moat_lg_hits) and NAT
- *    rule / pool counters (moat_lg_natctr, moat_lg_poolctr) added to the helper's.
+ *    longer permitted are closed with reason policy), policy hit counts (moat_lg_hits, moved with
+ *    their policy when a commit renumbers the policies), NAT rule / pool counters
+ *    (moat_lg_natctr, moat_lg_poolctr) and screen drops (moat_lg_scrctr) added to the helper's.
+ *  - Screens (moat_lg_screens, by zone) and the interfaces' IPv6 addresses (moat_lg_if6, the
+ *    source of the ICMPv6 errors xdp_main_icmp sends) are compiled with the rest.
  *  - max-sessions: moat_lg_limit holds the session count (kept by xdp_main_new and here) and
  *    the limit; the sweep ages the sessions idle longest early above the high watermark.
  *  - Fallback: when forwarding is disarmed after having been armed (the helper died),
@@ -58,6 +61,10 @@ struct legacy_if_entry {
     uint32_t ifindex;
     struct moat_lg_if val;
 };
+struct legacy_if6_entry {
+    uint32_t ifindex;
+    struct moat_lg_if6 val;
+};
 struct legacy_route_entry {
     struct moat_lg_route_key key;
     struct moat_lg_route val;
@@ -86,6 +93,9 @@ struct legacy_tables {
     struct moat_lg_dpool dpools[MOAT_LG_MAX_POOLS];
     struct legacy_if_entry *ifs;
     unsigned n_ifs;
+    struct legacy_if6_entry *if6; /* interfaces with a global IPv6 address */
+    unsigned n_if6;
+    struct moat_lg_screen *screens;    /* MOAT_LG_SCR_ZONES, by zone id (seed left 0) */
     struct legacy_route_entry *routes; /* one per prefix: the lowest metric */
     unsigned n_routes;
     struct legacy_neigh_entry *neigh; /* resolved neighbours only */
@@ -93,14 +103,18 @@ struct legacy_tables {
     bool reevaluate; /* flow policy-reevaluate: a commit closes sessions no longer permitted */
     uint32_t max_sessions;    /* flow max-sessions, capped at MOAT_LG_SESSION_CAP */
     uint32_t high_wm, low_wm; /* early aging watermarks, percent of max_sessions (100: off) */
-    uint64_t pol_hash; /* of the policies' ids, zones and names: hit counters reset on change */
+    /* What each policy id names, "from-zone\x1fto-zone\x1fname" (index = id, 0: the default
+     * policy, NULL: no policy): the hit counters follow the policy, not the id. */
+    char **pol_keys;
+    unsigned n_pol_keys;
 };
 
 /*
  * Compiles s into t (zeroed first) for bank. Returns 0, -ENOMEM, or -EINVAL / -E2BIG with a
  * sentence in err naming what the legacy path cannot hold (more than MOAT_LG_BANK_RULES
  * policy sub-rules, a NAT rule naming a zone id above MOAT_LG_MAX_ZONE or more than
- * MOAT_LG_NAT_IFS interfaces, a pool of more than MOAT_LG_POOL_RANGES ranges, ...).
+ * MOAT_LG_NAT_IFS interfaces, a pool of more than MOAT_LG_POOL_RANGES ranges, a screen bound
+ * to a zone id of MOAT_LG_SCR_ZONES or more, ...).
  */
 int legacy_compile(const Moat__Snapshot *s, unsigned bank, struct legacy_tables *t, char *err,
                    size_t errlen);
@@ -114,6 +128,15 @@ void legacy_tables_free(struct legacy_tables *t);
 int legacy_policy_eval(const struct legacy_tables *t, uint16_t from_zone, uint16_t to_zone,
                        uint8_t proto, uint8_t family, const uint8_t *src, const uint8_t *dst,
                        uint16_t sport, uint16_t dport, uint32_t *policy_id, uint32_t *app_timeout);
+/*
+ * Where the hit counters of the policies old_keys named (index = policy id, as pol_keys) go when
+ * new_keys are the policies: map[old id] = the id of the same policy (same name in the same
+ * zone pair, by zone names) in new_keys, or UINT32_MAX if it is gone; map[0] = 0 (the default
+ * policy). map holds n_old entries. Returns true when some id names another policy than before
+ * (the counters must be moved), false when every id keeps its policy.
+ */
+bool legacy_hits_remap(char *const *old_keys, unsigned n_old, char *const *new_keys, unsigned n_new,
+                       uint32_t *map);
 /* 1 if a neighbour in state (NUD_*) with this MAC can be used as a next hop. */
 int legacy_neigh_usable(uint32_t state, const uint8_t *mac, size_t mac_len);
 
@@ -145,5 +168,8 @@ void legacy_policy_hits(struct legacy *lg, uint32_t id, struct moat_lg_hit *out)
  * and ports in use, as of the last sweep) into the helper's counters of the same rules and
  * pools in r. */
 void legacy_nat_counters(struct legacy *lg, Moat__PolicyCountersReply *r);
+/* Adds the kernel path's screen drops (moat_lg_scrctr) into the helper's counters of the same
+ * zones in r. */
+void legacy_screen_counters(struct legacy *lg, Moat__PolicyCountersReply *r);
 
 #endif

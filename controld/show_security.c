@@ -394,6 +394,9 @@ static void screen_counters_reply(struct controld *c, struct op_client *cl, cons
                                   const Moat__PolicyCountersReply *r)
 {
     const struct cfg_security *sec = c->cfg ? c->cfg->security : NULL;
+    /* The legacy in-kernel path's drops count with the helper's (the reply is ours until this
+     * returns). */
+    legacy_screen_counters(c->legacy, (Moat__PolicyCountersReply *)r);
     struct strbuf o;
     strbuf_init(&o);
     if (a->json)

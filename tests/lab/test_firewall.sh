@@ -74,9 +74,22 @@ check "ssh to the box on trust (not allowed) dropped" bash -c "! ip netns exec $
 check "host-inbound drops counted by the shim" [ "$(counter shim drop_host_inbound)" -ge $((hi0 + 3)) ]
 
 # --- a policy change by commit applies to new flows ---
+# hits NAME: the hit count and index of policy NAME (show security policies hit-count).
+hits() { moatctl --json show security policies hit-count | $PY -c '
+import json, sys
+p = [p for p in json.load(sys.stdin)["policies"] if p["name"] == sys.argv[1]]
+print(p[0]["hits"], p[0]["index"]) if p else print(-1, -1)' "$1"; }
+read -r ao_hits ao_index < <(hits allow-out)
 gen0=$(status_field generation)
 sed -i 's/application web-alt; }/application junos-ssh; }/' "$CONF"
+# The same commit puts a policy first: allow-out is renumbered (index 1 -> 2) and keeps its
+# hit count (counters follow the policy's name in its zone pair, not its index).
+sed -i 's/from-zone trust to-zone untrust {/&\n            policy no-telnet { match { source-address any; destination-address any; application junos-telnet; } then { deny; } }/' "$CONF"
 check "commit of the new policy" moatctl commit
+read -r ao_hits2 ao_index2 < <(hits allow-out)
+echo "    allow-out: index $ao_index -> $ao_index2, hits $ao_hits -> $ao_hits2"
+check "a renumbering commit keeps allow-out's hit count ($ao_hits hits, index $ao_index -> $ao_index2)" bash -c "[ $ao_hits -ge 3 ] && [ $ao_index = 1 ] && [ $ao_index2 = 2 ] && [ $ao_hits2 -ge $ao_hits ]"
+check "the new first policy starts from zero hits" [ "$(hits no-telnet | cut -d' ' -f1)" = 0 ]
 check "generation moved on commit" bash -c "[ \$($MOAT_BUILD/moatctl --run-dir $RUN show system status | sed -n 's/^generation: //p') -gt $gen0 ]"
 check "new 8080 flows from untrust are now denied" bash -c "! ip netns exec $NS_SRV bash -c 'echo hi | nc -q 1 -w 2 10.77.1.2 8080'"
 check "trust -> untrust still allowed after the commit" ip netns exec "$NS_CLI" ping -c 2 -i 0.2 -W 2 10.77.2.2

@@ -4,10 +4,13 @@
 # session_table_full, early aging) with MOAT_FORCE_MODE=legacy (lib.sh writes `mode legacy`
 # into every config controld starts with or commits; is_ready then waits for mode legacy, no
 # interface armed and the config compiled into xdp_main_prog; with ip_forward=0 in the
-# firewall namespace every forwarded packet crossed the kernel path). Then what only
-# kernel-path sessions show: a commit that removes the permitting policy closes a live
-# kernel-path session (reason policy) and its packets stop, while a session still permitted
-# keeps going; a reject policy answers TCP with a reset sent from XDP (IPv4 and IPv6).
+# firewall namespace every forwarded packet crossed the kernel path). Then what only the kernel
+# path shows: a screen on untrust drops and counts land, SYN+FIN, no-flag, FIN-without-ACK,
+# ping-of-death and tear-drop packets and ICMP / UDP floods; a commit that removes the
+# permitting policy closes a live kernel-path session (reason policy) and its packets stop,
+# while a session still permitted keeps going; a reject policy answers TCP with a reset sent
+# from XDP (IPv4 and IPv6), UDP and ICMP with destination unreachable (admin prohibited), and TTL / hop limit 1 is answered with
+# time exceeded from the ingress interface's address (IPv4 and IPv6).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export MOAT_FORCE_MODE=legacy
@@ -30,8 +33,34 @@ CONF="$RUN/moat.conf"
 cp "$LAB_TOP/tests/lab/configs/firewall.conf" "$CONF"
 # A reject policy: ssh from untrust to trust is answered with a TCP reset.
 sed -i 's/from-zone untrust to-zone trust {/&\n            policy rej-ssh { match { source-address any; destination-address any; application junos-ssh; } then { reject; } }/' "$CONF"
+# Rejects of UDP (dns) and ICMP (ping) are answered with ICMP destination unreachable.
+sed -i 's/from-zone untrust to-zone trust {/&\n            policy rej-dns-ping { match { source-address any; destination-address any; application [ junos-dns-udp junos-ping ]; } then { reject; } }/' "$CONF"
+# A screen on untrust (tests/lab/test_screen.sh runs the whole screen suite by hand with
+# MOAT_FORCE_MODE=legacy; here a cheap subset that the kernel path must drop and count).
+sed -i 's/^security {/&\n    screen { ids-option lab-screen { icmp { flood threshold 50; ping-death; } udp { flood threshold 50; } tcp { land; syn-fin; tcp-no-flag; fin-no-ack; } ip { tear-drop; } } }/' "$CONF"
+sed -i 's/security-zone untrust {/& screen lab-screen;/' "$CONF"
 moat_start_spawned "$CONF" || exit 1
 check "mode legacy, the config in the kernel path" wait_for 15 ready is_ready
+
+# --- screens on the kernel path: per-packet checks and floods, counted per zone ---
+scr() { moatctl --json show security screen statistics zone untrust | $PY -c '
+import json, sys
+c = json.load(sys.stdin)["zones"][0]["counters"]
+print(" ".join(str(c[k]) for k in sys.argv[1:]))' land syn-fin tcp-no-flag fin-no-ack ping-death tear-drop icmp-flood udp-flood; }
+sd0=$(counter legacy screen_drop)
+ip netns exec "$NS_SRV" "$PY" -c 'from scapy.all import *
+c, s = "10.77.1.2", "10.77.2.2"
+send([IP(src=c, dst=c)/TCP(sport=8080, dport=8080, flags="S")] * 2 + [IP(src=s, dst=c)/TCP(sport=4001, dport=8080, flags="SF")] * 2
+     + [IP(src=s, dst=c)/TCP(sport=4002, dport=8080, flags="")] * 2 + [IP(src=s, dst=c)/TCP(sport=4003, dport=8080, flags="F")] * 2
+     + [IP(src=s, dst=c, id=777, proto=1, frag=8189)/Raw(b"x" * 200)] * 2
+     + [IP(src=s, dst=c, id=4242, proto=1, flags="MF", frag=0)/Raw(b"a" * 64), IP(src=s, dst=c, id=4242, proto=1, frag=3)/Raw(b"b" * 64)], verbose=0)
+sendp([Ether()/IP(src=s, dst=c)/ICMP(id=9, seq=i) for i in range(150)] + [Ether()/IP(src=s, dst=c)/UDP(sport=7000, dport=9) for i in range(150)], iface="s0", verbose=0)' >/dev/null 2>&1
+read -r land synfin noflag finnoack pod tear icmpf udpf < <(scr)
+echo "    screen drops: land $land, syn-fin $synfin, tcp-no-flag $noflag, fin-no-ack $finnoack, ping-death $pod, tear-drop $tear, icmp-flood $icmpf, udp-flood $udpf"
+check "screen: land, SYN+FIN, no flags, FIN without ACK, ping of death dropped and counted (2 each), tear-drop (1)" \
+	bash -c "[ '$land $synfin $noflag $finnoack $pod $tear' = '2 2 2 2 2 1' ]"
+check "screen: ICMP and UDP floods over 50/s dropped and counted" bash -c "[ $icmpf -ge 50 ] && [ $udpf -ge 50 ]"
+check "screen: counted by the kernel path (screen_drop)" [ "$(counter legacy screen_drop)" -ge $((sd0 + 11 + icmpf + udpf)) ]
 
 # --- policy reject: a TCP reset from XDP ---
 # veth flushes an XDP_TX frame to its peer only when the peer runs an XDP program (GRO gives
@@ -39,6 +68,7 @@ check "mode legacy, the config in the kernel path" wait_for 15 ready is_ready
 # pass-all program on s0, as a physical NIC needs none of this.
 clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$LAB_TOP/tests/bench/xdp_pass.bpf.c" -o "$RUN/xdp_pass.o"
 ip -n "$NS_SRV" link set dev s0 xdpdrv obj "$RUN/xdp_pass.o" sec xdp
+ip -n "$NS_CLI" link set dev c0 xdpdrv obj "$RUN/xdp_pass.o" sec xdp
 cat >"$RUN/connect.py" <<'PYEOF'
 import socket, sys, time
 t = time.time()
@@ -58,6 +88,59 @@ for dst in 10.77.1.2 fd00:77:1::2; do
 done
 check "the resets were sent by the kernel path (reject_sent)" [ "$(counter legacy reject_sent)" -ge $((rs0 + 2)) ]
 check "counted as policy_reject" [ "$(counter legacy policy_reject)" -ge 2 ]
+# --- policy reject of UDP and ICMP: destination unreachable (admin prohibited) from XDP ---
+# The end hosts' own stacks take the errors (checksums checked by the kernel): a connected UDP
+# socket gets EHOSTUNREACH (ICMP 3/13) / EACCES (ICMPv6 1/1), ping prints "Packet filtered".
+cat >"$RUN/udp_err.py" <<'PYEOF'
+import errno, socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(2)
+s.connect((sys.argv[1], 53)); s.send(b"q")
+try:
+    s.recv(64); print("answered")
+except socket.timeout:
+    print("timeout")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))
+PYEOF
+rj0=$(counter legacy reject_sent)
+res4=$(ip netns exec "$NS_SRV" $PY "$RUN/udp_err.py" 10.77.1.2)
+res6=$(ip netns exec "$NS_SRV" $PY "$RUN/udp_err.py" fd00:77:1::2)
+echo "    untrust -> 10.77.1.2:53/udp: $res4; -> [fd00:77:1::2]:53/udp: $res6 (policy rej-dns-ping)"
+check "UDP reject (IPv4): ICMP admin prohibited reaches the sender's socket (EHOSTUNREACH)" [ "$res4" = EHOSTUNREACH ]
+check "UDP reject (IPv6): ICMPv6 admin prohibited reaches the sender's socket (EACCES)" [ "$res6" = EACCES ]
+out=$(ip netns exec "$NS_SRV" ping -c 1 -W 2 10.77.1.2 2>&1)
+echo "$out" | sed -n '2p' | sed 's/^/    /'
+check "ICMP echo reject: ping shows 'Packet filtered' from fw1's address" grep -q "From 10.77.2.1 .*Packet filtered" <<<"$out"
+check "the three rejects were sent by the kernel path (reject_sent)" [ "$(counter legacy reject_sent)" -ge $((rj0 + 3)) ]
+# --- TTL / hop limit 1: time exceeded from the ingress interface's address, from XDP ---
+te0=$(counter legacy icmp_errors_sent)
+out4=$(ip netns exec "$NS_CLI" ping -c 1 -t 1 -W 2 10.77.2.2 2>&1)
+out6=$(ip netns exec "$NS_CLI" ping -6 -c 1 -t 1 -W 2 fd00:77:2::2 2>&1)
+echo "$out4" | sed -n '2p' | sed 's/^/    /'
+echo "$out6" | sed -n '2p' | sed 's/^/    /'
+check "TTL 1: time exceeded from fw0's address (10.77.1.1)" grep -q "From 10.77.1.1 .*Time to live exceeded" <<<"$out4"
+check "hop limit 1: time exceeded from fw0's address (fd00:77:1::1)" grep -q "From fd00:77:1::1 .*Time exceeded" <<<"$out6"
+check "sent by the kernel path (icmp_errors_sent)" [ "$(counter legacy icmp_errors_sent)" -ge $((te0 + 2)) ]
+# Rate limit: 5000 TTL-1 frames sent from c0 in a burst of well under a second (AF_PACKET), so
+# some CPU gets more than 1000 in one second: at most 1000 errors per CPU and second are sent
+# (2 vCPUs, at most 2 seconds: <= 4000), the rest counted as icmp_rate_limited.
+te0=$(counter legacy icmp_errors_sent) rl0=$(counter legacy icmp_rate_limited)
+C0_MAC=$(ip -n "$NS_CLI" -br link show c0 | awk '{print $3}')
+FW0_MAC=$(ip -n "$NS_FW" -br link show fw0 | awk '{print $3}')
+ip netns exec "$NS_CLI" "$PY" -c 'import socket, sys, time
+from scapy.all import Ether, IP, UDP, raw
+f = raw(Ether(src=sys.argv[1], dst=sys.argv[2]) / IP(src="10.77.1.2", dst="10.77.2.2", ttl=1) / UDP(sport=33434, dport=33434))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(("c0", 0))
+t = time.time()
+for _ in range(5000):
+    s.send(f)
+print("%.3f" % (time.time() - t))' "$C0_MAC" "$FW0_MAC" >"$RUN/burst.out" 2>&1
+sleep 0.5
+te=$(($(counter legacy icmp_errors_sent) - te0)) rl=$(($(counter legacy icmp_rate_limited) - rl0))
+echo "    5000 TTL-1 frames in $(cat "$RUN/burst.out") s: $te time exceeded sent, $rl rate-limited"
+check "time exceeded is rate-limited (1000/s per CPU): some sent, the excess counted" bash -c "[ $te -ge 1000 ] && [ $te -le 4000 ] && [ $rl -ge 1 ]"
+
 res=$(ip netns exec "$NS_SRV" $PY "$RUN/connect.py" 10.77.1.2 23)
 echo "    untrust -> 10.77.1.2:23 (default deny): $res"
 check "telnet (default deny) is dropped, not reset" bash -c "[[ '$res' == failed:* ]]"

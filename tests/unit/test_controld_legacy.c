@@ -6,7 +6,9 @@
  * timeouts, the two banks (rules and list ids never overlap), NAT rules (order, zones as
  * bitmasks, lists, pools), interfaces, routes (lowest metric per prefix), neighbours (only
  * resolved ones), what the legacy path refuses with a sentence, and legacy_policy_eval() (the
- * first-packet decision commit-time re-evaluation uses, both banks; the hit counters' hash).
+ * first-packet decision commit-time re-evaluation uses, both banks; the hit counters' keys and
+ * their remapping across renumbering commits), screens by zone and the interfaces' IPv6 error
+ * source.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,16 +288,43 @@ static void test_policy_eval(void **state)
         assert_int_equal(id, 0);
         legacy_tables_free(&t);
     }
-    /* The hit counters' key: the same policies give the same hash in both banks. */
+    /* The hit counters' keys: policy ids name (from zone, to zone, name), in both banks. */
     struct legacy_tables a, b;
     assert_int_equal(legacy_compile(s, 0, &a, err, sizeof(err)), 0);
     assert_int_equal(legacy_compile(s, 1, &b, err, sizeof(err)), 0);
-    assert_true(a.pol_hash == b.pol_hash);
-    /* Renamed policy: another hash. */
+    assert_int_equal(a.n_pol_keys, 5);
+    assert_null(a.pol_keys[0]);
+    assert_string_equal(a.pol_keys[1], "trust\037untrust\037allow-web");
+    assert_string_equal(a.pol_keys[4], "untrust\x1ftrust\x1fin-alt");
+    uint32_t map[5];
+    assert_false(legacy_hits_remap(a.pol_keys, a.n_pol_keys, b.pol_keys, b.n_pol_keys, map));
+    for (uint32_t i = 0; i < 5; i++)
+        assert_int_equal(map[i], i);
+    /* A policy inserted first renumbers the others: each keeps its counters under its new id;
+     * the new policy (id 1) starts from zero. */
+    char *ins[6] = {NULL, (char *)"trust\x1funtrust\x1fnew-first"};
+    for (int i = 1; i < 5; i++)
+        ins[i + 1] = a.pol_keys[i];
+    assert_true(legacy_hits_remap(a.pol_keys, 5, ins, 6, map));
+    assert_int_equal(map[0], 0);
+    for (uint32_t i = 1; i < 5; i++)
+        assert_int_equal(map[i], i + 1);
+    /* The same name in another zone pair is another policy. */
+    char other_pair[] = "untrust\037trust\037allow-web";
+    char *moved[5] = {NULL, other_pair, a.pol_keys[2], a.pol_keys[3], a.pol_keys[1]};
+    assert_true(legacy_hits_remap(a.pol_keys, 5, moved, 5, map));
+    assert_int_equal(map[1], 4);
+    assert_int_equal(map[2], 2);
+    assert_int_equal(map[3], 3);
+    assert_int_equal(map[4], UINT32_MAX);
+    /* A renamed policy is another policy: its id starts again, the others keep theirs. */
     s->policies[0]->name = (char *)"allow-web2"; /* names are the config's: borrowed */
     legacy_tables_free(&b);
     assert_int_equal(legacy_compile(s, 1, &b, err, sizeof(err)), 0);
-    assert_true(a.pol_hash != b.pol_hash);
+    assert_true(legacy_hits_remap(a.pol_keys, a.n_pol_keys, b.pol_keys, b.n_pol_keys, map));
+    assert_int_equal(map[1], UINT32_MAX);
+    for (uint32_t i = 2; i < 5; i++)
+        assert_int_equal(map[i], i);
     legacy_tables_free(&a);
     legacy_tables_free(&b);
     snapshot_free(s);
@@ -479,6 +508,88 @@ static void test_refusals(void **state)
     legacy_tables_free(&t);
 }
 
+/* Screens go to the zone they are bound to; the source of ICMPv6 errors is the first IPv6
+ * address that is not link-local; a screened zone id the path cannot index is refused. */
+static void test_screens_and_if6(void **state)
+{
+    (void)state;
+    Moat__Screen sc = MOAT__SCREEN__INIT;
+    sc.id = 2;
+    sc.name = "edge";
+    sc.flags = MOAT_LG_SCR_F_LAND | MOAT_LG_SCR_F_SYN_FIN;
+    sc.icmp_flood = 200;
+    sc.udp_flood = 300;
+    sc.syn_attack = 400;
+    sc.syn_destination = 500;
+    sc.syn_source = 600;
+    sc.limit_src = 5;
+    sc.limit_dst = 9;
+    Moat__Screen other = MOAT__SCREEN__INIT;
+    other.id = 1;
+    other.name = "unused";
+    other.flags = MOAT_LG_SCR_F_TEAR_DROP;
+    Moat__Screen *screens[] = {&other, &sc};
+    Moat__Zone z1 = MOAT__ZONE__INIT, z2 = MOAT__ZONE__INIT;
+    z1.id = 1;
+    z1.name = "trust";
+    z2.id = 7;
+    z2.name = "untrust";
+    z2.screen_id = 2;
+    Moat__Zone *zones[] = {&z1, &z2};
+    uint8_t ll[16] = {0xfe, 0x80, [15] = 1}, g6[16] = {0xfd, 0x00, 0x77, [15] = 1};
+    Moat__Prefix a_ll = MOAT__PREFIX__INIT, a_g6 = MOAT__PREFIX__INIT;
+    a_ll.addr.data = ll;
+    a_ll.addr.len = 16;
+    a_g6.addr.data = g6;
+    a_g6.addr.len = 16;
+    Moat__Prefix *addrs[] = {&a_ll, &a_g6};
+    Moat__Interface i1 = MOAT__INTERFACE__INIT, i2 = MOAT__INTERFACE__INIT;
+    i1.name = "fw0";
+    i1.ifindex = 5;
+    i1.addresses = addrs;
+    i1.n_addresses = 2;
+    i2.name = "fw1";
+    i2.ifindex = 6;
+    i2.addresses = addrs;
+    i2.n_addresses = 1; /* link-local only */
+    Moat__Interface *ifs[] = {&i1, &i2};
+    Moat__Snapshot s = MOAT__SNAPSHOT__INIT;
+    s.screens = screens;
+    s.n_screens = 2;
+    s.zones = zones;
+    s.n_zones = 2;
+    s.interfaces = ifs;
+    s.n_interfaces = 2;
+    struct legacy_tables t;
+    char err[256] = "";
+    assert_int_equal(legacy_compile(&s, 0, &t, err, sizeof(err)), 0);
+    const struct moat_lg_screen *e = &t.screens[7];
+    assert_int_equal(e->id, 2);
+    assert_int_equal(e->flags, MOAT_LG_SCR_F_LAND | MOAT_LG_SCR_F_SYN_FIN);
+    assert_int_equal(e->icmp_flood, 200);
+    assert_int_equal(e->udp_flood, 300);
+    assert_int_equal(e->syn_attack, 400);
+    assert_int_equal(e->syn_dst, 500);
+    assert_int_equal(e->syn_src, 600);
+    assert_int_equal(e->limit_src, 5);
+    assert_int_equal(e->limit_dst, 9);
+    for (unsigned z = 0; z < MOAT_LG_SCR_ZONES; z++)
+        if (z != 7)
+            assert_int_equal(t.screens[z].id, 0);
+    assert_int_equal(t.n_if6, 1);
+    assert_int_equal(t.if6[0].ifindex, 5);
+    assert_memory_equal(t.if6[0].val.v6, g6, 16);
+    legacy_tables_free(&t);
+
+    z2.id = MOAT_LG_SCR_ZONES;
+    assert_int_equal(legacy_compile(&s, 0, &t, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "zone untrust"));
+    z2.id = 7;
+    z2.screen_id = 3;
+    assert_int_equal(legacy_compile(&s, 0, &t, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "screen id 3"));
+}
+
 static void test_neigh_usable(void **state)
 {
     (void)state;
@@ -498,7 +609,7 @@ int main(void)
         cmocka_unit_test(test_policies),        cmocka_unit_test(test_banks),
         cmocka_unit_test(test_nat_and_network), cmocka_unit_test(test_route_metrics),
         cmocka_unit_test(test_refusals),        cmocka_unit_test(test_neigh_usable),
-        cmocka_unit_test(test_policy_eval),
+        cmocka_unit_test(test_policy_eval),     cmocka_unit_test(test_screens_and_if6),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

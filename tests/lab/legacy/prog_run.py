@@ -87,9 +87,50 @@ pkt = eth / IP(src="10.77.1.2", dst="10.77.2.2") / UDP(sport=5556, dport=9000, c
 v, out = run(pkt)
 check(v == "redirect" and Ether(out)[UDP].chksum == 0, "UDP without checksum keeps none")
 
-# 5. TTL 1 on a known flow: dropped.
-v, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", ttl=1) / UDP(sport=5555, dport=9000))
-check(v == "drop", "TTL 1 -> drop (%s)" % v)
+# 5. TTL 1 (a known flow, before any session): answered from fw0's address with time exceeded
+#    (xdp_main_icmp), quoting the datagram as it arrived; checksums valid.
+def icmp_error_ok(v, out, frame, v6, typ, code, src):
+    """out is the ICMP error (type, code) from src back to the sender of frame (XDP_TX),
+    quoting frame's datagram whole; checksums as scapy computes them."""
+    if v != "tx":
+        return False
+    o = Ether(out)
+    ip, hdr = (IPv6, 62) if v6 else (IP, 42)
+    if ip not in o or o.dst != frame.src or o.src != fw0_mac or o[ip].src != src \
+            or o[ip].dst != frame[ip].src or raw(o)[hdr:] != raw(frame[ip]):
+        return False
+    ic = raw(o)[hdr - 8:]
+    if ic[0] != typ or ic[1] != code:
+        return False
+    if v6:
+        again = Ether(raw(o))
+        del again[IPv6].payload.cksum
+        return Ether(raw(again))[IPv6].payload.cksum == o[IPv6].payload.cksum
+    return csum_ok(o) and o[IP].len == 28 + len(raw(frame[IP]))
+
+f = eth / IP(src="10.77.1.2", dst="10.77.2.2", ttl=1) / UDP(sport=5555, dport=9000) / Raw(b"t" * 23)
+v, out = run(f)
+check(icmp_error_ok(v, out, f, False, 11, 0, "10.77.1.1"), "TTL 1 -> time exceeded from 10.77.1.1 (%s)" % v)
+f = eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2", hlim=1) / UDP(sport=5556, dport=9000) / Raw(b"h" * 9)
+v, out = run(f)
+check(icmp_error_ok(v, out, f, True, 3, 0, "fd00:77:1::1"), "hop limit 1 -> ICMPv6 time exceeded from fd00:77:1::1 (%s)" % v)
+# A long datagram is quoted up to 576 bytes in all.
+f = eth / IP(src="10.77.1.2", dst="10.77.2.2", ttl=1) / UDP(sport=5555, dport=9000) / Raw(b"L" * 1000)
+v, out = run(f)
+check(v == "tx" and len(out) == 14 + 576 and csum_ok(Ether(out)) and raw(Ether(out))[42:] == raw(f[IP])[:548],
+      "TTL 1, 1028-byte datagram: quoted to 576 bytes, checksums valid (%s, %d)" % (v, len(out)))
+# An ICMP error is never answered with one.
+v, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", ttl=1) / ICMP(type=3, code=3) / IP(src="10.77.2.2", dst="10.77.1.2") / UDP(sport=9000, dport=5555))
+check(v == "drop", "TTL 1 on an ICMP error -> drop, no answer (%s)" % v)
+
+# 5b. Policy reject of UDP (policy rej-discard, port 9): destination unreachable,
+#     administratively prohibited, from the ingress interface's address.
+f = eth / IP(src="10.77.1.2", dst="10.77.2.2") / UDP(sport=5600, dport=9) / Raw(b"r" * 11)
+v, out = run(f)
+check(icmp_error_ok(v, out, f, False, 3, 13, "10.77.1.1"), "UDP reject -> ICMP unreachable (admin prohibited) from 10.77.1.1 (%s)" % v)
+f = eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / UDP(sport=5601, dport=9) / Raw(b"r" * 5)
+v, out = run(f)
+check(icmp_error_ok(v, out, f, True, 1, 1, "fd00:77:1::1"), "IPv6 UDP reject -> ICMPv6 unreachable (admin prohibited) from fd00:77:1::1 (%s)" % v)
 
 # 6. TCP without a session and without SYN: dropped.
 v, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2") / TCP(sport=4444, dport=80, flags="A"))

@@ -9,8 +9,9 @@
 # ping-of-death and tear-drop packets and ICMP / UDP floods; a commit that removes the
 # permitting policy closes a live kernel-path session (reason policy) and its packets stop,
 # while a session still permitted keeps going; a reject policy answers TCP with a reset sent
-# from XDP (IPv4 and IPv6), UDP and ICMP with destination unreachable (admin prohibited), and TTL / hop limit 1 is answered with
-# time exceeded from the ingress interface's address (IPv4 and IPv6).
+# from XDP (IPv4 and IPv6), UDP and ICMP with destination unreachable (admin prohibited), and
+# TTL / hop limit 1 is answered with time exceeded from the ingress interface's address (IPv4
+# and IPv6).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export MOAT_FORCE_MODE=legacy

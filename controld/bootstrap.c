@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "pins.h"
 
 #define SHIM_OBJECT "shim.bpf.o"
 #define PROBE_PROG "xdp_xsk_probe"
@@ -411,6 +412,9 @@ int bootstrap_open(struct bootstrap **out, const char *bpf_dir, const char *bpff
         free(b);
         return err;
     }
+    err = pins_replace_incompatible(b->obj, NULL, errbuf, errlen);
+    if (err < 0)
+        goto out_close;
     err = bpf_object__load(b->obj);
     if (err) {
         fail(errbuf, errlen, err,
@@ -1171,4 +1175,9 @@ int bootstrap_query_attached(uint32_t ifindex, enum xdp_attach_mode *mode, uint3
         snprintf(name, namelen, "%s", info.name);
     close(fd);
     return 0;
+}
+
+const struct bpf_object *bootstrap_object(const struct bootstrap *b)
+{
+    return b ? b->obj : NULL;
 }

@@ -66,6 +66,9 @@ int bootstrap_set_host_inbound(struct bootstrap *b, uint32_t ifindex, uint32_t z
 
 /* Sets or clears MOAT_IF_ARMED (and MOAT_IF_USERSPACE with it) on ifindex. */
 int bootstrap_set_armed(struct bootstrap *b, uint32_t ifindex, bool armed);
+
+/* The loaded shim object (the maps it shares with the legacy path's object). */
+const struct bpf_object *bootstrap_object(const struct bootstrap *b);
 /* HA: MOAT_IF_STANDBY on or off (secondary of the interface's redundancy group). */
 int bootstrap_set_standby(struct bootstrap *b, uint32_t ifindex, bool standby);
 /* Records the generation the armed helper applied in moat_ctrl. */

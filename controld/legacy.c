@@ -26,6 +26,7 @@
 #include "log.h"
 #include "maps.h"
 #include "netlink.h"
+#include "pins.h"
 #include "show.h"
 
 #define MAIN_OBJECT "main.bpf.o"
@@ -1617,6 +1618,9 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
                 unlink(txpath);
         }
     }
+    rc = pins_replace_incompatible(lg->obj, bootstrap_object(c->bpf), err, errlen);
+    if (rc < 0)
+        goto out;
     rc = bpf_object__load(lg->obj);
     if (rc) {
         fail(err, errlen, rc,

@@ -129,7 +129,16 @@ stop_controld
 # ---------------- 2. mode legacy, NAT ----------------
 lab_log "2. mode legacy: source and destination NAT"
 : >"$RUN/seen.log"
+# An upgrade that changed a map's layout: the pin of moat_lg_stats left by "another Moat" is a
+# one-entry array of 8-byte values. controld replaces it (logged, with what changed) instead
+# of refusing to load until the operator removes the pins.
+rm -f "$RUN/bpf/moat/moat_lg_stats"
+bpftool map create "$RUN/bpf/moat/moat_lg_stats" type array key 4 value 8 entries 1 name moat_lg_stats
+log0=$(wc -l <"$RUN/controld.log")
 moat_start_spawned "$LAB_TOP/tests/lab/configs/nat-legacy.conf" || exit 1
+check "a pinned map of another layout is replaced at start, and named" bash -c \
+	"tail -n +$((log0 + 1)) $RUN/controld.log | grep 'moat_lg_stats had the layout of another Moat version' | grep -q 'type 2 -> 6'"
+check "... the other pins were kept (one replaced)" [ "$(tail -n +$((log0 + 1)) "$RUN/controld.log" | grep -c 'had the layout of another Moat version')" -eq 1 ]
 ip netns exec "$NS_CLI" ping -c 2 -i 0.3 -W 1 10.77.2.2 >/dev/null 2>&1
 check "ping client -> server through SNAT" ip netns exec "$NS_CLI" ping -c 3 -i 0.2 -W 2 10.77.2.2
 res=$(ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 1)
@@ -173,9 +182,11 @@ stop_controld
 # the mirror, in its first snapshot) with the same translated port.
 lab_log "3. userspace: the helper is SIGKILLed under a TCP stream and NATed UDP flows"
 : >"$RUN/seen.log"
+log0=$(wc -l <"$RUN/controld.log")
 moat_start "$LAB_TOP/tests/lab/configs/nat-standalone.conf" || exit 1
 helper_start
 check "armed (userspace)" wait_for 15 armed is_armed
+check "a restart over this version's pins replaces none" bash -c "! tail -n +$((log0 + 1)) $RUN/controld.log | grep 'layout of another Moat version'"
 ip netns exec "$NS_CLI" ping -c 2 -i 0.3 -W 1 10.77.2.2 >/dev/null 2>&1
 tail0=$(counter shim tail_call)
 ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -p 5201 -t 16 -i 1 >"$RUN/iperf-kill.log" 2>&1 &

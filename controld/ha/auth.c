@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "pbmsg.h"
+
 static const uint8_t magic[4] = {'M', 'O', 'H', 'A'};
 
 static void put64(uint8_t *p, uint64_t v)
@@ -103,42 +105,6 @@ int ha_frame_len(const uint8_t *buf, size_t have, size_t max_payload, size_t *to
     return 1;
 }
 
-/* Drops the fields protobuf-c kept without knowing them (a newer peer's, or malformed), in m
- * and every message inside it: nothing here reads them, and protobuf-c does not always pack
- * them again into bytes it accepts (field number 0 in a two-byte tag, 80 00, is re-packed as
- * the one-byte tag 0, which it refuses). */
-static void strip_unknown(ProtobufCMessage *m)
-{
-    for (unsigned i = 0; i < m->n_unknown_fields; i++)
-        free(m->unknown_fields[i].data);
-    free(m->unknown_fields);
-    m->unknown_fields = NULL;
-    m->n_unknown_fields = 0;
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-            continue;
-        const char *base = (const char *)m;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            const size_t n = *(const size_t *)(base + f->quantifier_offset);
-            ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + f->offset);
-            for (size_t j = 0; j < n; j++)
-                if (v[j])
-                    strip_unknown(v[j]);
-            continue;
-        }
-        /* A member of a oneof is there only while the case names it (the members share one
-         * pointer). */
-        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
-            continue;
-        ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
-        if (sub)
-            strip_unknown(sub);
-    }
-}
-
 int ha_open(const char *key, const uint8_t *buf, size_t len, struct ha_hdr *hdr,
             Moat__Envelope **env)
 {
@@ -164,7 +130,8 @@ int ha_open(const char *key, const uint8_t *buf, size_t len, struct ha_hdr *hdr,
         *env = NULL;
         return -EPROTO;
     }
-    strip_unknown(&(*env)->base);
+    /* Nothing here reads unknown fields, and synced records are passed on (pbmsg.h). */
+    pb_strip_unknown(&(*env)->base);
     return 0;
 }
 

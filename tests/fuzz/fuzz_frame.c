@@ -10,7 +10,7 @@
  * Checked, besides what ASan/UBSan catch:
  *  - cutting the stream into reads of any sizes (1 byte .. all) gives the same envelopes and
  *    the same final result (more bytes needed, or the same error) as one read of everything;
- *  - every envelope decoded (without unknown fields, see has_unknown()) packs back into a
+ *  - every envelope decoded (without unknown fields, see pbmsg.h) packs back into a
  *    frame that decodes to the same packed bytes;
  *  - a Snapshot goes through the helper's apply path: settings, ports, tables (policies, NAT),
  *    and, when it carries sessions, the re-seeding into two workers' session tables (the
@@ -35,6 +35,7 @@
 #include "frame.h"
 #include "log.h"
 #include "mirror.h"
+#include "pbmsg.h"
 #include "snapshot.h"
 #include "strbuf.h"
 #include "worker.h"
@@ -258,40 +259,6 @@ static void dispatch(Moat__Envelope *env)
 
 /* ---- the reader ---- */
 
-/*
- * True if m or a message inside it kept unknown fields. protobuf-c 1.4 takes field number 0
- * written as a two-byte varint (0x80 0x00) as an unknown field, writes it back as 0x00 and
- * refuses that: such envelopes do not survive a second trip, which Moat never gives them
- * (it packs only messages it built itself).
- */
-static bool has_unknown(const ProtobufCMessage *m)
-{
-    if (m->n_unknown_fields)
-        return true;
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-            continue;
-        const char *base = (const char *)m;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            const size_t n = *(const size_t *)(base + f->quantifier_offset);
-            ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + f->offset);
-            for (size_t k = 0; k < n; k++)
-                if (v[k] && has_unknown(v[k]))
-                    return true;
-            continue;
-        }
-        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
-            continue;
-        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
-        if (sub && has_unknown(sub))
-            return true;
-    }
-    return false;
-}
-
 struct result {
     int n;
     uint8_t *packed[MAX_ENVS];
@@ -386,7 +353,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(whole.len[i] == cut.len[i] &&
                    memcmp(whole.packed[i], cut.packed[i], whole.len[i]) == 0);
         /* Packed again and read again: the same bytes. */
-        if (has_unknown(&envs[i]->base))
+        if (pb_has_unknown(&envs[i]->base))
             continue;
         uint8_t *buf;
         size_t blen;

@@ -2,9 +2,9 @@
 /*
  * test_dp_screen.c — screens (dataplane/screen.c): compiling Snapshot.screens and the zone
  * bindings (refusals), the per-packet checks (land, SYN+FIN, no flags, FIN without ACK,
- * tear-drop for IPv4 and IPv6, ping of death for IPv4 and IPv6) each counted once per zone,
- * the SYN / UDP / ICMP rates per second with their window restarting, and the session limits
- * summed over workers.
+ * tear-drop for IPv4 and IPv6, ping of death for IPv4, with options too, and IPv6) each
+ * counted once per zone, the SYN / UDP / ICMP rates per second with their window restarting,
+ * and the session limits summed over workers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -381,6 +381,40 @@ static void test_fragments6(void **state)
     scr_worker_destroy(w);
 }
 
+/* IPv4 ping of death with options: the datagram's length is the header (IHL words, up to 60
+ * bytes) plus the fragment's end, so the limit comes that much earlier. */
+static void test_ping_death4_options(void **state)
+{
+    (void)state;
+    struct scr_worker *w;
+    assert_int_equal(scr_worker_create(&w, 42), 0);
+    struct scr_profile p = {.id = 1, .flags = SCR_F_PING_DEATH};
+    struct frame f;
+    /* {IHL, offset / 8, the fragment's data bytes that end the datagram at exactly 65535} */
+    static const struct {
+        uint8_t ihl;
+        uint16_t off8;
+        uint16_t fit;
+    } c[] = {{5, 8189, 3}, {6, 8186, 23}, {15, 8184, 3}};
+    uint64_t dropped = 0;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        for (uint16_t extra = 0; extra < 2; extra++) {
+            frame4(&f, "10.0.0.1", "10.0.0.2", IPPROTO_ICMP, 0, 0);
+            frag4(&f, (uint16_t)(500 + i), c[i].off8, false, 0);
+            uint8_t *ip = f.b + 14;
+            const uint16_t tot = (uint16_t)(c[i].ihl * 4 + c[i].fit + extra);
+            ip[0] = (uint8_t)(0x40 | c[i].ihl);
+            ip[2] = (uint8_t)(tot >> 8);
+            ip[3] = (uint8_t)tot;
+            f.len = 14 + tot;
+            assert_int_equal(pkt(w, &p, &f, 1000), !extra); /* 65535 passes, 65536 not */
+            dropped += extra;
+            assert_int_equal(w->ctr[3][SCR_C_PING_DEATH], dropped);
+        }
+    }
+    scr_worker_destroy(w);
+}
+
 /* IPv6 ping of death (RFC 8200 4.5): a fragment that would make the reassembled Payload
  * Length (extension headers before the fragment header, then the fragmentable part) exceed
  * 65535 is dropped alone and counted as ping-death, whatever its next header. */
@@ -480,10 +514,15 @@ static void test_session_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compile),     cmocka_unit_test(test_tcp_flags_and_land),
-        cmocka_unit_test(test_syn_flood),   cmocka_unit_test(test_udp_icmp_flood),
-        cmocka_unit_test(test_fragments),   cmocka_unit_test(test_fragments6),
-        cmocka_unit_test(test_ping_death6), cmocka_unit_test(test_session_limits),
+        cmocka_unit_test(test_compile),
+        cmocka_unit_test(test_tcp_flags_and_land),
+        cmocka_unit_test(test_syn_flood),
+        cmocka_unit_test(test_udp_icmp_flood),
+        cmocka_unit_test(test_fragments),
+        cmocka_unit_test(test_fragments6),
+        cmocka_unit_test(test_ping_death4_options),
+        cmocka_unit_test(test_ping_death6),
+        cmocka_unit_test(test_session_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

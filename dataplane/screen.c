@@ -234,12 +234,18 @@ static bool frag4_overlaps(struct scr_worker *w, const uint8_t *ip, const struct
     return frag_record(frag_entry(w, tag, now_ms), lo, hi) != FRAG_NEW;
 }
 
+/* What an IPv6 fragment's header says (frag6_header()). */
+struct frag6 {
+    uint32_t unfrag; /* bytes of extension headers before the fragment header */
+    uint32_t lo, hi; /* the fragment's bytes [lo, hi) of the fragmentable part */
+    uint32_t id;     /* identification, as on the wire */
+    bool more;       /* M flag */
+};
+
 /* The fragment header of the IPv6 datagram at ip (end: its length, header included, within
- * the frame): the fragment's payload bytes [*lo, *hi), its M flag and its identification (as
- * on the wire). False when there is none within the first 8 extension headers (the shim walks
- * no further). */
-static bool frag6_header(const uint8_t *ip, uint32_t end, uint32_t *lo, uint32_t *hi, bool *more,
-                         uint32_t *id)
+ * the frame) in *f. False when there is none within the first 8 extension headers (the shim
+ * walks no further). */
+static bool frag6_header(const uint8_t *ip, uint32_t end, struct frag6 *f)
 {
     uint32_t off = 40;
     uint8_t nh = ip[6];
@@ -248,10 +254,11 @@ static bool frag6_header(const uint8_t *ip, uint32_t end, uint32_t *lo, uint32_t
             return false;
         const uint8_t *h = ip + off;
         if (nh == IPPROTO_FRAGMENT) {
-            *lo = (uint32_t)(rd16(h + 2) & 0xfff8);
-            *hi = *lo + (end - off - 8);
-            *more = h[3] & 1;
-            memcpy(id, h + 4, 4);
+            f->unfrag = off - 40;
+            f->lo = (uint32_t)(rd16(h + 2) & 0xfff8);
+            f->hi = f->lo + (end - off - 8);
+            f->more = h[3] & 1;
+            memcpy(&f->id, h + 4, 4);
             return true;
         }
         if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS)
@@ -269,21 +276,19 @@ static bool frag6_header(const uint8_t *ip, uint32_t end, uint32_t *lo, uint32_t
  * one inspected). An atomic fragment (offset 0, no more: RFC 6946) is a whole datagram,
  * never compared. The datagram is (source, destination, identification): the next header
  * is not part of it. */
-static bool frag6_drop(struct scr_worker *w, const uint8_t *ip, uint32_t end,
-                       const struct moat_meta *m, uint32_t now_ms)
+static bool frag6_drop(struct scr_worker *w, const struct frag6 *f, const struct moat_meta *m,
+                       uint32_t now_ms)
 {
-    uint32_t lo, hi, id;
-    bool more;
-    if (!frag6_header(ip, end, &lo, &hi, &more, &id) || (lo == 0 && !more))
+    if (f->lo == 0 && !f->more)
         return false;
     uint64_t d0, d1;
     memcpy(&d0, m->dst, 8);
     memcpy(&d1, m->dst + 8, 8);
-    const uint64_t tag = mix(mix(addr_hash(w->seed, m->src, 6ull << 40 | id), d0), d1);
+    const uint64_t tag = mix(mix(addr_hash(w->seed, m->src, 6ull << 40 | f->id), d0), d1);
     struct scr_frag *e = frag_entry(w, tag, now_ms);
     if (e->discard)
         return true;
-    const enum frag_seen s = frag_record(e, lo, hi);
+    const enum frag_seen s = frag_record(e, f->lo, f->hi);
     if (s == FRAG_OVERLAP)
         e->discard = true;
     return s != FRAG_NEW;
@@ -333,12 +338,21 @@ enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p
                       p->icmp_flood, false))
             return drop(w, zone, SCR_C_ICMP_FLOOD);
     }
-    if ((m->flags & MOAT_META_F_FRAG) && v6 && (p->flags & SCR_F_TEAR_DROP) &&
+    if ((m->flags & MOAT_META_F_FRAG) && v6 && (p->flags & (SCR_F_PING_DEATH | SCR_F_TEAR_DROP)) &&
         (uint32_t)l3_off + 40 <= len) {
         const uint8_t *ip = data + l3_off;
         const uint32_t end = 40 + (uint32_t)rd16(ip + 4);
-        if (l3_off + end <= len && frag6_drop(w, ip, end, m, now_ms))
-            return drop(w, zone, SCR_C_TEAR_DROP);
+        struct frag6 f;
+        if (l3_off + end <= len && frag6_header(ip, end, &f)) {
+            /* RFC 8200 4.5: the reassembled Payload Length (the extension headers before the
+             * fragment header, then the fragmentable part) would exceed 65535, whatever the
+             * upper-layer protocol (the fragment's next header may be another extension
+             * header). Dropped alone, as IPv4's. */
+            if ((p->flags & SCR_F_PING_DEATH) && f.unfrag + f.hi > 65535)
+                return drop(w, zone, SCR_C_PING_DEATH);
+            if ((p->flags & SCR_F_TEAR_DROP) && frag6_drop(w, &f, m, now_ms))
+                return drop(w, zone, SCR_C_TEAR_DROP);
+        }
     }
     if ((m->flags & MOAT_META_F_FRAG) && !v6 && (p->flags & (SCR_F_PING_DEATH | SCR_F_TEAR_DROP)) &&
         (uint32_t)l3_off + 20 <= len) {

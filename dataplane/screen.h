@@ -7,7 +7,10 @@
  * flags, FIN without ACK, tear-drop (fragments overlapping an earlier fragment of the same
  * datagram, remembered in a small table: an IPv4 one is dropped alone; an IPv6 one, and every
  * fragment of its datagram after it, as RFC 5722 has it; an IPv6 fragment repeating one seen
- * before is dropped alone), ping of death (an IPv4 ICMP fragment ending beyond 65535 bytes).
+ * before is dropped alone), ping of death (an IPv4 ICMP fragment ending beyond 65535 bytes;
+ * an IPv6 fragment, of any protocol, making the reassembled payload length, extension
+ * headers before the fragment header included, exceed 65535 bytes: RFC 8200 4.5), dropped
+ * alone.
  * Per new flow (screen_new_flow(), a packet that matched no session): SYN flood (SYNs per
  * second per destination address and port, per destination address, per source address),
  * ICMP and UDP floods (new flows per second per destination address), and the source /

@@ -243,7 +243,7 @@ struct cfg_nat_rule_set {
 /* ---- screens (security screen ids-option NAME) ---- */
 /* Per-packet checks (flags). */
 enum cfg_screen_flag {
-    CFG_SCR_PING_DEATH = 1u << 0,  /* icmp ping-death: reassembled ICMP > 65535 bytes */
+    CFG_SCR_PING_DEATH = 1u << 0,  /* icmp ping-death: reassembled ICMP (IPv6: any) > 65535 bytes */
     CFG_SCR_LAND = 1u << 1,        /* tcp land: source == destination (address and port) */
     CFG_SCR_SYN_FIN = 1u << 2,     /* tcp syn-fin */
     CFG_SCR_TCP_NO_FLAG = 1u << 3, /* tcp tcp-no-flag */

@@ -10,7 +10,8 @@ moved, then checks
   - every watched counter moved by exactly what the case expects (the others by 0):
     shim (fw0) redirect / drop_malformed / drop_other, worker parse_errors / forwarded /
     policy_deny / frag_drops / ttl_expired / icmp_error_* / icmp_errors_sent / sessions_created /
-    tcp_invalid / non_syn_drops, and the trust zone's tear-drop screen counter;
+    tcp_invalid / non_syn_drops, and the trust zone's tear-drop and ping-death screen
+    counters;
   - how many of its frames arrived at the server: PCAP is tcpdump's capture (-U) of the
     server's interface; a case's frames carry a marker (IPv4 identification, IPv6 flow
     label) no other case uses.
@@ -38,7 +39,7 @@ SHIM = ("redirect", "drop_malformed", "drop_other")
 WORKER = ("parse_errors", "forwarded", "policy_deny", "frag_drops", "ttl_expired",
           "icmp_error_unmatched", "icmp_error_related", "sessions_created", "tcp_invalid",
           "non_syn_drops", "neigh_miss", "fib_miss", "icmp_errors_sent")
-SCREEN = ("tear-drop",)
+SCREEN = ("tear-drop", "ping-death")
 
 passes = 0
 fails = 0
@@ -397,6 +398,25 @@ def corpus(lab):
          frag6(m, tcp_seg(42027, 22), 6, [(0, 32, 1)]),
          {"shim.redirect": 2, "forwarded": 1, "sessions_created": 1, "screen.tear-drop": 1},
          arrive=1, v6=True, check=lambda got: (got[0][TCP].dport == 80, "only the one to port 80"))
+
+    # Ping of death for IPv6 (RFC 8200 4.5): a fragment that would make the reassembled
+    # Payload Length (extension headers before the fragment header included) exceed 65535 is
+    # dropped alone; the first fragment and one ending at exactly 65535 go on.
+    def death6(m):
+        echo = bytes(ICMPv6EchoRequest(id=78, seq=1, cksum=0) / (b"e" * 24))
+        frag = IPv6ExtHdrFragment
+        return [E / ip6(m) / frag(nh=58, offset=0, m=1, id=m) / Raw(echo),
+                E / ip6(m) / frag(nh=58, offset=65528 // 8, m=0, id=m) / Raw(b"p" * 16),
+                E / ip6(m) / IPv6ExtHdrHopByHop() / frag(nh=58, offset=65520 // 8, m=1, id=m) /
+                Raw(b"q" * 8),
+                E / ip6(m) / frag(nh=58, offset=65528 // 8, m=0, id=m) / Raw(b"r" * 7)]
+    case(lab, "v6 ping of death: fragments ending at 65536 (one behind hop-by-hop) dropped",
+         death6,
+         {"shim.redirect": 4, "forwarded": 2, "sessions_created": 1, "screen.ping-death": 2},
+         arrive=2, v6=True,
+         check=lambda got: ([(p[IPv6ExtHdrFragment].offset, len(p[IPv6ExtHdrFragment].payload))
+                             for p in got] == [(0, 32), (8191, 7)],
+                            "the first fragment, then the one ending at 65535"))
 
     def err6(m, quoted):
         return [E / ip6(m) / ICMPv6DestUnreach(code=4) / quoted]

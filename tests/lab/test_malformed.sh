@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Malformed packets (issue 9) through a running Moat on the userspace path
 # (tests/lab/configs/malformed.conf: trust -> untrust permits TCP 80, UDP 5000 and ping; the
-# trust zone screens overlapping IPv4 and IPv6 fragments). tests/lab/malformed.py, one scapy process
-# in the client namespace, sends the corpus: bad IHL, bad IP total lengths, truncated TCP
-# headers, bad TCP data offsets, bad and zero UDP lengths, TTL / hop limit 0, 1 and 2,
-# IPv4 and IPv6 fragments (permitted, first-fragment-only policy bypass attempts, later
-# fragments without or before their first, tiny first fragments, overlaps), IPv6
-# extension-header chains (long, too long, too deep, unknown next header, overruns) and
-# ICMP/ICMPv6 errors quoting live, absent and other hosts' flows. For each case: the exact
-# change of the shim, worker and screen counters, and how many of its frames tcpdump saw
-# at the server. Afterwards both daemons still run and ping / TCP still forward.
+# trust zone screens IPv4 and IPv6 fragments: overlaps, ping of death).
+# tests/lab/malformed.py, one scapy process in the client namespace, sends the corpus: bad
+# IHL, bad IP total lengths, truncated TCP headers, bad TCP data offsets, bad and zero UDP
+# lengths, TTL / hop limit 0, 1 and 2, IPv4 and IPv6 fragments (permitted,
+# first-fragment-only policy bypass attempts, later fragments without or before their first,
+# tiny first fragments, overlaps, IPv6 ping of death), IPv6 extension-header chains (long,
+# too long, too deep, unknown next header, overruns) and ICMP/ICMPv6 errors quoting live,
+# absent and other hosts' flows. For each case: the exact change of the shim, worker and
+# screen counters, and how many of its frames tcpdump saw at the server. Afterwards both
+# daemons still run and ping / TCP still forward.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init malformed

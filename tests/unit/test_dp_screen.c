@@ -2,8 +2,9 @@
 /*
  * test_dp_screen.c — screens (dataplane/screen.c): compiling Snapshot.screens and the zone
  * bindings (refusals), the per-packet checks (land, SYN+FIN, no flags, FIN without ACK,
- * tear-drop for IPv4 and IPv6, ping of death) each counted once per zone, the SYN / UDP / ICMP
- * rates per second with their window restarting, and the session limits summed over workers.
+ * tear-drop for IPv4 and IPv6, ping of death for IPv4, with options too, and IPv6) each
+ * counted once per zone, the SYN / UDP / ICMP rates per second with their window restarting,
+ * and the session limits summed over workers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -380,6 +381,93 @@ static void test_fragments6(void **state)
     scr_worker_destroy(w);
 }
 
+/* IPv4 ping of death with options: the datagram's length is the header (IHL words, up to 60
+ * bytes) plus the fragment's end, so the limit comes that much earlier. */
+static void test_ping_death4_options(void **state)
+{
+    (void)state;
+    struct scr_worker *w;
+    assert_int_equal(scr_worker_create(&w, 42), 0);
+    struct scr_profile p = {.id = 1, .flags = SCR_F_PING_DEATH};
+    struct frame f;
+    /* {IHL, offset / 8, the fragment's data bytes that end the datagram at exactly 65535} */
+    static const struct {
+        uint8_t ihl;
+        uint16_t off8;
+        uint16_t fit;
+    } c[] = {{5, 8189, 3}, {6, 8186, 23}, {15, 8184, 3}};
+    uint64_t dropped = 0;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        for (uint16_t extra = 0; extra < 2; extra++) {
+            frame4(&f, "10.0.0.1", "10.0.0.2", IPPROTO_ICMP, 0, 0);
+            frag4(&f, (uint16_t)(500 + i), c[i].off8, false, 0);
+            uint8_t *ip = f.b + 14;
+            const uint16_t tot = (uint16_t)(c[i].ihl * 4 + c[i].fit + extra);
+            ip[0] = (uint8_t)(0x40 | c[i].ihl);
+            ip[2] = (uint8_t)(tot >> 8);
+            ip[3] = (uint8_t)tot;
+            f.len = 14 + tot;
+            assert_int_equal(pkt(w, &p, &f, 1000), !extra); /* 65535 passes, 65536 not */
+            dropped += extra;
+            assert_int_equal(w->ctr[3][SCR_C_PING_DEATH], dropped);
+        }
+    }
+    scr_worker_destroy(w);
+}
+
+/* IPv6 ping of death (RFC 8200 4.5): a fragment that would make the reassembled Payload
+ * Length (extension headers before the fragment header, then the fragmentable part) exceed
+ * 65535 is dropped alone and counted as ping-death, whatever its next header. */
+static void test_ping_death6(void **state)
+{
+    (void)state;
+    struct scr_worker *w;
+    assert_int_equal(scr_worker_create(&w, 42), 0);
+    struct scr_profile p = {.id = 1, .flags = SCR_F_PING_DEATH};
+    struct frame f;
+    /* No, one and two destination options headers (0, 8, 16 bytes) before the fragment
+     * header: the fragment's offset moves down by that much for the same limit. */
+    uint64_t dropped = 0;
+    for (uint32_t ext = 0; ext <= 16; ext += 8) {
+        const uint16_t off8 = (uint16_t)(8191 - ext / 8); /* 65528 - ext */
+        const uint32_t id = 1000 + ext;
+        /* Ends at exactly 65535 (ext + 65528 - ext + 7): passes, as the last or not. */
+        frag6(&f, ext, id, off8, false, 7, IPPROTO_ICMPV6);
+        assert_true(pkt(w, &p, &f, 1000));
+        /* 65536: dropped, with M set or not, whatever the next header. */
+        frag6(&f, ext, id + 1, off8, false, 8, IPPROTO_ICMPV6);
+        assert_false(pkt(w, &p, &f, 1000));
+        frag6(&f, ext, id + 2, off8, true, 8, IPPROTO_ICMPV6);
+        assert_false(pkt(w, &p, &f, 1000));
+        frag6(&f, ext, id + 3, off8, false, 8, IPPROTO_UDP);
+        assert_false(pkt(w, &p, &f, 1000));
+        frag6(&f, ext, id + 4, off8, false, 8, IPPROTO_DSTOPTS);
+        assert_false(pkt(w, &p, &f, 1000));
+        dropped += 4;
+        assert_int_equal(w->ctr[3][SCR_C_PING_DEATH], dropped);
+        /* Dropped alone: the first fragment of that datagram still passes. */
+        frag6(&f, ext, id + 1, 0, true, 64, IPPROTO_ICMPV6);
+        assert_true(pkt(w, &p, &f, 1000));
+    }
+    /* Far beyond: the largest offset and a 160-byte fragment. */
+    frag6(&f, 0, 1100, 8191, false, 160, IPPROTO_ICMPV6);
+    assert_false(pkt(w, &p, &f, 1000));
+    assert_int_equal(w->ctr[3][SCR_C_PING_DEATH], ++dropped);
+    assert_int_equal(w->ctr[3][SCR_C_TEAR_DROP], 0);
+
+    /* With tear-drop too it counts as ping-death; without ping-death in the screen it passes. */
+    struct scr_profile both = {.id = 2, .flags = SCR_F_PING_DEATH | SCR_F_TEAR_DROP};
+    frag6(&f, 8, 1200, 8190, true, 8, IPPROTO_ICMPV6);
+    assert_false(pkt(w, &both, &f, 1000));
+    assert_int_equal(w->ctr[3][SCR_C_PING_DEATH], ++dropped);
+    assert_int_equal(w->ctr[3][SCR_C_TEAR_DROP], 0);
+    struct scr_profile tear = {.id = 3, .flags = SCR_F_TEAR_DROP};
+    frag6(&f, 8, 1300, 8190, true, 8, IPPROTO_ICMPV6);
+    assert_true(pkt(w, &tear, &f, 1000));
+    assert_int_equal(w->ctr[3][SCR_C_PING_DEATH], dropped);
+    scr_worker_destroy(w);
+}
+
 static struct flow_tuple key4(const char *src, const char *dst, uint16_t zone)
 {
     struct flow_tuple k;
@@ -426,9 +514,14 @@ static void test_session_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compile),        cmocka_unit_test(test_tcp_flags_and_land),
-        cmocka_unit_test(test_syn_flood),      cmocka_unit_test(test_udp_icmp_flood),
-        cmocka_unit_test(test_fragments),      cmocka_unit_test(test_fragments6),
+        cmocka_unit_test(test_compile),
+        cmocka_unit_test(test_tcp_flags_and_land),
+        cmocka_unit_test(test_syn_flood),
+        cmocka_unit_test(test_udp_icmp_flood),
+        cmocka_unit_test(test_fragments),
+        cmocka_unit_test(test_fragments6),
+        cmocka_unit_test(test_ping_death4_options),
+        cmocka_unit_test(test_ping_death6),
         cmocka_unit_test(test_session_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -291,9 +291,10 @@ static bool handover_start(struct controld *c)
     c->handover.round = 0;
     c->handover.started_ms = ctl_now_ms();
     /* Test hook (tests/lab/test_legacy.sh): a helper slow to apply its snapshot, so that flows
-     * start in the kernel path between the snapshot and arming. */
+     * start in the kernel path between the snapshot and arming. Only when the helper comes
+     * back to sessions (not at the first start). */
     const char *hold = getenv("MOAT_TEST_HOLD_ARM_MS");
-    unsigned long hold_ms = hold ? strtoul(hold, NULL, 10) : 0;
+    unsigned long hold_ms = hold && c->handover_cut.n ? strtoul(hold, NULL, 10) : 0;
     if (hold_ms) {
         c->handover.holding = true;
         log_warn("handover: arming held %lu ms (test hook MOAT_TEST_HOLD_ARM_MS)", hold_ms);

@@ -23,7 +23,8 @@
  *  - Fallback: when forwarding is disarmed after having been armed (the helper died),
  *    legacy_on_disarm() seeds the session map from the mirror (both tuples, so NAT
  *    continues); when the helper is armed again, legacy_on_arm() empties the map (the helper
- *    got the mirror, with the kernel path's sessions, in its snapshot).
+ *    got the mirror, with the kernel path's sessions, in its snapshot, and those created since
+ *    in a handover before arming: legacy_session_records(), handover.h).
  */
 #ifndef MOAT_LEGACY_H
 #define MOAT_LEGACY_H

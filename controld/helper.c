@@ -306,6 +306,9 @@ static void handle_hello(struct helper_link *h, const Moat__Hello *hello)
     mirror_reset_seq(&h->c->mirror);
     h->c->generation++;
     push_snapshot(h, true);
+    /* The sessions the helper now has; the kernel path's later ones are handed over before
+     * arming (lifecycle.c). */
+    lifecycle_handover_cut(h->c);
 }
 
 static void handle_applied(struct helper_link *h, const Moat__SnapshotApplied *a)
@@ -473,7 +476,10 @@ static void dispatch(struct helper_link *h, Moat__Envelope *env)
         show_policy_counters_reply(h->c, env->policy_counters_reply);
         break;
     case MOAT__ENVELOPE__MSG_SESSION_INSTALL_REPLY:
-        ha_session_install_reply(h->c, env->session_install_reply);
+        if (env->session_install_reply->request_id & HANDOVER_REQ_TAG)
+            lifecycle_handover_reply(h->c, env->session_install_reply);
+        else
+            ha_session_install_reply(h->c, env->session_install_reply);
         break;
     case MOAT__ENVELOPE__MSG_TRACE_EVENTS:
         trace_helper_events(h->c, env->trace_events);

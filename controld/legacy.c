@@ -1554,6 +1554,43 @@ void legacy_on_arm(struct legacy *lg)
                  n);
 }
 
+/* Every live kernel-path session (forward entry) as the helper installs it, for the handover
+ * at arming (handover.h). The ring buffer is consumed first, so the mirror knows them too. */
+int legacy_session_records(struct legacy *lg, struct syncrec **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!lg)
+        return 0;
+    ring_buffer__consume(lg->rb);
+    unsigned nk;
+    struct moat_lg_key *keys = all_keys(lg, &nk);
+    if (!keys)
+        return -ENOMEM;
+    struct syncrec *recs = calloc(nk / 2 + 1, sizeof(*recs));
+    if (!recs) {
+        free(keys);
+        return -ENOMEM;
+    }
+    size_t k = 0;
+    for (unsigned i = 0; i < nk && k < nk / 2 + 1; i++) {
+        struct moat_lg_sess fv, rv;
+        if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &fv) < 0 || fv.dir != 0 ||
+            fv.state == MOAT_LG_CLOSED)
+            continue;
+        bool has_rev = bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0;
+        struct rec_buf b;
+        record_of(lg, &keys[i], &fv, has_rev ? &rv : NULL, MOAT__DELTA_KIND__DELTA_CREATE,
+                  MOAT__CLOSE_REASON__CLOSE_NONE, &b);
+        if (syncrec_from_record(&b.rec, &recs[k]))
+            k++;
+    }
+    free(keys);
+    *out = recs;
+    *n = k;
+    return 0;
+}
+
 /* ---- load ---- */
 
 static int find_fd(struct legacy *lg, const char *name, char *err, size_t errlen)

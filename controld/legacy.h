@@ -26,7 +26,8 @@
  *  - Fallback: when forwarding is disarmed after having been armed (the helper died),
  *    legacy_on_disarm() seeds the session map from the mirror (both tuples, so NAT
  *    continues); when the helper is armed again, legacy_on_arm() empties the map (the helper
- *    got the mirror, with the kernel path's sessions, in its snapshot).
+ *    got the mirror, with the kernel path's sessions, in its snapshot, and those created since
+ *    in a handover before arming: legacy_session_records(), handover.h).
  */
 #ifndef MOAT_LEGACY_H
 #define MOAT_LEGACY_H
@@ -38,6 +39,7 @@
 #include "legacy_maps.h"
 #include "moat.pb-c.h"
 #include "strbuf.h"
+#include "syncrec.h"
 
 struct controld;
 struct ctl_neigh;
@@ -154,6 +156,9 @@ void legacy_neigh(struct legacy *lg, const struct ctl_neigh *n, bool removed);
 void legacy_on_disarm(struct legacy *lg);
 /* Forwarding was armed: the helper holds the sessions now; empty the session map. */
 void legacy_on_arm(struct legacy *lg);
+/* Every live kernel-path session as a struct syncrec (malloc'd, caller frees; none without
+ * the legacy path). 0 or -ENOMEM. */
+int legacy_session_records(struct legacy *lg, struct syncrec **out, size_t *n);
 /* `show dataplane statistics`: the legacy path's counters (text section, or a JSON member
  * ,"legacy":{...} to append inside the top-level object). */
 void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o);

@@ -78,13 +78,16 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
             "\"heartbeats_rx\":%llu,\"heartbeat_timeouts\":%llu,"
             "\"snapshots_pushed\":%llu,\"neighbor_updates_sent\":%llu,"
             "\"resolve_requests\":%llu,\"malformed_frames\":%llu,"
-            "\"session_log_lines\":%llu},\"sessions\":%u,\"commit\":",
+            "\"session_log_lines\":%llu,\"handover_sessions\":%llu,\"handover_late\":%llu,"
+            "\"handover_rounds\":%llu,\"handover_failed\":%llu},\"sessions\":%u,\"commit\":",
             (unsigned long long)c->helper_connects, (unsigned long long)c->helper_disconnects,
             (unsigned long long)c->helper_spawns, (unsigned long long)c->arms,
             (unsigned long long)c->disarms, (unsigned long long)c->heartbeats_rx,
             (unsigned long long)c->heartbeat_timeouts, (unsigned long long)c->snapshots_pushed,
             (unsigned long long)c->neigh_updates_sent, (unsigned long long)c->resolve_requests,
             (unsigned long long)c->malformed_frames, (unsigned long long)c->session_log_lines,
+            (unsigned long long)c->handover_sessions, (unsigned long long)c->handover_late,
+            (unsigned long long)c->handover_rounds, (unsigned long long)c->handover_failed,
             c->mirror.count);
         commit_status_line(c, o, true);
         strbuf_printf(o, "}\n");
@@ -118,6 +121,11 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
     strbuf_printf(o, "arms: %llu, disarms: %llu, heartbeat timeouts: %llu\n",
                   (unsigned long long)c->arms, (unsigned long long)c->disarms,
                   (unsigned long long)c->heartbeat_timeouts);
+    strbuf_printf(o,
+                  "kernel-path sessions handed over at arming: %llu before arming, %llu late "
+                  "(in %llu rounds), %llu failed\n",
+                  (unsigned long long)c->handover_sessions, (unsigned long long)c->handover_late,
+                  (unsigned long long)c->handover_rounds, (unsigned long long)c->handover_failed);
     {
         char ks[768];
         cap_kernel_summary(&c->cap, ks, sizeof(ks));

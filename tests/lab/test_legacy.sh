@@ -9,7 +9,10 @@
 #     going while the helper is SIGKILLed and restarted: iperf3 ends without error, the server
 #     sees one translated source port for the UDP flow, the shim's tail_call counter and the
 #     legacy path's counters show the path change, and the helper is armed again. A UDP flow
-#     born while the helper is dead keeps its translated port when the helper is back.
+#     born while the helper is dead keeps its translated port when the helper is back. A TCP
+#     flow and a NATed UDP flow born after the restarted helper got its snapshot but before
+#     controld armed (held 2 s by the test hook MOAT_TEST_HOLD_ARM_MS, a slow helper) are
+#     handed to the helper at arming: they keep going, the UDP one with its translated port.
 #  Part 2 also runs xdp_main_prog with BPF_PROG_TEST_RUN on crafted frames
 #  (tests/lab/legacy/prog_run.py): verdicts, rewritten fields and checksums.
 set -uo pipefail
@@ -44,6 +47,48 @@ while True:
     d, a = s.recvfrom(2048)
     log.write("%s:%d %.3f\n" % (a[0], a[1], time.time())); log.flush()
     s.sendto(d, a)
+PYEOF
+# tcp_echo.py PORT LOG: echoes every connection, logs each peer (address:port).
+cat >"$RUN/tcp_echo.py" <<'PYEOF'
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(8)
+log = open(sys.argv[2], "a")
+def serve(c, a):
+    log.write("%s:%d\n" % a); log.flush()
+    while True:
+        d = c.recv(4096)
+        if not d:
+            break
+        c.sendall(d)
+while True:
+    c, a = s.accept()
+    threading.Thread(target=serve, args=(c, a), daemon=True).start()
+PYEOF
+# tcp_flow.py DST PORT SECONDS SPORT STOPFILE: one connection, 32 bytes every 20 ms; prints
+# messages sent, messages answered, and ok or the error that ended it.
+cat >"$RUN/tcp_flow.py" <<'PYEOF'
+import os, socket, sys, time
+s = socket.socket(); s.bind(("10.77.1.2", int(sys.argv[4]))); s.settimeout(3)
+s.connect((sys.argv[1], int(sys.argv[2]))); s.settimeout(0.02)
+sent = got = 0; err = "ok"; end = time.time() + float(sys.argv[3])
+while time.time() < end and not os.path.exists(sys.argv[5]):
+    t = time.time()
+    try:
+        s.sendall(b"y" * 32); sent += 1
+        while True:
+            d = s.recv(4096)
+            if not d:
+                err = "closed"; break
+            got += len(d)
+    except socket.timeout:
+        pass
+    except OSError as e:
+        err = type(e).__name__
+    if err != "ok":
+        break
+    time.sleep(max(0, 0.02 - (time.time() - t)))
+print(sent, got // 32, err)
 PYEOF
 # udp_flow.py DST PORT SECONDS [SPORT [STOPFILE]]: one socket, a datagram every 20 ms, for
 # SECONDS or until STOPFILE exists; prints sent and answered.
@@ -88,6 +133,8 @@ PYEOF
 ip netns exec "$NS_SRV" $PY "$RUN/udp_echo.py" 9000 "$RUN/seen.log" &
 LAB_PIDS+=($!)
 ip netns exec "$NS_SRV" iperf3 -s -D -p 5201 --logfile "$RUN/iperf-srv.log"
+ip netns exec "$NS_SRV" $PY "$RUN/tcp_echo.py" 9001 "$RUN/tcp-seen.log" &
+LAB_PIDS+=($!)
 ip netns exec "$NS_CLI" bash -c "while true; do echo web-ok | nc -l -p 8080 -q 1; done >/dev/null 2>&1" &
 LAB_PIDS+=($!)
 ip netns exec "$NS_CLI" bash -c "while true; do nc -l -p 9999 -q 1 </dev/null; done >/dev/null 2>&1" &
@@ -183,7 +230,7 @@ stop_controld
 lab_log "3. userspace: the helper is SIGKILLed under a TCP stream and NATed UDP flows"
 : >"$RUN/seen.log"
 log0=$(wc -l <"$RUN/controld.log")
-moat_start "$LAB_TOP/tests/lab/configs/nat-standalone.conf" || exit 1
+MOAT_TEST_HOLD_ARM_MS=2000 moat_start "$LAB_TOP/tests/lab/configs/nat-standalone.conf" || exit 1
 helper_start
 check "armed (userspace)" wait_for 15 armed is_armed
 check "a restart over this version's pins replaces none" bash -c "! tail -n +$((log0 + 1)) $RUN/controld.log | grep 'layout of another Moat version'"
@@ -205,25 +252,42 @@ check "the flow started meanwhile is a kernel-path session" bash -c "$MOAT_BUILD
 lab_log "restarting the helper"
 restart_at=$SECONDS
 helper_start
+# Between the helper's snapshot and arming (held 2 s): a new TCP flow and a new NATed UDP flow.
+check "the restarted helper got its snapshot; arming held" wait_for 15 held grep -q "arming held" "$RUN/controld.log"
+ip netns exec "$NS_CLI" $PY "$RUN/tcp_flow.py" 10.77.2.2 9001 40 40407 "$RUN/stop" >"$RUN/tcp-c.out" 2>&1 &
+TCPC=$!
+ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 40 40406 "$RUN/stop" >"$RUN/udp-c.out" 2>&1 &
+UDPC=$!
 check "re-armed with the restarted helper" wait_for 15 armed is_armed
 armed_at=$(date +%s.%N)
 arm_secs=$((SECONDS - restart_at))
-sleep 3 # both UDP flows go on through the helper, then stop
+sleep 3 # the UDP flows and the new TCP flow go on through the helper, then stop
 touch "$RUN/stop"
 wait "$IPERF"
 rc=$?
 grep -E "^\[ *[0-9]+\] +[0-9.]+-" "$RUN/iperf-kill.log" | sed 's/^/    /'
 check "iperf3 through the helper's death ended without error" [ "$rc" -eq 0 ]
 check "no connection reset" bash -c "! grep -qi 'reset\|error' $RUN/iperf-kill.log"
-wait "$UDPA" "$UDPB"
+wait "$UDPA" "$UDPB" "$UDPC" "$TCPC"
 resa=$(cat "$RUN/udp-a.out")
 resb=$(cat "$RUN/udp-b.out")
+resc=$(cat "$RUN/udp-c.out")
+read -r tsent tgot terr <"$RUN/tcp-c.out"
 echo "    UDP flow A (across the kill): sent/answered $resa; flow B (born in the kernel path): $resb"
+echo "    born between the helper's snapshot and arming: UDP flow C sent/answered $resc; TCP flow sent/answered/end: $tsent $tgot $terr"
 check "flow A kept being answered (>= 80%)" [ "${resa#* }" -ge $(( ${resa% *} * 8 / 10 )) ]
 check "flow B kept being answered after the helper came back (>= 70%)" [ "${resb#* }" -ge $(( ${resb% *} * 7 / 10 )) ]
+check "flow C (born before arming) kept being answered once armed (>= 70%)" [ "${resc#* }" -ge $(( ${resc% *} * 7 / 10 )) ]
+check "the TCP flow born before arming ended without error" [ "$terr" = ok ]
+check "the TCP flow born before arming kept being answered once armed (>= 70%)" [ "${tgot:-0}" -ge $(( ${tsent:-1} * 7 / 10 )) ]
+check "the TCP flow was one connection through source NAT" bash -c "[ \"\$(sort -u $RUN/tcp-seen.log)\" != '' ] && [ \$(sort -u $RUN/tcp-seen.log | wc -l) -eq 1 ] && grep -q '^10.77.2.1:' $RUN/tcp-seen.log"
+ho=$(moatctl --json show system status | $PY -c 'import json,sys; c=json.load(sys.stdin)["counters"]; print(c["handover_sessions"], c["handover_late"], c["handover_failed"])')
+echo "    handed over at arming (before, late, failed): $ho"
+grep -E "handover:|forwarding armed" "$RUN/controld.log" | tail -4 | sed 's/^/    | /'
+check "the handover counter shows the two flows handed over before arming" [ "${ho%% *}" -ge 2 ]
 ports=$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 echo "    server saw source ports: $ports"
-check "the server saw one translated port per flow (2 in all)" [ "$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | wc -l)" -eq 2 ]
+check "the server saw one translated port per flow (3 in all)" [ "$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | wc -l)" -eq 3 ]
 before=$(awk -v t="$armed_at" '$2 <= t { split($1, a, ":"); print a[2] }' "$RUN/seen.log" | sort -u | tr '\n' ' ')
 after=$(awk -v t="$armed_at" '$2 > t + 0.5 { split($1, a, ":"); print a[2] }' "$RUN/seen.log" | sort -u | tr '\n' ' ')
 echo "    ports before the helper was back: $before; after: $after"

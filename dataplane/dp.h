@@ -105,7 +105,7 @@ struct dp {
     uint32_t nworkers; /* workers allocated (set.workers while set up) */
     int xskmap_fd;
     uint64_t bind_seq; /* sockets bound since the helper started (dp_sock.bind_gen) */
-    int ctl_evfd; /* workers poke it after queueing resolve requests */
+    int ctl_evfd;      /* workers poke it after queueing resolve requests */
     struct moat_dp_stats *stats;
     /* Called by long control-thread operations now and then (heartbeats). */
     void (*progress)(void *arg);

@@ -244,10 +244,8 @@ static void test_cluster_vip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_standalone),
-        cmocka_unit_test(test_kinds),
-        cmocka_unit_test(test_hairpin),
-        cmocka_unit_test(test_too_many),
+        cmocka_unit_test(test_standalone),  cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_hairpin),     cmocka_unit_test(test_too_many),
         cmocka_unit_test(test_cluster_vip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -426,15 +426,19 @@ struct moat_lg_frag {
  * ICMP errors the path sends itself (XDP_TX back out of the interface the packet came in on,
  * as the helper's icmp_error_build): destination unreachable, administratively prohibited, for
  * a policy reject of anything but TCP; time exceeded for a packet that arrives with TTL / hop
- * limit 1 (before any session). From the ingress interface's address (moat_lg_ifs.v4,
- * moat_lg_if6; a reject without one: from the rejected packet's destination), quoting the
- * packet up to 576 (IPv4) / 1280 (IPv6) bytes in all. moat_lg_errrate: BPF_MAP_TYPE_PERCPU_ARRAY,
- * one entry: at most MOAT_LG_ERR_RATE errors (rejects included) per second per CPU, as the
- * helper's DP_REJECT_RATE per worker.
+ * limit 1 (before any session); fragmentation needed (IPv4 with DF) / packet too big (IPv6)
+ * with the egress MTU for a packet larger than the egress interface's MTU (bpf_check_mtu on
+ * the device, before NAT: the quote is the sender's packet; IPv4 without DF: dropped).
+ * From the ingress interface's address (moat_lg_ifs.v4, moat_lg_if6; a reject without one:
+ * from the rejected packet's destination), quoting the packet up to 576 (IPv4) / 1280 (IPv6)
+ * bytes in all. moat_lg_errrate: BPF_MAP_TYPE_PERCPU_ARRAY, one entry: at most
+ * MOAT_LG_ERR_RATE errors (rejects included) per second per CPU, as the helper's
+ * DP_REJECT_RATE per worker.
  */
 #define MOAT_LG_ERR_RATE 1000
 #define MOAT_LG_ERR_PROHIBITED 1
 #define MOAT_LG_ERR_TIME_EXCEEDED 2
+#define MOAT_LG_ERR_TOO_BIG 3
 #define MOAT_LG_V4_QUOTE_MAX (576 - 20 - 8)
 #define MOAT_LG_V6_QUOTE_MAX (1280 - 40 - 8)
 struct moat_lg_errrate {
@@ -478,8 +482,9 @@ struct moat_lg_errrate {
     X(reject_sent)          /* a TCP reset or ICMP unreachable sent back (XDP_TX) */               \
     X(session_table_full)   /* (d) new flow dropped: max-sessions reached */                       \
     X(screen_drop)          /* (d) dropped by the ingress zone's screen (moat_lg_scrctr) */        \
-    X(icmp_errors_sent)     /* time exceeded sent back (XDP_TX) */                                 \
-    X(icmp_rate_limited)    /* an ICMP error or reject not sent: over MOAT_LG_ERR_RATE */
+    X(icmp_errors_sent)     /* time exceeded, frag. needed, packet too big sent back (XDP_TX) */   \
+    X(icmp_rate_limited)    /* an ICMP error or reject not sent: over MOAT_LG_ERR_RATE */          \
+    X(mtu_drops)            /* (d) larger than the egress MTU (answered with DF / IPv6) */
 
 struct moat_lg_stats {
 #define MOAT_LG_X(f) __u64 f;

@@ -17,8 +17,10 @@
  *                   NAT (port allocation), both session entries, create event, forward.
  *                   Never on an interface still armed (armed_miss): new flows there are the
  *                   helper's, and controld seeds this path before it disarms.
- *   xdp_main_icmp   an ICMP error about the packet (time exceeded, or destination unreachable
- *                   administratively prohibited for a policy reject of anything but TCP), from
+ *   xdp_main_icmp   an ICMP error about the packet (time exceeded, destination unreachable
+ *                   administratively prohibited for a policy reject of anything but TCP, or
+ *                   fragmentation needed / packet too big for a packet larger than the egress
+ *                   MTU: checked in forward() before any rewrite, mtu_drops), from
  *                   the ingress interface's address, back out of that interface (XDP_TX);
  *                   rate-limited per CPU with the TCP resets.
  *
@@ -281,6 +283,7 @@ struct pk {
     __u8 q_proto;
     __u8 ttl;      /* TTL / hop limit as it arrived */
     __u8 frag;     /* an IPv4 fragment (not forwarded here: only screened) */
+    __u8 df;       /* IPv4: don't fragment set (a packet too big is answered, else dropped) */
     __u16 frag_id; /* its identification, network order */
     __u32 frag_lo; /* its payload's bytes [frag_lo, frag_hi) of the datagram */
     __u32 frag_hi;
@@ -298,7 +301,7 @@ struct scratch {
     struct moat_lg_key rk; /* the reply direction's key: xk reversed */
     struct moat_lg_sess v;
     __u32 err_kind; /* for xdp_main_icmp: MOAT_LG_ERR_* */
-    __u32 pad;
+    __u32 err_mtu;  /* MOAT_LG_ERR_TOO_BIG: the egress interface's MTU */
     /* xdp_main_icmp: the quoted datagram, zero-padded to whole 32-bit words. */
     __u8 quote[MOAT_LG_V6_QUOTE_MAX + 4];
 };
@@ -477,6 +480,7 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
         p->proto = iph->protocol;
         p->l3_len = tot;
         p->ttl = iph->ttl;
+        p->df = !!(iph->frag_off & bpf_htons(0x4000));
         __builtin_memcpy(p->k.src, &iph->saddr, 4);
         __builtin_memcpy(p->k.dst, &iph->daddr, 4);
         if (iph->frag_off & bpf_htons(0x3fff)) {
@@ -567,6 +571,36 @@ static __always_inline int to_kernel(void)
     return XDP_PASS;
 }
 
+/* ---- ICMP errors sent by this path (xdp_main_icmp) ---- */
+
+/* A token of the per-CPU budget of errors and rejects (MOAT_LG_ERR_RATE a second). */
+static __always_inline int err_token(void)
+{
+    __u32 zero = 0;
+    struct moat_lg_errrate *r = bpf_map_lookup_elem(&moat_lg_errrate, &zero);
+    __u64 sec = bpf_ktime_get_ns() / 1000000000ull;
+
+    if (!r)
+        return 0;
+    if (r->sec != sec) {
+        r->sec = sec;
+        r->tokens = MOAT_LG_ERR_RATE;
+    }
+    if (!r->tokens)
+        return 0;
+    r->tokens--;
+    return 1;
+}
+
+/* Hands the packet of the scratch to xdp_main_icmp, which answers it with an error of kind
+ * (MOAT_LG_ERR_*); dropped if that stage is missing. */
+static __always_inline int send_error(struct xdp_md *ctx, struct scratch *w, __u32 kind)
+{
+    w->err_kind = kind;
+    bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_ICMP);
+    return XDP_DROP;
+}
+
 /*
  * Routes and forwards a packet that must leave with the tuple `out` (addresses, ports as
  * they will be on the wire) — NAT rewrite when nat, TTL, MACs — or drops/passes it.
@@ -581,7 +615,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pk *p,
     struct moat_lg_neigh *nb;
     void *data, *data_end;
     struct ethhdr *eth;
-    __u32 ifindex;
+    __u32 ifindex, mtu;
 
     rkey.prefixlen = 32 + (p->family == 6 ? 128 : 32);
     rkey.family = bpf_htonl(p->family);
@@ -596,6 +630,19 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pk *p,
     if (!oif) {
         st->fib_miss++;
         return XDP_DROP;
+    }
+    /* The egress interface's MTU (the device's own, as controld configured it), before any
+     * rewrite: an error about the packet quotes it as its sender sent it. */
+    mtu = p->l3_len;
+    if (bpf_check_mtu(ctx, ifindex, &mtu, 0, 0) == BPF_MTU_CHK_RET_FRAG_NEEDED) {
+        __u32 zero = 0;
+        struct scratch *w = bpf_map_lookup_elem(&moat_lg_scratch, &zero);
+
+        st->mtu_drops++;
+        if (!w || (p->family == 4 && !p->df))
+            return XDP_DROP;
+        w->err_mtu = mtu;
+        return send_error(ctx, w, MOAT_LG_ERR_TOO_BIG);
     }
     nkey.ifindex = ifindex;
     nkey.family = p->family;
@@ -1162,36 +1209,6 @@ static __always_inline int screen_limit(const struct pk *p, const struct moat_lg
         ctr->c[c & 15]++;
     st->screen_drop++;
     return 1;
-}
-
-/* ---- ICMP errors sent by this path (xdp_main_icmp) ---- */
-
-/* A token of the per-CPU budget of errors and rejects (MOAT_LG_ERR_RATE a second). */
-static __always_inline int err_token(void)
-{
-    __u32 zero = 0;
-    struct moat_lg_errrate *r = bpf_map_lookup_elem(&moat_lg_errrate, &zero);
-    __u64 sec = bpf_ktime_get_ns() / 1000000000ull;
-
-    if (!r)
-        return 0;
-    if (r->sec != sec) {
-        r->sec = sec;
-        r->tokens = MOAT_LG_ERR_RATE;
-    }
-    if (!r->tokens)
-        return 0;
-    r->tokens--;
-    return 1;
-}
-
-/* Hands the packet of the scratch to xdp_main_icmp, which answers it with an error of kind
- * (MOAT_LG_ERR_*); dropped if that stage is missing. */
-static __always_inline int send_error(struct xdp_md *ctx, struct scratch *w, __u32 kind)
-{
-    w->err_kind = kind;
-    bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_ICMP);
-    return XDP_DROP;
 }
 
 /* ---- xdp_main_prog ---- */
@@ -1944,7 +1961,8 @@ static __always_inline __s64 quote_csum(__u8 *q, __u64 len, __s64 sum)
 
 /*
  * The packet of the scratch (as it arrived) becomes an ICMP error quoting it (w->err_kind:
- * destination unreachable administratively prohibited, or time exceeded) from the ingress
+ * destination unreachable administratively prohibited, time exceeded, or fragmentation
+ * needed / packet too big with the egress MTU w->err_mtu) from the ingress
  * interface's address, sent back out of that interface (XDP_TX), as the helper's
  * icmp_error_build: the IP datagram stays where it is and the new headers go in front of it
  * (bpf_xdp_adjust_head), the tail is cut to the quote. Counted in reject_sent /
@@ -2047,8 +2065,16 @@ int xdp_main_icmp(struct xdp_md *ctx)
         sum = bpf_csum_diff(0, 0, (__be32 *)iph, sizeof(*iph), 0);
         iph->check = (__u16)~csum_fold((__u32)sum);
         __builtin_memset(ic, 0, 8);
-        ic[0] = kind == MOAT_LG_ERR_PROHIBITED ? 3 : 11;
-        ic[1] = kind == MOAT_LG_ERR_PROHIBITED ? 13 : 0;
+        if (kind == MOAT_LG_ERR_TOO_BIG) {
+            __u16 mtu = bpf_htons((__u16)w->err_mtu);
+
+            ic[0] = 3; /* destination unreachable, fragmentation needed (RFC 1191) */
+            ic[1] = 4;
+            __builtin_memcpy(ic + 6, &mtu, 2);
+        } else {
+            ic[0] = kind == MOAT_LG_ERR_PROHIBITED ? 3 : 11;
+            ic[1] = kind == MOAT_LG_ERR_PROHIBITED ? 13 : 0;
+        }
         sum = bpf_csum_diff(0, 0, (__be32 *)ic, 8, 0);
     } else {
         struct ipv6hdr *ip6 = data + sizeof(*eth);
@@ -2068,8 +2094,15 @@ int xdp_main_icmp(struct xdp_md *ctx)
         __builtin_memcpy(&ip6->saddr, src, 16);
         __builtin_memcpy(&ip6->daddr, dst, 16);
         __builtin_memset(ic, 0, 8);
-        ic[0] = kind == MOAT_LG_ERR_PROHIBITED ? ICMPV6_DEST_UNREACH : ICMPV6_TIME_EXCEED;
-        ic[1] = kind == MOAT_LG_ERR_PROHIBITED ? ICMPV6_ADM_PROHIBITED : 0;
+        if (kind == MOAT_LG_ERR_TOO_BIG) {
+            __be32 mtu = bpf_htonl(w->err_mtu);
+
+            ic[0] = ICMPV6_PKT_TOOBIG;
+            __builtin_memcpy(ic + 4, &mtu, 4);
+        } else {
+            ic[0] = kind == MOAT_LG_ERR_PROHIBITED ? ICMPV6_DEST_UNREACH : ICMPV6_TIME_EXCEED;
+            ic[1] = kind == MOAT_LG_ERR_PROHIBITED ? ICMPV6_ADM_PROHIBITED : 0;
+        }
         __builtin_memcpy(ph.src, src, 16);
         __builtin_memcpy(ph.dst, dst, 16);
         ph.len = bpf_htonl(8 + quote);

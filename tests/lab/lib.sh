@@ -212,7 +212,7 @@ import json, sys
 d = json.load(sys.stdin)
 kind, name, ifname, legacy = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "legacy"
 LG = {"non_syn_drops": "non_syn_drop", "nat_alloc_failures": "nat_alloc_fail",
-      "sessions_closed_aged": "aged_out"}
+      "sessions_closed_aged": "aged_out", "ttl_expired": "ttl_exceeded"}
 if kind == "worker":
     v = sum(w.get(name, 0) for w in d["workers"])
     if legacy:

@@ -9,6 +9,8 @@
 #     upload from a client whose server advertises a 1460 MSS (route advmss) completes through
 #     SNAT instead of black-holing: the error quotes the client's own (untranslated) packet.
 #  4. Without DF, a too-big IPv4 packet is dropped and counted (mtu_drops), nothing sent.
+# With MOAT_FORCE_MODE=legacy (lib.sh) the same checks run against the in-kernel path
+# xdp_main_prog (its counters are added to the workers' by `counter worker`).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init icmperr
@@ -21,8 +23,14 @@ grep -q 'mtu 1400;' "$RUN/moat.conf" || { echo "could not add mtu to the config"
 # full-size segments.
 ip -n "$NS_SRV" link set s0 mtu 1400
 ip -n "$NS_SRV" route replace 10.77.2.1/32 dev s0 advmss 1460
+if legacy_forced; then
+	# The kernel path sends its errors back with XDP_TX into fw0: veth delivers them to c0
+	# only if c0 runs XDP too (shared/LAB.md pitfall 3), as in test_legacy_suite.sh.
+	clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$LAB_TOP/tests/bench/xdp_pass.bpf.c" -o "$RUN/xdp_pass.o"
+	ip -n "$NS_CLI" link set dev c0 xdpdrv obj "$RUN/xdp_pass.o" sec xdp
+fi
 moat_start_spawned "$RUN/moat.conf" || exit 1
-check "forwarding armed" wait_for 15 armed is_armed
+check "forwarding ready (armed; legacy forced: the config in the kernel path)" wait_for 15 ready is_ready
 ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 >/dev/null 2>&1
 ip netns exec "$NS_CLI" ping -6 -c 1 -W 1 fd00:77:2::2 >/dev/null 2>&1
 sleep 0.3

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Issue 6: "the same firewall/NAT suite passes with `mode legacy` forced". Runs
-# test_firewall.sh, test_nat.sh, test_nat_pool.sh and test_session_limit.sh (max-sessions,
-# session_table_full, early aging) with MOAT_FORCE_MODE=legacy (lib.sh writes `mode legacy`
-# into every config controld starts with or commits; is_ready then waits for mode legacy, no
-# interface armed and the config compiled into xdp_main_prog; with ip_forward=0 in the
-# firewall namespace every forwarded packet crossed the kernel path). Then what only the kernel
+# test_firewall.sh, test_nat.sh, test_nat_pool.sh, test_session_limit.sh (max-sessions,
+# session_table_full, early aging) and test_icmp_errors.sh (time exceeded, fragmentation
+# needed / packet too big with the egress MTU, PMTU discovery of a TCP upload through SNAT)
+# with MOAT_FORCE_MODE=legacy (lib.sh writes `mode legacy` into every config controld starts
+# with or commits; is_ready then waits for mode legacy, no interface armed and the config
+# compiled into xdp_main_prog; with ip_forward=0 in the firewall namespace every forwarded
+# packet crossed the kernel path). Then what only the kernel
 # path shows: a screen on untrust drops and counts land, SYN+FIN, no-flag, FIN-without-ACK,
 # ping-of-death and tear-drop packets and ICMP / UDP floods; a commit that removes the
 # permitting policy closes a live kernel-path session (reason policy) and its packets stop,
@@ -18,7 +20,7 @@ export MOAT_FORCE_MODE=legacy
 . "$HERE/lib.sh"
 lab_init legacy_suite
 
-for t in test_firewall test_nat test_nat_pool test_session_limit; do
+for t in test_firewall test_nat test_nat_pool test_session_limit test_icmp_errors; do
 	t0=$SECONDS
 	bash "$HERE/$t.sh" >"$RUN/$t.out" 2>&1
 	rc=$?

@@ -132,6 +132,66 @@ f = eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / UDP(sport=5601, dport=9
 v, out = run(f)
 check(icmp_error_ok(v, out, f, True, 1, 1, "fd00:77:1::1"), "IPv6 UDP reject -> ICMPv6 unreachable (admin prohibited) from fd00:77:1::1 (%s)" % v)
 
+# 5c. Larger than fw1's MTU (checked before NAT): IPv4 with DF -> fragmentation needed with
+#     the MTU, IPv6 -> packet too big, from fw0's address, quoting the sender's own packet
+#     (untranslated) up to 576 / 1280 bytes; IPv4 without DF -> dropped. The largest packet
+#     that fits is forwarded.
+mtu = int(open("/sys/class/net/fw1/mtu").read())
+
+
+def too_big_ok(v, out, frame, v6):
+    """out is fragmentation needed (IPv4) / packet too big (IPv6) with fw1's MTU from fw0's
+    address to the sender of frame (XDP_TX), quoting frame's datagram as it arrived up to the
+    576 / 1280-byte limit; every field and checksum checked."""
+    if v != "tx":
+        return False
+    o = Ether(out)
+    ip, hdr, limit = (IPv6, 62, 1280) if v6 else (IP, 42, 576)
+    q = raw(frame[ip])[:limit - hdr + 14]
+    if len(out) != 14 + limit or o.dst != frame.src or o.src != fw0_mac or o.type != (0x86dd if v6 else 0x800):
+        return False
+    if raw(o)[hdr:] != q:
+        return False
+    ic = raw(o)[hdr - 8:hdr]
+    if v6:
+        if o[IPv6].src != "fd00:77:1::1" or o[IPv6].dst != frame[IPv6].src or o[IPv6].nh != 58 \
+                or o[IPv6].hlim != 64 or o[IPv6].plen != 8 + len(q):
+            return False
+        if ic[0] != 2 or ic[1] != 0 or struct.unpack("!I", ic[4:8])[0] != mtu:
+            return False
+        again = Ether(raw(o))
+        del again[IPv6].payload.cksum
+        return Ether(raw(again))[IPv6].payload.cksum == o[IPv6].payload.cksum
+    if o[IP].src != "10.77.1.1" or o[IP].dst != frame[IP].src or o[IP].proto != 1 or o[IP].ttl != 64 \
+            or o[IP].len != 28 + len(q) or o[IP].flags != 2 or o[IP].ihl != 5:
+        return False
+    if ic[0] != 3 or ic[1] != 4 or ic[4:6] != b"\0\0" or struct.unpack("!H", ic[6:8])[0] != mtu:
+        return False
+    return csum_ok(o)
+
+
+big = lambda n, hdr: Raw(b"M" * (n - hdr))  # noqa: E731
+f = eth / IP(src="10.77.1.2", dst="10.77.2.2", flags="DF") / UDP(sport=5610, dport=9000) / big(mtu + 1, 28)
+v, out = run(f)
+check(too_big_ok(v, out, f, False), "new UDP flow, %d-byte datagram with DF: frag needed, mtu %d, from 10.77.1.1, quote untranslated (%s)" % (mtu + 1, mtu, v))
+# A packet of the NATed session of case 1 (session hit): the quote keeps the sender's port 5555.
+f = eth / IP(src="10.77.1.2", dst="10.77.2.2", flags="DF") / UDP(sport=5555, dport=9000) / big(mtu + 100, 28)
+v, out = run(f)
+check(too_big_ok(v, out, f, False) and Ether(out)[IP].payload.payload.sport == 5555,
+      "NATed session's packet too big: frag needed quoting 10.77.1.2:5555, not the translation (%s)" % v)
+f = eth / IP(src="10.77.1.2", dst="10.77.2.2", flags="DF") / UDP(sport=5555, dport=9000) / big(mtu, 28)
+v, out = run(f)
+check(v == "redirect" and len(out) == 14 + mtu and Ether(out)[IP].src == "10.77.2.1",
+      "%d bytes (= fw1's MTU) with DF: forwarded, translated (%s)" % (mtu, v))
+v, out = run(eth / IP(src="10.77.1.2", dst="10.77.2.2") / UDP(sport=5555, dport=9000) / big(mtu + 1, 28))
+check(v == "drop", "%d bytes without DF: dropped, nothing sent (%s)" % (mtu + 1, v))
+f = eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / UDP(sport=5611, dport=9000) / big(mtu + 1, 48)
+v, out = run(f)
+check(too_big_ok(v, out, f, True), "IPv6 %d bytes: packet too big, mtu %d, from fd00:77:1::1 (%s)" % (mtu + 1, mtu, v))
+f = eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / UDP(sport=5611, dport=9000) / big(mtu, 48)
+v, out = run(f)
+check(v == "redirect" and len(out) == 14 + mtu, "IPv6 %d bytes (= the MTU): forwarded (%s)" % (mtu, v))
+
 # 6. TCP without a session and without SYN: dropped.
 v, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2") / TCP(sport=4444, dport=80, flags="A"))
 check(v == "drop", "TCP ACK without a session -> drop (%s)" % v)

@@ -180,10 +180,10 @@ struct moat_shim_stats {
 
 /*
  * Decision counters are redirect, redirect_err, host_pass, tail_call, fallback_pass,
- * drop_malformed, drop_other, unmanaged, drop_host_inbound and drop_standby: rx is their sum. no_xsk is not a
- * decision, it says why a packet of an armed interface took the fallback (tail_call/fallback_pass).
- * Packets whose ingress interface has no valid moat_ifaces entry have no slot: they count
- * rx and unmanaged in one extra entry, index MOAT_SHIM_STATS_UNMANAGED.
+ * drop_malformed, drop_other, unmanaged, drop_host_inbound and drop_standby: rx is their sum.
+ * no_xsk is not a decision, it says why a packet of an armed interface took the fallback
+ * (tail_call/fallback_pass). Packets whose ingress interface has no valid moat_ifaces entry have no
+ * slot: they count rx and unmanaged in one extra entry, index MOAT_SHIM_STATS_UNMANAGED.
  */
 #define MOAT_SHIM_STATS_UNMANAGED MOAT_MAX_IFACES
 #define MOAT_SHIM_STATS_ENTRIES (MOAT_MAX_IFACES + 1)

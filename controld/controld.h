@@ -63,7 +63,7 @@ struct ctl_iface {
     int zc_err;       /* from the helper: why zero-copy was refused (negative errno) */
     bool need_wakeup; /* from the helper: the bind uses XDP_USE_NEED_WAKEUP */
     bool op_disarmed; /* `request dataplane disarm`: stays disarmed until `arm` */
-    char q_xsk[MOAT_MAX_QUEUES][12]; /* per queue: "copy", "zerocopy", "failed" or "" */
+    char q_xsk[MOAT_MAX_QUEUES][12];      /* per queue: "copy", "zerocopy", "failed" or "" */
     uint64_t q_bind_gen[MOAT_MAX_QUEUES]; /* per queue: the helper's bind number of its XSK */
     uint64_t mode_switches;
     /* Link cycle (lifecycle.c "link cycle"): Interface.link_epoch, bumped each time the link
@@ -126,7 +126,7 @@ struct controld {
     struct helper_link *helper;
     struct operator_server *op;
     struct legacy *legacy; /* xdp_main_prog, the legacy path (legacy.h); NULL if not loaded */
-    struct ha *ha; /* chassis cluster (ha/ha.h), NULL without one */
+    struct ha *ha;         /* chassis cluster (ha/ha.h), NULL without one */
 
     /* Lifecycle, as `show system status` prints it. */
     const char *phase; /* "starting", "bootstrapped", "waiting-for-helper", "running", ... */

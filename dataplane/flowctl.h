@@ -21,6 +21,7 @@
 #include "flow.h"
 #include "moat.pb-c.h"
 #include "policy.h"
+#include "sessrec.h"
 #include "syncrec.h"
 
 #define DP_FLUSH_MS 50
@@ -67,6 +68,10 @@ struct flowctl {
     Moat__SessionDelta *dp_[DP_BATCH_MAX];
     Moat__SessionRecord r[DP_BATCH_MAX];
     Moat__FlowKey k[2 * DP_BATCH_MAX];
+    /* Creates of synced sessions, compact (SessionDeltaBatch.created), and their names. */
+    struct sessrec created[DP_BATCH_MAX];
+    char *names[2 * DP_BATCH_MAX];
+    uint32_t n_names;
 };
 
 int flowctl_init(struct flowctl *fc, struct dp *dp,
@@ -110,6 +115,9 @@ void flowctl_delta_to_record(const struct flowctl *fc, const struct dp_delta *d,
                              Moat__SessionRecord *r, Moat__FlowKey *fwd, Moat__FlowKey *rev);
 bool flowctl_record_to_delta(const struct flowctl *fc, const Moat__SessionRecord *r,
                              const struct dp_tables *t, struct dp_delta *d);
+/* The compact form of the record flowctl_delta_to_record makes (SessionDeltaBatch.created):
+ * the same fields; the names are added to fc->names (their index + 1 in the record). */
+void flowctl_delta_to_sessrec(struct flowctl *fc, const struct dp_delta *d, struct sessrec *s);
 /* The same from a synced session's compact record (SessionInstall.records). */
 bool flowctl_syncrec_to_delta(const struct flowctl *fc, const struct syncrec *r,
                               const struct dp_tables *t, struct dp_delta *d);

@@ -177,6 +177,7 @@ void flowctl_delta_to_sessrec(struct flowctl *fc, const struct dp_delta *d, stru
     s->family = d->fwd.family == 6 ? 6 : 4;
     s->proto = d->fwd.proto;
     key_to_sessrec(&d->fwd, s->fwd_src, s->fwd_dst, &s->fwd_sport, &s->fwd_dport);
+    s->has_rev = 1;
     if ((d->rev.family == 6 ? 6 : 4) == s->family) {
         key_to_sessrec(&d->rev, s->rev_src, s->rev_dst, &s->rev_sport, &s->rev_dport);
     } else {
@@ -227,15 +228,15 @@ static void key_from_rec(uint8_t family, uint8_t proto, const uint8_t *src, cons
 bool flowctl_record_to_delta(const struct flowctl *fc, const Moat__SessionRecord *r,
                              const struct dp_tables *t, struct dp_delta *d)
 {
-    struct syncrec s;
-    if (!syncrec_from_record(r, &s)) {
+    struct sessrec s;
+    if (!sessrec_from_record(r, &s)) {
         memset(d, 0, sizeof(*d));
         return false;
     }
-    return flowctl_syncrec_to_delta(fc, &s, t, d);
+    return flowctl_sessrec_to_delta(fc, &s, t, d);
 }
 
-bool flowctl_syncrec_to_delta(const struct flowctl *fc, const struct syncrec *r,
+bool flowctl_sessrec_to_delta(const struct flowctl *fc, const struct sessrec *r,
                               const struct dp_tables *t, struct dp_delta *d)
 {
     (void)fc;
@@ -262,10 +263,10 @@ bool flowctl_syncrec_to_delta(const struct flowctl *fc, const struct syncrec *r,
     d->worker = (uint32_t)(r->id >> 48);
     d->in_ifindex = r->in_ifindex;
     d->out_ifindex = r->out_ifindex;
-    d->packets[0] = r->packets[0];
-    d->packets[1] = r->packets[1];
-    d->bytes[0] = r->bytes[0];
-    d->bytes[1] = r->bytes[1];
+    d->packets[0] = r->packets_fwd;
+    d->packets[1] = r->packets_rev;
+    d->bytes[0] = r->bytes_fwd;
+    d->bytes[1] = r->bytes_rev;
     d->created_unix_ms = r->created_unix_ms;
     d->last_seen_unix_ms = r->last_seen_unix_ms;
     d->timeout = r->timeout;
@@ -937,7 +938,7 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
 {
     struct dp *dp = fc->dp;
     const struct dp_tables *t = atomic_load(&dp->tables);
-    const long nrec = syncrec_count(m->records.len);
+    const long nrec = sessrec_count(m->records.len);
     if (nrec < 0) {
         log_warn("session install (HA sync): %zu bytes are not whole session records: ignored",
                  m->records.len);
@@ -968,10 +969,10 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
     }
     bool lost = false;
     for (size_t i = 0; i < n; i++) {
-        struct syncrec rec;
+        struct sessrec rec;
         memcpy(&rec, m->records.data + i * sizeof(rec), sizeof(rec));
         struct dp_delta d;
-        if (!flowctl_syncrec_to_delta(fc, &rec, t, &d)) {
+        if (!flowctl_sessrec_to_delta(fc, &rec, t, &d)) {
             fc->sync_unusable++;
             continue;
         }

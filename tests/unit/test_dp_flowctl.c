@@ -516,18 +516,18 @@ static void test_sync_install(void **state)
     rec.bytes_rev = 3400;
     rec.timeout = 60;
     rec.policy_id = 1;
-    struct syncrec sr[2];
-    assert_true(syncrec_from_record(&rec, &sr[0]));
+    struct sessrec sr[2];
+    assert_true(sessrec_from_record(&rec, &sr[0]));
     struct dp_delta a, b;
     assert_true(flowctl_record_to_delta(&e->fc, &rec, e->t, &a));
-    assert_true(flowctl_syncrec_to_delta(&e->fc, &sr[0], e->t, &b));
+    assert_true(flowctl_sessrec_to_delta(&e->fc, &sr[0], e->t, &b));
     assert_memory_equal(&a, &b, sizeof(a));
     assert_int_equal(b.packets[0], 12);
     assert_int_equal(b.bytes[1], 3400);
     assert_int_not_equal(b.policy_slot, 0);
     /* An unusable forward key has no compact form. */
     fk[0].dst.len = 16;
-    assert_false(syncrec_from_record(&rec, &sr[1]));
+    assert_false(sessrec_from_record(&rec, &sr[1]));
     fk[0].dst.len = 4;
 
     Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
@@ -558,8 +558,8 @@ static void test_sync_install(void **state)
     assert_non_null(ss);
     assert_int_equal(ss->d[0].packets, 12);
     assert_int_equal(ss->d[1].packets, 1); /* the reply above */
-    sr[0].packets[0] = 50;
-    sr[0].bytes[1] = 9000;
+    sr[0].packets_fwd = 50;
+    sr[0].bytes_rev = 9000;
     m.request_id = 10;
     flowctl_sync_install(&e->fc, &m);
     tick_all(e, 5001);
@@ -567,7 +567,7 @@ static void test_sync_install(void **state)
     assert_int_equal(ss->d[0].packets, 50);
     assert_int_equal(ss->d[1].bytes, 9000);
     assert_int_equal(ss->d[1].packets, 1);
-    sr[0].packets[0] = 20;
+    sr[0].packets_fwd = 20;
     m.request_id = 11;
     flowctl_sync_install(&e->fc, &m);
     tick_all(e, 5001);
@@ -680,7 +680,7 @@ static void test_sync_creates_compact(void **state)
     sync_key(&fk[2][1], sv, c, 4, 77, 0, 1);
     sync_key(&fk[3][0], c6, s6, 16, 5555, 8080, 17); /* IPv6 UDP */
     sync_key(&fk[3][1], s6, c6, 16, 8080, 5555, 17);
-    struct syncrec sr[N + 2];
+    struct sessrec sr[N + 2];
     for (int i = 0; i < N; i++) {
         Moat__SessionRecord rec = MOAT__SESSION_RECORD__INIT;
         rec.id = (1ull << 48) | (uint64_t)(100 + i); /* the peer's ids */
@@ -700,7 +700,7 @@ static void test_sync_creates_compact(void **state)
         rec.created_unix_ms = 1700000001000ull + (uint64_t)i;
         rec.last_seen_unix_ms = 1700000004000ull + (uint64_t)i;
         rec.snat_rule_id = i == 1 ? 3 : 0;
-        assert_true(syncrec_from_record(&rec, &sr[i]));
+        assert_true(sessrec_from_record(&rec, &sr[i]));
     }
     /* Then the peer closes the UDP session and a new one of the same key follows. */
     sr[N] = sr[0];

@@ -256,7 +256,7 @@ static void fill_neighbor(Moat__Neighbor *m, const struct ctl_neigh *n, bool rem
 }
 
 int helper_send_session_install(struct helper_link *h, uint64_t request_id,
-                                const struct syncrec *recs, size_t n)
+                                const struct sessrec *recs, size_t n)
 {
     Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
     m.request_id = request_id;

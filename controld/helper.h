@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 #include "controld.h"
-#include "syncrec.h"
+#include "sessrec.h"
 
 #define MOAT_PROTO_VERSION 2
 
@@ -46,6 +46,6 @@ void helper_send_neighbor(struct helper_link *h, const struct ctl_neigh *n, bool
  * records; queued, never waited for: the helper answers SessionInstallReply{request_id} once
  * its workers went through them). -ENOTCONN unless a helper runs an applied snapshot. */
 int helper_send_session_install(struct helper_link *h, uint64_t request_id,
-                                const struct syncrec *recs, size_t n);
+                                const struct sessrec *recs, size_t n);
 
 #endif

@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sessrec.h"
+
 #define CHUNK_SHIFT 12
 #define CHUNK_SIZE (1u << CHUNK_SHIFT)
 #define MIN_BUCKETS 1024u
 #define MAX_NAMES 65536u
+#define MIRROR_BATCH_NAMES 512 /* a batch's names remembered as interned (2 a record) */
 #define EXPIRE_GRACE_MIN_MS 120000ull
 
 static uint64_t mix64(uint64_t x)
@@ -410,22 +413,71 @@ static void update_from(struct mirror *m, uint32_t idx, const struct mirror_sess
     s->owner_rg = n->owner_rg;
 }
 
-int mirror_apply_delta(struct mirror *m, const Moat__SessionDelta *d, mirror_event_fn fn, void *arg)
+/* A compact create (SessionDeltaBatch.created) into *s, as record_to_session makes the
+ * SessionRecord of the same session; names: the batch's names as interned here (NULL: not
+ * yet). */
+static void sessrec_to_session(struct mirror *m, const struct sessrec *r,
+                               const Moat__SessionDeltaBatch *b, uint32_t *names,
+                               struct mirror_session *s)
 {
-    m->ctr.deltas++;
-    if (!d || !d->session) {
-        m->ctr.malformed++;
-        return 0;
+    memset(s, 0, sizeof(*s));
+    s->id = r->id;
+    s->family = r->family == 6 ? 6 : 4;
+    s->proto = r->proto;
+    const size_t alen = s->family == 6 ? 16 : 4;
+    memcpy(s->fwd_src, r->fwd_src, alen);
+    memcpy(s->fwd_dst, r->fwd_dst, alen);
+    memcpy(s->rev_src, r->rev_src, alen);
+    memcpy(s->rev_dst, r->rev_dst, alen);
+    s->fwd_sport = r->fwd_sport;
+    s->fwd_dport = r->fwd_dport;
+    s->rev_sport = r->rev_sport;
+    s->rev_dport = r->rev_dport;
+    s->from_zone = r->from_zone;
+    s->to_zone = r->to_zone;
+    s->in_ifindex = r->in_ifindex;
+    s->out_ifindex = r->out_ifindex;
+    s->policy_id = r->policy_id;
+    const uint32_t nm[2] = {r->policy_name, r->application};
+    uint32_t out[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        if (!nm[i] || nm[i] > b->n_names)
+            continue;
+        uint32_t *slot = nm[i] <= MIRROR_BATCH_NAMES ? &names[nm[i] - 1] : NULL;
+        if (slot && *slot != UINT32_MAX) {
+            out[i] = *slot;
+            continue;
+        }
+        out[i] = name_intern(m, b->names[nm[i] - 1]);
+        if (slot)
+            *slot = out[i];
     }
-    struct mirror_session tmp;
-    bool has_key;
-    record_to_session(m, d->session, &tmp, &has_key);
-    uint32_t idx = find_id(m, tmp.id);
-    switch (d->kind) {
+    s->policy_name = out[0];
+    s->application = out[1];
+    s->state = r->state < MIRROR_N_STATES ? (uint8_t)r->state : MOAT__SESSION_STATE__SESSION_CLOSED;
+    s->close_reason = r->close_reason < MIRROR_N_REASONS ? (uint8_t)r->close_reason : 0;
+    s->packets_fwd = r->packets_fwd;
+    s->bytes_fwd = r->bytes_fwd;
+    s->packets_rev = r->packets_rev;
+    s->bytes_rev = r->bytes_rev;
+    s->created_unix_ms = r->created_unix_ms;
+    s->last_seen_unix_ms = r->last_seen_unix_ms;
+    s->timeout = r->timeout;
+    s->worker = r->worker;
+    s->snat_rule_id = r->snat_rule_id;
+    s->dnat_rule_id = r->dnat_rule_id;
+    s->snat_pool_id = r->snat_pool_id;
+}
+
+static int apply(struct mirror *m, Moat__DeltaKind kind, const struct mirror_session *n,
+                 bool has_key, mirror_event_fn fn, void *arg)
+{
+    uint32_t idx = find_id(m, n->id);
+    switch (kind) {
     case MOAT__DELTA_KIND__DELTA_CREATE:
     case MOAT__DELTA_KIND__DELTA_UPDATE: {
         if (idx) {
-            update_from(m, idx, &tmp, has_key);
+            update_from(m, idx, n, has_key);
             m->ctr.updated++;
             return 0;
         }
@@ -433,10 +485,10 @@ int mirror_apply_delta(struct mirror *m, const Moat__SessionDelta *d, mirror_eve
             m->ctr.malformed++;
             return 0;
         }
-        bool create = d->kind == MOAT__DELTA_KIND__DELTA_CREATE;
+        bool create = kind == MOAT__DELTA_KIND__DELTA_CREATE;
         if (!create)
             m->ctr.update_unknown++;
-        uint32_t old = find_key(m, &tmp);
+        uint32_t old = find_key(m, n);
         if (old) {
             remove_entry(m, old);
             m->ctr.replaced++;
@@ -445,7 +497,7 @@ int mirror_apply_delta(struct mirror *m, const Moat__SessionDelta *d, mirror_eve
             m->ctr.overflow++;
             return 0;
         }
-        int err = insert_entry(m, &tmp, &idx);
+        int err = insert_entry(m, n, &idx);
         if (err) {
             m->ctr.overflow++;
             return err;
@@ -458,22 +510,35 @@ int mirror_apply_delta(struct mirror *m, const Moat__SessionDelta *d, mirror_eve
         return 0;
     }
     case MOAT__DELTA_KIND__DELTA_CLOSE:
-        m->ctr.closed[tmp.close_reason]++;
+        m->ctr.closed[n->close_reason]++;
         if (idx) {
-            update_from(m, idx, &tmp, has_key);
+            update_from(m, idx, n, has_key);
             if (fn)
                 fn(arg, MIRROR_EV_CLOSE, m, at(m, idx));
             remove_entry(m, idx);
         } else {
             m->ctr.close_unknown++;
             if (fn && has_key)
-                fn(arg, MIRROR_EV_CLOSE, m, &tmp);
+                fn(arg, MIRROR_EV_CLOSE, m, n);
         }
         return 0;
     default:
         m->ctr.malformed++;
         return 0;
     }
+}
+
+int mirror_apply_delta(struct mirror *m, const Moat__SessionDelta *d, mirror_event_fn fn, void *arg)
+{
+    m->ctr.deltas++;
+    if (!d || !d->session) {
+        m->ctr.malformed++;
+        return 0;
+    }
+    struct mirror_session tmp;
+    bool has_key;
+    record_to_session(m, d->session, &tmp, &has_key);
+    return apply(m, d->kind, &tmp, has_key, fn, arg);
 }
 
 int mirror_apply_batch(struct mirror *m, const Moat__SessionDeltaBatch *b, mirror_event_fn fn,
@@ -485,8 +550,32 @@ int mirror_apply_batch(struct mirror *m, const Moat__SessionDeltaBatch *b, mirro
         m->ctr.batch_gaps += b->seq - m->next_seq;
     m->next_seq = b->seq + 1;
     m->seq_known = true;
+    long nc = sessrec_count(b->created.len);
+    if (nc < 0) {
+        m->ctr.malformed++; /* not whole records: none of them is trusted */
+        nc = 0;
+    }
+    uint32_t names[MIRROR_BATCH_NAMES];
+    memset(names, 0xff, sizeof(names));
     int rc = 0;
-    for (size_t i = 0; i < b->n_deltas; i++) {
+    /* The deltas in order, each compact create at its place (before delta `order`). */
+    size_t j = 0;
+    for (size_t i = 0; i <= b->n_deltas; i++) {
+        while (j < (size_t)nc) {
+            struct sessrec r;
+            memcpy(&r, b->created.data + j * sizeof(r), sizeof(r));
+            if (r.order > i && i < b->n_deltas)
+                break;
+            j++;
+            m->ctr.deltas++;
+            struct mirror_session tmp;
+            sessrec_to_session(m, &r, b, names, &tmp);
+            int err = apply(m, MOAT__DELTA_KIND__DELTA_CREATE, &tmp, true, fn, arg);
+            if (err && !rc)
+                rc = err;
+        }
+        if (i == b->n_deltas)
+            break;
         int err = mirror_apply_delta(m, b->deltas[i], fn, arg);
         if (err && !rc)
             rc = err;

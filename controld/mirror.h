@@ -130,7 +130,9 @@ void mirror_set_max(struct mirror *m, uint32_t max_sessions);
 /* A new helper said Hello: its batch numbering starts again. */
 void mirror_reset_seq(struct mirror *m);
 
-/* Applies one batch in order. fn may be NULL. Returns 0 or -ENOMEM. */
+/* Applies one batch in order: its deltas, and its compact creates of synced sessions
+ * (SessionDeltaBatch.created, common/sessrec.h) each at its place among them, the same as
+ * the SessionRecord form would. fn may be NULL. Returns 0 or -ENOMEM. */
 int mirror_apply_batch(struct mirror *m, const Moat__SessionDeltaBatch *b, mirror_event_fn fn,
                        void *arg);
 int mirror_apply_delta(struct mirror *m, const Moat__SessionDelta *d, mirror_event_fn fn,

@@ -188,7 +188,7 @@ void dp_flow_record(const struct dp_flow *f, const struct dp_tables *t, uint32_t
     d->kind = DP_DELTA_UPDATE;
     d->state = s->state;
     d->reason = R_NONE;
-    d->pad = 0;
+    d->synced = 0;
     d->policy_slot = s->policy_slot;
     d->app_slot = s->app_slot;
     d->timeout = t ? timeout_s(&t->flow, s) : s->app_timeout;
@@ -217,7 +217,7 @@ void dp_flow_record(const struct dp_flow *f, const struct dp_tables *t, uint32_t
         memset(&d->sp, 0, sizeof(d->sp));
 }
 
-static void emit(struct dp_flow *f, uint32_t idx, uint8_t kind, uint8_t reason)
+static void emit_delta(struct dp_flow *f, uint32_t idx, uint8_t kind, uint8_t reason, bool synced)
 {
     struct dp_delta *d = spsc_ring_prod_slot(&f->deltas);
     if (!d) {
@@ -228,6 +228,7 @@ static void emit(struct dp_flow *f, uint32_t idx, uint8_t kind, uint8_t reason)
     dp_flow_record(f, f->tab, idx, d);
     d->kind = kind;
     d->reason = reason;
+    d->synced = synced;
     spsc_ring_prod_commit(&f->deltas);
     f->st->deltas_produced++;
     /* Quiet times: the first delta in a while goes to controld at once (its session
@@ -237,6 +238,11 @@ static void emit(struct dp_flow *f, uint32_t idx, uint8_t kind, uint8_t reason)
         f->last_kick_ms = f->now_ms;
     }
     sess_at(&f->t, idx)->last_update = f->now32;
+}
+
+static void emit(struct dp_flow *f, uint32_t idx, uint8_t kind, uint8_t reason)
+{
+    emit_delta(f, idx, kind, reason, false);
 }
 
 /* ---- closing ---- */
@@ -1617,8 +1623,8 @@ static void install_nat(struct dp_flow *f, const struct dp_tables *t, uint32_t i
         sn->port_src = src;
 }
 
-int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct dp_delta *rec,
-                    bool keep_id)
+static int install(struct dp_flow *f, const struct dp_tables *t, const struct dp_delta *rec,
+                   bool keep_id, bool synced)
 {
     uint32_t idx = SESS_NONE;
     if (keep_id) {
@@ -1680,10 +1686,16 @@ int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct d
     if (!keep_id || s->id != rec->id) {
         const struct dp_tables *saved = f->tab;
         f->tab = t;
-        emit(f, idx, DP_DELTA_CREATE, R_NONE);
+        emit_delta(f, idx, DP_DELTA_CREATE, R_NONE, synced);
         f->tab = saved;
     }
     return 0;
+}
+
+int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct dp_delta *rec,
+                    bool keep_id)
+{
+    return install(f, t, rec, keep_id, false);
 }
 
 int dp_flow_sync(struct dp_flow *f, const struct dp_tables *t, const struct dp_delta *rec)
@@ -1720,7 +1732,7 @@ int dp_flow_sync(struct dp_flow *f, const struct dp_tables *t, const struct dp_d
     }
     if (close)
         return 1;
-    return dp_flow_install(f, t, rec, false);
+    return install(f, t, rec, false, true);
 }
 
 void dp_flow_install_done(struct dp_flow *f)

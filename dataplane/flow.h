@@ -75,7 +75,7 @@ struct dp_delta {
     uint8_t kind;   /* enum dp_delta_kind */
     uint8_t state;  /* enum sess_state */
     uint8_t reason; /* moat.CloseReason */
-    uint8_t pad;
+    uint8_t synced; /* a CREATE: installed from the HA peer's record (dp_flow_sync) */
     uint16_t policy_slot, app_slot;
     uint32_t timeout; /* s, in its state */
     uint32_t worker;
@@ -263,7 +263,8 @@ int dp_flow_install(struct dp_flow *f, const struct dp_tables *t, const struct d
 /*
  * A session synced from the HA peer (running worker, command ring): a close removes the local
  * copy; a known key takes the record's state; an unknown key is installed with a local id (a
- * create delta announces it). Returns 0, 1 if it only updated or closed, or -errno.
+ * create delta marked synced announces it: the control thread reports those compactly).
+ * Returns 0, 1 if it only updated or closed, or -errno.
  */
 int dp_flow_sync(struct dp_flow *f, const struct dp_tables *t, const struct dp_delta *rec);
 void dp_flow_install_done(struct dp_flow *f);

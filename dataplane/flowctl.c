@@ -146,6 +146,71 @@ void flowctl_delta_to_record(const struct flowctl *fc, const struct dp_delta *d,
     r->snat_pool_id = d->snat_pool_id;
 }
 
+static void key_to_sessrec(const struct flow_tuple *t, uint8_t *src, uint8_t *dst, uint16_t *sport,
+                           uint16_t *dport)
+{
+    const size_t alen = t->family == 6 ? 16 : 4;
+    memcpy(src, t->src, alen);
+    memcpy(dst, t->dst, alen);
+    *sport = ntohs(t->sport);
+    *dport = t->proto == IPPROTO_ICMP || t->proto == IPPROTO_ICMPV6 ? 0 : ntohs(t->dport);
+}
+
+/* Index + 1 of name among the batch's names, added if new; 0 for "". */
+static uint32_t batch_name(struct flowctl *fc, const char *name)
+{
+    if (!name || !name[0])
+        return 0;
+    for (uint32_t i = 0; i < fc->n_names; i++)
+        if (fc->names[i] == name || strcmp(fc->names[i], name) == 0)
+            return i + 1;
+    if (fc->n_names == 2 * DP_BATCH_MAX)
+        return 0; /* cannot happen: two names a record at most */
+    fc->names[fc->n_names++] = (char *)name;
+    return fc->n_names;
+}
+
+void flowctl_delta_to_sessrec(struct flowctl *fc, const struct dp_delta *d, struct sessrec *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->id = d->id;
+    s->family = d->fwd.family == 6 ? 6 : 4;
+    s->proto = d->fwd.proto;
+    key_to_sessrec(&d->fwd, s->fwd_src, s->fwd_dst, &s->fwd_sport, &s->fwd_dport);
+    s->has_rev = 1;
+    if ((d->rev.family == 6 ? 6 : 4) == s->family) {
+        key_to_sessrec(&d->rev, s->rev_src, s->rev_dst, &s->rev_sport, &s->rev_dport);
+    } else {
+        /* What the mirror makes of a reverse key of another family: the forward one
+         * reversed (ICMP keeps its id as the source port both ways). */
+        const bool icmp = s->proto == IPPROTO_ICMP || s->proto == IPPROTO_ICMPV6;
+        memcpy(s->rev_src, s->fwd_dst, 16);
+        memcpy(s->rev_dst, s->fwd_src, 16);
+        s->rev_sport = icmp ? s->fwd_sport : s->fwd_dport;
+        s->rev_dport = icmp ? s->fwd_dport : s->fwd_sport;
+    }
+    s->from_zone = d->fwd.zone;
+    s->to_zone = d->rev.zone;
+    s->in_ifindex = d->in_ifindex;
+    s->out_ifindex = d->out_ifindex;
+    s->policy_id = fc->slot_id[d->policy_slot];
+    s->policy_name = batch_name(fc, pol_names_display(&fc->pnames, d->policy_slot));
+    s->application = d->app_slot ? batch_name(fc, pol_names_display(&fc->anames, d->app_slot)) : 0;
+    s->state = d->state;
+    s->close_reason = d->reason;
+    s->packets_fwd = d->packets[0];
+    s->bytes_fwd = d->bytes[0];
+    s->packets_rev = d->packets[1];
+    s->bytes_rev = d->bytes[1];
+    s->created_unix_ms = d->created_unix_ms;
+    s->last_seen_unix_ms = d->last_seen_unix_ms;
+    s->timeout = d->timeout;
+    s->worker = d->worker;
+    s->snat_rule_id = d->snat_rule_id;
+    s->dnat_rule_id = d->dnat_rule_id;
+    s->snat_pool_id = d->snat_pool_id;
+}
+
 static void key_from_rec(uint8_t family, uint8_t proto, const uint8_t *src, const uint8_t *dst,
                          uint16_t sport, uint16_t dport, uint16_t zone, struct flow_tuple *t)
 {
@@ -163,15 +228,15 @@ static void key_from_rec(uint8_t family, uint8_t proto, const uint8_t *src, cons
 bool flowctl_record_to_delta(const struct flowctl *fc, const Moat__SessionRecord *r,
                              const struct dp_tables *t, struct dp_delta *d)
 {
-    struct syncrec s;
-    if (!syncrec_from_record(r, &s)) {
+    struct sessrec s;
+    if (!sessrec_from_record(r, &s)) {
         memset(d, 0, sizeof(*d));
         return false;
     }
-    return flowctl_syncrec_to_delta(fc, &s, t, d);
+    return flowctl_sessrec_to_delta(fc, &s, t, d);
 }
 
-bool flowctl_syncrec_to_delta(const struct flowctl *fc, const struct syncrec *r,
+bool flowctl_sessrec_to_delta(const struct flowctl *fc, const struct sessrec *r,
                               const struct dp_tables *t, struct dp_delta *d)
 {
     (void)fc;
@@ -198,10 +263,10 @@ bool flowctl_syncrec_to_delta(const struct flowctl *fc, const struct syncrec *r,
     d->worker = (uint32_t)(r->id >> 48);
     d->in_ifindex = r->in_ifindex;
     d->out_ifindex = r->out_ifindex;
-    d->packets[0] = r->packets[0];
-    d->packets[1] = r->packets[1];
-    d->bytes[0] = r->bytes[0];
-    d->bytes[1] = r->bytes[1];
+    d->packets[0] = r->packets_fwd;
+    d->packets[1] = r->packets_rev;
+    d->bytes[0] = r->bytes_fwd;
+    d->bytes[1] = r->bytes_rev;
     d->created_unix_ms = r->created_unix_ms;
     d->last_seen_unix_ms = r->last_seen_unix_ms;
     d->timeout = r->timeout;
@@ -268,17 +333,31 @@ static bool send_batch(struct flowctl *fc)
     uint64_t dropped = lost >= fc->lost_seen ? lost - fc->lost_seen : lost;
     if (n == 0 && dropped == 0)
         return false;
+    /* Synced sessions' creates go compact, each with its place among the others. */
+    size_t nd = 0, nc = 0;
+    fc->n_names = 0;
     for (size_t i = 0; i < n; i++) {
-        moat__session_delta__init(&fc->d[i]);
-        fc->d[i].kind = (Moat__DeltaKind)fc->buf[i].kind;
-        flowctl_delta_to_record(fc, &fc->buf[i], &fc->r[i], &fc->k[2 * i], &fc->k[2 * i + 1]);
-        fc->d[i].session = &fc->r[i];
-        fc->dp_[i] = &fc->d[i];
+        const struct dp_delta *dd = &fc->buf[i];
+        if (dd->kind == DP_DELTA_CREATE && dd->synced) {
+            flowctl_delta_to_sessrec(fc, dd, &fc->created[nc]);
+            fc->created[nc++].order = (uint32_t)nd;
+            continue;
+        }
+        moat__session_delta__init(&fc->d[nd]);
+        fc->d[nd].kind = (Moat__DeltaKind)dd->kind;
+        flowctl_delta_to_record(fc, dd, &fc->r[nd], &fc->k[2 * nd], &fc->k[2 * nd + 1]);
+        fc->d[nd].session = &fc->r[nd];
+        fc->dp_[nd] = &fc->d[nd];
+        nd++;
     }
     Moat__SessionDeltaBatch b = MOAT__SESSION_DELTA_BATCH__INIT;
     b.seq = ++fc->seq;
-    b.n_deltas = n;
+    b.n_deltas = nd;
     b.deltas = fc->dp_;
+    b.created.data = (uint8_t *)fc->created;
+    b.created.len = nc * sizeof(fc->created[0]);
+    b.n_names = fc->n_names;
+    b.names = fc->names;
     b.dropped = dropped;
     Moat__Envelope env = MOAT__ENVELOPE__INIT;
     env.msg_case = MOAT__ENVELOPE__MSG_SESSION_DELTAS;
@@ -859,7 +938,7 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
 {
     struct dp *dp = fc->dp;
     const struct dp_tables *t = atomic_load(&dp->tables);
-    const long nrec = syncrec_count(m->records.len);
+    const long nrec = sessrec_count(m->records.len);
     if (nrec < 0) {
         log_warn("session install (HA sync): %zu bytes are not whole session records: ignored",
                  m->records.len);
@@ -890,10 +969,10 @@ void flowctl_sync_install(struct flowctl *fc, const Moat__SessionInstall *m)
     }
     bool lost = false;
     for (size_t i = 0; i < n; i++) {
-        struct syncrec rec;
+        struct sessrec rec;
         memcpy(&rec, m->records.data + i * sizeof(rec), sizeof(rec));
         struct dp_delta d;
-        if (!flowctl_syncrec_to_delta(fc, &rec, t, &d)) {
+        if (!flowctl_sessrec_to_delta(fc, &rec, t, &d)) {
             fc->sync_unusable++;
             continue;
         }

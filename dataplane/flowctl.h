@@ -21,7 +21,7 @@
 #include "flow.h"
 #include "moat.pb-c.h"
 #include "policy.h"
-#include "syncrec.h"
+#include "sessrec.h"
 
 #define DP_FLUSH_MS 50
 #define DP_FLUSH_MIN_MS 5 /* a worker's wake-up flushes at once if the last flush is older */
@@ -67,6 +67,10 @@ struct flowctl {
     Moat__SessionDelta *dp_[DP_BATCH_MAX];
     Moat__SessionRecord r[DP_BATCH_MAX];
     Moat__FlowKey k[2 * DP_BATCH_MAX];
+    /* Creates of synced sessions, compact (SessionDeltaBatch.created), and their names. */
+    struct sessrec created[DP_BATCH_MAX];
+    char *names[2 * DP_BATCH_MAX];
+    uint32_t n_names;
 };
 
 int flowctl_init(struct flowctl *fc, struct dp *dp,
@@ -90,7 +94,7 @@ int flowctl_layout(struct flowctl *fc, const struct dp_tables *t, char *err, siz
 uint64_t flowctl_install_snapshot(struct flowctl *fc, const Moat__Snapshot *s,
                                   const struct dp_tables *t);
 
-/* SessionInstall (HA sync, running workers): each of its records (struct syncrec) goes to its
+/* SessionInstall (HA sync, running workers): each of its records (struct sessrec) goes to its
  * worker's command ring; a full ring is waited for (up to a second, the control thread's
  * heartbeats go on). Once the workers went through them, flowctl_poll() answers
  * SessionInstallReply. A blob that is not a whole number of records is answered lost. */
@@ -110,8 +114,13 @@ void flowctl_delta_to_record(const struct flowctl *fc, const struct dp_delta *d,
                              Moat__SessionRecord *r, Moat__FlowKey *fwd, Moat__FlowKey *rev);
 bool flowctl_record_to_delta(const struct flowctl *fc, const Moat__SessionRecord *r,
                              const struct dp_tables *t, struct dp_delta *d);
-/* The same from a synced session's compact record (SessionInstall.records). */
-bool flowctl_syncrec_to_delta(const struct flowctl *fc, const struct syncrec *r,
+/* The compact form of the record flowctl_delta_to_record makes (SessionDeltaBatch.created):
+ * the same fields; the names are added to fc->names (their index + 1 in the record), order is
+ * left to the caller. */
+void flowctl_delta_to_sessrec(struct flowctl *fc, const struct dp_delta *d, struct sessrec *s);
+/* A synced session from its compact record (SessionInstall.records), as
+ * flowctl_record_to_delta makes it from the SessionRecord. */
+bool flowctl_sessrec_to_delta(const struct flowctl *fc, const struct sessrec *r,
                               const struct dp_tables *t, struct dp_delta *d);
 
 #endif

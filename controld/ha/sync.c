@@ -393,7 +393,7 @@ static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
         k->bulk_started_ms = ctl_now_ms();
     /* What the helper installs of each record, in its compact form: fields of a newer
      * protocol that this build does not know stay behind (nothing received is re-packed). */
-    struct syncrec *recs = m->n_deltas ? malloc(m->n_deltas * sizeof(*recs)) : NULL;
+    struct sessrec *recs = m->n_deltas ? malloc(m->n_deltas * sizeof(*recs)) : NULL;
     size_t n = 0;
     for (size_t i = 0; recs && i < m->n_deltas; i++) {
         Moat__SessionDelta *d = m->deltas[i];
@@ -412,7 +412,7 @@ static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
         r->out_ifindex = out ? out->ifindex : 0;
         if (d->kind == MOAT__DELTA_KIND__DELTA_CLOSE)
             r->state = MOAT__SESSION_STATE__SESSION_CLOSED;
-        if (!syncrec_from_record(r, &recs[n])) {
+        if (!sessrec_from_record(r, &recs[n])) {
             ha->st.sync_unusable++;
             continue;
         }

@@ -10,7 +10,8 @@
 #  2. incremental sync: N more sessions through node 0 as fast as the generator makes them;
 #     node 0 creates them (its rate is the baseline), node 1 must install each one
 #     (SyncSessions -> its helper -> SyncAck). Printed: both rates and secondary/primary
-#     (~1.0: the secondary keeps up), and the resyncs (0: it never fell behind).
+#     (~1.0: the secondary keeps up), the resyncs (0: it never fell behind), and node 1's CPU
+#     time per synced session (controld, helper: less noisy than the rates on a shared machine).
 #  3. failover gap (ms from the event to the first datagram forwarded by the new primary, a UDP
 #     probe every 2 ms client -> server): manual failover (the baseline: no detection time) and
 #     node 0 SIGKILLed (detection by heartbeats / the sync connection's close); ratio kill/manual.
@@ -76,6 +77,12 @@ wait_for 30 "node 0 in sync" insync 0 || exit 1
 
 # ---- 2. incremental: N more sessions through node 0 while node 1 follows ----
 installed() { total 1; }
+# cpu_ns PID: CPU time of all the threads of PID so far (ns; schedstat: not the 10 ms ticks).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+c_pid1=$CTL_PID_1
+h_pid1=$(ha_helper_pid 1)
+c_cpu0=$(cpu_ns "$c_pid1")
+h_cpu0=$(cpu_ns "$h_pid1")
 i0=$(installed)
 t0=$(total 0)
 start=$(now_ms)
@@ -94,6 +101,9 @@ s_rate=$((got * 1000 / (s_ms + 1)))
 echo "incremental sync: $N new sessions sent through node 0 (a raw-socket generator, two passes)"
 echo "  node 0 (primary) created $made in $p_ms ms: $p_rate sessions/s (baseline: what the dataplane makes)"
 echo "  node 1 (secondary) holds $got more sessions after $s_ms ms: $s_rate sessions/s"
+c_cpu=$(($(cpu_ns "$c_pid1") - c_cpu0))
+h_cpu=$(($(cpu_ns "$h_pid1") - h_cpu0))
+echo "  node 1 CPU per synced session (the phase's CPU time / sessions, idle work included): controld $($PY -c "print('%.2f' % ($c_cpu / 1000 / max($got, 1)))") us, helper $($PY -c "print('%.2f' % ($h_cpu / 1000 / max($got, 1)))") us"
 echo "  secondary/primary: $($PY -c "print('%.2f' % ($s_rate / max($p_rate, 1)))"); resyncs: node 0 $(ha_stat 0 sync.resyncs), node 1 $(ha_stat 1 sync.resyncs); unacked now: $(ha_stat 0 sync.unacked_messages)"
 
 # ---- 3. failover gap ----

@@ -5,7 +5,7 @@
  * (both tuples, NAT rule ids, interface names: what sync.c sends), seals each (HMAC-SHA256) and
  * writes it; the receiver (a second thread) reassembles the stream (ha_frame_len), checks each
  * frame as controld does (ha_rx_stream: MAC, sequence), unpacks it, maps the interface names,
- * packs the SessionInstall its helper would get (compact records, common/syncrec.h), and
+ * packs the SessionInstall its helper would get (compact records, common/sessrec.h), and
  * answers a sealed SyncAck; the sender keeps at most 64 messages unacknowledged.
  * Baseline in the same run: the same records through pack -> unpack in one thread (no MAC, no
  * socket, no SessionInstall). Prints sessions/s of both and the ratio sync/baseline; the
@@ -29,7 +29,7 @@
 
 #include "ha/auth.h"
 #include "moat.pb-c.h"
-#include "syncrec.h"
+#include "sessrec.h"
 
 #define CHUNK 1000
 #define WINDOW 64
@@ -146,7 +146,7 @@ static void *receiver(void *arg)
                 exit(1);
             }
             Moat__SyncSessions *m = env->sync_sessions;
-            struct syncrec *recs = malloc(m->n_deltas * sizeof(*recs));
+            struct sessrec *recs = malloc(m->n_deltas * sizeof(*recs));
             size_t nrec = 0;
             for (size_t i = 0; i < m->n_deltas; i++) {
                 Moat__SessionRecord *r = m->deltas[i]->session;
@@ -159,7 +159,7 @@ static void *receiver(void *arg)
                 }
                 r->in_ifindex = in, r->out_ifindex = out;
                 rx->named += in && out;
-                nrec += syncrec_from_record(r, &recs[nrec]);
+                nrec += sessrec_from_record(r, &recs[nrec]);
             }
             Moat__SessionInstall si = MOAT__SESSION_INSTALL__INIT;
             si.request_id = m->seq;

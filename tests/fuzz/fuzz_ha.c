@@ -32,7 +32,7 @@
 #include "ha/auth.h"
 #include "ha/election.h"
 #include "log.h"
-#include "syncrec.h"
+#include "sessrec.h"
 
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
@@ -129,8 +129,8 @@ static size_t use_sync(const Moat__SyncSessions *m)
         if (i < m->n_out_ifnames)
             named += strlen(m->out_ifnames[i]) > 0;
         /* Its compact form for the helper: addresses of one family, ports in range. */
-        struct syncrec s;
-        if (syncrec_from_record(d->session, &s)) {
+        struct sessrec s;
+        if (sessrec_from_record(d->session, &s)) {
             FUZZ_CHECK(s.family == 4 || s.family == 6);
             FUZZ_CHECK(s.proto == d->session->forward->protocol);
         }

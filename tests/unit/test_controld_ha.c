@@ -14,7 +14,7 @@
 
 #include "ha/auth.h"
 #include "ha/election.h"
-#include "syncrec.h"
+#include "sessrec.h"
 
 static void seal_hb(const char *key, uint64_t seq, uint8_t **buf, size_t *len)
 {
@@ -313,9 +313,9 @@ static void test_unknown_fields_dropped(void **state)
     assert_int_equal(gr->base.n_unknown_fields, 0);
     assert_int_equal(gr->forward->base.n_unknown_fields, 0);
     assert_int_equal(got->sync_sessions->base.n_unknown_fields, 0);
-    struct syncrec want, have;
-    assert_true(syncrec_from_record(&rec, &want));
-    assert_true(syncrec_from_record(gr, &have));
+    struct sessrec want, have;
+    assert_true(sessrec_from_record(&rec, &want));
+    assert_true(sessrec_from_record(gr, &have));
     assert_memory_equal(&want, &have, sizeof(want));
     size_t cn = moat__envelope__get_packed_size(&clean);
     assert_int_equal(moat__envelope__get_packed_size(got), cn);

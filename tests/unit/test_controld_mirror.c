@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "mirror.h"
+#include "sessrec.h"
 
 /* A SessionRecord with its own storage. */
 struct rec {
@@ -765,6 +766,98 @@ static void test_nat(void **state)
     config_free(cfg);
 }
 
+/* A compact create (SessionDeltaBatch.created) of a UDP session 10.0.0.1:sport -> 10.0.0.2:53. */
+static void compact_rec(struct sessrec *r, uint64_t id, uint16_t sport, uint32_t order)
+{
+    memset(r, 0, sizeof(*r));
+    r->id = id;
+    r->family = 4;
+    r->proto = 17;
+    inet_pton(AF_INET, "10.0.0.1", r->fwd_src);
+    inet_pton(AF_INET, "10.0.0.2", r->fwd_dst);
+    memcpy(r->rev_src, r->fwd_dst, 4);
+    memcpy(r->rev_dst, r->fwd_src, 4);
+    r->fwd_sport = r->rev_dport = sport;
+    r->fwd_dport = r->rev_sport = 53;
+    r->from_zone = 1;
+    r->to_zone = 2;
+    r->policy_name = 2; /* names[1] */
+    r->application = 1; /* names[0] */
+    r->state = MOAT__SESSION_STATE__SESSION_ESTABLISHED;
+    r->timeout = 60;
+    r->order = order;
+}
+
+/* Compact creates: names from the batch's list, each applied at its place among the deltas
+ * (a close of the same key before it stays before it), an order past the last delta applies
+ * after them; a blob that is not whole records is counted malformed and ignored. */
+static void test_compact_creates(void **state)
+{
+    (void)state;
+    struct mirror m;
+    struct events ev;
+    memset(&ev, 0, sizeof(ev));
+    assert_int_equal(mirror_init(&m, 100), 0);
+    /* Session 1 (sport 1000) is known; the batch closes it and the helper installs the same
+     * key again as session 2, after the close, then session 3 after the last delta. */
+    struct sessrec c[3];
+    compact_rec(&c[0], 1, 1000, 0);
+    compact_rec(&c[1], 2, 1000, 1);
+    compact_rec(&c[2], 3, 2000, 7);
+    char *names[2] = {"junos-dns", "allow-dns"};
+    Moat__SessionDeltaBatch b = MOAT__SESSION_DELTA_BATCH__INIT;
+    b.seq = 1;
+    b.created.data = (uint8_t *)&c[0];
+    b.created.len = sizeof(c[0]);
+    b.names = names;
+    b.n_names = 2;
+    assert_int_equal(mirror_apply_batch(&m, &b, on_event, &ev), 0);
+    const struct mirror_session *s = mirror_lookup(&m, 1);
+    assert_non_null(s);
+    assert_string_equal(mirror_name(&m, s->policy_name), "allow-dns");
+    assert_string_equal(mirror_name(&m, s->application), "junos-dns");
+    assert_int_equal(s->fwd_sport, 1000);
+    assert_int_equal(s->rev_sport, 53);
+    assert_int_equal(s->timeout, 60);
+
+    struct rec close1;
+    rec_init(&close1, 1, "10.0.0.1", 1000, "10.0.0.2", 53, 17);
+    close1.r.close_reason = MOAT__CLOSE_REASON__CLOSE_CLEARED;
+    Moat__SessionDelta d = MOAT__SESSION_DELTA__INIT;
+    d.kind = MOAT__DELTA_KIND__DELTA_CLOSE;
+    d.session = &close1.r;
+    Moat__SessionDelta *dp[1] = {&d};
+    b.seq = 2;
+    b.deltas = dp;
+    b.n_deltas = 1;
+    b.created.data = (uint8_t *)&c[1];
+    b.created.len = 2 * sizeof(c[0]);
+    assert_int_equal(mirror_apply_batch(&m, &b, on_event, &ev), 0);
+    assert_null(mirror_lookup(&m, 1));
+    assert_non_null(mirror_lookup(&m, 2));
+    assert_non_null(mirror_lookup(&m, 3));
+    assert_int_equal(m.count, 2);
+    assert_int_equal(m.ctr.created, 3);
+    assert_int_equal(m.ctr.closed[MOAT__CLOSE_REASON__CLOSE_CLEARED], 1);
+    assert_int_equal(m.ctr.replaced, 0);
+    assert_int_equal(m.ctr.close_unknown, 0);
+    assert_int_equal(m.ctr.deltas, 4);
+    assert_int_equal(ev.creates, 3);
+    assert_int_equal(ev.closes, 1);
+
+    /* Not whole records: nothing of it. */
+    compact_rec(&c[0], 4, 3000, 0);
+    b.seq = 3;
+    b.n_deltas = 0;
+    b.created.data = (uint8_t *)&c[0];
+    b.created.len = sizeof(c[0]) - 1;
+    uint64_t malformed = m.ctr.malformed;
+    assert_int_equal(mirror_apply_batch(&m, &b, on_event, &ev), 0);
+    assert_null(mirror_lookup(&m, 4));
+    assert_int_equal(m.ctr.malformed, malformed + 1);
+    mirror_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -779,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_many),
         cmocka_unit_test(test_to_record),
         cmocka_unit_test(test_nat),
+        cmocka_unit_test(test_compact_creates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

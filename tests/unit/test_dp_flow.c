@@ -906,7 +906,7 @@ static void test_unzoned_interfaces(void **state)
 static void collect(void *arg, const struct dp_delta *rec)
 {
     struct dp_delta *v = arg;
-    v[v[0].pad++ + 1] = *rec;
+    v[v[0].synced++ + 1] = *rec;
 }
 
 static void test_export_install(void **state)
@@ -919,7 +919,7 @@ static void test_export_install(void **state)
     struct dp_delta v[8];
     memset(v, 0, sizeof(v));
     dp_flow_export(e->f, e->t, collect, v);
-    assert_int_equal(v[0].pad, 1);
+    assert_int_equal(v[0].synced, 1);
     struct dp_delta rec = v[1];
     assert_int_equal(rec.state, SESS_ESTABLISHED);
     /* Into a fresh table: same id, the reply and the initiator find it. */

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "flowctl.h"
+#include "mirror.h"
 #include "snapshot.h"
 #include "tcp.h"
 #include "worker.h"
@@ -515,18 +516,18 @@ static void test_sync_install(void **state)
     rec.bytes_rev = 3400;
     rec.timeout = 60;
     rec.policy_id = 1;
-    struct syncrec sr[2];
-    assert_true(syncrec_from_record(&rec, &sr[0]));
+    struct sessrec sr[2];
+    assert_true(sessrec_from_record(&rec, &sr[0]));
     struct dp_delta a, b;
     assert_true(flowctl_record_to_delta(&e->fc, &rec, e->t, &a));
-    assert_true(flowctl_syncrec_to_delta(&e->fc, &sr[0], e->t, &b));
+    assert_true(flowctl_sessrec_to_delta(&e->fc, &sr[0], e->t, &b));
     assert_memory_equal(&a, &b, sizeof(a));
     assert_int_equal(b.packets[0], 12);
     assert_int_equal(b.bytes[1], 3400);
     assert_int_not_equal(b.policy_slot, 0);
     /* An unusable forward key has no compact form. */
     fk[0].dst.len = 16;
-    assert_false(syncrec_from_record(&rec, &sr[1]));
+    assert_false(sessrec_from_record(&rec, &sr[1]));
     fk[0].dst.len = 4;
 
     Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
@@ -557,8 +558,8 @@ static void test_sync_install(void **state)
     assert_non_null(ss);
     assert_int_equal(ss->d[0].packets, 12);
     assert_int_equal(ss->d[1].packets, 1); /* the reply above */
-    sr[0].packets[0] = 50;
-    sr[0].bytes[1] = 9000;
+    sr[0].packets_fwd = 50;
+    sr[0].bytes_rev = 9000;
     m.request_id = 10;
     flowctl_sync_install(&e->fc, &m);
     tick_all(e, 5001);
@@ -566,7 +567,7 @@ static void test_sync_install(void **state)
     assert_int_equal(ss->d[0].packets, 50);
     assert_int_equal(ss->d[1].bytes, 9000);
     assert_int_equal(ss->d[1].packets, 1);
-    sr[0].packets[0] = 20;
+    sr[0].packets_fwd = 20;
     m.request_id = 11;
     flowctl_sync_install(&e->fc, &m);
     tick_all(e, 5001);
@@ -595,6 +596,179 @@ static void test_sync_install(void **state)
     env_free(e);
 }
 
+static void mirror_add_record(void *arg, const struct dp_delta *rec)
+{
+    struct flowctl *fc = ((void **)arg)[0];
+    struct mirror *m = ((void **)arg)[1];
+    Moat__SessionRecord r;
+    Moat__FlowKey k[2];
+    flowctl_delta_to_record(fc, rec, &r, &k[0], &k[1]);
+    Moat__SessionDelta d = MOAT__SESSION_DELTA__INIT;
+    d.kind = MOAT__DELTA_KIND__DELTA_CREATE;
+    d.session = &r;
+    assert_int_equal(mirror_apply_delta(m, &d, NULL, NULL), 0);
+}
+
+static unsigned mirror_events[2];
+
+static void count_event(void *arg, enum mirror_event ev, const struct mirror *m,
+                        const struct mirror_session *s)
+{
+    (void)arg;
+    (void)m;
+    (void)s;
+    mirror_events[ev]++;
+}
+
+struct mirror_pair {
+    const struct mirror *a, *b;
+    unsigned compared;
+};
+
+/* Every session of b is in a with the same fields (names compared as text). */
+static void compare_one(void *arg, const struct mirror_session *sb)
+{
+    struct mirror_pair *p = arg;
+    const struct mirror_session *sa = mirror_lookup(p->a, sb->id);
+    assert_non_null(sa);
+    assert_memory_equal(sa, sb, offsetof(struct mirror_session, policy_name));
+    assert_string_equal(mirror_name(p->a, sa->policy_name), mirror_name(p->b, sb->policy_name));
+    assert_string_equal(mirror_name(p->a, sa->application), mirror_name(p->b, sb->application));
+    const size_t from = offsetof(struct mirror_session, snat_rule_id);
+    assert_memory_equal((const uint8_t *)sa + from, (const uint8_t *)sb + from,
+                        offsetof(struct mirror_session, next_id) - from);
+    p->compared++;
+}
+
+static void sync_key(Moat__FlowKey *k, uint8_t *src, uint8_t *dst, size_t alen, uint32_t sport,
+                     uint32_t dport, uint32_t proto)
+{
+    moat__flow_key__init(k);
+    k->src.data = src;
+    k->dst.data = dst;
+    k->src.len = k->dst.len = alen;
+    k->sport = sport;
+    k->dport = dport;
+    k->protocol = proto;
+}
+
+/* HA sync: the helper reports the sessions it installed from the peer's records as compact
+ * creates (SessionDeltaBatch.created), each at its place among the other deltas; controld's
+ * mirror ends up with the same sessions and fields as from the SessionRecords of the same
+ * sessions, and a close followed by a new install of the same key stays in that order. */
+static void test_sync_creates_compact(void **state)
+{
+    (void)state;
+    struct env *e = env_new(100);
+    add_worker(e, 0, IF_T);
+    char err[256];
+    assert_int_equal(flowctl_layout(&e->fc, e->t, err, sizeof(err)), 0);
+    tick_all(e, 5000);
+    uint8_t c[4], sv[4], vip[4], c6[16], s6[16];
+    inet_pton(AF_INET, "10.77.1.2", c);
+    inet_pton(AF_INET, "10.77.2.2", sv);
+    inet_pton(AF_INET, "10.77.2.1", vip);
+    inet_pton(AF_INET6, "fd00:1::2", c6);
+    inet_pton(AF_INET6, "fd00:2::2", s6);
+    enum { N = 4 };
+    Moat__FlowKey fk[N][2];
+    sync_key(&fk[0][0], c, sv, 4, 4444, 53, 17); /* UDP */
+    sync_key(&fk[0][1], sv, c, 4, 53, 4444, 17);
+    sync_key(&fk[1][0], c, sv, 4, 40000, 443, 6); /* TCP, source NAT to vip:1025 */
+    sync_key(&fk[1][1], sv, vip, 4, 443, 1025, 6);
+    sync_key(&fk[2][0], c, sv, 4, 77, 0, 1); /* ICMP echo id 77 */
+    sync_key(&fk[2][1], sv, c, 4, 77, 0, 1);
+    sync_key(&fk[3][0], c6, s6, 16, 5555, 8080, 17); /* IPv6 UDP */
+    sync_key(&fk[3][1], s6, c6, 16, 8080, 5555, 17);
+    struct sessrec sr[N + 2];
+    for (int i = 0; i < N; i++) {
+        Moat__SessionRecord rec = MOAT__SESSION_RECORD__INIT;
+        rec.id = (1ull << 48) | (uint64_t)(100 + i); /* the peer's ids */
+        rec.forward = &fk[i][0];
+        rec.reverse = &fk[i][1];
+        rec.from_zone = 1;
+        rec.to_zone = 2;
+        rec.in_ifindex = IF_T;
+        rec.out_ifindex = IF_U;
+        rec.policy_id = 1;
+        rec.state =
+            i != 2 ? MOAT__SESSION_STATE__SESSION_ESTABLISHED : MOAT__SESSION_STATE__SESSION_NEW;
+        rec.packets_fwd = 10 + (uint64_t)i;
+        rec.bytes_fwd = 1000 + (uint64_t)i;
+        rec.packets_rev = 20 + (uint64_t)i;
+        rec.bytes_rev = 2000 + (uint64_t)i;
+        rec.created_unix_ms = 1700000001000ull + (uint64_t)i;
+        rec.last_seen_unix_ms = 1700000004000ull + (uint64_t)i;
+        rec.snat_rule_id = i == 1 ? 3 : 0;
+        assert_true(sessrec_from_record(&rec, &sr[i]));
+    }
+    /* Then the peer closes the UDP session and a new one of the same key follows. */
+    sr[N] = sr[0];
+    sr[N].state = MOAT__SESSION_STATE__SESSION_CLOSED;
+    sr[N + 1] = sr[0];
+    sr[N + 1].id = (1ull << 48) | 200;
+    Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
+    m.request_id = 1;
+    m.records.data = (uint8_t *)sr;
+    m.records.len = sizeof(sr);
+    flowctl_sync_install(&e->fc, &m);
+    tick_all(e, 5001);
+    flowctl_poll(&e->fc, 5001, true);
+    assert_int_equal(e->dp.flows[0]->t.active, N);
+
+    struct mirror a, b;
+    assert_int_equal(mirror_init(&a, 1000), 0);
+    assert_int_equal(mirror_init(&b, 1000), 0);
+    size_t created = 0, plain = 0;
+    memset(mirror_events, 0, sizeof(mirror_events));
+    for (int i = 0; i < e->nsent; i++) {
+        if (e->sent[i]->msg_case != MOAT__ENVELOPE__MSG_SESSION_DELTAS)
+            continue;
+        const Moat__SessionDeltaBatch *bt = e->sent[i]->session_deltas;
+        created += bt->created.len / sizeof(struct sessrec);
+        plain += bt->n_deltas;
+        assert_int_equal(mirror_apply_batch(&a, bt, count_event, NULL), 0);
+    }
+    /* Five installs went compact; only the close is a SessionDelta. */
+    assert_int_equal(created, N + 1);
+    assert_int_equal(plain, 1);
+    assert_int_equal(a.count, N);
+    assert_int_equal(a.ctr.created, N + 1);
+    assert_int_equal(a.ctr.closed[MOAT__CLOSE_REASON__CLOSE_CLEARED], 1);
+    assert_int_equal(a.ctr.close_unknown, 0);
+    assert_int_equal(a.ctr.replaced, 0);
+    assert_int_equal(mirror_events[MIRROR_EV_CREATE], N + 1);
+    assert_int_equal(mirror_events[MIRROR_EV_CLOSE], 1);
+
+    /* The same sessions as SessionRecords (what the helper sent before). */
+    void *args[2] = {&e->fc, &b};
+    dp_flow_export(e->dp.flows[0], e->t, mirror_add_record, args);
+    assert_int_equal(b.count, N);
+    struct mirror_pair pair = {&a, &b, 0};
+    mirror_foreach(&b, compare_one, &pair);
+    assert_int_equal(pair.compared, N);
+    /* Not empty: the names and the NAT id made it across. */
+    unsigned nat = 0;
+    for (int i = 0; i < e->nsent; i++) {
+        const Moat__SessionDeltaBatch *bt = e->sent[i]->session_deltas;
+        if (e->sent[i]->msg_case != MOAT__ENVELOPE__MSG_SESSION_DELTAS || !bt->created.len)
+            continue;
+        for (size_t j = 0; j < bt->created.len / sizeof(struct sessrec); j++) {
+            struct sessrec r;
+            memcpy(&r, bt->created.data + j * sizeof(r), sizeof(r));
+            const struct mirror_session *ms = mirror_lookup(&a, r.id);
+            if (!ms)
+                continue; /* the closed one */
+            assert_string_equal(mirror_name(&a, ms->policy_name), "allow-out");
+            nat += ms->snat_rule_id == 3;
+        }
+    }
+    assert_int_equal(nat, 1);
+    mirror_free(&a);
+    mirror_free(&b);
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_reseed_from_snapshot),
         cmocka_unit_test(test_layout_change_moves_sessions),
         cmocka_unit_test(test_sync_install),
+        cmocka_unit_test(test_sync_creates_compact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-#include "syncrec.h"
+#include "sessrec.h"
 
 #include <errno.h>
 #include <string.h>
 
-_Static_assert(sizeof(struct syncrec) == 176, "struct syncrec has no padding of its own");
+_Static_assert(sizeof(struct sessrec) == 192, "struct sessrec has no padding of its own");
 
 /* A key's addresses and ports; false when the key cannot be one. */
 static bool key_ok(const Moat__FlowKey *k)
@@ -13,7 +13,7 @@ static bool key_ok(const Moat__FlowKey *k)
            k->protocol <= 255 && k->sport <= 65535 && k->dport <= 65535;
 }
 
-bool syncrec_from_record(const Moat__SessionRecord *r, struct syncrec *s)
+bool sessrec_from_record(const Moat__SessionRecord *r, struct sessrec *s)
 {
     memset(s, 0, sizeof(*s));
     const Moat__FlowKey *f = r->forward, *b = r->reverse;
@@ -33,10 +33,10 @@ bool syncrec_from_record(const Moat__SessionRecord *r, struct syncrec *s)
         s->rev_dport = (uint16_t)b->dport;
     }
     s->id = r->id;
-    s->packets[0] = r->packets_fwd;
-    s->packets[1] = r->packets_rev;
-    s->bytes[0] = r->bytes_fwd;
-    s->bytes[1] = r->bytes_rev;
+    s->packets_fwd = r->packets_fwd;
+    s->packets_rev = r->packets_rev;
+    s->bytes_fwd = r->bytes_fwd;
+    s->bytes_rev = r->bytes_rev;
     s->created_unix_ms = r->created_unix_ms;
     s->last_seen_unix_ms = r->last_seen_unix_ms;
     s->from_zone = r->from_zone;
@@ -52,9 +52,9 @@ bool syncrec_from_record(const Moat__SessionRecord *r, struct syncrec *s)
     return true;
 }
 
-long syncrec_count(size_t len)
+long sessrec_count(size_t len)
 {
-    if (len % sizeof(struct syncrec))
+    if (len % sizeof(struct sessrec))
         return -EBADMSG;
-    return (long)(len / sizeof(struct syncrec));
+    return (long)(len / sizeof(struct sessrec));
 }

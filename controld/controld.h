@@ -116,7 +116,7 @@ struct controld {
         uint64_t seq;   /* request ids: HANDOVER_REQ_TAG | ++seq */
         uint64_t started_ms;
         uint64_t before_arm;  /* sessions acknowledged in this handover */
-        struct syncrec *recs; /* of the round in flight */
+        struct sessrec *recs; /* of the round in flight */
         size_t n_recs;
         uv_timer_t timer;
         bool timer_on;

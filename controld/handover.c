@@ -66,7 +66,7 @@ int handover_cut_from_mirror(struct handover_cut *cut, const struct mirror *m)
     return 0;
 }
 
-int handover_cut_add(struct handover_cut *cut, const struct syncrec *recs, size_t n)
+int handover_cut_add(struct handover_cut *cut, const struct sessrec *recs, size_t n)
 {
     if (reserve(cut, cut->n + n) < 0)
         return -ENOMEM;
@@ -87,7 +87,7 @@ void handover_cut_clear(struct handover_cut *cut)
     memset(cut, 0, sizeof(*cut));
 }
 
-size_t handover_select(const struct handover_cut *cut, struct syncrec *recs, size_t n)
+size_t handover_select(const struct handover_cut *cut, struct sessrec *recs, size_t n)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {

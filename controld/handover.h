@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "mirror.h"
-#include "syncrec.h"
+#include "sessrec.h"
 
 /* SessionInstall request ids of handovers carry this bit; HA sync's never do (they count from
  * 1), so the helper's SessionInstallReply goes back to the one that asked. */
@@ -38,11 +38,11 @@ struct handover_cut {
 /* The cut becomes the ids of every session in m (valid). 0 or -ENOMEM (cut left invalid). */
 int handover_cut_from_mirror(struct handover_cut *cut, const struct mirror *m);
 /* Adds the ids of recs (acknowledged by the helper). 0 or -ENOMEM (cut unchanged). */
-int handover_cut_add(struct handover_cut *cut, const struct syncrec *recs, size_t n);
+int handover_cut_add(struct handover_cut *cut, const struct sessrec *recs, size_t n);
 bool handover_cut_has(const struct handover_cut *cut, uint64_t id);
 /* Empties the cut and marks it invalid. */
 void handover_cut_clear(struct handover_cut *cut);
 /* Keeps in recs[0..n) those whose id is not in the cut (order kept); returns how many. */
-size_t handover_select(const struct handover_cut *cut, struct syncrec *recs, size_t n);
+size_t handover_select(const struct handover_cut *cut, struct sessrec *recs, size_t n);
 
 #endif

@@ -708,8 +708,8 @@ struct legacy {
     uint64_t aged_out, cleared, policy_closed; /* sessions closed: idle, by clear, by a commit */
     char **pol_keys; /* the policies the hit counters belong to (legacy_tables.pol_keys) */
     unsigned n_pol_keys;
-    struct moat_lg_limit *limit;               /* moat_lg_limit, mmap'd */
-    uint32_t high_wm, low_wm;                  /* early aging, percent of limit->max */
+    struct moat_lg_limit *limit; /* moat_lg_limit, mmap'd */
+    uint32_t high_wm, low_wm;    /* early aging, percent of limit->max */
     uint64_t early_aged;
     char last_error[256];
 };
@@ -1556,7 +1556,7 @@ void legacy_on_arm(struct legacy *lg)
 
 /* Every live kernel-path session (forward entry) as the helper installs it, for the handover
  * at arming (handover.h). The ring buffer is consumed first, so the mirror knows them too. */
-int legacy_session_records(struct legacy *lg, struct syncrec **out, size_t *n)
+int legacy_session_records(struct legacy *lg, struct sessrec **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -1567,7 +1567,7 @@ int legacy_session_records(struct legacy *lg, struct syncrec **out, size_t *n)
     struct moat_lg_key *keys = all_keys(lg, &nk);
     if (!keys)
         return -ENOMEM;
-    struct syncrec *recs = calloc(nk / 2 + 1, sizeof(*recs));
+    struct sessrec *recs = calloc(nk / 2 + 1, sizeof(*recs));
     if (!recs) {
         free(keys);
         return -ENOMEM;
@@ -1582,7 +1582,7 @@ int legacy_session_records(struct legacy *lg, struct syncrec **out, size_t *n)
         struct rec_buf b;
         record_of(lg, &keys[i], &fv, has_rev ? &rv : NULL, MOAT__DELTA_KIND__DELTA_CREATE,
                   MOAT__CLOSE_REASON__CLOSE_NONE, &b);
-        if (syncrec_from_record(&b.rec, &recs[k]))
+        if (sessrec_from_record(&b.rec, &recs[k]))
             k++;
     }
     free(keys);

@@ -39,7 +39,7 @@
 #include "legacy_maps.h"
 #include "moat.pb-c.h"
 #include "strbuf.h"
-#include "syncrec.h"
+#include "sessrec.h"
 
 struct controld;
 struct ctl_neigh;
@@ -156,9 +156,9 @@ void legacy_neigh(struct legacy *lg, const struct ctl_neigh *n, bool removed);
 void legacy_on_disarm(struct legacy *lg);
 /* Forwarding was armed: the helper holds the sessions now; empty the session map. */
 void legacy_on_arm(struct legacy *lg);
-/* Every live kernel-path session as a struct syncrec (malloc'd, caller frees; none without
+/* Every live kernel-path session as a struct sessrec (malloc'd, caller frees; none without
  * the legacy path). 0 or -ENOMEM. */
-int legacy_session_records(struct legacy *lg, struct syncrec **out, size_t *n);
+int legacy_session_records(struct legacy *lg, struct sessrec **out, size_t *n);
 /* `show dataplane statistics`: the legacy path's counters (text section, or a JSON member
  * ,"legacy":{...} to append inside the top-level object). */
 void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o);

@@ -175,7 +175,7 @@ static bool may_arm_any(struct controld *c)
 }
 
 /* The kernel path's sessions the helper does not hold (outside the cut), malloc'd. */
-static int handover_collect(struct controld *c, struct syncrec **out, size_t *n)
+static int handover_collect(struct controld *c, struct sessrec **out, size_t *n)
 {
     int err = legacy_session_records(c->legacy, out, n);
     if (err == 0)
@@ -209,7 +209,7 @@ static void handover_round(struct controld *c)
         handover_finish(c, "the kernel path still creates sessions after the last round");
         return;
     }
-    struct syncrec *recs;
+    struct sessrec *recs;
     size_t n;
     int err = handover_collect(c, &recs, &n);
     if (err) {
@@ -311,7 +311,7 @@ static size_t handover_late(struct controld *c)
 {
     if (!c->handover_cut.valid || !c->legacy)
         return 0;
-    struct syncrec *recs;
+    struct sessrec *recs;
     size_t n;
     int err = handover_collect(c, &recs, &n);
     if (err) {

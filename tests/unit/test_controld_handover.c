@@ -48,9 +48,9 @@ static void mirror_add(struct mirror *m, uint64_t id, uint16_t sport)
     assert_int_equal(mirror_apply_delta(m, &d, NULL, NULL), 0);
 }
 
-static struct syncrec rec(uint64_t id)
+static struct sessrec rec(uint64_t id)
 {
-    struct syncrec s;
+    struct sessrec s;
     memset(&s, 0, sizeof(s));
     s.id = id;
     s.family = 4;
@@ -80,7 +80,7 @@ static void test_select_after_cut(void **state)
     assert_true(handover_cut_has(&cut, MOAT_LG_ID_BIT | 3));
     assert_false(handover_cut_has(&cut, MOAT_LG_ID_BIT | 9));
     /* What the kernel path's map holds at arming. */
-    struct syncrec kp[] = {rec(MOAT_LG_ID_BIT | 9), rec(7), rec(MOAT_LG_ID_BIT | 3),
+    struct sessrec kp[] = {rec(MOAT_LG_ID_BIT | 9), rec(7), rec(MOAT_LG_ID_BIT | 3),
                            rec(MOAT_LG_ID_BIT | 1)};
     size_t n = handover_select(&cut, kp, 4);
     assert_int_equal(n, 2);
@@ -90,7 +90,7 @@ static void test_select_after_cut(void **state)
     /* The helper acknowledged them: a next round finds none; a newer one still is selected. */
     assert_int_equal(handover_cut_add(&cut, kp, n), 0);
     assert_int_equal(cut.n, 4);
-    struct syncrec again[] = {rec(MOAT_LG_ID_BIT | 1), rec(MOAT_LG_ID_BIT | 9), rec(7),
+    struct sessrec again[] = {rec(MOAT_LG_ID_BIT | 1), rec(MOAT_LG_ID_BIT | 9), rec(7),
                               rec(MOAT_LG_ID_BIT | 5)};
     n = handover_select(&cut, again, 4);
     assert_int_equal(n, 1);
@@ -115,7 +115,7 @@ static void test_empty_cut(void **state)
     assert_int_equal(handover_cut_from_mirror(&cut, &m), 0);
     assert_true(cut.valid);
     assert_false(handover_cut_has(&cut, 0));
-    struct syncrec kp[] = {rec(4), rec(2)};
+    struct sessrec kp[] = {rec(4), rec(2)};
     assert_int_equal(handover_select(&cut, kp, 2), 2);
     assert_int_equal(handover_select(&cut, kp, 0), 0);
     handover_cut_clear(&cut);
@@ -135,7 +135,7 @@ static void test_many(void **state)
     assert_int_equal(cut.n, 5000);
     for (size_t i = 1; i < cut.n; i++)
         assert_true(cut.ids[i - 1] < cut.ids[i]);
-    static struct syncrec acked[3000];
+    static struct sessrec acked[3000];
     for (uint64_t i = 0; i < 3000; i++)
         acked[i] = rec(200000 + i);
     assert_int_equal(handover_cut_add(&cut, acked, 3000), 0);

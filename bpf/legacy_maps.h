@@ -56,6 +56,7 @@
 #define MOAT_MAP_LG_SCRFRAG "moat_lg_scrfrag"
 #define MOAT_MAP_LG_SCRCNT "moat_lg_scrcnt"
 #define MOAT_MAP_LG_ERRRATE "moat_lg_errrate"
+#define MOAT_MAP_LG_FRAGS "moat_lg_frags"
 
 #define MOAT_LG_MAX_SESSIONS 131072 /* entries (two per session) */
 #define MOAT_LG_BANK_RULES 2048     /* policy sub-rules per bank (two banks) */
@@ -423,6 +424,33 @@ struct moat_lg_frag {
 };
 
 /*
+ * Fragments, as the helper's (dataplane/flow.c frag_remember, fragment): a first fragment (IPv4
+ * offset 0 with more fragments, IPv6 fragment header with offset 0) goes through the session
+ * path like any packet and, when its session hits or is created, leaves an entry in
+ * moat_lg_frags (BPF_MAP_TYPE_LRU_HASH of MOAT_LG_FRAGS, MOAT_LG_FRAG_TTL_NS) keyed on its
+ * datagram: addresses, protocol, IP id (IPv4) / fragment id (IPv6), ingress zone. A later
+ * fragment follows that entry to its session (only if the session is still the one that
+ * entry named): counted, translated as the session is (addresses and IP checksum; its ports
+ * and L4 checksum are in the first fragment) and forwarded; without one it is dropped and
+ * counted (frag_drops), so that a policy cannot be bypassed by sending only later fragments.
+ */
+#define MOAT_LG_FRAGS 4096
+#define MOAT_LG_FRAG_TTL_NS 2000000000ull
+struct moat_lg_fragsess_key {
+    __u8 src[16];
+    __u8 dst[16];
+    __u32 id; /* IPv4: the identification (network order, in the low 16 bits) */
+    __u16 zone;
+    __u8 proto;
+    __u8 family;
+};
+struct moat_lg_fragsess {
+    struct moat_lg_key key; /* the session entry the first fragment matched */
+    __u64 sess_id;
+    __u64 expires_ns;
+};
+
+/*
  * ICMP errors the path sends itself (XDP_TX back out of the interface the packet came in on,
  * as the helper's icmp_error_build): destination unreachable, administratively prohibited, for
  * a policy reject of anything but TCP; time exceeded for a packet that arrives with TTL / hop
@@ -471,7 +499,7 @@ struct moat_lg_errrate {
     X(fib_miss)             /* (d) no route */                                                     \
     X(neigh_miss)           /* (d) next hop unresolved: to the kernel (cpumap), resolve asked */   \
     X(ttl_exceeded)         /* (d) answered with time exceeded (icmp_errors_sent) */               \
-    X(unsupported)          /* (d) fragments, IPv6 extension headers, VLAN */                      \
+    X(unsupported)          /* (d) VLAN tags, long IPv6 header chains, other IPv6 protocols */     \
     X(icmp_error_related)   /* an ICMP error about a session's packet: forwarded with it */        \
     X(icmp_error_unmatched) /* (d) an ICMP error about no session */                               \
     X(nat_icmp_errors)      /* related errors of translated sessions, translated back */           \
@@ -484,7 +512,8 @@ struct moat_lg_errrate {
     X(screen_drop)          /* (d) dropped by the ingress zone's screen (moat_lg_scrctr) */        \
     X(icmp_errors_sent)     /* time exceeded, frag. needed, packet too big sent back (XDP_TX) */   \
     X(icmp_rate_limited)    /* an ICMP error or reject not sent: over MOAT_LG_ERR_RATE */          \
-    X(mtu_drops)            /* (d) larger than the egress MTU (answered with DF / IPv6) */
+    X(mtu_drops)            /* (d) larger than the egress MTU (answered with DF / IPv6) */         \
+    X(frag_drops)           /* (d) a later fragment of no first one let through (moat_lg_frags) */
 
 struct moat_lg_stats {
 #define MOAT_LG_X(f) __u64 f;

@@ -512,6 +512,7 @@ static __always_inline __u32 parse_ext6(void *data, void *data_end, struct pk *p
             p->frag_hi = p->frag_lo + (end - off);
             if (p->frag_lo) {
                 p->nf = 1;
+                p->l4_off = off; /* where its data starts */
                 p->proto = nh;
                 return P6_FRAG;
             }
@@ -565,6 +566,7 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
             p->frag_hi = p->frag_lo + tot - hlen;
             if (p->frag_lo) {
                 p->nf = 1;
+                p->l4_off = off + hlen; /* where its data starts */
                 p->k.proto = p->proto;
                 p->k.family = 4;
                 return P_FRAG;

@@ -331,7 +331,7 @@ struct moat_lg_hit {
  * each check, in the order of ScreenCounter.counts (the helper's enum scr_ctr), added to the
  * helper's by controld. moat_lg_scrrate: BPF_MAP_TYPE_ARRAY of MOAT_LG_SCR_RATE_SLOTS,
  * direct-mapped one-second windows (box-wide: shared by the CPUs, a collision restarts the
- * window). moat_lg_scrfrag: BPF_MAP_TYPE_LRU_HASH of IPv4 datagrams being fragmented (tear-drop).
+ * window). moat_lg_scrfrag: BPF_MAP_TYPE_LRU_HASH of datagrams being fragmented (tear-drop).
  * moat_lg_scrcnt: BPF_MAP_TYPE_ARRAY (BPF_F_MMAPABLE) of MOAT_LG_SCR_CNT_SLOTS, the sessions of
  * this path by the source and by the destination address of their forward key, at
  * moat_lg_cnt_slot() (two addresses sharing a slot share the limit): xdp_main_new checks the
@@ -411,10 +411,12 @@ struct moat_lg_scr_rate {
 };
 
 struct moat_lg_frag_key {
-    __be32 src, dst;
-    __u16 id;
+    __u8 src[16]; /* IPv4 in the first 4 bytes */
+    __u8 dst[16];
+    __u32 id; /* IPv4 identification (low 16 bits), IPv6 fragment id */
     __u8 proto;
-    __u8 pad;
+    __u8 family;
+    __u16 pad;
 };
 struct moat_lg_frag {
     __u64 expires_ns;

@@ -26,8 +26,8 @@
  *
  * ICMP errors go with the session of the packet they quote (translated back under NAT), else
  * they are dropped (icmp_error_unmatched). IPv6 extension headers (hop-by-hop, routing,
- * destination options, fragment) are walked (parse_ext6). Fragments are screened (ping of death;
- * tear-drop: IPv4), a first fragment goes through the session path and leaves a moat_lg_frags
+ * destination options, fragment) are walked (parse_ext6). Fragments are screened (ping of death,
+ * tear-drop), a first fragment goes through the session path and leaves a moat_lg_frags
  * entry that its datagram's later fragments follow (frag_drops without one). Unsupported here
  * and counted (unsupported), dropped: VLAN tags, longer IPv6 header chains. Policy reject
  * (policy_reject) answers TCP with a reset sent back from XDP, other protocols with an ICMP
@@ -1141,17 +1141,18 @@ static __always_inline int scr_over(__u64 tag, __u32 sec, __u32 limit)
     return r->count > limit;
 }
 
-/* An IPv4 fragment overlapping an earlier fragment of its datagram (remembered 2 s). */
+/* A fragment (IPv4 or IPv6) overlapping an earlier fragment of its datagram (remembered 2 s). */
 static __always_inline int scr_frag_overlaps(const struct pk *p, __u64 now)
 {
     struct moat_lg_frag_key k = {};
     struct moat_lg_frag *e, n = {};
     __u32 lo = p->frag_lo, hi = p->frag_hi > 0xffff ? 0xffff : p->frag_hi, i;
 
-    __builtin_memcpy(&k.src, p->k.src, 4);
-    __builtin_memcpy(&k.dst, p->k.dst, 4);
+    __builtin_memcpy(k.src, p->k.src, 16);
+    __builtin_memcpy(k.dst, p->k.dst, 16);
     k.id = p->frag_id;
     k.proto = p->proto;
+    k.family = p->family;
     e = bpf_map_lookup_elem(&moat_lg_scrfrag, &k);
     if (!e || e->expires_ns <= now) {
         n.expires_ns = now + MOAT_LG_SCR_FRAG_TTL_NS;
@@ -1203,17 +1204,15 @@ static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, 
         return 0;
     now = bpf_ktime_get_ns();
     sec = (__u32)(now / 1000000000ull);
-    if (p->frag && p->family == 4) {
-        if ((sc->flags & MOAT_LG_SCR_F_PING_DEATH) && p->proto == IPPROTO_ICMP &&
-            p->frag_lo + p->l3_len > 65535)
+    if (p->frag) {
+        /* IPv6 (RFC 8200 4.5): the reassembled Payload Length (the extension headers before
+         * the fragment header, then the fragmentable part) would exceed 65535, any protocol. */
+        if ((sc->flags & MOAT_LG_SCR_F_PING_DEATH) &&
+            (p->family == 4 ? p->proto == IPPROTO_ICMP && p->frag_lo + p->l3_len > 65535
+                            : p->unfrag + p->frag_hi > 65535))
             c = MOAT_LG_SCR_C_PING_DEATH;
         else if ((sc->flags & MOAT_LG_SCR_F_TEAR_DROP) && scr_frag_overlaps(p, now))
             c = MOAT_LG_SCR_C_TEAR_DROP;
-    } else if (p->frag) {
-        /* RFC 8200 4.5: the reassembled Payload Length (the extension headers before the
-         * fragment header, then the fragmentable part) would exceed 65535, any protocol. */
-        if ((sc->flags & MOAT_LG_SCR_F_PING_DEATH) && p->unfrag + p->frag_hi > 65535)
-            c = MOAT_LG_SCR_C_PING_DEATH;
     }
     if (c < MOAT_LG_SCR_CTRS || p->nf) {
         /* decided, or a later fragment: no L4 header to screen */

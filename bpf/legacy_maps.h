@@ -56,6 +56,7 @@
 #define MOAT_MAP_LG_SCRFRAG "moat_lg_scrfrag"
 #define MOAT_MAP_LG_SCRCNT "moat_lg_scrcnt"
 #define MOAT_MAP_LG_ERRRATE "moat_lg_errrate"
+#define MOAT_MAP_LG_FRAGS "moat_lg_frags"
 
 #define MOAT_LG_MAX_SESSIONS 131072 /* entries (two per session) */
 #define MOAT_LG_BANK_RULES 2048     /* policy sub-rules per bank (two banks) */
@@ -330,7 +331,7 @@ struct moat_lg_hit {
  * each check, in the order of ScreenCounter.counts (the helper's enum scr_ctr), added to the
  * helper's by controld. moat_lg_scrrate: BPF_MAP_TYPE_ARRAY of MOAT_LG_SCR_RATE_SLOTS,
  * direct-mapped one-second windows (box-wide: shared by the CPUs, a collision restarts the
- * window). moat_lg_scrfrag: BPF_MAP_TYPE_LRU_HASH of IPv4 datagrams being fragmented (tear-drop).
+ * window). moat_lg_scrfrag: BPF_MAP_TYPE_LRU_HASH of datagrams being fragmented (tear-drop).
  * moat_lg_scrcnt: BPF_MAP_TYPE_ARRAY (BPF_F_MMAPABLE) of MOAT_LG_SCR_CNT_SLOTS, the sessions of
  * this path by the source and by the destination address of their forward key, at
  * moat_lg_cnt_slot() (two addresses sharing a slot share the limit): xdp_main_new checks the
@@ -410,16 +411,45 @@ struct moat_lg_scr_rate {
 };
 
 struct moat_lg_frag_key {
-    __be32 src, dst;
-    __u16 id;
+    __u8 src[16]; /* IPv4 in the first 4 bytes */
+    __u8 dst[16];
+    __u32 id; /* IPv4 identification (low 16 bits), IPv6 fragment id */
     __u8 proto;
-    __u8 pad;
+    __u8 family;
+    __u16 pad;
 };
 struct moat_lg_frag {
     __u64 expires_ns;
     __u16 lo[MOAT_LG_SCR_FRAG_RANGES]; /* bytes [lo, hi) of the datagram's payload seen */
     __u16 hi[MOAT_LG_SCR_FRAG_RANGES];
     __u32 n;
+};
+
+/*
+ * Fragments, as the helper's (dataplane/flow.c frag_remember, fragment): a first fragment (IPv4
+ * offset 0 with more fragments, IPv6 fragment header with offset 0) goes through the session
+ * path like any packet and, when its session hits or is created, leaves an entry in
+ * moat_lg_frags (BPF_MAP_TYPE_LRU_HASH of MOAT_LG_FRAGS, MOAT_LG_FRAG_TTL_NS) keyed on its
+ * datagram: addresses, protocol, IP id (IPv4) / fragment id (IPv6), ingress zone. A later
+ * fragment follows that entry to its session (only if the session is still the one that
+ * entry named): counted, translated as the session is (addresses and IP checksum; its ports
+ * and L4 checksum are in the first fragment) and forwarded; without one it is dropped and
+ * counted (frag_drops), so that a policy cannot be bypassed by sending only later fragments.
+ */
+#define MOAT_LG_FRAGS 4096
+#define MOAT_LG_FRAG_TTL_NS 2000000000ull
+struct moat_lg_fragsess_key {
+    __u8 src[16];
+    __u8 dst[16];
+    __u32 id; /* IPv4: the identification (network order, in the low 16 bits) */
+    __u16 zone;
+    __u8 proto;
+    __u8 family;
+};
+struct moat_lg_fragsess {
+    struct moat_lg_key key; /* the session entry the first fragment matched */
+    __u64 sess_id;
+    __u64 expires_ns;
 };
 
 /*
@@ -471,7 +501,7 @@ struct moat_lg_errrate {
     X(fib_miss)             /* (d) no route */                                                     \
     X(neigh_miss)           /* (d) next hop unresolved: to the kernel (cpumap), resolve asked */   \
     X(ttl_exceeded)         /* (d) answered with time exceeded (icmp_errors_sent) */               \
-    X(unsupported)          /* (d) fragments, IPv6 extension headers, VLAN */                      \
+    X(unsupported)          /* (d) VLAN tags, long IPv6 header chains, other IPv6 protocols */     \
     X(icmp_error_related)   /* an ICMP error about a session's packet: forwarded with it */        \
     X(icmp_error_unmatched) /* (d) an ICMP error about no session */                               \
     X(nat_icmp_errors)      /* related errors of translated sessions, translated back */           \
@@ -484,7 +514,8 @@ struct moat_lg_errrate {
     X(screen_drop)          /* (d) dropped by the ingress zone's screen (moat_lg_scrctr) */        \
     X(icmp_errors_sent)     /* time exceeded, frag. needed, packet too big sent back (XDP_TX) */   \
     X(icmp_rate_limited)    /* an ICMP error or reject not sent: over MOAT_LG_ERR_RATE */          \
-    X(mtu_drops)            /* (d) larger than the egress MTU (answered with DF / IPv6) */
+    X(mtu_drops)            /* (d) larger than the egress MTU (answered with DF / IPv6) */         \
+    X(frag_drops)           /* (d) a later fragment of no first one let through (moat_lg_frags) */
 
 struct moat_lg_stats {
 #define MOAT_LG_X(f) __u64 f;

@@ -25,10 +25,13 @@
  *                   rate-limited per CPU with the TCP resets.
  *
  * ICMP errors go with the session of the packet they quote (translated back under NAT), else
- * they are dropped (icmp_error_unmatched). Unsupported here and counted (unsupported),
- * dropped: IP fragments (screened first: ping of death, tear-drop), IPv6 extension headers,
- * VLAN tags. Policy reject (policy_reject) answers TCP with a reset sent back from XDP, other
- * protocols with an ICMP destination unreachable (reject_sent).
+ * they are dropped (icmp_error_unmatched). IPv6 extension headers (hop-by-hop, routing,
+ * destination options, fragment) are walked (parse_ext6). Fragments are screened (ping of death,
+ * tear-drop), a first fragment goes through the session path and leaves a moat_lg_frags
+ * entry that its datagram's later fragments follow (frag_drops without one). Unsupported here
+ * and counted (unsupported), dropped: VLAN tags, longer IPv6 header chains. Policy reject
+ * (policy_reject) answers TCP with a reset sent back from XDP, other protocols with an ICMP
+ * destination unreachable (reject_sent).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -251,6 +254,14 @@ struct {
 } moat_lg_scrfrag SEC(".maps");
 
 struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, MOAT_LG_FRAGS);
+    __type(key, struct moat_lg_fragsess_key);
+    __type(value, struct moat_lg_fragsess);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_frags SEC(".maps");
+
+struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(max_entries, MOAT_LG_SCR_CNT_SLOTS);
     __uint(map_flags, BPF_F_MMAPABLE);
@@ -281,10 +292,13 @@ struct pk {
     __u8 has_id;   /* TCP/UDP, or ICMP echo: the key has a port/identifier NAT can map */
     __u8 icmp_err; /* an ICMP error: q is the packet it quotes */
     __u8 q_proto;
-    __u8 ttl;      /* TTL / hop limit as it arrived */
-    __u8 frag;     /* an IPv4 fragment (not forwarded here: only screened) */
-    __u8 df;       /* IPv4: don't fragment set (a packet too big is answered, else dropped) */
-    __u16 frag_id; /* its identification, network order */
+    __u8 ttl;  /* TTL / hop limit as it arrived */
+    __u8 frag; /* a fragment (IPv4, or IPv6 with a fragment header) */
+    __u8 nf;   /* a later (non-first) fragment: no L4 header, k has no ports */
+    __u8 df;   /* IPv4: don't fragment set (a packet too big is answered, else dropped) */
+    __u8 pad0;
+    __u16 unfrag;  /* IPv6: bytes of the extension headers before the fragment header */
+    __u32 frag_id; /* IPv4 identification (network order, low 16 bits), IPv6 fragment id */
     __u32 frag_lo; /* its payload's bytes [frag_lo, frag_hi) of the datagram */
     __u32 frag_hi;
     struct moat_lg_key k; /* as the packet arrived */
@@ -454,6 +468,67 @@ static __always_inline int parse_quoted(struct xdp_md *ctx, struct pk *p, __u32 
     return P_OK;
 }
 
+/*
+ * The IPv6 extension headers after the fixed header (at ETH_HLEN), as the helper walks them:
+ * hop-by-hop, routing, destination options, and a fragment header, at most MOAT_LG_EXT6 of
+ * them, the L4 header within the first 256 bytes of the frame. Sets p->proto (the upper
+ * layer) and, for a fragment, p->frag, frag_id, frag_lo/hi, unfrag, nf. Returns the L4
+ * offset, or P6_FRAG (a later fragment: nothing after its header is parsed), P6_MALFORMED,
+ * P6_UNSUPPORTED (a longer chain).
+ */
+#define MOAT_LG_EXT6 6
+#define P6_FRAG 0x10000
+#define P6_MALFORMED 0x10001
+#define P6_UNSUPPORTED 0x10002
+static __always_inline __u32 parse_ext6(void *data, void *data_end, struct pk *p, __u8 nh)
+{
+    __u32 off = ETH_HLEN + sizeof(struct ipv6hdr), end = ETH_HLEN + p->l3_len, i;
+
+    for (i = 0; i < MOAT_LG_EXT6; i++) {
+        __u8 *h;
+
+        if (nh != 0 && nh != 43 && nh != 60 && nh != 44)
+            break;
+        if (off > 248)
+            return P6_UNSUPPORTED;
+        h = data + (off & 0xff);
+        if ((void *)(h + 8) > data_end || off + 8 > end)
+            return P6_MALFORMED;
+        if (nh == 44) {
+            __u16 fo;
+
+            if (p->frag)
+                return P6_MALFORMED; /* two fragment headers */
+            __builtin_memcpy(&fo, h + 2, 2);
+            fo = bpf_ntohs(fo);
+            nh = h[0];
+            off += 8;
+            if ((fo & 0xfff9) == 0)
+                continue; /* an atomic fragment (RFC 6946): a whole datagram */
+            p->frag = 1;
+            __builtin_memcpy(&p->frag_id, h + 4, 4);
+            p->unfrag = off - 8 - ETH_HLEN - sizeof(struct ipv6hdr);
+            p->frag_lo = fo & 0xfff8;
+            p->frag_hi = p->frag_lo + (end - off);
+            if (p->frag_lo) {
+                p->nf = 1;
+                p->l4_off = off; /* where its data starts */
+                p->proto = nh;
+                return P6_FRAG;
+            }
+            continue;
+        }
+        nh = h[0];
+        off += ((__u32)h[1] + 1) * 8;
+    }
+    if (nh == 0 || nh == 43 || nh == 60 || nh == 44)
+        return P6_UNSUPPORTED;
+    if (off > end)
+        return P6_MALFORMED;
+    p->proto = nh;
+    return off;
+}
+
 /* Parses the frame into p. Returns 0, or the stats field to count as the drop reason. */
 
 static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
@@ -484,12 +559,18 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
         __builtin_memcpy(p->k.src, &iph->saddr, 4);
         __builtin_memcpy(p->k.dst, &iph->daddr, 4);
         if (iph->frag_off & bpf_htons(0x3fff)) {
-            /* Not forwarded here (unsupported); what the screens need of it. */
+            /* A first fragment carries the L4 header and is parsed on; a later one is not. */
             p->frag = 1;
             p->frag_id = iph->id;
             p->frag_lo = (bpf_ntohs(iph->frag_off) & 0x1fff) * 8;
             p->frag_hi = p->frag_lo + tot - hlen;
-            return P_FRAG;
+            if (p->frag_lo) {
+                p->nf = 1;
+                p->l4_off = off + hlen; /* where its data starts */
+                p->k.proto = p->proto;
+                p->k.family = 4;
+                return P_FRAG;
+            }
         }
         l4 = off + hlen;
     } else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -501,13 +582,20 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
         if (off + p->l3_len > (__u32)(data_end - data))
             return P_MALFORMED;
         p->family = 6;
-        p->proto = ip6->nexthdr;
         p->ttl = ip6->hop_limit;
-        if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_ICMPV6)
-            return P_UNSUPPORTED; /* extension headers (and other protocols over IPv6) */
         __builtin_memcpy(p->k.src, &ip6->saddr, 16);
         __builtin_memcpy(p->k.dst, &ip6->daddr, 16);
-        l4 = off + sizeof(*ip6);
+        l4 = parse_ext6(data, data_end, p, ip6->nexthdr);
+        if (l4 == P6_FRAG) {
+            p->k.proto = p->proto;
+            p->k.family = 6;
+            return P_FRAG;
+        }
+        if (l4 == P6_MALFORMED)
+            return P_MALFORMED;
+        if (l4 == P6_UNSUPPORTED ||
+            (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_ICMPV6))
+            return P_UNSUPPORTED; /* a longer header chain, other protocols over IPv6 */
     } else {
         return P_UNSUPPORTED; /* VLAN tags; the shim passed everything else to the kernel */
     }
@@ -707,7 +795,9 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pk *p,
             iph->check = csum_repl32(iph->check, od, nd);
             iph->saddr = ns;
             iph->daddr = nd;
-            if (p->proto == IPPROTO_TCP) {
+            if (p->nf) {
+                /* A later fragment: its ports and L4 checksum are in the first one. */
+            } else if (p->proto == IPPROTO_TCP) {
                 struct tcphdr *th = data + l4;
                 if ((void *)(th + 1) > data_end)
                     return XDP_DROP;
@@ -1051,17 +1141,18 @@ static __always_inline int scr_over(__u64 tag, __u32 sec, __u32 limit)
     return r->count > limit;
 }
 
-/* An IPv4 fragment overlapping an earlier fragment of its datagram (remembered 2 s). */
+/* A fragment (IPv4 or IPv6) overlapping an earlier fragment of its datagram (remembered 2 s). */
 static __always_inline int scr_frag_overlaps(const struct pk *p, __u64 now)
 {
     struct moat_lg_frag_key k = {};
     struct moat_lg_frag *e, n = {};
     __u32 lo = p->frag_lo, hi = p->frag_hi > 0xffff ? 0xffff : p->frag_hi, i;
 
-    __builtin_memcpy(&k.src, p->k.src, 4);
-    __builtin_memcpy(&k.dst, p->k.dst, 4);
+    __builtin_memcpy(k.src, p->k.src, 16);
+    __builtin_memcpy(k.dst, p->k.dst, 16);
     k.id = p->frag_id;
     k.proto = p->proto;
+    k.family = p->family;
     e = bpf_map_lookup_elem(&moat_lg_scrfrag, &k);
     if (!e || e->expires_ns <= now) {
         n.expires_ns = now + MOAT_LG_SCR_FRAG_TTL_NS;
@@ -1114,11 +1205,17 @@ static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, 
     now = bpf_ktime_get_ns();
     sec = (__u32)(now / 1000000000ull);
     if (p->frag) {
-        if ((sc->flags & MOAT_LG_SCR_F_PING_DEATH) && p->proto == IPPROTO_ICMP &&
-            p->frag_lo + p->l3_len > 65535)
+        /* IPv6 (RFC 8200 4.5): the reassembled Payload Length (the extension headers before
+         * the fragment header, then the fragmentable part) would exceed 65535, any protocol. */
+        if ((sc->flags & MOAT_LG_SCR_F_PING_DEATH) &&
+            (p->family == 4 ? p->proto == IPPROTO_ICMP && p->frag_lo + p->l3_len > 65535
+                            : p->unfrag + p->frag_hi > 65535))
             c = MOAT_LG_SCR_C_PING_DEATH;
         else if ((sc->flags & MOAT_LG_SCR_F_TEAR_DROP) && scr_frag_overlaps(p, now))
             c = MOAT_LG_SCR_C_TEAR_DROP;
+    }
+    if (c < MOAT_LG_SCR_CTRS || p->nf) {
+        /* decided, or a later fragment: no L4 header to screen */
     } else if (p->proto == IPPROTO_TCP) {
         __u8 f = p->tcp_flags;
 
@@ -1211,6 +1308,69 @@ static __always_inline int screen_limit(const struct pk *p, const struct moat_lg
     return 1;
 }
 
+/* ---- fragments (legacy_maps.h: moat_lg_frags) ---- */
+
+/* The moat_lg_frags key of fragment p arriving on ifindex. */
+static __always_inline void frag_key(const struct pk *p, __u32 ifindex,
+                                     struct moat_lg_fragsess_key *fk)
+{
+    struct moat_lg_if *iif = bpf_map_lookup_elem(&moat_lg_ifs, &ifindex);
+
+    __builtin_memcpy(fk->src, p->k.src, 16);
+    __builtin_memcpy(fk->dst, p->k.dst, 16);
+    fk->id = p->frag_id;
+    fk->zone = iif ? iif->zone : 0;
+    fk->proto = p->proto;
+    fk->family = p->family;
+}
+
+/* A first fragment p matched (or created) the session entry p->k with id: its datagram's later
+ * fragments follow it. */
+static __always_inline void frag_remember(const struct pk *p, __u32 ifindex, __u64 id, __u64 now)
+{
+    struct moat_lg_fragsess_key fk = {};
+    struct moat_lg_fragsess v = {};
+
+    frag_key(p, ifindex, &fk);
+    v.key = p->k;
+    v.sess_id = id;
+    v.expires_ns = now + MOAT_LG_FRAG_TTL_NS;
+    bpf_map_update_elem(&moat_lg_frags, &fk, &v, BPF_ANY);
+}
+
+/* A later fragment: forwarded with the session of its datagram's first fragment, translated as
+ * it is, else dropped (frag_drops). */
+static __always_inline int later_fragment(struct xdp_md *ctx, struct pk *p,
+                                          struct moat_lg_stats *st)
+{
+    struct moat_lg_fragsess_key fk = {};
+    struct moat_lg_fragsess *e;
+    struct moat_lg_sess *s;
+    struct moat_lg_key o;
+    __u64 now = bpf_ktime_get_ns();
+
+    frag_key(p, ctx->ingress_ifindex, &fk);
+    e = bpf_map_lookup_elem(&moat_lg_frags, &fk);
+    if (!e || (__s64)(e->expires_ns - now) <= 0)
+        goto drop;
+    s = bpf_map_lookup_elem(&moat_lg_sess, &e->key);
+    if (!s || s->id != e->sess_id)
+        goto drop;
+    if (s->dir == 1 && (s->flags & MOAT_LG_F_NAT))
+        st->nat_reverse_hit++;
+    else
+        st->session_hit++;
+    __sync_fetch_and_add(&s->packets, 1);
+    __sync_fetch_and_add(&s->bytes, p->l3_len);
+    policy_count(s->policy_id, p->l3_len, 0);
+    s->last_seen_ns = now;
+    out_tuple(&s->peer, &o);
+    return forward(ctx, p, &o, s->flags & MOAT_LG_F_NAT, st);
+drop:
+    st->frag_drops++;
+    return XDP_DROP;
+}
+
 /* ---- xdp_main_prog ---- */
 
 SEC("xdp")
@@ -1240,8 +1400,7 @@ int xdp_main_prog(struct xdp_md *ctx)
     if (res == P_FRAG) {
         if (screen(p, st, ctx->ingress_ifindex))
             return XDP_DROP;
-        st->unsupported++;
-        return XDP_DROP;
+        return later_fragment(ctx, p, st);
     }
     if (res != P_OK) {
         st->unsupported++;
@@ -1305,6 +1464,8 @@ int xdp_main_prog(struct xdp_md *ctx)
     __sync_fetch_and_add(&s->bytes, p->l3_len);
     policy_count(s->policy_id, p->l3_len, 0);
     s->last_seen_ns = bpf_ktime_get_ns();
+    if (p->frag)
+        frag_remember(p, ctx->ingress_ifindex, s->id, s->last_seen_ns);
     out_tuple(&s->peer, &o);
     return forward(ctx, p, &o, s->flags & MOAT_LG_F_NAT, st);
 
@@ -1906,6 +2067,8 @@ int xdp_main_new(struct xdp_md *ctx)
         return XDP_DROP;
     }
     st->sessions_created++;
+    if (p->frag)
+        frag_remember(p, in_ifindex, w->v.id, w->v.created_ns);
     sess_count(&p->k, 1);
     nat_count(dnat_rule, 0, 1);
     nat_count(snat_rule, snat_pool, 1);

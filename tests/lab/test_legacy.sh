@@ -205,7 +205,7 @@ check "replies of translated sessions counted (nat_reverse_hit)" [ "$(lg nat_rev
 # verdicts, every rewritten field, checksums.
 mac() { ip -n "$1" -o link show "$2" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
 ip netns exec "$NS_CLI" ping -6 -c 2 -i 0.3 -W 1 fd00:77:2::2 >/dev/null 2>&1
-ttl0=$(lg ttl_exceeded) uns0=$(lg unsupported) mal0=$(lg malformed) mtu0=$(lg mtu_drops) err0=$(lg icmp_errors_sent)
+ttl0=$(lg ttl_exceeded) uns0=$(lg unsupported) mal0=$(lg malformed) mtu0=$(lg mtu_drops) err0=$(lg icmp_errors_sent) frag0=$(lg frag_drops)
 ip netns exec "$NS_FW" $PY "$LAB_TOP/tests/lab/legacy/prog_run.py" "$RUN/bpf/moat" "$(mac "$NS_FW" fw0)" \
 	"$(mac "$NS_CLI" c0)" "$(mac "$NS_FW" fw1)" "$(mac "$NS_SRV" s0)" >"$RUN/prog_run.out" 2>&1
 while read -r line; do
@@ -217,6 +217,7 @@ while read -r line; do
 done <"$RUN/prog_run.out"
 check "prog_run ran its cases" [ "$(grep -c '^PASS' "$RUN/prog_run.out")" -ge 20 ]
 check "counted: ttl_exceeded, unsupported, malformed" bash -c "[ $(lg ttl_exceeded) -gt $ttl0 ] && [ $(lg unsupported) -gt $uns0 ] && [ $(lg malformed) -gt $mal0 ]"
+check "counted: frag_drops +4 (2 later fragments without a first, 2 of a refused first)" [ $(($(lg frag_drops) - frag0)) -eq 4 ]
 check "counted: mtu_drops +4 (3 too big answered, 1 without DF), icmp_errors_sent +6 (3 time exceeded)" \
 	bash -c "[ $(($(lg mtu_drops) - mtu0)) -eq 4 ] && [ $(($(lg icmp_errors_sent) - err0)) -eq 6 ]"
 sleep 1.2

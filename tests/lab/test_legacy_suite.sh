@@ -8,7 +8,7 @@
 # compiled into xdp_main_prog; with ip_forward=0 in the firewall namespace every forwarded
 # packet crossed the kernel path). Then what only the kernel
 # path shows: a screen on untrust drops and counts land, SYN+FIN, no-flag, FIN-without-ACK,
-# ping-of-death and tear-drop packets and ICMP / UDP floods; a commit that removes the
+# ping-of-death and tear-drop (IPv4 and IPv6) packets and ICMP / UDP floods; a commit that removes the
 # permitting policy closes a live kernel-path session (reason policy) and its packets stop,
 # while a session still permitted keeps going; a reject policy answers TCP with a reset sent
 # from XDP (IPv4 and IPv6), UDP and ICMP with destination unreachable (admin prohibited), and
@@ -57,13 +57,16 @@ send([IP(src=c, dst=c)/TCP(sport=8080, dport=8080, flags="S")] * 2 + [IP(src=s, 
      + [IP(src=s, dst=c)/TCP(sport=4002, dport=8080, flags="")] * 2 + [IP(src=s, dst=c)/TCP(sport=4003, dport=8080, flags="F")] * 2
      + [IP(src=s, dst=c, id=777, proto=1, frag=8189)/Raw(b"x" * 200)] * 2
      + [IP(src=s, dst=c, id=4242, proto=1, flags="MF", frag=0)/Raw(b"a" * 64), IP(src=s, dst=c, id=4242, proto=1, frag=3)/Raw(b"b" * 64)], verbose=0)
+s6, c6 = "fd00:77:2::2", "fd00:77:1::2"
+send([IPv6(src=s6, dst=c6)/IPv6ExtHdrFragment(nh=58, id=4243, m=1, offset=0)/Raw(b"\x80\0" + b"c" * 62),
+      IPv6(src=s6, dst=c6)/IPv6ExtHdrFragment(nh=58, id=4243, m=0, offset=3)/Raw(b"d" * 64)], verbose=0)
 sendp([Ether()/IP(src=s, dst=c)/ICMP(id=9, seq=i) for i in range(150)] + [Ether()/IP(src=s, dst=c)/UDP(sport=7000, dport=9) for i in range(150)], iface="s0", verbose=0)' >/dev/null 2>&1
 read -r land synfin noflag finnoack pod tear icmpf udpf < <(scr)
 echo "    screen drops: land $land, syn-fin $synfin, tcp-no-flag $noflag, fin-no-ack $finnoack, ping-death $pod, tear-drop $tear, icmp-flood $icmpf, udp-flood $udpf"
-check "screen: land, SYN+FIN, no flags, FIN without ACK, ping of death dropped and counted (2 each), tear-drop (1)" \
-	bash -c "[ '$land $synfin $noflag $finnoack $pod $tear' = '2 2 2 2 2 1' ]"
+check "screen: land, SYN+FIN, no flags, FIN without ACK, ping of death dropped and counted (2 each), tear-drop (2: IPv4, IPv6)" \
+	bash -c "[ '$land $synfin $noflag $finnoack $pod $tear' = '2 2 2 2 2 2' ]"
 check "screen: ICMP and UDP floods over 50/s dropped and counted" bash -c "[ $icmpf -ge 50 ] && [ $udpf -ge 50 ]"
-check "screen: counted by the kernel path (screen_drop)" [ "$(counter legacy screen_drop)" -ge $((sd0 + 11 + icmpf + udpf)) ]
+check "screen: counted by the kernel path (screen_drop)" [ "$(counter legacy screen_drop)" -ge $((sd0 + 12 + icmpf + udpf)) ]
 
 # --- policy reject: a TCP reset from XDP ---
 # veth flushes an XDP_TX frame to its peer only when the peer runs an XDP program (GRO gives

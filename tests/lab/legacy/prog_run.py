@@ -9,7 +9,8 @@ usage: prog_run.py BPFFS_DIR FW0_MAC C0_MAC FW1_MAC S0_MAC
 Prints PASS/FAIL lines; exit status 1 if any case failed.
 """
 import os, struct, subprocess, sys, tempfile
-from scapy.all import Ether, IP, IPv6, TCP, UDP, ICMP, Raw, raw  # noqa: E402
+from scapy.all import (Ether, Dot1Q, IP, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,  # noqa: E402
+                       IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, TCP, UDP, ICMP, Raw, raw)
 
 bpffs, fw0_mac, c0_mac, fw1_mac, s0_mac = sys.argv[1:6]
 PROG = os.path.join(bpffs, "xdp_main_prog")
@@ -201,9 +202,97 @@ v, out = run(eth / IP(src="10.77.1.2", dst="10.77.2.2") / TCP(sport=4445, dport=
 o = Ether(out)
 check(v == "redirect" and o[IP].src == "10.77.2.1" and csum_ok(o), "TCP SYN translated, valid checksums")
 
-# 8. An IPv4 fragment: not handled by this path.
-v, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", flags="MF") / UDP(sport=5557, dport=9000) / Raw(b"y" * 16))
-check(v == "drop", "IPv4 fragment -> drop (%s)" % v)
+# 8. Fragments (as the helper: dataplane/flow.c frag_remember, fragment).
+def ip_ok(o):
+    """The IPv4 header checksum of o is what scapy computes."""
+    again = IP(raw(o[IP]))
+    del again.chksum
+    return IP(raw(again)).chksum == o[IP].chksum
+
+
+# 8a. A UDP datagram in two fragments under source NAT: the first creates the session (ports
+#     translated), the second follows it: addresses translated, its bytes untouched, TTL - 1.
+#     Reassembled, the translated datagram's UDP checksum is valid.
+whole = IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a01, ttl=64) / UDP(sport=5570, dport=9000) / Raw(b"F" * 40)
+wb = raw(whole)
+body = wb[20:]
+f1 = eth / IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a01, ttl=64, flags="MF", frag=0, proto=17) / Raw(body[:24])
+f2 = eth / IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a01, ttl=64, frag=3, proto=17) / Raw(body[24:])
+v1, o1 = run(f1)
+v2, o2 = run(f2)
+p1, p2 = Ether(o1), Ether(o2)
+check(v1 == "redirect" and p1[IP].src == "10.77.2.1" and p1[IP].flags == 1 and ip_ok(p1) and p1[IP].ttl == 63,
+      "first fragment of a new UDP flow: forwarded, source NAT, MF kept, IP checksum valid (%s)" % v1)
+check(v2 == "redirect" and p2[IP].src == "10.77.2.1" and p2[IP].dst == "10.77.2.2" and p2[IP].frag == 3
+      and p2[IP].id == 0x5a01 and p2[IP].ttl == 63 and ip_ok(p2) and raw(p2[IP])[20:] == body[24:]
+      and p2.dst == s0_mac and p2.src == fw1_mac,
+      "later fragment follows its session: addresses translated, payload untouched, TTL, MACs, IP checksum (%s)" % v2)
+if v1 == "redirect" and v2 == "redirect":
+    re = IP(src=p1[IP].src, dst=p1[IP].dst, id=0x5a01, proto=17) / UDP(raw(p1[IP])[20:] + raw(p2[IP])[20:])
+    u = re[UDP]
+    again = UDP(raw(u))
+    del again.chksum
+    re2 = IP(src=p1[IP].src, dst=p1[IP].dst, proto=17) / again
+    check(u.dport == 9000 and u.sport != 5570 and UDP(raw(re2[UDP])).chksum == u.chksum,
+          "reassembled translated datagram: port %d -> %d, UDP checksum valid" % (5570, u.sport))
+else:
+    check(False, "reassembled translated datagram (fragments not forwarded)")
+
+# 8b. The reply in two fragments (a session hit: the run's ingress, fw0, doesn't matter; both
+#     fragments come in on the same interface, whose zone is part of the fragment key):
+#     translated back to 10.77.1.2.
+rwhole = IP(src="10.77.2.2", dst="10.77.2.1", id=0x5a02) / UDP(sport=9000, dport=xport) / Raw(b"R" * 40)
+rb = raw(rwhole)[20:]
+ethr = Ether(dst=fw1_mac, src=s0_mac)
+v1, o1 = run(ethr / IP(src="10.77.2.2", dst="10.77.2.1", id=0x5a02, flags="MF", proto=17) / Raw(rb[:16]))
+v2, o2 = run(ethr / IP(src="10.77.2.2", dst="10.77.2.1", id=0x5a02, frag=2, proto=17) / Raw(rb[16:]))
+check(v1 == "redirect" and v2 == "redirect" and Ether(o2)[IP].dst == "10.77.1.2" and ip_ok(Ether(o2))
+      and raw(Ether(o2)[IP])[20:] == rb[16:] and Ether(o1)[IP].dst == "10.77.1.2",
+      "reply fragments translated back to 10.77.1.2 (%s, %s)" % (v1, v2))
+
+# 8c. A later fragment whose first fragment was never seen: dropped (frag_drops).
+v, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a03, frag=3, proto=17) / Raw(b"z" * 16))
+check(v == "drop", "later fragment without a first -> drop (%s)" % v)
+
+# 8d. A first fragment the policy refuses (rej-discard, UDP port 9: no answer about a fragment),
+#     then its later fragments: all dropped.
+d = raw(UDP(sport=5571, dport=9, len=8 + 48) / Raw(b"D" * 48))
+v1, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a04, flags="MF", proto=17) / Raw(d[:24]))
+v2, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a04, flags="MF", frag=3, proto=17) / Raw(d[24:48]))
+v3, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a04, frag=6, proto=17) / Raw(d[48:]))
+check((v1, v2, v3) == ("drop", "drop", "drop"), "refused first fragment, then 2 later: all dropped (%s %s %s)" % (v1, v2, v3))
+
+# 8e. IPv6: a first fragment (fragment header, UDP) and a later one: both forwarded, hop limit -
+#     1, everything else as it came.
+u6 = raw(UDP(sport=5572, dport=9000, len=8 + 40, chksum=0x1234) / Raw(b"S" * 40))
+g1 = eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2", hlim=9) / IPv6ExtHdrFragment(nh=17, offset=0, m=1, id=0xabcd0001) / Raw(u6[:24])
+g2 = eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2", hlim=9) / IPv6ExtHdrFragment(nh=17, offset=3, m=0, id=0xabcd0001) / Raw(u6[24:])
+v1, o1 = run(g1)
+v2, o2 = run(g2)
+check(v1 == "redirect" and v2 == "redirect" and raw(Ether(o1)[IPv6])[8:] == raw(g1[IPv6])[8:]
+      and raw(Ether(o2)[IPv6])[8:] == raw(g2[IPv6])[8:] and Ether(o2)[IPv6].hlim == 8,
+      "IPv6 first + later fragment forwarded, hop limit 9 -> 8, rest untouched (%s, %s)" % (v1, v2))
+v, _ = run(eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / IPv6ExtHdrFragment(nh=17, offset=3, id=0xabcd0002) / Raw(b"q" * 16))
+check(v == "drop", "IPv6 later fragment without a first -> drop (%s)" % v)
+
+# 8f. IPv6 with extension headers (hop-by-hop, routing, destination options) before a new UDP
+#     flow and before a TCP SYN: forwarded, hop limit - 1, the chain and the rest untouched.
+for l4, what in ((UDP(sport=5573, dport=9000) / Raw(b"e" * 7), "UDP"), (TCP(sport=5574, dport=80, flags="S"), "TCP SYN")):
+    x = eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2", hlim=9) / IPv6ExtHdrHopByHop() / \
+        IPv6ExtHdrRouting(addresses=[], segleft=0) / IPv6ExtHdrDestOpt() / l4
+    v, out = run(x)
+    check(v == "redirect" and Ether(out)[IPv6].hlim == 8 and raw(Ether(out)[IPv6])[8:] == raw(x[IPv6])[8:]
+          and Ether(out).dst == s0_mac, "IPv6 %s behind hop-by-hop, routing, destination options: forwarded (%s)" % (what, v))
+# Its reply comes back through the session the chain's flow created.
+v, out = run(Ether(dst=fw1_mac, src=s0_mac) / IPv6(src="fd00:77:2::2", dst="fd00:77:1::2") / IPv6ExtHdrDestOpt() / UDP(sport=9000, dport=5573))
+check(v == "redirect" and Ether(out).dst == c0_mac, "its reply (behind destination options) -> redirect to c0 (%s)" % v)
+# A policy still applies behind the chain: UDP port 9 is refused (an ICMPv6 unreachable).
+v, _ = run(eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / IPv6ExtHdrHopByHop() / UDP(sport=5575, dport=9))
+check(v == "tx", "UDP port 9 behind hop-by-hop: refused by policy, ICMPv6 unreachable sent (%s)" % v)
+
+# 8g. Still unsupported (counted): a VLAN-tagged frame (there are no VLAN interfaces).
+v, _ = run(Ether(dst=fw0_mac, src=c0_mac) / Dot1Q(vlan=5) / IP(src="10.77.1.2", dst="10.77.2.2") / UDP(sport=5576, dport=9000))
+check(v == "drop", "VLAN-tagged frame -> drop (%s)" % v)
 
 # 9. A truncated TCP header: malformed.
 trunc = raw(eth / IP(src="10.77.1.2", dst="10.77.2.2", proto=6, len=30) / Raw(b"\x11" * 10))

@@ -160,7 +160,7 @@ for i in range(5):
 ip netns exec "$NS_CLI" $PY -c '
 from scapy.all import IP, UDP, send, conf
 conf.verb = 0
-send(IP(dst="10.77.2.2") / UDP(sport=40001, dport=9000, chksum=0) / b"zero-checksum", count=2)
+send(IP(dst="10.77.2.2") / UDP(sport=40001, dport=9000, chksum=0) / b"zero-checksum", count=4, inter=0.1)
 '
 check "TCP through SNAT (iperf3 300 KB)" ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -p 5201 -n 300K
 # tcpdump drops what it has not read yet when stopped: let it catch up (the captures stop

@@ -317,6 +317,26 @@ static bool key_to(const Moat__FlowKey *k, uint8_t *family, uint8_t *src, uint8_
     return true;
 }
 
+/* The fields a SessionRecord and a compact struct sessrec both carry under the same names,
+ * copied into mirror session s from either (state and close reason bounded). */
+#define MIRROR_COPY_SCALARS(s, r)                                                                  \
+    do {                                                                                           \
+        (s)->state = (r)->state < MIRROR_N_STATES ? (uint8_t)(r)->state                            \
+                                                  : MOAT__SESSION_STATE__SESSION_CLOSED;           \
+        (s)->close_reason = (r)->close_reason < MIRROR_N_REASONS ? (uint8_t)(r)->close_reason : 0; \
+        (s)->packets_fwd = (r)->packets_fwd;                                                       \
+        (s)->bytes_fwd = (r)->bytes_fwd;                                                           \
+        (s)->packets_rev = (r)->packets_rev;                                                       \
+        (s)->bytes_rev = (r)->bytes_rev;                                                           \
+        (s)->created_unix_ms = (r)->created_unix_ms;                                               \
+        (s)->last_seen_unix_ms = (r)->last_seen_unix_ms;                                           \
+        (s)->timeout = (r)->timeout;                                                               \
+        (s)->worker = (r)->worker;                                                                 \
+        (s)->snat_rule_id = (r)->snat_rule_id;                                                     \
+        (s)->dnat_rule_id = (r)->dnat_rule_id;                                                     \
+        (s)->snat_pool_id = (r)->snat_pool_id;                                                     \
+    } while (0)
+
 /* Converts r into *s; *has_key says whether the record carried usable tuples. */
 static void record_to_session(struct mirror *m, const Moat__SessionRecord *r,
                               struct mirror_session *s, bool *has_key)
@@ -346,20 +366,8 @@ static void record_to_session(struct mirror *m, const Moat__SessionRecord *r,
     s->policy_id = r->policy_id;
     s->policy_name = name_intern(m, r->policy_name);
     s->application = name_intern(m, r->application);
-    s->state = r->state < MIRROR_N_STATES ? (uint8_t)r->state : MOAT__SESSION_STATE__SESSION_CLOSED;
-    s->close_reason = r->close_reason < MIRROR_N_REASONS ? (uint8_t)r->close_reason : 0;
-    s->packets_fwd = r->packets_fwd;
-    s->bytes_fwd = r->bytes_fwd;
-    s->packets_rev = r->packets_rev;
-    s->bytes_rev = r->bytes_rev;
-    s->created_unix_ms = r->created_unix_ms;
-    s->last_seen_unix_ms = r->last_seen_unix_ms;
-    s->timeout = r->timeout;
-    s->worker = r->worker;
+    MIRROR_COPY_SCALARS(s, r);
     s->owner_rg = r->owner_rg;
-    s->snat_rule_id = r->snat_rule_id;
-    s->dnat_rule_id = r->dnat_rule_id;
-    s->snat_pool_id = r->snat_pool_id;
 }
 
 /* An update of a known session: what changes over its life. */
@@ -454,19 +462,7 @@ static void sessrec_to_session(struct mirror *m, const struct sessrec *r,
     }
     s->policy_name = out[0];
     s->application = out[1];
-    s->state = r->state < MIRROR_N_STATES ? (uint8_t)r->state : MOAT__SESSION_STATE__SESSION_CLOSED;
-    s->close_reason = r->close_reason < MIRROR_N_REASONS ? (uint8_t)r->close_reason : 0;
-    s->packets_fwd = r->packets_fwd;
-    s->bytes_fwd = r->bytes_fwd;
-    s->packets_rev = r->packets_rev;
-    s->bytes_rev = r->bytes_rev;
-    s->created_unix_ms = r->created_unix_ms;
-    s->last_seen_unix_ms = r->last_seen_unix_ms;
-    s->timeout = r->timeout;
-    s->worker = r->worker;
-    s->snat_rule_id = r->snat_rule_id;
-    s->dnat_rule_id = r->dnat_rule_id;
-    s->snat_pool_id = r->snat_pool_id;
+    MIRROR_COPY_SCALARS(s, r);
 }
 
 static int apply(struct mirror *m, Moat__DeltaKind kind, const struct mirror_session *n,

@@ -22,12 +22,15 @@ import argparse
 import os
 import select
 import signal
+import re
 import socket
 import struct
 import sys
 import time
 
-VERSION = 1
+# The helper protocol version controld speaks (MOAT_PROTO_VERSION in controld/helper.h).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../controld/helper.h")) as _h:
+    VERSION = int(re.search(r"#define MOAT_PROTO_VERSION (\d+)", _h.read()).group(1))
 # Envelope fields
 HELLO, HELLO_ACK, SNAPSHOT, SNAPSHOT_APPLIED = 1, 2, 3, 4
 HEARTBEAT = 7

@@ -89,7 +89,7 @@ fail() {
 # ---- build the driver and the stand-in legacy program ----
 cc -std=gnu17 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	-I"$REPO/common" -I"$REPO/bpf" -I"$REPO/controld" -I"$REPO/controld/config" \
-	"$HERE/shim/shim_driver.c" "$REPO/controld/bootstrap.c" "$REPO/common/log.c" \
+	"$HERE/shim/shim_driver.c" "$REPO/controld/bootstrap.c" "$REPO/controld/pins.c" "$REPO/common/log.c" \
 	-lbpf -lxdp -o "$T/shim_driver"
 for v in settle nosettle; do
 	extra=()

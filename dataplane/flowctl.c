@@ -115,6 +115,23 @@ static void key_to_proto(const struct flow_tuple *t, Moat__FlowKey *k)
     k->protocol = t->proto;
 }
 
+/* The fields a SessionRecord and a compact struct sessrec both take from a delta under the
+ * same names (counters [0] forward, [1] reverse). */
+#define DELTA_COPY_SCALARS(r, d)                                                                   \
+    do {                                                                                           \
+        (r)->packets_fwd = (d)->packets[0];                                                        \
+        (r)->bytes_fwd = (d)->bytes[0];                                                            \
+        (r)->packets_rev = (d)->packets[1];                                                        \
+        (r)->bytes_rev = (d)->bytes[1];                                                            \
+        (r)->created_unix_ms = (d)->created_unix_ms;                                               \
+        (r)->last_seen_unix_ms = (d)->last_seen_unix_ms;                                           \
+        (r)->timeout = (d)->timeout;                                                               \
+        (r)->worker = (d)->worker;                                                                 \
+        (r)->snat_rule_id = (d)->snat_rule_id;                                                     \
+        (r)->dnat_rule_id = (d)->dnat_rule_id;                                                     \
+        (r)->snat_pool_id = (d)->snat_pool_id;                                                     \
+    } while (0)
+
 void flowctl_delta_to_record(const struct flowctl *fc, const struct dp_delta *d,
                              Moat__SessionRecord *r, Moat__FlowKey *fwd, Moat__FlowKey *rev)
 {
@@ -131,19 +148,9 @@ void flowctl_delta_to_record(const struct flowctl *fc, const struct dp_delta *d,
     r->policy_id = fc->slot_id[d->policy_slot];
     r->policy_name = (char *)pol_names_display(&fc->pnames, d->policy_slot);
     r->state = (Moat__SessionState)d->state;
-    r->packets_fwd = d->packets[0];
-    r->bytes_fwd = d->bytes[0];
-    r->packets_rev = d->packets[1];
-    r->bytes_rev = d->bytes[1];
-    r->created_unix_ms = d->created_unix_ms;
-    r->last_seen_unix_ms = d->last_seen_unix_ms;
-    r->timeout = d->timeout;
-    r->worker = d->worker;
     r->close_reason = (Moat__CloseReason)d->reason;
     r->application = (char *)(d->app_slot ? pol_names_display(&fc->anames, d->app_slot) : "");
-    r->snat_rule_id = d->snat_rule_id;
-    r->dnat_rule_id = d->dnat_rule_id;
-    r->snat_pool_id = d->snat_pool_id;
+    DELTA_COPY_SCALARS(r, d);
 }
 
 static void key_to_sessrec(const struct flow_tuple *t, uint8_t *src, uint8_t *dst, uint16_t *sport,
@@ -198,17 +205,7 @@ void flowctl_delta_to_sessrec(struct flowctl *fc, const struct dp_delta *d, stru
     s->application = d->app_slot ? batch_name(fc, pol_names_display(&fc->anames, d->app_slot)) : 0;
     s->state = d->state;
     s->close_reason = d->reason;
-    s->packets_fwd = d->packets[0];
-    s->bytes_fwd = d->bytes[0];
-    s->packets_rev = d->packets[1];
-    s->bytes_rev = d->bytes[1];
-    s->created_unix_ms = d->created_unix_ms;
-    s->last_seen_unix_ms = d->last_seen_unix_ms;
-    s->timeout = d->timeout;
-    s->worker = d->worker;
-    s->snat_rule_id = d->snat_rule_id;
-    s->dnat_rule_id = d->dnat_rule_id;
-    s->snat_pool_id = d->snat_pool_id;
+    DELTA_COPY_SCALARS(s, d);
 }
 
 static void key_from_rec(uint8_t family, uint8_t proto, const uint8_t *src, const uint8_t *dst,

@@ -48,23 +48,6 @@ while True:
     log.write("%s:%d %.3f\n" % (a[0], a[1], time.time())); log.flush()
     s.sendto(d, a)
 PYEOF
-# tcp_echo.py PORT LOG: echoes every connection, logs each peer (address:port).
-cat >"$RUN/tcp_echo.py" <<'PYEOF'
-import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(8)
-log = open(sys.argv[2], "a")
-def serve(c, a):
-    log.write("%s:%d\n" % a); log.flush()
-    while True:
-        d = c.recv(4096)
-        if not d:
-            break
-        c.sendall(d)
-while True:
-    c, a = s.accept()
-    threading.Thread(target=serve, args=(c, a), daemon=True).start()
-PYEOF
 # tcp_flow.py DST PORT SECONDS SPORT STOPFILE: one connection, 32 bytes every 20 ms; prints
 # messages sent, messages answered, and ok or the error that ended it.
 cat >"$RUN/tcp_flow.py" <<'PYEOF'
@@ -133,7 +116,7 @@ PYEOF
 ip netns exec "$NS_SRV" $PY "$RUN/udp_echo.py" 9000 "$RUN/seen.log" &
 LAB_PIDS+=($!)
 ip netns exec "$NS_SRV" iperf3 -s -D -p 5201 --logfile "$RUN/iperf-srv.log"
-ip netns exec "$NS_SRV" $PY "$RUN/tcp_echo.py" 9001 "$RUN/tcp-seen.log" &
+ip netns exec "$NS_SRV" $PY "$LAB_TOP/tests/lab/tcp_echo.py" --log "$RUN/tcp-seen.log" 9001 &
 LAB_PIDS+=($!)
 ip netns exec "$NS_CLI" bash -c "while true; do echo web-ok | nc -l -p 8080 -q 1; done >/dev/null 2>&1" &
 LAB_PIDS+=($!)

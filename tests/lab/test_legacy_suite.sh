@@ -154,20 +154,6 @@ check "telnet (default deny) is dropped, not reset" bash -c "[[ '$res' == failed
 # An echo server on the client; a talker on the server sends a line every 100 ms over one
 # TCP connection (untrust -> trust 8080, permitted by allow-web) and counts the echoes, before
 # and after the file $RUN/mark appears.
-cat >"$RUN/echo.py" <<'PYEOF'
-import socket, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 8080)); s.listen(8)
-def serve(c):
-    while True:
-        d = c.recv(100)
-        if not d:
-            return
-        c.sendall(d)
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-PYEOF
 cat >"$RUN/talker.py" <<'PYEOF'
 import os, socket, sys, time
 s = socket.create_connection(("10.77.1.2", 8080), timeout=3); s.settimeout(0.2)
@@ -186,7 +172,7 @@ while time.time() < end:
     time.sleep(0.1)
 print(before, after)
 PYEOF
-ip netns exec "$NS_CLI" $PY "$RUN/echo.py" &
+ip netns exec "$NS_CLI" $PY "$LAB_TOP/tests/lab/tcp_echo.py" 8080 &
 LAB_PIDS+=($!)
 sleep 0.5
 ip netns exec "$NS_SRV" $PY "$RUN/talker.py" "$RUN/mark" 7 >"$RUN/talker.out" 2>&1 &

@@ -12,22 +12,6 @@ cp "$LAB_TOP/tests/lab/configs/firewall.conf" "$CONF"
 moat_start_spawned "$CONF" || exit 1
 wait_for 30 "forwarding armed" is_armed || exit 1
 
-cat >"$RUN/srv.py" <<'PYEOF'
-import socket, threading, sys
-def run(port):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("10.77.2.2", port)); s.listen(4)
-    def serve(c):
-        while True:
-            d = c.recv(100)
-            if not d: return
-            c.sendall(d)
-    while True:
-        c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
-for p in (8001, 8002):
-    threading.Thread(target=run, args=(p,), daemon=True).start()
-threading.Event().wait()
-PYEOF
 cat >"$RUN/cli.py" <<'PYEOF'
 import socket, sys, time
 port, n = int(sys.argv[1]), int(sys.argv[2])
@@ -46,7 +30,7 @@ except Exception as e:
     print("error", type(e).__name__, flush=True)
 print("exchanges", ok, flush=True)
 PYEOF
-ip netns exec "$NS_SRV" $PY "$RUN/srv.py" >/dev/null 2>&1 &
+ip netns exec "$NS_SRV" $PY "$LAB_TOP/tests/lab/tcp_echo.py" --bind 10.77.2.2 8001 8002 >/dev/null 2>&1 &
 LAB_PIDS+=($!)
 sleep 0.5
 ip netns exec "$NS_CLI" timeout 60 $PY "$RUN/cli.py" 8001 60 >"$RUN/a.out" 2>&1 &

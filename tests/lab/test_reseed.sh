@@ -11,18 +11,6 @@ MCTL="$MOAT_BUILD/moatctl --run-dir $RUN"
 moat_start_spawned "$LAB_TOP/tests/lab/configs/firewall.conf" || exit 1
 wait_for 30 "forwarding armed" is_armed || exit 1
 
-cat >"$RUN/srv.py" <<'PYEOF'
-import socket, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.77.2.2", 8001)); s.listen(4)
-def serve(c):
-    while True:
-        d = c.recv(100)
-        if not d: return
-        c.sendall(d)
-while True:
-    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
-PYEOF
 cat >"$RUN/cli.py" <<'PYEOF'
 import socket, sys, time
 s = socket.create_connection(("10.77.2.2", 8001), timeout=3)
@@ -40,7 +28,7 @@ for i in range(80):
     time.sleep(0.1)
 print("exchanges", ok, flush=True)
 PYEOF
-ip netns exec "$NS_SRV" $PY "$RUN/srv.py" >/dev/null 2>&1 &
+ip netns exec "$NS_SRV" $PY "$LAB_TOP/tests/lab/tcp_echo.py" --bind 10.77.2.2 8001 >/dev/null 2>&1 &
 LAB_PIDS+=($!)
 sleep 0.5
 ip netns exec "$NS_CLI" timeout 60 $PY "$RUN/cli.py" >"$RUN/cli.out" 2>&1 &

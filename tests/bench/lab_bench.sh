@@ -13,6 +13,9 @@
 #
 #   bash tests/bench/lab_bench.sh [SECONDS [SUSTAINED]]   (root; MOAT_BUILD=build by default;
 #                                                          SUSTAINED 60 by default, 0 skips)
+#   MOAT_BENCH_SETUPS=cd   runs only those setups (default abcd); the ratios need a and b.
+# Each sustained run also prints its per-second samples (Mbit/s), so a decline over the run
+# can be told from noise around a flat line.
 set -uo pipefail
 . "$(dirname "$0")/../lab/lib.sh"
 DUR=${1:-5}
@@ -49,11 +52,13 @@ if len(v) < 10:
     print("0 0 0.00 0.00"); sys.exit()
 peak = statistics.median(sorted(v)[-5:])
 tail = statistics.median(v[-10:])
-print("%d %d %.2f %.2f" % (peak, tail, tail / peak if peak else 0, min(v[-10:]) / peak if peak else 0))' "$RUN/sustained-$2.json")
+print("%d %d %.2f %.2f" % (peak, tail, tail / peak if peak else 0, min(v[-10:]) / peak if peak else 0))
+print(" ".join("%.0f" % (x / 1e6) for x in v), file=sys.stderr)' "$RUN/sustained-$2.json" 2>"$RUN/samples-$2.txt")
 	local peak tail ratio low
 	read -r peak tail ratio low <<<"$line"
 	printf '%-40s sustained %ss: peak %6.0f Mbit/s  tail %6.0f Mbit/s  tail/peak %s  worst-of-tail/peak %s\n' \
 		"$1" "$SUSTAINED" "$(echo "$peak / 1000000" | bc -l)" "$(echo "$tail / 1000000" | bc -l)" "$ratio" "$low"
+	echo "    per second: $(cat "$RUN/samples-$2.txt")"
 	eval "SUST_$2=$ratio"
 }
 measure() { # measure LABEL
@@ -81,34 +86,46 @@ kernel_fw_down() {
 	ip -n "$NS_FW" addr flush dev fw1
 }
 
-echo "duration ${DUR}s per measurement, $(nproc) CPUs, kernel $(uname -r)"
+SETUPS=${MOAT_BENCH_SETUPS:-abcd}
+want() { [[ "$SETUPS" == *"$1"* ]]; }
+for x in a b c d; do eval "TCP_$x=0; UDP_$x=0; SUST_$x=-"; done
+echo "duration ${DUR}s per measurement, $(nproc) CPUs, kernel $(uname -r), setups $SETUPS"
 kernel_fw_up
-measure "(a) Linux forwarding + XDP pass" a
-sustained "(a) Linux forwarding + XDP pass" a
+if want a; then
+	measure "(a) Linux forwarding + XDP pass" a
+	sustained "(a) Linux forwarding + XDP pass" a
+fi
 ip netns exec "$NS_FW" nft -f - <<NFT
 table ip moatbench {
   chain fwd_filter { type filter hook forward priority 0; policy drop; ct state established,related accept; iifname "fw0" oifname "fw1" ct state new accept; }
   chain post_nat { type nat hook postrouting priority 100; oifname "fw1" masquerade; }
 }
 NFT
-measure "(b) Linux + nft conntrack + masquerade" b
-sustained "(b) Linux + nft conntrack + masquerade" b
+if want b; then
+	measure "(b) Linux + nft conntrack + masquerade" b
+	sustained "(b) Linux + nft conntrack + masquerade" b
+fi
 kernel_fw_down
 
-moat_start_spawned "${MOAT_BENCH_CONF:-$LAB_TOP/tests/lab/configs/nat-standalone.conf}" >/dev/null || exit 1
-wait_for 15 armed is_armed || exit 1
-ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 >/dev/null 2>&1
-measure "(c) Moat: policies + SNAT (AF_XDP)" c
-sustained "(c) Moat: policies + SNAT (AF_XDP)" c
-STATS_C=$(moatctl show dataplane statistics | grep -E "rx_packets|tx_ring_full|pending_tx_drops|rx_alloc_errors")
-moat_stop_all
+STATS_C=
+if want c; then
+	moat_start_spawned "${MOAT_BENCH_CONF:-$LAB_TOP/tests/lab/configs/nat-standalone.conf}" >/dev/null || exit 1
+	wait_for 15 armed is_armed || exit 1
+	ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 >/dev/null 2>&1
+	measure "(c) Moat: policies + SNAT (AF_XDP)" c
+	sustained "(c) Moat: policies + SNAT (AF_XDP)" c
+	STATS_C=$(moatctl show dataplane statistics | grep -E "rx_packets|tx_ring_full|pending_tx_drops|rx_alloc_errors")
+	moat_stop_all
+fi
 
 # (d) the same config on Moat's in-kernel legacy path (xdp_main_prog), mode forced.
-sed 's/mode auto;/mode legacy;/' "${MOAT_BENCH_CONF:-$LAB_TOP/tests/lab/configs/nat-standalone.conf}" >"$RUN/legacy.conf"
-moat_start_spawned "$RUN/legacy.conf" >/dev/null || exit 1
-wait_for 15 "legacy forwarding" ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 || exit 1
-measure "(d) Moat: same config, legacy XDP path" d
-sustained "(d) Moat: same config, legacy XDP path" d
+if want d; then
+	sed 's/mode auto;/mode legacy;/' "${MOAT_BENCH_CONF:-$LAB_TOP/tests/lab/configs/nat-standalone.conf}" >"$RUN/legacy.conf"
+	moat_start_spawned "$RUN/legacy.conf" >/dev/null || exit 1
+	wait_for 15 "legacy forwarding" ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 || exit 1
+	measure "(d) Moat: same config, legacy XDP path" d
+	sustained "(d) Moat: same config, legacy XDP path" d
+fi
 
 ratio() { if [ "$2" -gt 0 ]; then echo "scale=2; $1 / $2" | bc; else echo "n/a"; fi; }
 echo

@@ -23,7 +23,7 @@ check "session total shown" has '^Total sessions: [1-9]'
 check "the TCP stream arrived (iperf3 receiver line)" has 'sec .*bits/sec +receiver$'
 check "unsolicited traffic from the server dropped" has '100% packet loss'
 udp_loss=$(sed -nE 's/.* [0-9]+\/[0-9]+ \(([0-9.]+)%\) +receiver$/\1/p' "$out" | head -1)
-check "the UDP stream arrived (receiver loss ${udp_loss:-?}% < 5%)" bash -c "[ -n '$udp_loss' ] && awk 'BEGIN { exit !($udp_loss < 5) }'"
+check "the UDP stream arrived (receiver loss ${udp_loss:-?}% < 1%)" bash -c "[ -n '$udp_loss' ] && awk 'BEGIN { exit !($udp_loss < 1) }'"
 check "policy hit counts shown" has 'allow-out'
 check "dataplane counters shown (forwarded > 0)" bash -c "grep -Eo 'forwarded +[0-9]+' '$out' | awk '{ exit !(\$2 > 0) }'"
 check "the demo tore its namespaces down" bash -c "! ip netns list | grep -q \"^m$demo\""

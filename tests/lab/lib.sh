@@ -89,8 +89,13 @@ lab_topology() {
 		ip netns add "$ns"
 		ip -n "$ns" link set lo up
 	done
-	ip link add c0 netns "$NS_CLI" type veth peer name fw0 netns "$NS_FW"
-	ip link add s0 netns "$NS_SRV" type veth peer name fw1 netns "$NS_FW"
+	# LAB_QUEUES=N: N RX and TX queues on every veth end (a sender's flows spread over the
+	# peer's RX queues by their hash, so a helper with N workers gets work on each).
+	local q=${LAB_QUEUES:-1}
+	ip link add c0 numtxqueues "$q" numrxqueues "$q" netns "$NS_CLI" type veth peer name fw0 \
+		numtxqueues "$q" numrxqueues "$q" netns "$NS_FW"
+	ip link add s0 numtxqueues "$q" numrxqueues "$q" netns "$NS_SRV" type veth peer name fw1 \
+		numtxqueues "$q" numrxqueues "$q" netns "$NS_FW"
 	ip netns exec "$NS_FW" sysctl -qw net.ipv4.ip_forward=0
 	ip netns exec "$NS_FW" sysctl -qw net.ipv6.conf.all.forwarding=0
 	ip -n "$NS_CLI" addr add 10.77.1.2/24 dev c0

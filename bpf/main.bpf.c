@@ -296,7 +296,7 @@ struct pk {
     __u8 frag; /* a fragment (IPv4, or IPv6 with a fragment header) */
     __u8 nf;   /* a later (non-first) fragment: no L4 header, k has no ports */
     __u8 df;   /* IPv4: don't fragment set (a packet too big is answered, else dropped) */
-    __u8 pad0;
+    __u8 atomic;   /* IPv6: an atomic fragment (RFC 6946): frag set, a whole datagram */
     __u16 unfrag;  /* IPv6: bytes of the extension headers before the fragment header */
     __u32 frag_id; /* IPv4 identification (network order, low 16 bits), IPv6 fragment id */
     __u32 frag_lo; /* its payload's bytes [frag_lo, frag_hi) of the datagram */
@@ -503,13 +503,14 @@ static __always_inline __u32 parse_ext6(void *data, void *data_end, struct pk *p
             fo = bpf_ntohs(fo);
             nh = h[0];
             off += 8;
-            if ((fo & 0xfff9) == 0)
-                continue; /* an atomic fragment (RFC 6946): a whole datagram */
+            /* An atomic fragment (offset 0, no more) too, as the helper's: a first fragment that
+             * tear-drop never compares (p->atomic). */
             p->frag = 1;
             __builtin_memcpy(&p->frag_id, h + 4, 4);
             p->unfrag = off - 8 - ETH_HLEN - sizeof(struct ipv6hdr);
             p->frag_lo = fo & 0xfff8;
             p->frag_hi = p->frag_lo + (end - off);
+            p->atomic = moat_frag6_atomic(p->frag_lo, fo & 1);
             if (p->frag_lo) {
                 p->nf = 1;
                 p->l4_off = off; /* where its data starts */
@@ -1102,6 +1103,23 @@ static __always_inline int icmp_error(struct xdp_md *ctx, struct pk *p, struct m
 
 /* ---- screens (legacy_maps.h; as the helper's dataplane/screen.c) ---- */
 
+/* The rules of common/screen_rules.h speak the same check flags and counter indexes. */
+_Static_assert(MOAT_LG_SCR_F_PING_DEATH == MOAT_SCR_F_PING_DEATH &&
+                   MOAT_LG_SCR_F_LAND == MOAT_SCR_F_LAND &&
+                   MOAT_LG_SCR_F_SYN_FIN == MOAT_SCR_F_SYN_FIN &&
+                   MOAT_LG_SCR_F_NO_FLAG == MOAT_SCR_F_NO_FLAG &&
+                   MOAT_LG_SCR_F_FIN_NO_ACK == MOAT_SCR_F_FIN_NO_ACK &&
+                   MOAT_LG_SCR_F_TEAR_DROP == MOAT_SCR_F_TEAR_DROP,
+               "screen check flags differ from common/screen_rules.h");
+_Static_assert(MOAT_LG_SCR_C_LAND == MOAT_SCR_C_LAND &&
+                   MOAT_LG_SCR_C_SYN_FIN == MOAT_SCR_C_SYN_FIN &&
+                   MOAT_LG_SCR_C_NO_FLAG == MOAT_SCR_C_NO_FLAG &&
+                   MOAT_LG_SCR_C_FIN_NO_ACK == MOAT_SCR_C_FIN_NO_ACK &&
+                   MOAT_LG_SCR_C_TEAR_DROP == MOAT_SCR_C_TEAR_DROP &&
+                   MOAT_LG_SCR_C_PING_DEATH == MOAT_SCR_C_PING_DEATH &&
+                   MOAT_LG_SCR_CTRS < MOAT_SCR_PASS,
+               "screen counter indexes differ from common/screen_rules.h");
+
 static __always_inline __u64 scr_mix(__u64 h, __u64 v)
 {
     h ^= v;
@@ -1141,47 +1159,27 @@ static __always_inline int scr_over(__u64 tag, __u32 sec, __u32 limit)
     return r->count > limit;
 }
 
-/* A fragment (IPv4 or IPv6) overlapping an earlier fragment of its datagram (remembered 2 s). */
-static __always_inline int scr_frag_overlaps(const struct pk *p, __u64 now)
+/* Tear-drop (moat_frag_teardrop) of a fragment, its datagram remembered 2 s after its last
+ * fragment: IPv4 (addresses, protocol, id), IPv6 (addresses, id: not the next header). */
+static __always_inline int scr_teardrop(const struct pk *p, __u64 now)
 {
     struct moat_lg_frag_key k = {};
     struct moat_lg_frag *e, n = {};
-    __u32 lo = p->frag_lo, hi = p->frag_hi > 0xffff ? 0xffff : p->frag_hi, i;
 
     __builtin_memcpy(k.src, p->k.src, 16);
     __builtin_memcpy(k.dst, p->k.dst, 16);
     k.id = p->frag_id;
-    k.proto = p->proto;
+    k.proto = p->family == 4 ? p->proto : 0;
     k.family = p->family;
     e = bpf_map_lookup_elem(&moat_lg_scrfrag, &k);
     if (!e || e->expires_ns <= now) {
         n.expires_ns = now + MOAT_LG_SCR_FRAG_TTL_NS;
-        n.lo[0] = lo;
-        n.hi[0] = hi;
-        n.n = 1;
+        moat_frag_teardrop(&n.seen, p->family == 6, p->frag_lo, p->frag_hi);
         bpf_map_update_elem(&moat_lg_scrfrag, &k, &n, BPF_ANY);
         return 0;
     }
     e->expires_ns = now + MOAT_LG_SCR_FRAG_TTL_NS;
-    for (int j = 0; j < MOAT_LG_SCR_FRAG_RANGES; j++) {
-        if ((__u32)j >= e->n)
-            break;
-        if (lo < e->hi[j] && e->lo[j] < hi)
-            return 1;
-        if (lo == e->hi[j]) { /* in order: extends the range */
-            e->hi[j] = hi;
-            return 0;
-        }
-    }
-    i = e->n;
-    if (i < MOAT_LG_SCR_FRAG_RANGES)
-        e->n = i + 1;
-    else
-        i = MOAT_LG_SCR_FRAG_RANGES - 1;
-    i &= MOAT_LG_SCR_FRAG_RANGES - 1;
-    e->lo[i] = lo;
-    e->hi[i] = hi;
-    return 0;
+    return moat_frag_teardrop(&e->seen, p->family == 6, p->frag_lo, p->frag_hi);
 }
 
 /*
@@ -1193,7 +1191,7 @@ static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, 
     struct moat_lg_if *iif = bpf_map_lookup_elem(&moat_lg_ifs, &ifindex);
     struct moat_lg_screen *sc;
     struct moat_lg_scrctr *ctr;
-    __u32 zone, sec, c = MOAT_LG_SCR_CTRS;
+    __u32 zone, sec, c = MOAT_SCR_PASS;
     __u64 fam = p->family, now;
 
     if (!iif || !iif->zone)
@@ -1204,32 +1202,14 @@ static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, 
         return 0;
     now = bpf_ktime_get_ns();
     sec = (__u32)(now / 1000000000ull);
-    if (p->frag) {
-        /* IPv6 (RFC 8200 4.5): the reassembled Payload Length (the extension headers before
-         * the fragment header, then the fragmentable part) would exceed 65535, any protocol. */
-        if ((sc->flags & MOAT_LG_SCR_F_PING_DEATH) &&
-            (p->family == 4 ? p->proto == IPPROTO_ICMP && p->frag_lo + p->l3_len > 65535
-                            : p->unfrag + p->frag_hi > 65535))
-            c = MOAT_LG_SCR_C_PING_DEATH;
-        else if ((sc->flags & MOAT_LG_SCR_F_TEAR_DROP) && scr_frag_overlaps(p, now))
-            c = MOAT_LG_SCR_C_TEAR_DROP;
-    }
-    if (c < MOAT_LG_SCR_CTRS || p->nf) {
-        /* decided, or a later fragment: no L4 header to screen */
-    } else if (p->proto == IPPROTO_TCP) {
+    /* In the helper's order: a TCP header's checks, else land and the floods (later fragments
+     * included), then the fragment checks (common/screen_rules.h). */
+    if (p->proto == IPPROTO_TCP && !p->nf) {
         __u8 f = p->tcp_flags;
 
-        if ((sc->flags & MOAT_LG_SCR_F_SYN_FIN) &&
-            (f & (TCPF_SYN | TCPF_FIN)) == (TCPF_SYN | TCPF_FIN))
-            c = MOAT_LG_SCR_C_SYN_FIN;
-        else if ((sc->flags & MOAT_LG_SCR_F_NO_FLAG) && (f & 0x3f) == 0)
-            c = MOAT_LG_SCR_C_NO_FLAG;
-        else if ((sc->flags & MOAT_LG_SCR_F_FIN_NO_ACK) && (f & (TCPF_FIN | TCPF_ACK)) == TCPF_FIN)
-            c = MOAT_LG_SCR_C_FIN_NO_ACK;
-        else if ((sc->flags & MOAT_LG_SCR_F_LAND) && (f & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
-                 addr_eq(p->k.src, p->k.dst))
-            c = MOAT_LG_SCR_C_LAND;
-        else if ((f & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN) {
+        c = moat_scr_tcp_flags(sc->flags, f,
+                               (sc->flags & MOAT_LG_SCR_F_LAND) && addr_eq(p->k.src, p->k.dst));
+        if (c == MOAT_SCR_PASS && moat_scr_tcp_opening(f)) {
             /* A SYN: per source, per destination and port, per destination. In syn-cookie
              * mode too (this path sends no cookies): dropped. */
             if ((sc->syn_src &&
@@ -1249,6 +1229,15 @@ static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, 
     } else if (is_icmp(p->proto) && sc->icmp_flood) {
         if (scr_over(scr_tag(sc->seed, p->k.dst, 5ull << 24 | fam << 16), sec, sc->icmp_flood))
             c = MOAT_LG_SCR_C_ICMP_FLOOD;
+    }
+    if (c >= MOAT_LG_SCR_CTRS && p->frag) {
+        if ((sc->flags & MOAT_LG_SCR_F_PING_DEATH) &&
+            (p->family == 4
+                 ? p->proto == IPPROTO_ICMP && moat_scr_ping_death4(p->frag_lo, p->l3_len)
+                 : moat_scr_ping_death6(p->unfrag, p->frag_hi)))
+            c = MOAT_LG_SCR_C_PING_DEATH;
+        else if ((sc->flags & MOAT_LG_SCR_F_TEAR_DROP) && !p->atomic && scr_teardrop(p, now))
+            c = MOAT_LG_SCR_C_TEAR_DROP;
     }
     if (c >= MOAT_LG_SCR_CTRS)
         return 0;
@@ -2095,7 +2084,7 @@ static __always_inline int may_answer(const struct pk *p)
 {
     const __u8 *a = p->k.src;
 
-    if (p->icmp_err || p->frag)
+    if (p->icmp_err || (p->frag && !p->atomic))
         return 0;
     if (p->family == 6) {
         __u32 x[4];

@@ -8,16 +8,18 @@
 # compiled into xdp_main_prog; with ip_forward=0 in the firewall namespace every forwarded
 # packet crossed the kernel path). Then what only the kernel
 # path shows: a screen on untrust drops and counts land, SYN+FIN, no-flag, FIN-without-ACK,
-# ping-of-death and tear-drop (IPv4 and IPv6) packets and ICMP / UDP floods; a commit that removes the
+# ping-of-death and tear-drop (IPv4 and IPv6: an overlap discards the whole IPv6 datagram)
+# packets and ICMP / UDP floods; a commit that removes the
 # permitting policy closes a live kernel-path session (reason policy) and its packets stop,
 # while a session still permitted keeps going; a reject policy answers TCP with a reset sent
 # from XDP (IPv4 and IPv6), UDP and ICMP with destination unreachable (admin prohibited), and
 # TTL / hop limit 1 is answered with time exceeded from the ingress interface's address (IPv4
-# and IPv6).
+# and IPv6); VLAN-tagged frames (one tag, two) leave untagged, as their untagged twins.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export MOAT_FORCE_MODE=legacy
 . "$HERE/lib.sh"
+. "$HERE/lib_vlan.sh"
 lab_init legacy_suite
 
 for t in test_firewall test_nat test_nat_pool test_session_limit test_icmp_errors; do
@@ -151,6 +153,12 @@ sleep 0.5
 te=$(($(counter legacy icmp_errors_sent) - te0)) rl=$(($(counter legacy icmp_rate_limited) - rl0))
 echo "    5000 TTL-1 frames in $(cat "$RUN/burst.out") s: $te time exceeded sent, $rl rate-limited"
 check "time exceeded is rate-limited (1000/s per CPU): some sent, the excess counted" bash -c "[ $te -ge 1000 ] && [ $te -le 4000 ] && [ $rl -ge 1 ]"
+
+# --- VLAN tags: taken off, the frame leaves as its untagged twin (as test_malformed.sh checks
+#     on the userspace path) ---
+ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 >/dev/null 2>&1
+ip netns exec "$NS_CLI" ping -6 -c 1 -W 1 fd00:77:2::2 >/dev/null 2>&1
+vlan_through "kernel path"
 
 res=$(ip netns exec "$NS_SRV" $PY "$RUN/connect.py" 10.77.1.2 23)
 echo "    untrust -> 10.77.1.2:23 (default deny): $res"

@@ -446,6 +446,26 @@ static __always_inline int parse_quoted(struct xdp_md *ctx, struct pk *p, __u32 
         __builtin_memcpy(p->q.src, &ip6->saddr, 16);
         __builtin_memcpy(p->q.dst, &ip6->daddr, 16);
         ql4 = qo + sizeof(*ip6);
+        /* Its extension headers, as the helper's quoted_key() walks them: at most 4 of
+         * hop-by-hop, routing, destination options and a fragment header of offset 0. */
+        for (int i = 0; i < 4; i++) {
+            __u8 nh = p->q_proto, *h;
+
+            if (nh != 0 && nh != 43 && nh != 60 && nh != 44)
+                break;
+            ql4 &= 0x3ff;
+            h = data + ql4;
+            if ((void *)(h + 8) > data_end)
+                return P_UNSUPPORTED;
+            if (nh == 44) {
+                if ((h[2] << 8 | h[3]) & 0xfff8)
+                    return P_UNSUPPORTED; /* a later fragment quotes no ports */
+                ql4 += 8;
+            } else {
+                ql4 += ((__u32)h[1] + 1) * 8;
+            }
+            p->q_proto = h[0];
+        }
     }
     ql4 &= 0x3ff;
     l4 = data + ql4;
@@ -1522,8 +1542,9 @@ struct pseudo6 {
  * The rejected TCP packet becomes the reset that answers it (RFC 9293 3.10.7.1: ACK set:
  * seq = its ack, RST; else seq 0, RST|ACK acknowledging what it occupied), addresses, ports
  * and MACs swapped, options and payload cut, and goes back out of the interface it came in
- * on (XDP_TX), as the helper's send_reject answers. Returns the verdict, or -1 when the
- * packet cannot be turned around (IPv4 options: dropped, as before).
+ * on (XDP_TX), as the helper's send_reject answers. IPv4 options and IPv6 extension headers
+ * are cut too (the TCP header moves up behind a bare IP header), as the helper builds its
+ * reset. Returns the verdict, or -1 when the packet cannot be turned around.
  */
 static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
 {
@@ -1531,12 +1552,11 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
     void *data_end = (void *)(long)ctx->data_end;
     struct ethhdr *eth = data;
     struct tcphdr *th;
-    __u32 l4 = p->l4_off, seq, ack, occupied, thlen;
+    __u32 l4 = p->l4_off & 0xff, seq, ack, occupied, thlen;
+    __u32 base = sizeof(*eth) + (p->family == 4 ? 20 : 40); /* where the reset's TCP header goes */
     __u8 mac[6], f;
     int delta;
 
-    if (l4 != sizeof(*eth) + (p->family == 4 ? 20 : 40))
-        return -1;
     th = data + l4;
     if ((void *)(eth + 1) > data_end || (void *)(th + 1) > data_end)
         return -1;
@@ -1545,6 +1565,18 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
     seq = bpf_ntohl(th->seq);
     ack = bpf_ntohl(th->ack_seq);
     occupied = p->l3_len - (l4 - sizeof(*eth)) - thlen + !!(f & TCPF_SYN) + !!(f & TCPF_FIN);
+    if (l4 != base) {
+        /* Options or extension headers between: the TCP header moves up behind the IP one. */
+        struct tcphdr hdr;
+
+        if (l4 < base)
+            return -1;
+        __builtin_memcpy(&hdr, th, sizeof(hdr));
+        th = data + base;
+        if ((void *)(th + 1) > data_end)
+            return -1;
+        __builtin_memcpy(th, &hdr, sizeof(hdr));
+    }
     __builtin_memcpy(mac, eth->h_source, 6);
     __builtin_memcpy(eth->h_source, eth->h_dest, 6);
     __builtin_memcpy(eth->h_dest, mac, 6);
@@ -1567,7 +1599,7 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
     th->check = 0;
     th->urg_ptr = 0;
     /* Cut options and payload: the frame ends after the 20-byte TCP header. */
-    delta = (int)(l4 + sizeof(*th)) - (int)(data_end - data);
+    delta = (int)(base + sizeof(*th)) - (int)(data_end - data);
     if (delta < 0 && bpf_xdp_adjust_tail(ctx, delta))
         return -1;
     data = (void *)(long)ctx->data;
@@ -1588,6 +1620,8 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
         a = iph->saddr;
         iph->saddr = iph->daddr;
         iph->daddr = a;
+        iph->ihl = 5;
+        iph->protocol = IPPROTO_TCP;
         iph->tot_len = bpf_htons(40);
         iph->ttl = 64;
         iph->id = 0;
@@ -1616,6 +1650,7 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
         __builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
         __builtin_memcpy(&ip6->daddr, t, 16);
         ip6->payload_len = bpf_htons(20);
+        ip6->nexthdr = IPPROTO_TCP;
         ip6->hop_limit = 64;
         __builtin_memcpy(ph.src, &ip6->saddr, 16);
         __builtin_memcpy(ph.dst, &ip6->daddr, 16);

@@ -1142,26 +1142,6 @@ _Static_assert(MOAT_LG_SCR_C_LAND == MOAT_SCR_C_LAND &&
                    MOAT_LG_SCR_CTRS < MOAT_SCR_PASS,
                "screen counter indexes differ from common/screen_rules.h");
 
-static __always_inline __u64 scr_mix(__u64 h, __u64 v)
-{
-    h ^= v;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 31;
-    return h;
-}
-
-/* The rate key of an address (16 bytes) and a kind word (check, family, port). */
-static __always_inline __u64 scr_tag(__u64 seed, const __u8 *a, __u64 kind)
-{
-    __u64 w0, w1, h;
-
-    __builtin_memcpy(&w0, a, 8);
-    __builtin_memcpy(&w1, a + 8, 8);
-    h = scr_mix(scr_mix(scr_mix(seed ^ 0x9e3779b97f4a7c15ull, w0), w1), kind);
-    h *= 0x94d049bb133111ebull;
-    return h ^ (h >> 29);
-}
-
 /* One more event of key tag in second sec: 1 when that makes it more than limit, box-wide. */
 static __always_inline int scr_over(__u64 tag, __u32 sec, __u32 limit)
 {
@@ -1235,21 +1215,26 @@ static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, 
             /* A SYN: per source, per destination and port, per destination. In syn-cookie
              * mode too (this path sends no cookies): dropped. */
             if ((sc->syn_src &&
-                 scr_over(scr_tag(sc->seed, p->k.src, 3ull << 24 | fam << 16), sec, sc->syn_src)) ||
+                 scr_over(moat_scr_rate_key(sc->seed, p->k.src, MOAT_SCR_RATE_SYN_SRC, fam, 0), sec,
+                          sc->syn_src)) ||
                 (sc->syn_attack &&
-                 scr_over(scr_tag(sc->seed, p->k.dst, 1ull << 24 | fam << 16 | p->k.dport), sec,
-                          sc->syn_attack)) ||
+                 scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST_PORT, fam,
+                                            p->k.dport),
+                          sec, sc->syn_attack)) ||
                 (sc->syn_dst &&
-                 scr_over(scr_tag(sc->seed, p->k.dst, 2ull << 24 | fam << 16), sec, sc->syn_dst)))
+                 scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST, fam, 0), sec,
+                          sc->syn_dst)))
                 c = MOAT_LG_SCR_C_SYN_FLOOD;
         }
     } else if ((sc->flags & MOAT_LG_SCR_F_LAND) && addr_eq(p->k.src, p->k.dst)) {
         c = MOAT_LG_SCR_C_LAND; /* land without ports: any protocol */
     } else if (p->proto == IPPROTO_UDP && sc->udp_flood) {
-        if (scr_over(scr_tag(sc->seed, p->k.dst, 4ull << 24 | fam << 16), sec, sc->udp_flood))
+        if (scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_UDP_DST, fam, 0), sec,
+                     sc->udp_flood))
             c = MOAT_LG_SCR_C_UDP_FLOOD;
     } else if (is_icmp(p->proto) && sc->icmp_flood) {
-        if (scr_over(scr_tag(sc->seed, p->k.dst, 5ull << 24 | fam << 16), sec, sc->icmp_flood))
+        if (scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_ICMP_DST, fam, 0), sec,
+                     sc->icmp_flood))
             c = MOAT_LG_SCR_C_ICMP_FLOOD;
     }
     if (c >= MOAT_LG_SCR_CTRS && p->frag) {

@@ -3,9 +3,10 @@
  * screen_rules.h — the pure rules of the security screens, one copy for both paths: the
  * helper's dataplane/screen.c (gcc) and the kernel path's bpf/main.bpf.c (clang -target bpf).
  * No state, no maps, no allocation: the per-packet TCP flag checks (syn-fin, tcp-no-flag,
- * fin-no-ack, land), the ping-of-death bounds, and tear-drop's comparison of a fragment with the
- * byte ranges already seen of its datagram. Where the state lives (a worker's table, an LRU
- * hash map) and how rates are counted stays with each path.
+ * fin-no-ack, land), the keys of the per-second rates (flood checks), the ping-of-death bounds,
+ * and tear-drop's comparison of a fragment with the byte ranges already seen of its datagram. Where
+ * the state lives (a worker's table, an LRU hash map) and how rates are counted stays with each
+ * path.
  *
  * Check flags (Screen.flags) and counter indexes (ScreenCounter.counts) are the wire values
  * that dataplane/screen.h (SCR_F_*, SCR_C_*) and bpf/legacy_maps.h (MOAT_LG_SCR_*) use; both
@@ -60,6 +61,51 @@ MOAT_SCR_INLINE __u32 moat_scr_tcp_flags(__u32 checks, __u8 f, int same_addr)
         (f & (MOAT_SCR_TCPF_SYN | MOAT_SCR_TCPF_ACK)) == MOAT_SCR_TCPF_SYN && same_addr)
         return MOAT_SCR_C_LAND;
     return MOAT_SCR_PASS;
+}
+
+/* One step of the screens' 64-bit hash. */
+MOAT_SCR_INLINE __u64 moat_scr_mix(__u64 h, __u64 v)
+{
+    h ^= v;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
+    return h;
+}
+
+/* The hash of an address (16 bytes, IPv4 in the first 4, the rest 0) and a kind word under the
+ * screens' random seed: the key of a rate window (moat_scr_rate_kind), and more. */
+MOAT_SCR_INLINE __u64 moat_scr_addr_hash(__u64 seed, const __u8 *a, __u64 kind)
+{
+    __u64 w0, w1, h;
+
+    __builtin_memcpy(&w0, a, 8);
+    __builtin_memcpy(&w1, a + 8, 8);
+    h = moat_scr_mix(moat_scr_mix(moat_scr_mix(seed ^ 0x9e3779b97f4a7c15ull, w0), w1), kind);
+    h *= 0x94d049bb133111ebull;
+    return h ^ (h >> 29);
+}
+
+/* The per-second rates a screen counts, by what they count per. */
+enum moat_scr_rate {
+    MOAT_SCR_RATE_SYN_DST_PORT = 1, /* SYNs per destination address and port (syn-flood attack) */
+    MOAT_SCR_RATE_SYN_DST,          /* SYNs per destination address */
+    MOAT_SCR_RATE_SYN_SRC,          /* SYNs per source address */
+    MOAT_SCR_RATE_UDP_DST,          /* UDP packets per destination address */
+    MOAT_SCR_RATE_ICMP_DST,         /* ICMP / ICMPv6 packets per destination address */
+};
+
+/* The kind word of rate r's key (moat_scr_addr_hash) for an address of family (4 or 6) and, for
+ * MOAT_SCR_RATE_SYN_DST_PORT, the destination port as on the wire (else 0). */
+MOAT_SCR_INLINE __u64 moat_scr_rate_kind(enum moat_scr_rate r, __u64 family, __u16 port)
+{
+    return (__u64)r << 24 | family << 16 | port;
+}
+
+/* The key of rate r for address a (moat_scr_addr_hash of moat_scr_rate_kind). */
+MOAT_SCR_INLINE __u64 moat_scr_rate_key(__u64 seed, const __u8 *a, enum moat_scr_rate r,
+                                        __u64 family, __u16 port)
+{
+    return moat_scr_addr_hash(seed, a, moat_scr_rate_kind(r, family, port));
 }
 
 /* A SYN that opens a connection (no ACK, no RST): what the syn-flood rates count. */

@@ -112,25 +112,6 @@ void scr_worker_destroy(struct scr_worker *w)
     free(w);
 }
 
-static inline uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 31;
-    return h;
-}
-
-/* Hash of an address (16 bytes), a kind and an extra word (port, zone...). */
-static inline uint64_t addr_hash(uint64_t seed, const uint8_t *a, uint64_t kind)
-{
-    uint64_t w0, w1;
-    memcpy(&w0, a, 8);
-    memcpy(&w1, a + 8, 8);
-    uint64_t h = mix(mix(mix(seed ^ 0x9e3779b97f4a7c15ull, w0), w1), kind);
-    h *= 0x94d049bb133111ebull;
-    return h ^ (h >> 29);
-}
-
 void scr_worker_peers(struct scr_worker *w, struct scr_worker *const *peers, uint32_t n)
 {
     const uint32_t max = sizeof(w->peer) / sizeof(w->peer[0]);
@@ -206,8 +187,9 @@ static struct scr_frag *frag_entry(struct scr_worker *w, uint64_t tag, uint32_t 
 static bool frag4_overlaps(struct scr_worker *w, const uint8_t *ip, const struct moat_meta *m,
                            uint32_t lo, uint32_t hi, uint32_t now_ms)
 {
-    uint64_t tag = addr_hash(w->seed, m->src, (uint64_t)rd16(ip + 4) << 8 | m->proto);
-    tag = mix(tag, (uint64_t)m->dst[0] << 24 | m->dst[1] << 16 | m->dst[2] << 8 | m->dst[3]);
+    uint64_t tag = moat_scr_addr_hash(w->seed, m->src, (uint64_t)rd16(ip + 4) << 8 | m->proto);
+    tag =
+        moat_scr_mix(tag, (uint64_t)m->dst[0] << 24 | m->dst[1] << 16 | m->dst[2] << 8 | m->dst[3]);
     return moat_frag_teardrop(&frag_entry(w, tag, now_ms)->seen, 0, lo, hi);
 }
 
@@ -257,7 +239,8 @@ static bool frag6_drop(struct scr_worker *w, const struct frag6 *f, const struct
     uint64_t d0, d1;
     memcpy(&d0, m->dst, 8);
     memcpy(&d1, m->dst + 8, 8);
-    const uint64_t tag = mix(mix(addr_hash(w->seed, m->src, 6ull << 40 | f->id), d0), d1);
+    const uint64_t tag =
+        moat_scr_mix(moat_scr_mix(moat_scr_addr_hash(w->seed, m->src, 6ull << 40 | f->id), d0), d1);
     return moat_frag_teardrop(&frag_entry(w, tag, now_ms)->seen, 1, f->lo, f->hi);
 }
 
@@ -278,25 +261,29 @@ enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p
             const uint64_t fam = v6 ? 6 : 4;
             /* A source above its threshold is dropped in either mode; a destination above
              * its threshold gets cookies in syn-cookie mode. */
-            if (p->syn_src && rate_over(w, addr_hash(w->seed, m->src, 3u << 24 | fam << 16), sec,
-                                        p->syn_src, false))
+            if (p->syn_src &&
+                rate_over(w, moat_scr_rate_key(w->seed, m->src, MOAT_SCR_RATE_SYN_SRC, fam, 0), sec,
+                          p->syn_src, false))
                 return drop(w, zone, SCR_C_SYN_FLOOD);
             if ((p->syn_attack &&
-                 rate_over(w, addr_hash(w->seed, m->dst, 1u << 24 | fam << 16 | m->dport), sec,
-                           p->syn_attack, p->syn_cookie)) ||
-                (p->syn_dst && rate_over(w, addr_hash(w->seed, m->dst, 2u << 24 | fam << 16), sec,
-                                         p->syn_dst, p->syn_cookie)))
+                 rate_over(
+                     w,
+                     moat_scr_rate_key(w->seed, m->dst, MOAT_SCR_RATE_SYN_DST_PORT, fam, m->dport),
+                     sec, p->syn_attack, p->syn_cookie)) ||
+                (p->syn_dst &&
+                 rate_over(w, moat_scr_rate_key(w->seed, m->dst, MOAT_SCR_RATE_SYN_DST, fam, 0),
+                           sec, p->syn_dst, p->syn_cookie)))
                 return p->syn_cookie ? SCR_COOKIE : drop(w, zone, SCR_C_SYN_FLOOD);
         }
     } else if ((p->flags & SCR_F_LAND) && memcmp(m->src, m->dst, 16) == 0) {
         return drop(w, zone, SCR_C_LAND); /* land without ports: any protocol */
     } else if (m->proto == IPPROTO_UDP && p->udp_flood) {
-        if (rate_over(w, addr_hash(w->seed, m->dst, 4u << 24 | (v6 ? 6u : 4u) << 16), sec,
-                      p->udp_flood, false))
+        if (rate_over(w, moat_scr_rate_key(w->seed, m->dst, MOAT_SCR_RATE_UDP_DST, v6 ? 6 : 4, 0),
+                      sec, p->udp_flood, false))
             return drop(w, zone, SCR_C_UDP_FLOOD);
     } else if ((m->proto == IPPROTO_ICMP || m->proto == IPPROTO_ICMPV6) && p->icmp_flood) {
-        if (rate_over(w, addr_hash(w->seed, m->dst, 5u << 24 | (v6 ? 6u : 4u) << 16), sec,
-                      p->icmp_flood, false))
+        if (rate_over(w, moat_scr_rate_key(w->seed, m->dst, MOAT_SCR_RATE_ICMP_DST, v6 ? 6 : 4, 0),
+                      sec, p->icmp_flood, false))
             return drop(w, zone, SCR_C_ICMP_FLOOD);
     }
     if ((m->flags & MOAT_META_F_FRAG) && v6 && (p->flags & (SCR_F_PING_DEATH | SCR_F_TEAR_DROP)) &&
@@ -345,7 +332,7 @@ static inline uint32_t cnt_sum(struct scr_worker *const *ws, uint32_t n, bool sr
 
 static inline uint32_t cnt_slot(const struct scr_worker *w, const uint8_t *a, uint8_t family)
 {
-    return (uint32_t)addr_hash(w->seed, a, 7u << 24 | family) & (SCR_CNT_SLOTS - 1);
+    return (uint32_t)moat_scr_addr_hash(w->seed, a, 7u << 24 | family) & (SCR_CNT_SLOTS - 1);
 }
 
 bool screen_new_flow(struct scr_worker *w, const struct scr_profile *p, const struct flow_tuple *k,

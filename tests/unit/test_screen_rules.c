@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_screen_rules.c — the screen rules both paths share (common/screen_rules.h): the TCP flag
- * checks and their order, the SYN the rates count, the ping-of-death bounds at 65535, atomic
- * fragments, and tear-drop's range bookkeeping (new, continued, repeated, overlapping ranges,
- * a fragment filling a gap, a full table, the IPv4 and IPv6 verdicts).
+ * checks and their order, the SYN the rates count, the rate keys, the ping-of-death bounds at
+ * 65535, atomic fragments, and tear-drop's range bookkeeping (new, continued, repeated,
+ * overlapping ranges, a fragment filling a gap, a full table, the IPv4 and IPv6 verdicts).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,6 +57,27 @@ static void test_tcp_opening(void **state)
     assert_false(moat_scr_tcp_opening(SYN | ACK));
     assert_false(moat_scr_tcp_opening(SYN | RST));
     assert_false(moat_scr_tcp_opening(ACK));
+}
+
+/* The keys of the per-second rates: what they are made of, each part changing the key. */
+static void test_rate_keys(void **state)
+{
+    (void)state;
+    uint8_t a[16] = {10, 77, 1, 2}, b[16] = {10, 77, 1, 2};
+    assert_int_equal(moat_scr_rate_kind(MOAT_SCR_RATE_SYN_DST_PORT, 6, 0x5000),
+                     1ull << 24 | 6ull << 16 | 0x5000);
+    assert_int_equal(moat_scr_rate_kind(MOAT_SCR_RATE_ICMP_DST, 4, 0), 5ull << 24 | 4ull << 16);
+    const uint64_t k = moat_scr_rate_kind(MOAT_SCR_RATE_UDP_DST, 4, 0);
+    const uint64_t h = moat_scr_addr_hash(42, a, k);
+    assert_true(h == moat_scr_addr_hash(42, b, k));
+    assert_true(h != moat_scr_addr_hash(43, a, k));
+    assert_true(h != moat_scr_addr_hash(42, a, moat_scr_rate_kind(MOAT_SCR_RATE_ICMP_DST, 4, 0)));
+    assert_true(h != moat_scr_addr_hash(42, a, moat_scr_rate_kind(MOAT_SCR_RATE_UDP_DST, 6, 0)));
+    b[15] = 1; /* the last byte of an IPv6 address counts too */
+    assert_true(h != moat_scr_addr_hash(42, b, k));
+    b[15] = 0;
+    b[3] = 3;
+    assert_true(h != moat_scr_addr_hash(42, b, k));
 }
 
 static void test_ping_death(void **state)
@@ -168,7 +189,7 @@ int main(void)
         cmocka_unit_test(test_ping_death),      cmocka_unit_test(test_atomic),
         cmocka_unit_test(test_record_in_order), cmocka_unit_test(test_record_gap),
         cmocka_unit_test(test_record_full),     cmocka_unit_test(test_teardrop_v4),
-        cmocka_unit_test(test_teardrop_v6),
+        cmocka_unit_test(test_teardrop_v6),     cmocka_unit_test(test_rate_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,8 @@
 
 #include <linux/types.h>
 
+#include "screen_rules.h"
+
 #define MOAT_PROG_MAIN "xdp_main_prog"
 #define MOAT_PROG_MAIN_NEW "xdp_main_new"
 #define MOAT_PROG_MAIN_ICMP "xdp_main_icmp"
@@ -343,7 +345,6 @@ struct moat_lg_hit {
 #define MOAT_LG_SCR_ZONES 1024
 #define MOAT_LG_SCR_RATE_SLOTS 16384 /* power of two */
 #define MOAT_LG_SCR_FRAGS 4096
-#define MOAT_LG_SCR_FRAG_RANGES 4
 #define MOAT_LG_SCR_FRAG_TTL_NS 2000000000ull
 #define MOAT_LG_SCR_CNT_SLOTS 65536 /* power of two */
 
@@ -418,11 +419,11 @@ struct moat_lg_frag_key {
     __u8 family;
     __u16 pad;
 };
+/* The key's proto is 0 for IPv6 (the datagram is addresses and id: the next header is not part
+ * of it), as the helper's. */
 struct moat_lg_frag {
     __u64 expires_ns;
-    __u16 lo[MOAT_LG_SCR_FRAG_RANGES]; /* bytes [lo, hi) of the datagram's payload seen */
-    __u16 hi[MOAT_LG_SCR_FRAG_RANGES];
-    __u32 n;
+    struct moat_frag_seen seen; /* the ranges seen, discard (common/screen_rules.h) */
 };
 
 /*

@@ -28,8 +28,10 @@
  * they are dropped (icmp_error_unmatched). IPv6 extension headers (hop-by-hop, routing,
  * destination options, fragment) are walked (parse_ext6). Fragments are screened (ping of death,
  * tear-drop), a first fragment goes through the session path and leaves a moat_lg_frags
- * entry that its datagram's later fragments follow (frag_drops without one). Unsupported here
- * and counted (unsupported), dropped: VLAN tags, longer IPv6 header chains. Policy reject
+ * entry that its datagram's later fragments follow (frag_drops without one); an IPv6 atomic
+ * fragment is a first fragment that tear-drop never compares. One or two VLAN tags are taken
+ * off on entry (strip_vlan): the frame is handled, and leaves, untagged, as the helper's.
+ * Unsupported here and counted (unsupported), dropped: longer IPv6 header chains. Policy reject
  * (policy_reject) answers TCP with a reset sent back from XDP, other protocols with an ICMP
  * destination unreachable (reject_sent).
  */
@@ -296,7 +298,7 @@ struct pk {
     __u8 frag; /* a fragment (IPv4, or IPv6 with a fragment header) */
     __u8 nf;   /* a later (non-first) fragment: no L4 header, k has no ports */
     __u8 df;   /* IPv4: don't fragment set (a packet too big is answered, else dropped) */
-    __u8 pad0;
+    __u8 atomic;   /* IPv6: an atomic fragment (RFC 6946): frag set, a whole datagram */
     __u16 unfrag;  /* IPv6: bytes of the extension headers before the fragment header */
     __u32 frag_id; /* IPv4 identification (network order, low 16 bits), IPv6 fragment id */
     __u32 frag_lo; /* its payload's bytes [frag_lo, frag_hi) of the datagram */
@@ -444,6 +446,26 @@ static __always_inline int parse_quoted(struct xdp_md *ctx, struct pk *p, __u32 
         __builtin_memcpy(p->q.src, &ip6->saddr, 16);
         __builtin_memcpy(p->q.dst, &ip6->daddr, 16);
         ql4 = qo + sizeof(*ip6);
+        /* Its extension headers, as the helper's quoted_key() walks them: at most 4 of
+         * hop-by-hop, routing, destination options and a fragment header of offset 0. */
+        for (int i = 0; i < 4; i++) {
+            __u8 nh = p->q_proto, *h;
+
+            if (nh != 0 && nh != 43 && nh != 60 && nh != 44)
+                break;
+            ql4 &= 0x3ff;
+            h = data + ql4;
+            if ((void *)(h + 8) > data_end)
+                return P_UNSUPPORTED;
+            if (nh == 44) {
+                if ((h[2] << 8 | h[3]) & 0xfff8)
+                    return P_UNSUPPORTED; /* a later fragment quotes no ports */
+                ql4 += 8;
+            } else {
+                ql4 += ((__u32)h[1] + 1) * 8;
+            }
+            p->q_proto = h[0];
+        }
     }
     ql4 &= 0x3ff;
     l4 = data + ql4;
@@ -503,13 +525,14 @@ static __always_inline __u32 parse_ext6(void *data, void *data_end, struct pk *p
             fo = bpf_ntohs(fo);
             nh = h[0];
             off += 8;
-            if ((fo & 0xfff9) == 0)
-                continue; /* an atomic fragment (RFC 6946): a whole datagram */
+            /* An atomic fragment (offset 0, no more) too, as the helper's: a first fragment that
+             * tear-drop never compares (p->atomic). */
             p->frag = 1;
             __builtin_memcpy(&p->frag_id, h + 4, 4);
             p->unfrag = off - 8 - ETH_HLEN - sizeof(struct ipv6hdr);
             p->frag_lo = fo & 0xfff8;
             p->frag_hi = p->frag_lo + (end - off);
+            p->atomic = moat_frag6_atomic(p->frag_lo, fo & 1);
             if (p->frag_lo) {
                 p->nf = 1;
                 p->l4_off = off; /* where its data starts */
@@ -597,7 +620,7 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
             (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_ICMPV6))
             return P_UNSUPPORTED; /* a longer header chain, other protocols over IPv6 */
     } else {
-        return P_UNSUPPORTED; /* VLAN tags; the shim passed everything else to the kernel */
+        return P_UNSUPPORTED; /* not IP (strip_vlan() took the tags off) */
     }
     if (l4 > 255)
         return P_UNSUPPORTED;
@@ -1102,25 +1125,22 @@ static __always_inline int icmp_error(struct xdp_md *ctx, struct pk *p, struct m
 
 /* ---- screens (legacy_maps.h; as the helper's dataplane/screen.c) ---- */
 
-static __always_inline __u64 scr_mix(__u64 h, __u64 v)
-{
-    h ^= v;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 31;
-    return h;
-}
-
-/* The rate key of an address (16 bytes) and a kind word (check, family, port). */
-static __always_inline __u64 scr_tag(__u64 seed, const __u8 *a, __u64 kind)
-{
-    __u64 w0, w1, h;
-
-    __builtin_memcpy(&w0, a, 8);
-    __builtin_memcpy(&w1, a + 8, 8);
-    h = scr_mix(scr_mix(scr_mix(seed ^ 0x9e3779b97f4a7c15ull, w0), w1), kind);
-    h *= 0x94d049bb133111ebull;
-    return h ^ (h >> 29);
-}
+/* The rules of common/screen_rules.h speak the same check flags and counter indexes. */
+_Static_assert(MOAT_LG_SCR_F_PING_DEATH == MOAT_SCR_F_PING_DEATH &&
+                   MOAT_LG_SCR_F_LAND == MOAT_SCR_F_LAND &&
+                   MOAT_LG_SCR_F_SYN_FIN == MOAT_SCR_F_SYN_FIN &&
+                   MOAT_LG_SCR_F_NO_FLAG == MOAT_SCR_F_NO_FLAG &&
+                   MOAT_LG_SCR_F_FIN_NO_ACK == MOAT_SCR_F_FIN_NO_ACK &&
+                   MOAT_LG_SCR_F_TEAR_DROP == MOAT_SCR_F_TEAR_DROP,
+               "screen check flags differ from common/screen_rules.h");
+_Static_assert(MOAT_LG_SCR_C_LAND == MOAT_SCR_C_LAND &&
+                   MOAT_LG_SCR_C_SYN_FIN == MOAT_SCR_C_SYN_FIN &&
+                   MOAT_LG_SCR_C_NO_FLAG == MOAT_SCR_C_NO_FLAG &&
+                   MOAT_LG_SCR_C_FIN_NO_ACK == MOAT_SCR_C_FIN_NO_ACK &&
+                   MOAT_LG_SCR_C_TEAR_DROP == MOAT_SCR_C_TEAR_DROP &&
+                   MOAT_LG_SCR_C_PING_DEATH == MOAT_SCR_C_PING_DEATH &&
+                   MOAT_LG_SCR_CTRS < MOAT_SCR_PASS,
+               "screen counter indexes differ from common/screen_rules.h");
 
 /* One more event of key tag in second sec: 1 when that makes it more than limit, box-wide. */
 static __always_inline int scr_over(__u64 tag, __u32 sec, __u32 limit)
@@ -1141,47 +1161,27 @@ static __always_inline int scr_over(__u64 tag, __u32 sec, __u32 limit)
     return r->count > limit;
 }
 
-/* A fragment (IPv4 or IPv6) overlapping an earlier fragment of its datagram (remembered 2 s). */
-static __always_inline int scr_frag_overlaps(const struct pk *p, __u64 now)
+/* Tear-drop (moat_frag_teardrop) of a fragment, its datagram remembered 2 s after its last
+ * fragment: IPv4 (addresses, protocol, id), IPv6 (addresses, id: not the next header). */
+static __always_inline int scr_teardrop(const struct pk *p, __u64 now)
 {
     struct moat_lg_frag_key k = {};
     struct moat_lg_frag *e, n = {};
-    __u32 lo = p->frag_lo, hi = p->frag_hi > 0xffff ? 0xffff : p->frag_hi, i;
 
     __builtin_memcpy(k.src, p->k.src, 16);
     __builtin_memcpy(k.dst, p->k.dst, 16);
     k.id = p->frag_id;
-    k.proto = p->proto;
+    k.proto = p->family == 4 ? p->proto : 0;
     k.family = p->family;
     e = bpf_map_lookup_elem(&moat_lg_scrfrag, &k);
     if (!e || e->expires_ns <= now) {
         n.expires_ns = now + MOAT_LG_SCR_FRAG_TTL_NS;
-        n.lo[0] = lo;
-        n.hi[0] = hi;
-        n.n = 1;
+        moat_frag_teardrop(&n.seen, p->family == 6, p->frag_lo, p->frag_hi);
         bpf_map_update_elem(&moat_lg_scrfrag, &k, &n, BPF_ANY);
         return 0;
     }
     e->expires_ns = now + MOAT_LG_SCR_FRAG_TTL_NS;
-    for (int j = 0; j < MOAT_LG_SCR_FRAG_RANGES; j++) {
-        if ((__u32)j >= e->n)
-            break;
-        if (lo < e->hi[j] && e->lo[j] < hi)
-            return 1;
-        if (lo == e->hi[j]) { /* in order: extends the range */
-            e->hi[j] = hi;
-            return 0;
-        }
-    }
-    i = e->n;
-    if (i < MOAT_LG_SCR_FRAG_RANGES)
-        e->n = i + 1;
-    else
-        i = MOAT_LG_SCR_FRAG_RANGES - 1;
-    i &= MOAT_LG_SCR_FRAG_RANGES - 1;
-    e->lo[i] = lo;
-    e->hi[i] = hi;
-    return 0;
+    return moat_frag_teardrop(&e->seen, p->family == 6, p->frag_lo, p->frag_hi);
 }
 
 /*
@@ -1193,7 +1193,7 @@ static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, 
     struct moat_lg_if *iif = bpf_map_lookup_elem(&moat_lg_ifs, &ifindex);
     struct moat_lg_screen *sc;
     struct moat_lg_scrctr *ctr;
-    __u32 zone, sec, c = MOAT_LG_SCR_CTRS;
+    __u32 zone, sec, c = MOAT_SCR_PASS;
     __u64 fam = p->family, now;
 
     if (!iif || !iif->zone)
@@ -1204,51 +1204,47 @@ static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, 
         return 0;
     now = bpf_ktime_get_ns();
     sec = (__u32)(now / 1000000000ull);
-    if (p->frag) {
-        /* IPv6 (RFC 8200 4.5): the reassembled Payload Length (the extension headers before
-         * the fragment header, then the fragmentable part) would exceed 65535, any protocol. */
-        if ((sc->flags & MOAT_LG_SCR_F_PING_DEATH) &&
-            (p->family == 4 ? p->proto == IPPROTO_ICMP && p->frag_lo + p->l3_len > 65535
-                            : p->unfrag + p->frag_hi > 65535))
-            c = MOAT_LG_SCR_C_PING_DEATH;
-        else if ((sc->flags & MOAT_LG_SCR_F_TEAR_DROP) && scr_frag_overlaps(p, now))
-            c = MOAT_LG_SCR_C_TEAR_DROP;
-    }
-    if (c < MOAT_LG_SCR_CTRS || p->nf) {
-        /* decided, or a later fragment: no L4 header to screen */
-    } else if (p->proto == IPPROTO_TCP) {
+    /* In the helper's order: a TCP header's checks, else land and the floods (later fragments
+     * included), then the fragment checks (common/screen_rules.h). */
+    if (p->proto == IPPROTO_TCP && !p->nf) {
         __u8 f = p->tcp_flags;
 
-        if ((sc->flags & MOAT_LG_SCR_F_SYN_FIN) &&
-            (f & (TCPF_SYN | TCPF_FIN)) == (TCPF_SYN | TCPF_FIN))
-            c = MOAT_LG_SCR_C_SYN_FIN;
-        else if ((sc->flags & MOAT_LG_SCR_F_NO_FLAG) && (f & 0x3f) == 0)
-            c = MOAT_LG_SCR_C_NO_FLAG;
-        else if ((sc->flags & MOAT_LG_SCR_F_FIN_NO_ACK) && (f & (TCPF_FIN | TCPF_ACK)) == TCPF_FIN)
-            c = MOAT_LG_SCR_C_FIN_NO_ACK;
-        else if ((sc->flags & MOAT_LG_SCR_F_LAND) && (f & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
-                 addr_eq(p->k.src, p->k.dst))
-            c = MOAT_LG_SCR_C_LAND;
-        else if ((f & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN) {
+        c = moat_scr_tcp_flags(sc->flags, f,
+                               (sc->flags & MOAT_LG_SCR_F_LAND) && addr_eq(p->k.src, p->k.dst));
+        if (c == MOAT_SCR_PASS && moat_scr_tcp_opening(f)) {
             /* A SYN: per source, per destination and port, per destination. In syn-cookie
              * mode too (this path sends no cookies): dropped. */
             if ((sc->syn_src &&
-                 scr_over(scr_tag(sc->seed, p->k.src, 3ull << 24 | fam << 16), sec, sc->syn_src)) ||
+                 scr_over(moat_scr_rate_key(sc->seed, p->k.src, MOAT_SCR_RATE_SYN_SRC, fam, 0), sec,
+                          sc->syn_src)) ||
                 (sc->syn_attack &&
-                 scr_over(scr_tag(sc->seed, p->k.dst, 1ull << 24 | fam << 16 | p->k.dport), sec,
-                          sc->syn_attack)) ||
+                 scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST_PORT, fam,
+                                            p->k.dport),
+                          sec, sc->syn_attack)) ||
                 (sc->syn_dst &&
-                 scr_over(scr_tag(sc->seed, p->k.dst, 2ull << 24 | fam << 16), sec, sc->syn_dst)))
+                 scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST, fam, 0), sec,
+                          sc->syn_dst)))
                 c = MOAT_LG_SCR_C_SYN_FLOOD;
         }
     } else if ((sc->flags & MOAT_LG_SCR_F_LAND) && addr_eq(p->k.src, p->k.dst)) {
         c = MOAT_LG_SCR_C_LAND; /* land without ports: any protocol */
     } else if (p->proto == IPPROTO_UDP && sc->udp_flood) {
-        if (scr_over(scr_tag(sc->seed, p->k.dst, 4ull << 24 | fam << 16), sec, sc->udp_flood))
+        if (scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_UDP_DST, fam, 0), sec,
+                     sc->udp_flood))
             c = MOAT_LG_SCR_C_UDP_FLOOD;
     } else if (is_icmp(p->proto) && sc->icmp_flood) {
-        if (scr_over(scr_tag(sc->seed, p->k.dst, 5ull << 24 | fam << 16), sec, sc->icmp_flood))
+        if (scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_ICMP_DST, fam, 0), sec,
+                     sc->icmp_flood))
             c = MOAT_LG_SCR_C_ICMP_FLOOD;
+    }
+    if (c >= MOAT_LG_SCR_CTRS && p->frag) {
+        if ((sc->flags & MOAT_LG_SCR_F_PING_DEATH) &&
+            (p->family == 4
+                 ? p->proto == IPPROTO_ICMP && moat_scr_ping_death4(p->frag_lo, p->l3_len)
+                 : moat_scr_ping_death6(p->unfrag, p->frag_hi)))
+            c = MOAT_LG_SCR_C_PING_DEATH;
+        else if ((sc->flags & MOAT_LG_SCR_F_TEAR_DROP) && !p->atomic && scr_teardrop(p, now))
+            c = MOAT_LG_SCR_C_TEAR_DROP;
     }
     if (c >= MOAT_LG_SCR_CTRS)
         return 0;
@@ -1373,6 +1369,47 @@ drop:
 
 /* ---- xdp_main_prog ---- */
 
+/*
+ * 802.1Q / 802.1ad tags, as the helper treats them (dataplane/parse.c, flow.c transmit()): one
+ * or two tags between the MACs and an IPv4 / IPv6 EtherType are taken off before anything else.
+ * The zone is the ingress interface's, whatever the tag; the frame leaves untagged, forwarded or
+ * answered (reset, ICMP error), as the helper's (no VLAN interfaces in the config yet). Anything
+ * else stays as it is (parse() counts it unsupported; the shim hands a third tag to the kernel).
+ * A stripped frame this path passes to the kernel (neighbour miss) arrives there untagged.
+ * Returns the bytes taken off. Not inlined: a call of its own costs the verifier half the
+ * states of inlining (xdp_main_prog 63k instructions processed instead of 111k).
+ */
+static __attribute__((noinline)) int strip_vlan(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    __u8 *f = data, macs[12];
+    __u32 n = 0;
+    __be16 t;
+
+    if ((void *)(f + ETH_HLEN) > data_end)
+        return 0;
+    __builtin_memcpy(&t, f + 12, 2);
+    for (int i = 0; i < 2; i++) {
+        if (t != bpf_htons(ETH_P_8021Q) && t != bpf_htons(ETH_P_8021AD))
+            break;
+        if ((void *)(f + ETH_HLEN + 4 * (i + 1)) > data_end)
+            return 0;
+        __builtin_memcpy(&t, f + 16 + 4 * i, 2);
+        n++;
+    }
+    if (!n || (t != bpf_htons(ETH_P_IP) && t != bpf_htons(ETH_P_IPV6)))
+        return 0;
+    __builtin_memcpy(macs, f, 12);
+    if (bpf_xdp_adjust_head(ctx, (int)(4 * n)))
+        return 0;
+    f = (void *)(long)ctx->data;
+    if ((void *)(f + ETH_HLEN) > (void *)(long)ctx->data_end)
+        return 0;
+    __builtin_memcpy(f, macs, 12);
+    return 4 * n;
+}
+
 SEC("xdp")
 int xdp_main_prog(struct xdp_md *ctx)
 {
@@ -1392,6 +1429,7 @@ int xdp_main_prog(struct xdp_md *ctx)
     st->rx++;
     p = &w->p;
     __builtin_memset(p, 0, sizeof(*p));
+    strip_vlan(ctx);
     res = parse(ctx, p);
     if (res == P_MALFORMED) {
         st->malformed++;
@@ -1489,8 +1527,9 @@ struct pseudo6 {
  * The rejected TCP packet becomes the reset that answers it (RFC 9293 3.10.7.1: ACK set:
  * seq = its ack, RST; else seq 0, RST|ACK acknowledging what it occupied), addresses, ports
  * and MACs swapped, options and payload cut, and goes back out of the interface it came in
- * on (XDP_TX), as the helper's send_reject answers. Returns the verdict, or -1 when the
- * packet cannot be turned around (IPv4 options: dropped, as before).
+ * on (XDP_TX), as the helper's send_reject answers. IPv4 options and IPv6 extension headers
+ * are cut too (the TCP header moves up behind a bare IP header), as the helper builds its
+ * reset. Returns the verdict, or -1 when the packet cannot be turned around.
  */
 static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
 {
@@ -1498,12 +1537,11 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
     void *data_end = (void *)(long)ctx->data_end;
     struct ethhdr *eth = data;
     struct tcphdr *th;
-    __u32 l4 = p->l4_off, seq, ack, occupied, thlen;
+    __u32 l4 = p->l4_off & 0xff, seq, ack, occupied, thlen;
+    __u32 base = sizeof(*eth) + (p->family == 4 ? 20 : 40); /* where the reset's TCP header goes */
     __u8 mac[6], f;
     int delta;
 
-    if (l4 != sizeof(*eth) + (p->family == 4 ? 20 : 40))
-        return -1;
     th = data + l4;
     if ((void *)(eth + 1) > data_end || (void *)(th + 1) > data_end)
         return -1;
@@ -1512,6 +1550,18 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
     seq = bpf_ntohl(th->seq);
     ack = bpf_ntohl(th->ack_seq);
     occupied = p->l3_len - (l4 - sizeof(*eth)) - thlen + !!(f & TCPF_SYN) + !!(f & TCPF_FIN);
+    if (l4 != base) {
+        /* Options or extension headers between: the TCP header moves up behind the IP one. */
+        struct tcphdr hdr;
+
+        if (l4 < base)
+            return -1;
+        __builtin_memcpy(&hdr, th, sizeof(hdr));
+        th = data + base;
+        if ((void *)(th + 1) > data_end)
+            return -1;
+        __builtin_memcpy(th, &hdr, sizeof(hdr));
+    }
     __builtin_memcpy(mac, eth->h_source, 6);
     __builtin_memcpy(eth->h_source, eth->h_dest, 6);
     __builtin_memcpy(eth->h_dest, mac, 6);
@@ -1534,7 +1584,7 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
     th->check = 0;
     th->urg_ptr = 0;
     /* Cut options and payload: the frame ends after the 20-byte TCP header. */
-    delta = (int)(l4 + sizeof(*th)) - (int)(data_end - data);
+    delta = (int)(base + sizeof(*th)) - (int)(data_end - data);
     if (delta < 0 && bpf_xdp_adjust_tail(ctx, delta))
         return -1;
     data = (void *)(long)ctx->data;
@@ -1555,6 +1605,8 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
         a = iph->saddr;
         iph->saddr = iph->daddr;
         iph->daddr = a;
+        iph->ihl = 5;
+        iph->protocol = IPPROTO_TCP;
         iph->tot_len = bpf_htons(40);
         iph->ttl = 64;
         iph->id = 0;
@@ -1583,6 +1635,7 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
         __builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
         __builtin_memcpy(&ip6->daddr, t, 16);
         ip6->payload_len = bpf_htons(20);
+        ip6->nexthdr = IPPROTO_TCP;
         ip6->hop_limit = 64;
         __builtin_memcpy(ph.src, &ip6->saddr, 16);
         __builtin_memcpy(ph.dst, &ip6->daddr, 16);
@@ -2095,7 +2148,7 @@ static __always_inline int may_answer(const struct pk *p)
 {
     const __u8 *a = p->k.src;
 
-    if (p->icmp_err || p->frag)
+    if (p->icmp_err || (p->frag && !p->atomic))
         return 0;
     if (p->family == 6) {
         __u32 x[4];

@@ -14,10 +14,18 @@
 #include "moat.pb-c.h"
 #include "wire.h"
 
-#define TCPF_FIN 0x01
-#define TCPF_SYN 0x02
-#define TCPF_RST 0x04
-#define TCPF_ACK 0x10
+/* The rules of common/screen_rules.h speak the same check flags and counter indexes. */
+_Static_assert(SCR_F_PING_DEATH == MOAT_SCR_F_PING_DEATH && SCR_F_LAND == MOAT_SCR_F_LAND &&
+                   SCR_F_SYN_FIN == MOAT_SCR_F_SYN_FIN && SCR_F_NO_FLAG == MOAT_SCR_F_NO_FLAG &&
+                   SCR_F_FIN_NO_ACK == MOAT_SCR_F_FIN_NO_ACK &&
+                   SCR_F_TEAR_DROP == MOAT_SCR_F_TEAR_DROP,
+               "screen check flags differ from common/screen_rules.h");
+_Static_assert(SCR_C_LAND == MOAT_SCR_C_LAND && SCR_C_SYN_FIN == MOAT_SCR_C_SYN_FIN &&
+                   SCR_C_NO_FLAG == MOAT_SCR_C_NO_FLAG &&
+                   SCR_C_FIN_NO_ACK == MOAT_SCR_C_FIN_NO_ACK &&
+                   SCR_C_TEAR_DROP == MOAT_SCR_C_TEAR_DROP &&
+                   SCR_C_PING_DEATH == MOAT_SCR_C_PING_DEATH && SCR_C_N < MOAT_SCR_PASS,
+               "screen counter indexes differ from common/screen_rules.h");
 
 const char *const scr_ctr_names[SCR_C_N] = {
     [SCR_C_ICMP_FLOOD] = "icmp-flood",
@@ -104,25 +112,6 @@ void scr_worker_destroy(struct scr_worker *w)
     free(w);
 }
 
-static inline uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 31;
-    return h;
-}
-
-/* Hash of an address (16 bytes), a kind and an extra word (port, zone...). */
-static inline uint64_t addr_hash(uint64_t seed, const uint8_t *a, uint64_t kind)
-{
-    uint64_t w0, w1;
-    memcpy(&w0, a, 8);
-    memcpy(&w1, a + 8, 8);
-    uint64_t h = mix(mix(mix(seed ^ 0x9e3779b97f4a7c15ull, w0), w1), kind);
-    h *= 0x94d049bb133111ebull;
-    return h ^ (h >> 29);
-}
-
 void scr_worker_peers(struct scr_worker *w, struct scr_worker *const *peers, uint32_t n)
 {
     const uint32_t max = sizeof(w->peer) / sizeof(w->peer[0]);
@@ -181,57 +170,27 @@ static inline enum scr_verdict drop(struct scr_worker *w, uint16_t zone, enum sc
     return SCR_DROP;
 }
 
-/* What a fragment's byte range is to the ranges remembered for its datagram. */
-enum frag_seen {
-    FRAG_NEW = 0, /* overlaps nothing seen before */
-    FRAG_DUP,     /* lies within one range seen before (a copy, or a part of one) */
-    FRAG_OVERLAP, /* overlaps part of a range seen before */
-};
-
 /* The entry of the datagram tag (a new one if it was not remembered or has expired). */
 static struct scr_frag *frag_entry(struct scr_worker *w, uint64_t tag, uint32_t now_ms)
 {
     struct scr_frag *e = &w->frag[tag & (SCR_FRAG_SLOTS - 1)];
     if (e->tag != tag || (int32_t)(e->expires - now_ms) <= 0) {
         e->tag = tag;
-        e->n = 0;
-        e->discard = false;
+        memset(&e->seen, 0, sizeof(e->seen));
     }
     e->expires = now_ms + SCR_FRAG_TTL_MS;
     return e;
 }
 
-/* Compares bytes [lo, hi) of a datagram's payload with the ranges of e and, when new,
- * remembers them: extending the range they continue, else in a free range (the last one when
- * all are taken). Every range is compared before any is changed. */
-static enum frag_seen frag_record(struct scr_frag *e, uint32_t lo, uint32_t hi)
-{
-    const uint16_t hi16 = (uint16_t)(hi > 0xffff ? 0xffff : hi);
-    uint32_t next = e->n; /* the range this one continues, if any */
-    for (uint32_t i = 0; i < e->n; i++) {
-        if (lo < e->r[i].hi && e->r[i].lo < hi)
-            return lo >= e->r[i].lo && hi <= e->r[i].hi ? FRAG_DUP : FRAG_OVERLAP;
-        if (lo == e->r[i].hi)
-            next = i;
-    }
-    if (next < e->n) {
-        e->r[next].hi = hi16;
-        return FRAG_NEW;
-    }
-    const uint32_t i = e->n < SCR_FRAG_RANGES ? e->n++ : SCR_FRAG_RANGES - 1;
-    e->r[i].lo = (uint16_t)lo;
-    e->r[i].hi = hi16;
-    return FRAG_NEW;
-}
-
 /* An IPv4 fragment overlapping (or repeating) an earlier fragment of its datagram: dropped
- * alone. The datagram is (source, destination, protocol, identification). */
+ * alone (moat_frag_teardrop). The datagram is (source, destination, protocol, identification). */
 static bool frag4_overlaps(struct scr_worker *w, const uint8_t *ip, const struct moat_meta *m,
                            uint32_t lo, uint32_t hi, uint32_t now_ms)
 {
-    uint64_t tag = addr_hash(w->seed, m->src, (uint64_t)rd16(ip + 4) << 8 | m->proto);
-    tag = mix(tag, (uint64_t)m->dst[0] << 24 | m->dst[1] << 16 | m->dst[2] << 8 | m->dst[3]);
-    return frag_record(frag_entry(w, tag, now_ms), lo, hi) != FRAG_NEW;
+    uint64_t tag = moat_scr_addr_hash(w->seed, m->src, (uint64_t)rd16(ip + 4) << 8 | m->proto);
+    tag =
+        moat_scr_mix(tag, (uint64_t)m->dst[0] << 24 | m->dst[1] << 16 | m->dst[2] << 8 | m->dst[3]);
+    return moat_frag_teardrop(&frag_entry(w, tag, now_ms)->seen, 0, lo, hi);
 }
 
 /* What an IPv6 fragment's header says (frag6_header()). */
@@ -269,29 +228,20 @@ static bool frag6_header(const uint8_t *ip, uint32_t end, struct frag6 *f)
     return false;
 }
 
-/* An IPv6 fragment to drop (RFC 5722, RFC 8200 4.5): one overlapping part of an earlier
- * fragment of its datagram marks the datagram, and it and every later fragment of it are
- * dropped until the datagram is forgotten (SCR_FRAG_TTL_MS without a fragment); a fragment
- * lying within one seen before is dropped alone (a copy: the receiver keeps the first, the
- * one inspected). An atomic fragment (offset 0, no more: RFC 6946) is a whole datagram,
- * never compared. The datagram is (source, destination, identification): the next header
- * is not part of it. */
+/* An IPv6 fragment to drop (moat_frag_teardrop: an overlap discards the whole datagram until it
+ * is forgotten, SCR_FRAG_TTL_MS without a fragment). An atomic fragment is never compared. The
+ * datagram is (source, destination, identification): the next header is not part of it. */
 static bool frag6_drop(struct scr_worker *w, const struct frag6 *f, const struct moat_meta *m,
                        uint32_t now_ms)
 {
-    if (f->lo == 0 && !f->more)
+    if (moat_frag6_atomic(f->lo, f->more))
         return false;
     uint64_t d0, d1;
     memcpy(&d0, m->dst, 8);
     memcpy(&d1, m->dst + 8, 8);
-    const uint64_t tag = mix(mix(addr_hash(w->seed, m->src, 6ull << 40 | f->id), d0), d1);
-    struct scr_frag *e = frag_entry(w, tag, now_ms);
-    if (e->discard)
-        return true;
-    const enum frag_seen s = frag_record(e, f->lo, f->hi);
-    if (s == FRAG_OVERLAP)
-        e->discard = true;
-    return s != FRAG_NEW;
+    const uint64_t tag =
+        moat_scr_mix(moat_scr_mix(moat_scr_addr_hash(w->seed, m->src, 6ull << 40 | f->id), d0), d1);
+    return moat_frag_teardrop(&frag_entry(w, tag, now_ms)->seen, 1, f->lo, f->hi);
 }
 
 enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p, uint16_t zone,
@@ -302,40 +252,38 @@ enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p
     const bool v6 = m->flags & MOAT_META_F_IPV6;
     if (m->proto == IPPROTO_TCP && (m->flags & MOAT_META_F_L4) && (uint32_t)m->l4_off + 14 <= len) {
         const uint8_t fl = data[m->l4_off + 13];
-        if ((p->flags & SCR_F_SYN_FIN) && (fl & (TCPF_SYN | TCPF_FIN)) == (TCPF_SYN | TCPF_FIN))
-            return drop(w, zone, SCR_C_SYN_FIN);
-        if ((p->flags & SCR_F_NO_FLAG) && (fl & 0x3f) == 0)
-            return drop(w, zone, SCR_C_NO_FLAG);
-        if ((p->flags & SCR_F_FIN_NO_ACK) && (fl & (TCPF_FIN | TCPF_ACK)) == TCPF_FIN)
-            return drop(w, zone, SCR_C_FIN_NO_ACK);
-        if ((p->flags & SCR_F_LAND) && (fl & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
-            memcmp(m->src, m->dst, 16) == 0)
-            return drop(w, zone, SCR_C_LAND);
-        if ((fl & (TCPF_SYN | TCPF_ACK | TCPF_RST)) == TCPF_SYN &&
-            (p->syn_attack | p->syn_dst | p->syn_src)) {
+        const uint32_t c = moat_scr_tcp_flags(
+            p->flags, fl, (p->flags & SCR_F_LAND) && memcmp(m->src, m->dst, 16) == 0);
+        if (c != MOAT_SCR_PASS)
+            return drop(w, zone, (enum scr_ctr)c);
+        if (moat_scr_tcp_opening(fl) && (p->syn_attack | p->syn_dst | p->syn_src)) {
             /* A SYN: the per-destination+port, per-destination and per-source rates. */
             const uint64_t fam = v6 ? 6 : 4;
             /* A source above its threshold is dropped in either mode; a destination above
              * its threshold gets cookies in syn-cookie mode. */
-            if (p->syn_src && rate_over(w, addr_hash(w->seed, m->src, 3u << 24 | fam << 16), sec,
-                                        p->syn_src, false))
+            if (p->syn_src &&
+                rate_over(w, moat_scr_rate_key(w->seed, m->src, MOAT_SCR_RATE_SYN_SRC, fam, 0), sec,
+                          p->syn_src, false))
                 return drop(w, zone, SCR_C_SYN_FLOOD);
             if ((p->syn_attack &&
-                 rate_over(w, addr_hash(w->seed, m->dst, 1u << 24 | fam << 16 | m->dport), sec,
-                           p->syn_attack, p->syn_cookie)) ||
-                (p->syn_dst && rate_over(w, addr_hash(w->seed, m->dst, 2u << 24 | fam << 16), sec,
-                                         p->syn_dst, p->syn_cookie)))
+                 rate_over(
+                     w,
+                     moat_scr_rate_key(w->seed, m->dst, MOAT_SCR_RATE_SYN_DST_PORT, fam, m->dport),
+                     sec, p->syn_attack, p->syn_cookie)) ||
+                (p->syn_dst &&
+                 rate_over(w, moat_scr_rate_key(w->seed, m->dst, MOAT_SCR_RATE_SYN_DST, fam, 0),
+                           sec, p->syn_dst, p->syn_cookie)))
                 return p->syn_cookie ? SCR_COOKIE : drop(w, zone, SCR_C_SYN_FLOOD);
         }
     } else if ((p->flags & SCR_F_LAND) && memcmp(m->src, m->dst, 16) == 0) {
         return drop(w, zone, SCR_C_LAND); /* land without ports: any protocol */
     } else if (m->proto == IPPROTO_UDP && p->udp_flood) {
-        if (rate_over(w, addr_hash(w->seed, m->dst, 4u << 24 | (v6 ? 6u : 4u) << 16), sec,
-                      p->udp_flood, false))
+        if (rate_over(w, moat_scr_rate_key(w->seed, m->dst, MOAT_SCR_RATE_UDP_DST, v6 ? 6 : 4, 0),
+                      sec, p->udp_flood, false))
             return drop(w, zone, SCR_C_UDP_FLOOD);
     } else if ((m->proto == IPPROTO_ICMP || m->proto == IPPROTO_ICMPV6) && p->icmp_flood) {
-        if (rate_over(w, addr_hash(w->seed, m->dst, 5u << 24 | (v6 ? 6u : 4u) << 16), sec,
-                      p->icmp_flood, false))
+        if (rate_over(w, moat_scr_rate_key(w->seed, m->dst, MOAT_SCR_RATE_ICMP_DST, v6 ? 6 : 4, 0),
+                      sec, p->icmp_flood, false))
             return drop(w, zone, SCR_C_ICMP_FLOOD);
     }
     if ((m->flags & MOAT_META_F_FRAG) && v6 && (p->flags & (SCR_F_PING_DEATH | SCR_F_TEAR_DROP)) &&
@@ -348,7 +296,7 @@ enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p
              * fragment header, then the fragmentable part) would exceed 65535, whatever the
              * upper-layer protocol (the fragment's next header may be another extension
              * header). Dropped alone, as IPv4's. */
-            if ((p->flags & SCR_F_PING_DEATH) && f.unfrag + f.hi > 65535)
+            if ((p->flags & SCR_F_PING_DEATH) && moat_scr_ping_death6(f.unfrag, f.hi))
                 return drop(w, zone, SCR_C_PING_DEATH);
             if ((p->flags & SCR_F_TEAR_DROP) && frag6_drop(w, &f, m, now_ms))
                 return drop(w, zone, SCR_C_TEAR_DROP);
@@ -361,7 +309,8 @@ enum scr_verdict screen_packet(struct scr_worker *w, const struct scr_profile *p
         const uint32_t tot = rd16(ip + 2);
         const uint32_t lo = (uint32_t)(rd16(ip + 6) & 0x1fff) * 8;
         const uint32_t hi = lo + (tot > ihl ? tot - ihl : 0);
-        if ((p->flags & SCR_F_PING_DEATH) && m->proto == IPPROTO_ICMP && hi + ihl > 65535)
+        if ((p->flags & SCR_F_PING_DEATH) && m->proto == IPPROTO_ICMP &&
+            moat_scr_ping_death4(lo, hi - lo + ihl))
             return drop(w, zone, SCR_C_PING_DEATH);
         if ((p->flags & SCR_F_TEAR_DROP) && frag4_overlaps(w, ip, m, lo, hi, now_ms))
             return drop(w, zone, SCR_C_TEAR_DROP);
@@ -383,7 +332,7 @@ static inline uint32_t cnt_sum(struct scr_worker *const *ws, uint32_t n, bool sr
 
 static inline uint32_t cnt_slot(const struct scr_worker *w, const uint8_t *a, uint8_t family)
 {
-    return (uint32_t)addr_hash(w->seed, a, 7u << 24 | family) & (SCR_CNT_SLOTS - 1);
+    return (uint32_t)moat_scr_addr_hash(w->seed, a, 7u << 24 | family) & (SCR_CNT_SLOTS - 1);
 }
 
 bool screen_new_flow(struct scr_worker *w, const struct scr_profile *p, const struct flow_tuple *k,

@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #include "meta.h"
+#include "screen_rules.h"
 #include "tuple.h"
 
 /* The zone ids a screen can be bound to: 0..SCR_MAX_ZONE (POL_MAX_ZONE). */
@@ -53,7 +54,7 @@
 #define SCR_RATE_SLOTS 16384 /* power of two */
 #define SCR_CNT_SLOTS 65536  /* power of two */
 #define SCR_FRAG_SLOTS 1024  /* power of two */
-#define SCR_FRAG_RANGES 4
+#define SCR_FRAG_RANGES MOAT_FRAG_RANGES
 #define SCR_FRAG_TTL_MS 2000
 
 /* Screen.flags (= CFG_SCR_* of controld/config/config.h). */
@@ -117,12 +118,8 @@ struct scr_rate {
 
 struct scr_frag {
     uint64_t tag;
-    uint32_t expires; /* worker clock ms */
-    uint8_t n;
-    bool discard; /* IPv6: overlapped: every fragment of the datagram is dropped */
-    struct {
-        uint16_t lo, hi; /* bytes [lo, hi) of the datagram's payload */
-    } r[SCR_FRAG_RANGES];
+    uint32_t expires;           /* worker clock ms */
+    struct moat_frag_seen seen; /* its fragments' ranges (common/screen_rules.h) */
 };
 
 /* One worker's state (allocated with its dp_flow). */

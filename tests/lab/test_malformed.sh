@@ -10,9 +10,11 @@
 # too long, too deep, unknown next header, overruns) and ICMP/ICMPv6 errors quoting live,
 # absent and other hosts' flows. For each case: the exact change of the shim, worker and
 # screen counters, and how many of its frames tcpdump saw at the server. Afterwards both
-# daemons still run and ping / TCP still forward.
+# daemons still run and ping / TCP still forward, and VLAN-tagged frames (one tag, two) leave
+# untagged, as their untagged twins (lib_vlan.sh; test_legacy_suite.sh checks the kernel path).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_vlan.sh"
 lab_init malformed
 lab_topology
 CONF="$RUN/moat.conf"
@@ -70,6 +72,8 @@ check "the helper still running (same process)" kill -0 "$HELPER"
 check "still armed" is_armed
 check "ping still forwards" ip netns exec "$NS_CLI" ping -c 2 -i 0.2 -W 1 10.77.2.2
 check "ping6 still forwards" ip netns exec "$NS_CLI" ping -6 -c 2 -i 0.2 -W 1 fd00:77:2::2
+# VLAN tags (tests/lab/lib_vlan.sh): taken off, the frame leaves as its untagged twin.
+vlan_through userspace
 ip netns exec "$NS_SRV" bash -c 'echo served | nc -l -p 80 -q 1' >/dev/null 2>&1 &
 LAB_PIDS+=($!)
 sleep 0.3

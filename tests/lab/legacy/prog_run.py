@@ -9,8 +9,9 @@ usage: prog_run.py BPFFS_DIR FW0_MAC C0_MAC FW1_MAC S0_MAC
 Prints PASS/FAIL lines; exit status 1 if any case failed.
 """
 import os, struct, subprocess, sys, tempfile
-from scapy.all import (Ether, Dot1Q, IP, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,  # noqa: E402
-                       IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, TCP, UDP, ICMP, Raw, raw)
+from scapy.all import (Ether, Dot1Q, Dot1AD, IP, IPOption_RR, IPv6, IPv6ExtHdrDestOpt,  # noqa: E402
+                       IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, ICMPv6DestUnreach,
+                       TCP, UDP, ICMP, Raw, raw)
 
 bpffs, fw0_mac, c0_mac, fw1_mac, s0_mac = sys.argv[1:6]
 PROG = os.path.join(bpffs, "xdp_main_prog")
@@ -290,9 +291,82 @@ check(v == "redirect" and Ether(out).dst == c0_mac, "its reply (behind destinati
 v, _ = run(eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / IPv6ExtHdrHopByHop() / UDP(sport=5575, dport=9))
 check(v == "tx", "UDP port 9 behind hop-by-hop: refused by policy, ICMPv6 unreachable sent (%s)" % v)
 
-# 8g. Still unsupported (counted): a VLAN-tagged frame (there are no VLAN interfaces).
-v, _ = run(Ether(dst=fw0_mac, src=c0_mac) / Dot1Q(vlan=5) / IP(src="10.77.1.2", dst="10.77.2.2") / UDP(sport=5576, dport=9000))
-check(v == "drop", "VLAN-tagged frame -> drop (%s)" % v)
+# 8g. VLAN tags, as the helper (dataplane/parse.c, flow.c transmit): one 802.1Q tag or two
+#     (802.1ad + 802.1Q) are taken off; the flow is the interface's (zone by interface, whatever
+#     the tag) and leaves untagged: the same frame as the untagged packet gives.
+f = Ether(dst=fw0_mac, src=c0_mac) / Dot1Q(vlan=5) / IP(src="10.77.1.2", dst="10.77.2.2", ttl=64) / \
+    UDP(sport=5576, dport=9000) / Raw(b"tagged")
+v, out = run(f)
+o = Ether(out) if v == "redirect" else None
+check(o is not None and Dot1Q not in o and o.type == 0x800 and len(out) == len(raw(f)) - 4
+      and o.dst == s0_mac and o.src == fw1_mac and o[IP].src == "10.77.2.1" and o[IP].ttl == 63
+      and o[UDP].dport == 9000 and csum_ok(o),
+      "802.1Q-tagged new UDP flow: tag removed, source NAT, TTL, MACs, checksums (%s)" % v)
+vport = o[UDP].sport if o is not None else -1
+v, out = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", ttl=64) / UDP(sport=5576, dport=9000) / Raw(b"tagged"))
+check(v == "redirect" and Ether(out)[UDP].sport == vport and raw(Ether(out)) == raw(o),
+      "the same packet untagged: the same session, the same frame out (%s)" % v)
+f6 = IPv6(src="fd00:77:1::2", dst="fd00:77:2::2", hlim=9) / IPv6ExtHdrDestOpt() / UDP(sport=5577, dport=9000) / Raw(b"qinq")
+v, out = run(Ether(dst=fw0_mac, src=c0_mac, type=0x88a8) / Dot1AD(vlan=7, type=0x8100) / Dot1Q(vlan=5) / f6)
+v2, out2 = run(eth / f6)
+check(v == "redirect" and v2 == "redirect" and out == out2 and Ether(out).type == 0x86dd
+      and Ether(out)[IPv6].hlim == 8 and raw(Ether(out)[IPv6])[8:] == raw(f6)[8:],
+      "IPv6 behind two tags (802.1ad, 802.1Q): untagged, the frame the untagged packet gives (%s, %s)" % (v, v2))
+f = Ether(dst=fw0_mac, src=c0_mac) / Dot1Q(vlan=5) / IP(src="10.77.1.2", dst="10.77.2.2", ttl=1) / UDP(sport=5576, dport=9000) / Raw(b"t" * 9)
+v, out = run(f)
+check(icmp_error_ok(v, out, f, False, 11, 0, "10.77.1.1") and Dot1Q not in Ether(out),
+      "tagged TTL 1: time exceeded sent back untagged, as the helper builds it (%s)" % v)
+v, _ = run(Ether(dst=fw0_mac, src=c0_mac) / Dot1Q(vlan=5) / Dot1Q(vlan=6) / Dot1Q(vlan=7) / IP(src="10.77.1.2", dst="10.77.2.2") / UDP(sport=5576, dport=9000))
+check(v == "drop", "three tags (the shim hands those to the kernel) -> drop, unsupported (%s)" % v)
+
+# 8h. A reset for a TCP packet the policy rejects (rej-discard, TCP port 9) behind IPv6
+#     extension headers or IPv4 options, as the helper builds it: a bare IP header, then TCP.
+def reset_ok(v, out, v6, sport, ack):
+    if v != "tx":
+        return False
+    o = Ether(out)
+    ip = IPv6 if v6 else IP
+    if ip not in o or TCP not in o or o.dst != c0_mac or o.src != fw0_mac:
+        return False
+    src, dst = ("fd00:77:2::2", "fd00:77:1::2") if v6 else ("10.77.2.2", "10.77.1.2")
+    if o[ip].src != src or o[ip].dst != dst or o[TCP].sport != 9 or o[TCP].dport != sport \
+            or o[TCP].flags != "RA" or o[TCP].ack != ack or len(out) != 14 + (40 if v6 else 20) + 20:
+        return False
+    if v6:
+        if o[IPv6].nh != 6 or o[IPv6].plen != 20:
+            return False
+        again = Ether(raw(o))
+        del again[TCP].chksum
+        return Ether(raw(again))[TCP].chksum == o[TCP].chksum
+    return o[IP].ihl == 5 and o[IP].proto == 6 and csum_ok(o)
+
+
+v, out = run(eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() /
+             TCP(sport=5580, dport=9, flags="S", seq=1000))
+check(reset_ok(v, out, True, 5580, 1001), "TCP SYN to port 9 behind hop-by-hop, destination options: reset (%s)" % v)
+v, out = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", options=[IPOption_RR()]) / TCP(sport=5581, dport=9, flags="S", seq=2000))
+check(reset_ok(v, out, False, 5581, 2001), "TCP SYN to port 9 with IPv4 options: reset (%s)" % v)
+
+# 8i. An ICMPv6 error quoting a packet behind extension headers (the flow of 8f, hop-by-hop,
+#     routing, destination options): it goes with that session to its sender, as the helper's
+#     quoted_key() finds it. One quoting a later fragment has no ports: dropped.
+q = IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / IPv6ExtHdrHopByHop() / IPv6ExtHdrRouting(addresses=[], segleft=0) / \
+    IPv6ExtHdrDestOpt() / UDP(sport=5573, dport=9000)
+v, out = run(Ether(dst=fw1_mac, src=s0_mac) / IPv6(src="fd00:77:2::2", dst="fd00:77:1::2") / ICMPv6DestUnreach(code=4) / q)
+check(v == "redirect" and Ether(out).dst == c0_mac and Ether(out)[IPv6].hlim == 63,
+      "ICMPv6 unreachable quoting UDP behind 3 extension headers -> its session, to c0 (%s)" % v)
+q = IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / IPv6ExtHdrFragment(nh=17, offset=3, id=7) / Raw(b"z" * 8)
+v, _ = run(Ether(dst=fw1_mac, src=s0_mac) / IPv6(src="fd00:77:2::2", dst="fd00:77:1::2") / ICMPv6DestUnreach(code=4) / q)
+check(v == "drop", "ICMPv6 error quoting a later fragment -> drop (%s)" % v)
+
+# 8j. An IPv6 atomic fragment (offset 0, no more: RFC 6946) is a first fragment, as the
+#     helper's: forwarded with its session, and remembered for its id.
+a = IPv6(src="fd00:77:1::2", dst="fd00:77:2::2", hlim=9) / IPv6ExtHdrFragment(nh=17, offset=0, m=0, id=0xabcd0005) / \
+    UDP(sport=5578, dport=9000) / Raw(b"atomic")
+v, out = run(eth / a)
+check(v == "redirect" and raw(Ether(out)[IPv6])[8:] == raw(a)[8:], "IPv6 atomic fragment: a new flow, forwarded (%s)" % v)
+v, _ = run(eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / IPv6ExtHdrFragment(nh=17, offset=2, id=0xabcd0005) / Raw(b"w" * 8))
+check(v == "redirect", "a later fragment with the atomic fragment's id follows its session, as the helper's (%s)" % v)
 
 # 9. A truncated TCP header: malformed.
 trunc = raw(eth / IP(src="10.77.1.2", dst="10.77.2.2", proto=6, len=30) / Raw(b"\x11" * 10))

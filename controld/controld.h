@@ -113,7 +113,6 @@ struct controld {
         bool holding;   /* MOAT_TEST_HOLD_ARM_MS: the first round has not started */
         unsigned round; /* rounds sent */
         uint64_t req;   /* request id of the round in flight, 0: none */
-        uint64_t seq;   /* request ids: HANDOVER_REQ_TAG | ++seq */
         uint64_t started_ms;
         uint64_t before_arm;  /* sessions acknowledged in this handover */
         struct sessrec *recs; /* of the round in flight */
@@ -182,8 +181,6 @@ void lifecycle_disarm(struct controld *c, const char *why);
 /* A returning helper got its Hello snapshot (with the mirror's sessions): they are the cut
  * (handover.h) the kernel path's later sessions are handed over from before arming. */
 void lifecycle_handover_cut(struct controld *c);
-/* The helper's answer to a handover SessionInstall (request id with HANDOVER_REQ_TAG). */
-void lifecycle_handover_reply(struct controld *c, const Moat__SessionInstallReply *r);
 /*
  * The running configuration changed (a commit): re-resolve the interfaces (attach the shim to
  * new ones, detach removed ones, add new addresses, update zones), the box's own addresses,

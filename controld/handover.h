@@ -21,9 +21,6 @@
 #include "mirror.h"
 #include "sessrec.h"
 
-/* SessionInstall request ids of handovers carry this bit; HA sync's never do (they count from
- * 1), so the helper's SessionInstallReply goes back to the one that asked. */
-#define HANDOVER_REQ_TAG (1ull << 63)
 /* Rounds of "install what the kernel path created meanwhile" before arming anyway, and the
  * time they may take in all. */
 #define HANDOVER_MAX_ROUNDS 4

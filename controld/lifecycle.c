@@ -184,6 +184,7 @@ static int handover_collect(struct controld *c, struct sessrec **out, size_t *n)
 }
 
 static void arm(struct controld *c);
+static void handover_replied(void *owner, const Moat__SessionInstallReply *r);
 
 /* why: NULL when the helper holds every kernel-path session, else why arming goes ahead. */
 static void handover_finish(struct controld *c, const char *why)
@@ -222,8 +223,8 @@ static void handover_round(struct controld *c)
         handover_finish(c, NULL);
         return;
     }
-    uint64_t req = HANDOVER_REQ_TAG | ++c->handover.seq;
-    err = helper_send_session_install(c->helper, req, recs, n);
+    uint64_t req;
+    err = helper_send_session_install(c->helper, recs, n, handover_replied, c, &req);
     if (err) {
         free(recs);
         c->handover_failed += n;
@@ -242,13 +243,15 @@ static void handover_round(struct controld *c)
              c->handover.round, n);
 }
 
-void lifecycle_handover_reply(struct controld *c, const Moat__SessionInstallReply *r)
+/* The helper's answer to a handover SessionInstall (helper_requests.h). */
+static void handover_replied(void *owner, const Moat__SessionInstallReply *r)
 {
+    struct controld *c = owner;
     if (!c->handover.active || !c->handover.req || r->request_id != c->handover.req) {
         if (r->lost)
             log_warn("handover: the helper lost sessions handed over after arming (request "
                      "%llu): their flows may break",
-                     (unsigned long long)(r->request_id & ~HANDOVER_REQ_TAG));
+                     (unsigned long long)r->request_id);
         return;
     }
     size_t n = c->handover.n_recs;
@@ -321,8 +324,8 @@ static size_t handover_late(struct controld *c)
         return 0;
     }
     if (n) {
-        uint64_t req = HANDOVER_REQ_TAG | ++c->handover.seq;
-        err = helper_send_session_install(c->helper, req, recs, n);
+        uint64_t req;
+        err = helper_send_session_install(c->helper, recs, n, handover_replied, c, &req);
         if (err) {
             c->handover_failed += n;
             log_err("handover: cannot send %zu kernel-path sessions to the helper at arming: "

@@ -75,7 +75,6 @@ struct ha_sync {
     bool listening;
     struct sync_conn *conn;
     uint64_t last_stream_seq; /* the peer's frame sequence numbers, across connections */
-    uint64_t next_req;        /* SessionInstall request ids */
 };
 
 static void conn_close(struct sync_conn *k, const char *why, bool resync);
@@ -375,6 +374,15 @@ static void prime_neighbours(struct controld *c, const Moat__SessionRecord *r)
         prime_one(c, r->out_ifindex, &r->reverse->src);
 }
 
+/* The helper's answer to one of HA sync's SessionInstalls (helper_requests.h); the owner is
+ * controld, which outlives HA's restarts on commits. */
+static void install_replied(void *owner, const Moat__SessionInstallReply *r)
+{
+    struct controld *c = owner;
+    if (c->ha)
+        ha_sync_install_reply(c->ha, r);
+}
+
 static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
 {
     struct ha *ha = k->s->ha;
@@ -421,12 +429,12 @@ static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
         n++;
     }
     /* Acked once the helper's workers went through them (ha_sync_install_reply). */
-    uint64_t req = ++k->s->next_req;
+    uint64_t req = 0;
     int err = -ENOBUFS;
     if (!recs && m->n_deltas)
         err = -ENOMEM;
     else if (k->pend_n < HA_SYNC_MAX_UNACKED)
-        err = helper_send_session_install(c->helper, req, recs, n);
+        err = helper_send_session_install(c->helper, recs, n, install_replied, c, &req);
     free(recs);
     if (m->bulk)
         k->bulk_rx += m->n_deltas;

@@ -216,6 +216,11 @@ static bool start_handover(struct controld *c)
 {
     if (!c->legacy || !c->handover_timer_on || !may_arm_any(c))
         return false;
+    /* No Hello since the last arming (the helper kept running: a link cycle disarmed the last
+     * armed interface, or a snapshot was refused): arming flushes the kernel path all the
+     * same, so what it created meanwhile goes to the helper first. */
+    if (!c->handover.cut.valid)
+        handover_take_cut(&c->handover, &c->mirror, MOAT_LG_ID_BIT);
     /* Test hook (tests/lab/test_legacy.sh): a helper slow to arm, so that flows start in the
      * kernel path before arming. Not at the first arming. */
     const char *hold = getenv("MOAT_TEST_HOLD_ARM_MS");

@@ -15,6 +15,13 @@
  * those in the kernel path's map are installed first (one the helper had already is only
  * refreshed by the install).
  *
+ * Fragment entries (moat_lg_frags) are not handed over: a datagram whose first fragment the
+ * kernel path forwarded before arming loses its later fragments in the helper (no entry to
+ * follow: dropped, frag_drops), as the kernel path drops those of a datagram the helper began
+ * when it disarms. That is the loss of the switch itself, one datagram at most per flow, whose
+ * fragments leave the sender back to back; the flow's next datagram goes through the
+ * handed-over session (tests/unit/test_dp_flow.c test_fragments_after_handover).
+ *
  * The run (struct handover): rounds of "install what the kernel path created since the cut,
  * wait for the helper's reply", at most HANDOVER_MAX_ROUNDS and HANDOVER_MAX_MS in all; then
  * arm, and send what the kernel path created after the last round unwaited ("late"). Its I/O

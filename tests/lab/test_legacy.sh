@@ -15,7 +15,9 @@
 #     handed to the helper at arming: they keep going, the UDP one with its translated port.
 #     Then a link cycle (MTU change) of both interfaces disarms the last armed one while the
 #     helper keeps running: a TCP flow and a NATed UDP flow born before the re-arm (held 2 s)
-#     are handed over at that arming too (no Hello): no reset, one translated port.
+#     are handed over at that arming too (no Hello): no reset, one translated port. The same
+#     for flows born while the operator disarmed every interface (request dataplane disarm,
+#     then arm).
 #  Part 2 also runs xdp_main_prog with BPF_PROG_TEST_RUN on crafted frames
 #  (tests/lab/legacy/prog_run.py): verdicts, rewritten fields and checksums.
 set -uo pipefail
@@ -347,4 +349,32 @@ ports=$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 check "the server saw one translated port for the UDP flow ($ports)" [ "$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | wc -l)" -eq 1 ]
 ho1=$(moatctl --json show system status | $PY -c 'import json,sys; print(json.load(sys.stdin)["counters"]["handover_sessions"])')
 check "both flows handed over before the re-arm (handover_sessions $ho0 -> $ho1)" [ "$ho1" -ge $((ho0 + 2)) ]
+
+# The operator disarms every interface, then arms: that arming flushes the kernel path too.
+lab_log "3c. request dataplane disarm, then arm: flows born meanwhile are handed over"
+: >"$RUN/seen.log"
+: >"$RUN/tcp-seen.log"
+rm -f "$RUN/stop"
+ho0=$ho1
+check "request dataplane disarm" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN request dataplane disarm | grep -q 'every interface disarmed'"
+check "disarmed by the operator" is_disarmed
+ip netns exec "$NS_CLI" $PY "$RUN/tcp_flow.py" 10.77.2.2 9001 30 40412 "$RUN/stop" >"$RUN/tcp-e.out" 2>&1 &
+TCPE=$!
+ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 30 40413 "$RUN/stop" >"$RUN/udp-e.out" 2>&1 &
+UDPE=$!
+sleep 1
+check "request dataplane arm" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN request dataplane arm | grep -q 'every interface armed'"
+check "armed by the operator (after the handover)" wait_for 10 armed is_armed
+sleep 1.5
+touch "$RUN/stop"
+wait "$TCPE" "$UDPE"
+rese=$(cat "$RUN/udp-e.out")
+read -r esent egot eerr <"$RUN/tcp-e.out"
+echo "    born while disarmed by the operator: UDP flow sent/answered $rese; TCP flow sent/answered/end: $esent $egot $eerr"
+check "the UDP flow born while disarmed kept being answered (>= 70%)" [ "${rese#* }" -ge $(( ${rese% *} * 7 / 10 )) ]
+check "the TCP flow born while disarmed ended without error, answered (>= 70%)" bash -c "[ '$eerr' = ok ] && [ ${egot:-0} -ge $(( ${esent:-1} * 7 / 10 )) ]"
+ports=$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+check "the server saw one translated port for the UDP flow ($ports)" [ "$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | wc -l)" -eq 1 ]
+ho1=$(moatctl --json show system status | $PY -c 'import json,sys; print(json.load(sys.stdin)["counters"]["handover_sessions"])')
+check "both flows handed over before the operator's arming (handover_sessions $ho0 -> $ho1)" [ "$ho1" -ge $((ho0 + 2)) ]
 lab_finish

@@ -106,21 +106,11 @@ struct controld {
     struct mirror mirror; /* the helper's sessions (mirror.h) */
     uv_timer_t mirror_timer;
     bool mirror_timer_on;
-    /* Handover at arming: the sessions the helper holds, the round in flight. */
-    struct handover_cut handover_cut;
-    struct {
-        bool active;    /* arming waits for it */
-        bool holding;   /* MOAT_TEST_HOLD_ARM_MS: the first round has not started */
-        unsigned round; /* rounds sent */
-        uint64_t req;   /* request id of the round in flight, 0: none */
-        uint64_t seq;   /* request ids: HANDOVER_REQ_TAG | ++seq */
-        uint64_t started_ms;
-        uint64_t before_arm;  /* sessions acknowledged in this handover */
-        struct sessrec *recs; /* of the round in flight */
-        size_t n_recs;
-        uv_timer_t timer;
-        bool timer_on;
-    } handover;
+    /* Handover at arming (handover.h): the sessions the helper holds, the run in flight,
+     * its counters; the timer of its bounds. */
+    struct handover handover;
+    uv_timer_t handover_timer;
+    bool handover_timer_on;
     struct bootstrap *bpf;
     struct netlink *nl;
     struct helper_link *helper;
@@ -158,10 +148,6 @@ struct controld {
     uint64_t neigh_updates_sent;
     uint64_t malformed_frames;
     uint64_t session_log_lines; /* RT_FLOW_SESSION_* lines written */
-    /* Handover at arming (handover.h, lifecycle.c): kernel-path sessions installed in the
-     * returning helper before arming, after the bound (late: installed once armed), rounds,
-     * installs that failed or came back lost. */
-    uint64_t handover_sessions, handover_late, handover_rounds, handover_failed;
     /* Capability gate (gate.c). */
     struct cap_kernel cap;
     uint64_t mode_switches; /* interface decisions that changed, all interfaces */
@@ -182,8 +168,6 @@ void lifecycle_disarm(struct controld *c, const char *why);
 /* A returning helper got its Hello snapshot (with the mirror's sessions): they are the cut
  * (handover.h) the kernel path's later sessions are handed over from before arming. */
 void lifecycle_handover_cut(struct controld *c);
-/* The helper's answer to a handover SessionInstall (request id with HANDOVER_REQ_TAG). */
-void lifecycle_handover_reply(struct controld *c, const Moat__SessionInstallReply *r);
 /*
  * The running configuration changed (a commit): re-resolve the interfaces (attach the shim to
  * new ones, detach removed ones, add new addresses, update zones), the box's own addresses,

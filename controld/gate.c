@@ -133,7 +133,8 @@ int gate_check_config(struct controld *c, const struct moat_config *cfg, char *w
     return cap_check_forced(&c->cap, p, n, cfg->system.mode, why, len);
 }
 
-int gate_try_arm(struct controld *c, struct ctl_iface *ifc, char *why, size_t len)
+/* Whether ifc may be armed now (gate_try_arm but setting the arm bit). 0 or -errno, why. */
+static int check_arm(struct controld *c, struct ctl_iface *ifc, char *why, size_t len)
 {
     if (!ifc->ifindex || ifc->xdp_mode == MOAT_XDP_NONE || !c->bpf) {
         snprintf(why, len, "%s: the XDP shim is not attached%s%s", ifc->name,
@@ -163,7 +164,15 @@ int gate_try_arm(struct controld *c, struct ctl_iface *ifc, char *why, size_t le
             return err ? err : -ENOENT;
         }
     }
-    int err = bootstrap_set_armed(c->bpf, ifc->ifindex, true);
+    return 0;
+}
+
+int gate_try_arm(struct controld *c, struct ctl_iface *ifc, char *why, size_t len)
+{
+    int err = check_arm(c, ifc, why, len);
+    if (err)
+        return err;
+    err = bootstrap_set_armed(c->bpf, ifc->ifindex, true);
     if (err) {
         snprintf(why, len, "%s: cannot set the arm bit in moat_ifaces: %s", ifc->name,
                  strerror(-err));
@@ -175,6 +184,7 @@ int gate_try_arm(struct controld *c, struct ctl_iface *ifc, char *why, size_t le
 
 int gate_operator_arm(struct controld *c, const char *ifname, bool arm, char *msg, size_t len)
 {
+    const bool was_armed = c->armed;
     unsigned done = 0, failed = 0;
     size_t off = 0;
     msg[0] = 0;
@@ -196,9 +206,12 @@ int gate_operator_arm(struct controld *c, const char *ifname, bool arm, char *ms
             done++;
             continue;
         }
-        /* Stays operator-disarmed until an arm succeeds: a new helper must not arm it. */
+        /* Stays operator-disarmed until an arm succeeds: a new helper must not arm it. With
+         * nothing armed, this arming flushes the kernel path's sessions: lifecycle.c arms
+         * (below), after handing the helper those it lacks (handover.h). */
         char why[384];
-        int err = gate_try_arm(c, ifc, why, sizeof(why));
+        int err = was_armed ? gate_try_arm(c, ifc, why, sizeof(why))
+                            : check_arm(c, ifc, why, sizeof(why));
         if (err) {
             failed++;
             int n = snprintf(msg + off, len - off, "%s%s", off ? "; " : "", why);
@@ -217,6 +230,8 @@ int gate_operator_arm(struct controld *c, const char *ifname, bool arm, char *ms
     if (any && !c->armed)
         c->arms++;
     c->armed = any;
+    if (arm && !was_armed && done)
+        lifecycle_helper_applied(c, c->applied_generation);
     if (ifname && done + failed == 0) {
         snprintf(msg, len, "interface %s is not managed by Moat (not in the configuration)",
                  ifname);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "commit.h"
+#include "helper_requests.h"
 #include "log.h"
 #include "netlink.h"
 #include "operator.h"
@@ -36,6 +37,7 @@ struct helper_link {
     uint64_t last_rx_ms;
     uint64_t hb_seq;
     uv_timer_t hb_timer;
+    struct helper_requests installs; /* SessionInstalls in flight, with their owners */
 
     /* Supervision of a spawned helper (--spawn-dataplane). */
     uv_process_t proc;
@@ -112,6 +114,7 @@ static void drop_connection(struct helper_link *h, const char *why)
     h->conn = NULL;
     frame_reader_free(&h->rd);
     h->state = HELPER_DOWN;
+    helper_requests_clear(&h->installs); /* the next helper answers none of them */
     h->c->helper_disconnects++;
     lifecycle_disarm(h->c, why);
     h->pid = 0;
@@ -255,14 +258,26 @@ static void fill_neighbor(Moat__Neighbor *m, const struct ctl_neigh *n, bool rem
     m->state = n->state;
 }
 
-int helper_send_session_install(struct helper_link *h, uint64_t request_id,
-                                const struct sessrec *recs, size_t n)
+int helper_send_session_install(struct helper_link *h, const struct sessrec *recs, size_t n,
+                                helper_request_cb cb, void *owner, uint64_t *request_id)
 {
+    if (!h || !h->conn || h->state < HELPER_APPLIED)
+        return -ENOTCONN;
+    uint64_t id;
+    int err = helper_requests_add(&h->installs, cb, owner, &id);
+    if (err)
+        return err;
     Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
-    m.request_id = request_id;
+    m.request_id = id;
     m.records.data = (uint8_t *)recs;
     m.records.len = n * sizeof(*recs);
-    return send_if_up(h, HELPER_APPLIED, ENVELOPE(SESSION_INSTALL, session_install, &m));
+    err = send_if_up(h, HELPER_APPLIED, ENVELOPE(SESSION_INSTALL, session_install, &m));
+    if (err) {
+        helper_requests_drop(&h->installs, id);
+        return err;
+    }
+    *request_id = id;
+    return 0;
 }
 
 void helper_send_neighbor(struct helper_link *h, const struct ctl_neigh *n, bool removed)
@@ -476,10 +491,10 @@ static void dispatch(struct helper_link *h, Moat__Envelope *env)
         show_policy_counters_reply(h->c, env->policy_counters_reply);
         break;
     case MOAT__ENVELOPE__MSG_SESSION_INSTALL_REPLY:
-        if (env->session_install_reply->request_id & HANDOVER_REQ_TAG)
-            lifecycle_handover_reply(h->c, env->session_install_reply);
-        else
-            ha_session_install_reply(h->c, env->session_install_reply);
+        if (!helper_requests_answer(&h->installs, env->session_install_reply))
+            log_debug("helper link: SessionInstallReply %llu answers no request in flight "
+                      "(its owner stopped waiting, or an older connection's)",
+                      (unsigned long long)env->session_install_reply->request_id);
         break;
     case MOAT__ENVELOPE__MSG_TRACE_EVENTS:
         trace_helper_events(h->c, env->trace_events);
@@ -707,6 +722,7 @@ void helper_close(struct helper_link *h)
         frame_reader_free(&h->rd);
     }
     h->state = HELPER_DOWN;
+    helper_requests_free(&h->installs);
     if (h->proc_running) {
         uv_process_kill(&h->proc, SIGTERM);
     }

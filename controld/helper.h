@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "controld.h"
+#include "helper_requests.h"
 #include "sessrec.h"
 
 #define MOAT_PROTO_VERSION 2
@@ -42,10 +43,12 @@ int helper_send_trace_start(struct helper_link *h, uint64_t id, const Moat__Trac
                             uint32_t max_packets);
 int helper_send_trace_stop(struct helper_link *h, uint64_t id);
 void helper_send_neighbor(struct helper_link *h, const struct ctl_neigh *n, bool removed);
-/* HA sync: sessions from the peer for the running helper (one SessionInstall of n compact
- * records; queued, never waited for: the helper answers SessionInstallReply{request_id} once
- * its workers went through them). -ENOTCONN unless a helper runs an applied snapshot. */
-int helper_send_session_install(struct helper_link *h, uint64_t request_id,
-                                const struct sessrec *recs, size_t n);
+/* Sessions for the running helper (HA sync: the peer's; the handover at arming: the kernel
+ * path's), one SessionInstall of n compact records; queued, never waited for. The helper's
+ * SessionInstallReply, once its workers went through them, goes to cb(owner, reply) (never
+ * if the link drops first); the request's id in *request_id (ids increase). -ENOTCONN unless
+ * a helper runs an applied snapshot. */
+int helper_send_session_install(struct helper_link *h, const struct sessrec *recs, size_t n,
+                                helper_request_cb cb, void *owner, uint64_t *request_id);
 
 #endif

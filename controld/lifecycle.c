@@ -106,12 +106,10 @@ static void on_link_event(struct controld *c, uint32_t ifindex, const char *name
 
 /* ---- arming ---- */
 
-static void handover_stop(struct controld *c);
-
 void lifecycle_disarm(struct controld *c, const char *why)
 {
     bool was = c->armed;
-    handover_stop(c); /* a handover in flight: arming is decided again */
+    handover_stop(&c->handover); /* a handover in flight: arming is decided again */
     /* legacy path: its sessions seeded from the mirror before the shim sends traffic there,
      * so established flows (NAT included) continue in the kernel path */
     if (was && !c->stopping)
@@ -131,34 +129,73 @@ void lifecycle_disarm(struct controld *c, const char *why)
         c->phase = "waiting-for-helper";
 }
 
-/* ---- handover at arming (handover.h) ---- */
+/* ---- handover at arming (handover.h): its I/O ---- */
 
-/* Ends the round in flight, if any (its acknowledgement is ignored from now on). */
-static void handover_stop(struct controld *c)
+static int ho_collect(void *arg, struct sessrec **out, size_t *n)
 {
-    if (c->handover.timer_on)
-        uv_timer_stop(&c->handover.timer);
-    free(c->handover.recs);
-    c->handover.recs = NULL;
-    c->handover.n_recs = 0;
-    c->handover.req = 0;
-    c->handover.active = false;
-    c->handover.holding = false;
+    struct controld *c = arg;
+    return legacy_session_records(c->legacy, out, n);
 }
+
+/* The helper's answer to a handover SessionInstall (helper_requests.h). */
+static void ho_replied(void *owner, const Moat__SessionInstallReply *r)
+{
+    struct controld *c = owner;
+    handover_reply(&c->handover, r->request_id, r->lost);
+}
+
+static int ho_send(void *arg, const struct sessrec *recs, size_t n, uint64_t *request_id)
+{
+    struct controld *c = arg;
+    return helper_send_session_install(c->helper, recs, n, ho_replied, c, request_id);
+}
+
+static void ho_timer_cb(uv_timer_t *t)
+{
+    struct controld *c = t->data;
+    handover_timeout(&c->handover);
+}
+
+static void ho_timer(void *arg, uint64_t ms)
+{
+    struct controld *c = arg;
+    if (!c->handover_timer_on)
+        return;
+    if (ms)
+        uv_timer_start(&c->handover_timer, ho_timer_cb, ms, 0);
+    else
+        uv_timer_stop(&c->handover_timer);
+}
+
+static void arm(struct controld *c);
+
+static void ho_arm(void *arg)
+{
+    arm(arg);
+}
+
+static uint64_t ho_now(void *arg)
+{
+    (void)arg;
+    return ctl_now_ms();
+}
+
+static const struct handover_ops handover_io = {
+    .collect = ho_collect,
+    .send = ho_send,
+    .timer = ho_timer,
+    .arm = ho_arm,
+    .now_ms = ho_now,
+};
 
 void lifecycle_handover_cut(struct controld *c)
 {
-    handover_stop(c);
-    c->handover.before_arm = 0;
     if (!c->legacy) {
-        handover_cut_clear(&c->handover_cut);
+        handover_stop(&c->handover);
+        handover_cut_clear(&c->handover.cut);
         return;
     }
-    if (handover_cut_from_mirror(&c->handover_cut, &c->mirror) < 0)
-        log_err("handover: no memory for the ids of the %u sessions in the helper's snapshot: "
-                "the kernel path's sessions created until arming are not handed to the helper "
-                "(their flows break at arming)",
-                c->mirror.count);
+    handover_take_cut(&c->handover, &c->mirror, 0);
 }
 
 /* An interface would be armed by the helper's sockets (the conditions of arm() but the
@@ -174,170 +211,21 @@ static bool may_arm_any(struct controld *c)
     return false;
 }
 
-/* The kernel path's sessions the helper does not hold (outside the cut), malloc'd. */
-static int handover_collect(struct controld *c, struct sessrec **out, size_t *n)
-{
-    int err = legacy_session_records(c->legacy, out, n);
-    if (err == 0)
-        *n = handover_select(&c->handover_cut, *out, *n);
-    return err;
-}
-
-static void arm(struct controld *c);
-
-/* why: NULL when the helper holds every kernel-path session, else why arming goes ahead. */
-static void handover_finish(struct controld *c, const char *why)
-{
-    unsigned long long took = ctl_now_ms() - c->handover.started_ms;
-    unsigned rounds = c->handover.round;
-    handover_stop(c);
-    if (why)
-        log_warn("handover: %s (%u round(s), %llu ms): arming anyway; kernel-path sessions "
-                 "created meanwhile are handed over once armed",
-                 why, rounds, took);
-    else
-        log_info("handover: the helper holds the %llu kernel-path session(s) created since its "
-                 "snapshot (%u round(s), %llu ms)",
-                 (unsigned long long)c->handover.before_arm, rounds, took);
-    arm(c);
-}
-
-/* Hands the helper what the kernel path created since the cut; arms when there is none. */
-static void handover_round(struct controld *c)
-{
-    if (c->handover.round >= HANDOVER_MAX_ROUNDS) {
-        handover_finish(c, "the kernel path still creates sessions after the last round");
-        return;
-    }
-    struct sessrec *recs;
-    size_t n;
-    int err = handover_collect(c, &recs, &n);
-    if (err) {
-        log_err("handover: cannot read the kernel path's sessions: %s", strerror(-err));
-        handover_finish(c, "the kernel path's sessions could not be read");
-        return;
-    }
-    if (n == 0) {
-        free(recs);
-        handover_finish(c, NULL);
-        return;
-    }
-    uint64_t req = HANDOVER_REQ_TAG | ++c->handover.seq;
-    err = helper_send_session_install(c->helper, req, recs, n);
-    if (err) {
-        free(recs);
-        c->handover_failed += n;
-        log_err("handover: cannot send %zu kernel-path sessions to the helper: %s", n,
-                strerror(-err));
-        handover_finish(c, "the sessions could not be sent to the helper");
-        return;
-    }
-    c->handover.recs = recs;
-    c->handover.n_recs = n;
-    c->handover.req = req;
-    c->handover.round++;
-    c->handover_rounds++;
-    log_info("handover: round %u: %zu kernel-path session(s) the helper's snapshot lacks sent "
-             "to the helper",
-             c->handover.round, n);
-}
-
-void lifecycle_handover_reply(struct controld *c, const Moat__SessionInstallReply *r)
-{
-    if (!c->handover.active || !c->handover.req || r->request_id != c->handover.req) {
-        if (r->lost)
-            log_warn("handover: the helper lost sessions handed over after arming (request "
-                     "%llu): their flows may break",
-                     (unsigned long long)(r->request_id & ~HANDOVER_REQ_TAG));
-        return;
-    }
-    size_t n = c->handover.n_recs;
-    if (r->lost) {
-        /* Not in the cut: the next round sends them again. */
-        c->handover_failed += n;
-        log_warn("handover: the helper lost %zu handed-over session(s) (its tables were "
-                 "rebuilt); sending them again",
-                 n);
-    } else if (handover_cut_add(&c->handover_cut, c->handover.recs, n) == 0) {
-        c->handover_sessions += n;
-        c->handover.before_arm += n;
-    }
-    free(c->handover.recs);
-    c->handover.recs = NULL;
-    c->handover.n_recs = 0;
-    c->handover.req = 0;
-    handover_round(c);
-}
-
-static void handover_timer_cb(uv_timer_t *t)
-{
-    struct controld *c = t->data;
-    if (c->handover.holding) {
-        c->handover.holding = false;
-        c->handover.started_ms = ctl_now_ms();
-        uv_timer_start(&c->handover.timer, handover_timer_cb, HANDOVER_MAX_MS, 0);
-        handover_round(c);
-        return;
-    }
-    handover_finish(c, "the helper did not acknowledge the sessions in time");
-}
-
 /* Starts the handover before arming; false when there is none to do (arm now). */
-static bool handover_start(struct controld *c)
+static bool start_handover(struct controld *c)
 {
-    if (!c->handover_cut.valid || !c->legacy || !c->handover.timer_on || !may_arm_any(c))
+    if (!c->legacy || !c->handover_timer_on || !may_arm_any(c))
         return false;
-    c->handover.active = true;
-    c->handover.round = 0;
-    c->handover.started_ms = ctl_now_ms();
-    /* Test hook (tests/lab/test_legacy.sh): a helper slow to apply its snapshot, so that flows
-     * start in the kernel path between the snapshot and arming. Only when the helper comes
-     * back to sessions (not at the first start). */
+    /* No Hello since the last arming (the helper kept running: a link cycle disarmed the last
+     * armed interface, or a snapshot was refused): arming flushes the kernel path all the
+     * same, so what it created meanwhile goes to the helper first. */
+    if (!c->handover.cut.valid)
+        handover_take_cut(&c->handover, &c->mirror, MOAT_LG_ID_BIT);
+    /* Test hook (tests/lab/test_legacy.sh): a helper slow to arm, so that flows start in the
+     * kernel path before arming. Not at the first arming. */
     const char *hold = getenv("MOAT_TEST_HOLD_ARM_MS");
-    unsigned long hold_ms = hold && c->handover_cut.n ? strtoul(hold, NULL, 10) : 0;
-    if (hold_ms) {
-        c->handover.holding = true;
-        log_warn("handover: arming held %lu ms (test hook MOAT_TEST_HOLD_ARM_MS)", hold_ms);
-        uv_timer_start(&c->handover.timer, handover_timer_cb, hold_ms, 0);
-        return true;
-    }
-    uv_timer_start(&c->handover.timer, handover_timer_cb, HANDOVER_MAX_MS, 0);
-    handover_round(c);
-    return true;
-}
-
-/* Once armed: what the kernel path created after the last round goes to the helper unwaited. */
-static size_t handover_late(struct controld *c)
-{
-    if (!c->handover_cut.valid || !c->legacy)
-        return 0;
-    struct sessrec *recs;
-    size_t n;
-    int err = handover_collect(c, &recs, &n);
-    if (err) {
-        log_err("handover: cannot read the kernel path's sessions at arming: %s; those created "
-                "since the last round are lost",
-                strerror(-err));
-        return 0;
-    }
-    if (n) {
-        uint64_t req = HANDOVER_REQ_TAG | ++c->handover.seq;
-        err = helper_send_session_install(c->helper, req, recs, n);
-        if (err) {
-            c->handover_failed += n;
-            log_err("handover: cannot send %zu kernel-path sessions to the helper at arming: "
-                    "%s; their flows break",
-                    n, strerror(-err));
-            n = 0;
-        } else {
-            c->handover_late += n;
-            log_warn("handover: %zu kernel-path session(s) handed over late (once armed): "
-                     "their packets between arming and the helper's install may be dropped",
-                     n);
-        }
-    }
-    free(recs);
-    return n;
+    uint64_t hold_ms = hold && c->arms ? strtoull(hold, NULL, 10) : 0;
+    return handover_start(&c->handover, hold_ms);
 }
 
 void lifecycle_helper_applied(struct controld *c, uint64_t gen)
@@ -351,7 +239,7 @@ void lifecycle_helper_applied(struct controld *c, uint64_t gen)
     }
     /* Capability gate: the helper's bind results may change the decision. */
     gate_update(c);
-    if (!c->armed && handover_start(c))
+    if (!c->armed && start_handover(c))
         return;
     arm(c);
 }
@@ -391,15 +279,14 @@ static void arm(struct controld *c)
     bool was_armed = c->armed;
     c->armed = armed > 0;
     if (c->armed && !was_armed) {
-        size_t late = handover_late(c);
+        unsigned long long before = c->handover.before_arm;
+        size_t late = handover_armed(&c->handover);
         legacy_on_arm(c->legacy); /* legacy path: the helper holds the sessions now */
         c->arms++;
         c->phase = "running";
         log_info("forwarding armed on %u interface(s) at generation %llu; kernel-path sessions "
                  "handed over to the helper: %llu before arming, %zu late",
-                 armed, (unsigned long long)gen, (unsigned long long)c->handover.before_arm, late);
-        handover_cut_clear(&c->handover_cut);
-        c->handover.before_arm = 0;
+                 armed, (unsigned long long)gen, before, late);
     } else if (c->armed) {
         log_info("helper applied generation %llu; forwarding stays armed on %u "
                  "interface(s)",
@@ -854,9 +741,10 @@ int lifecycle_start(struct controld *c)
     c->mirror_timer_on = true;
     uv_timer_start(&c->mirror_timer, mirror_tick, MIRROR_EXPIRE_INTERVAL_MS,
                    MIRROR_EXPIRE_INTERVAL_MS);
-    uv_timer_init(c->loop, &c->handover.timer);
-    c->handover.timer.data = c;
-    c->handover.timer_on = true;
+    handover_init(&c->handover, &handover_io, c);
+    uv_timer_init(c->loop, &c->handover_timer);
+    c->handover_timer.data = c;
+    c->handover_timer_on = true;
     static const struct netlink_events ev = {.neigh = on_neigh_event, .link = on_link_event};
     if ((err = netlink_open(c, &ev, &c->nl)) < 0)
         return err;
@@ -939,12 +827,12 @@ void lifecycle_stop(struct controld *c)
         uv_close((uv_handle_t *)&c->mirror_timer, NULL);
         c->mirror_timer_on = false;
     }
-    handover_stop(c);
-    if (c->handover.timer_on) {
-        uv_close((uv_handle_t *)&c->handover.timer, NULL);
-        c->handover.timer_on = false;
+    handover_free(&c->handover);
+    if (c->handover_timer_on) {
+        uv_timer_stop(&c->handover_timer);
+        uv_close((uv_handle_t *)&c->handover_timer, NULL);
+        c->handover_timer_on = false;
     }
-    handover_cut_clear(&c->handover_cut);
     legacy_close(c->legacy); /* the programs stay in moat_progs, the sessions pinned */
     c->legacy = NULL;
     if (c->bpf) {

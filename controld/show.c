@@ -86,8 +86,8 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
             (unsigned long long)c->heartbeat_timeouts, (unsigned long long)c->snapshots_pushed,
             (unsigned long long)c->neigh_updates_sent, (unsigned long long)c->resolve_requests,
             (unsigned long long)c->malformed_frames, (unsigned long long)c->session_log_lines,
-            (unsigned long long)c->handover_sessions, (unsigned long long)c->handover_late,
-            (unsigned long long)c->handover_rounds, (unsigned long long)c->handover_failed,
+            (unsigned long long)c->handover.sessions, (unsigned long long)c->handover.late,
+            (unsigned long long)c->handover.rounds, (unsigned long long)c->handover.failed,
             c->mirror.count);
         commit_status_line(c, o, true);
         strbuf_printf(o, "}\n");
@@ -124,8 +124,8 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
     strbuf_printf(o,
                   "kernel-path sessions handed over at arming: %llu before arming, %llu late "
                   "(in %llu rounds), %llu failed\n",
-                  (unsigned long long)c->handover_sessions, (unsigned long long)c->handover_late,
-                  (unsigned long long)c->handover_rounds, (unsigned long long)c->handover_failed);
+                  (unsigned long long)c->handover.sessions, (unsigned long long)c->handover.late,
+                  (unsigned long long)c->handover.rounds, (unsigned long long)c->handover.failed);
     {
         char ks[768];
         cap_kernel_summary(&c->cap, ks, sizeof(ks));

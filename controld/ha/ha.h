@@ -44,8 +44,6 @@ bool ha_iface_may_arm(struct controld *c, const struct ctl_iface *ifc);
 void ha_link_changed(struct controld *c, const struct ctl_iface *ifc);
 /* The helper reported a batch of session deltas (already applied to the mirror). */
 void ha_session_deltas(struct controld *c, const Moat__SessionDeltaBatch *b);
-/* The helper's workers went through SessionInstall request r->request_id (and all before). */
-void ha_session_install_reply(struct controld *c, const Moat__SessionInstallReply *r);
 /* The helper applied a snapshot (a new or restarted helper: synced sessions may be owed). */
 void ha_helper_applied(struct controld *c);
 /* `show chassis cluster ...` and `request chassis cluster ...`: moatctl's exit status, or

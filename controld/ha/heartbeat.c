@@ -653,12 +653,6 @@ void ha_session_deltas(struct controld *c, const Moat__SessionDeltaBatch *b)
         ha_sync_deltas(c->ha, b);
 }
 
-void ha_session_install_reply(struct controld *c, const Moat__SessionInstallReply *r)
-{
-    if (c->ha)
-        ha_sync_install_reply(c->ha, r);
-}
-
 void ha_helper_applied(struct controld *c)
 {
     if (c->ha)

@@ -75,7 +75,6 @@ struct ha_sync {
     bool listening;
     struct sync_conn *conn;
     uint64_t last_stream_seq; /* the peer's frame sequence numbers, across connections */
-    uint64_t next_req;        /* SessionInstall request ids */
 };
 
 static void conn_close(struct sync_conn *k, const char *why, bool resync);
@@ -375,6 +374,15 @@ static void prime_neighbours(struct controld *c, const Moat__SessionRecord *r)
         prime_one(c, r->out_ifindex, &r->reverse->src);
 }
 
+/* The helper's answer to one of HA sync's SessionInstalls (helper_requests.h); the owner is
+ * controld, which outlives HA's restarts on commits. */
+static void install_replied(void *owner, const Moat__SessionInstallReply *r)
+{
+    struct controld *c = owner;
+    if (c->ha)
+        ha_sync_install_reply(c->ha, r);
+}
+
 static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
 {
     struct ha *ha = k->s->ha;
@@ -421,12 +429,12 @@ static void on_sessions(struct sync_conn *k, Moat__SyncSessions *m)
         n++;
     }
     /* Acked once the helper's workers went through them (ha_sync_install_reply). */
-    uint64_t req = ++k->s->next_req;
+    uint64_t req = 0;
     int err = -ENOBUFS;
     if (!recs && m->n_deltas)
         err = -ENOMEM;
     else if (k->pend_n < HA_SYNC_MAX_UNACKED)
-        err = helper_send_session_install(c->helper, req, recs, n);
+        err = helper_send_session_install(c->helper, recs, n, install_replied, c, &req);
     free(recs);
     if (m->bulk)
         k->bulk_rx += m->n_deltas;
@@ -835,6 +843,31 @@ bool ha_sync_ready(const struct ha *ha)
            helper_get_state(ha->c->helper) == HELPER_APPLIED;
 }
 
+/*
+ * The session sync counters of `show chassis cluster statistics`, each once: its value, what
+ * precedes it in the JSON rendering and in the text one (the text's layout sets the order).
+ */
+#define SYNC_STATS_FIELDS(X)                                                                       \
+    X(s->sync_msgs_sent, ",\"messages_sent\":", "\n  messages sent / received      ")              \
+    X(s->sync_msgs_received, ",\"messages_received\":", " / ")                                     \
+    X(s->sync_sessions_sent, ",\"sessions_sent\":", "\n  sessions sent / received      ")          \
+    X(s->sync_sessions_received, ",\"sessions_received\":", " / ")                                 \
+    X(s->sync_acked, ",\"sessions_acked\":", "\n  sessions acked by the peer    ")                 \
+    X(unacked, ",\"unacked_messages\":", " (unacked messages ")                                    \
+    X(s->sync_installed, ",\"sessions_installed\":", ")\n  sessions installed / failed   ")        \
+    X(s->sync_install_failed, ",\"install_failed\":", " / ")                                       \
+    X(s->sync_unusable, ",\"unusable\":", " (unusable records: ")                                  \
+    X(s->sync_bulk_sent, ",\"bulk_sent\":", ")\n  bulk syncs sent / received    ")                 \
+    X(s->sync_bulk_received, ",\"bulk_received\":", " / ")                                         \
+    X(s->sync_resyncs, ",\"resyncs\":", "\n  resyncs                       ")                      \
+    X(s->sync_connects, ",\"connects\":", "\n  connects / disconnects        ")                    \
+    X(s->sync_disconnects, ",\"disconnects\":", " / ")                                             \
+    X(s->sync_bad_mac, ",\"bad_mac\":", "\n  bad MAC / replayed frames     ")                      \
+    X(s->sync_replayed, ",\"replayed\":", " / ")                                                   \
+    X(s->sync_owner_rg, ",\"owner_rg\":", "\n  owner RG / zone fallback      ")                    \
+    X(s->sync_zone_fallback, ",\"zone_fallback\":", " / ")                                         \
+    X(s->sync_not_owner, ",\"not_owner\":", " (not owner: ")
+
 void ha_sync_render(const struct ha *ha, bool json, struct strbuf *o)
 {
     const struct ha_stats *s = &ha->st;
@@ -844,47 +877,10 @@ void ha_sync_render(const struct ha *ha, bool json, struct strbuf *o)
                         : k->rx_ready     ? "in-sync"
                                           : "bulk";
     uint64_t unacked = k ? (k->tx_next - 1) - k->tx_acked : 0;
-    if (json) {
-        strbuf_printf(
-            o,
-            "\"sync\":{\"state\":\"%s\",\"messages_sent\":%llu,\"messages_received\":%llu,"
-            "\"sessions_sent\":%llu,\"sessions_received\":%llu,\"sessions_acked\":%llu,"
-            "\"sessions_installed\":%llu,\"install_failed\":%llu,\"unacked_messages\":%llu,"
-            "\"bulk_sent\":%llu,\"bulk_received\":%llu,\"resyncs\":%llu,\"connects\":%llu,"
-            "\"disconnects\":%llu,\"bad_mac\":%llu,\"replayed\":%llu,\"owner_rg\":%llu,"
-            "\"zone_fallback\":%llu,\"not_owner\":%llu,\"unusable\":%llu}",
-            state, (unsigned long long)s->sync_msgs_sent, (unsigned long long)s->sync_msgs_received,
-            (unsigned long long)s->sync_sessions_sent,
-            (unsigned long long)s->sync_sessions_received, (unsigned long long)s->sync_acked,
-            (unsigned long long)s->sync_installed, (unsigned long long)s->sync_install_failed,
-            (unsigned long long)unacked, (unsigned long long)s->sync_bulk_sent,
-            (unsigned long long)s->sync_bulk_received, (unsigned long long)s->sync_resyncs,
-            (unsigned long long)s->sync_connects, (unsigned long long)s->sync_disconnects,
-            (unsigned long long)s->sync_bad_mac, (unsigned long long)s->sync_replayed,
-            (unsigned long long)s->sync_owner_rg, (unsigned long long)s->sync_zone_fallback,
-            (unsigned long long)s->sync_not_owner, (unsigned long long)s->sync_unusable);
-        return;
-    }
-    strbuf_printf(o,
-                  "Session sync: %s\n"
-                  "  messages sent / received      %llu / %llu\n"
-                  "  sessions sent / received      %llu / %llu\n"
-                  "  sessions acked by the peer    %llu (unacked messages %llu)\n"
-                  "  sessions installed / failed   %llu / %llu (unusable records: %llu)\n"
-                  "  bulk syncs sent / received    %llu / %llu\n"
-                  "  resyncs                       %llu\n"
-                  "  connects / disconnects        %llu / %llu\n"
-                  "  bad MAC / replayed frames     %llu / %llu\n"
-                  "  owner RG / zone fallback      %llu / %llu (not owner: %llu)\n",
-                  state, (unsigned long long)s->sync_msgs_sent,
-                  (unsigned long long)s->sync_msgs_received,
-                  (unsigned long long)s->sync_sessions_sent,
-                  (unsigned long long)s->sync_sessions_received, (unsigned long long)s->sync_acked,
-                  (unsigned long long)unacked, (unsigned long long)s->sync_installed,
-                  (unsigned long long)s->sync_install_failed, (unsigned long long)s->sync_unusable,
-                  (unsigned long long)s->sync_bulk_sent, (unsigned long long)s->sync_bulk_received,
-                  (unsigned long long)s->sync_resyncs, (unsigned long long)s->sync_connects,
-                  (unsigned long long)s->sync_disconnects, (unsigned long long)s->sync_bad_mac,
-                  (unsigned long long)s->sync_replayed, (unsigned long long)s->sync_owner_rg,
-                  (unsigned long long)s->sync_zone_fallback, (unsigned long long)s->sync_not_owner);
+    strbuf_printf(o, json ? "\"sync\":{\"state\":\"%s\"" : "Session sync: %s", state);
+#define X(value, json_before, text_before)                                                         \
+    strbuf_printf(o, "%s%llu", json ? json_before : text_before, (unsigned long long)(value));
+    SYNC_STATS_FIELDS(X)
+#undef X
+    strbuf_printf(o, "%s", json ? "}" : ")\n");
 }

@@ -13,6 +13,11 @@
 #     flow and a NATed UDP flow born after the restarted helper got its snapshot but before
 #     controld armed (held 2 s by the test hook MOAT_TEST_HOLD_ARM_MS, a slow helper) are
 #     handed to the helper at arming: they keep going, the UDP one with its translated port.
+#     Then a link cycle (MTU change) of both interfaces disarms the last armed one while the
+#     helper keeps running: a TCP flow and a NATed UDP flow born before the re-arm (held 2 s)
+#     are handed over at that arming too (no Hello): no reset, one translated port. The same
+#     for flows born while the operator disarmed every interface (request dataplane disarm,
+#     then arm).
 #  Part 2 also runs xdp_main_prog with BPF_PROG_TEST_RUN on crafted frames
 #  (tests/lab/legacy/prog_run.py): verdicts, rewritten fields and checksums.
 set -uo pipefail
@@ -290,4 +295,69 @@ check "the legacy path forwarded the seeded sessions" [ "$(lg session_hit)" -gt 
 check "sessions were seeded from the mirror" [ "$(lg seeded)" -ge 3 ]
 check "no TCP segment lacked its session in the kernel path" [ "$(lg non_syn_drop)" -eq "$nsd0" ]
 moatctl show dataplane statistics | sed -n '/^Legacy/,$p'
+
+# A re-arm without a Hello: an MTU change of both interfaces disarms them (the last armed one
+# included) while the helper keeps running; arming again flushes the kernel path, so what it
+# created meanwhile must reach the helper first.
+lab_log "3b. both interfaces' MTU changed: re-armed without a Hello"
+: >"$RUN/seen.log"
+: >"$RUN/tcp-seen.log"
+rm -f "$RUN/stop"
+held0=$(grep -c "arming held" "$RUN/controld.log")
+conn0=$(grep -c "helper link: helper pid .* connected" "$RUN/controld.log")
+ho0=$(moatctl --json show system status | $PY -c 'import json,sys; print(json.load(sys.stdin)["counters"]["handover_sessions"])')
+# One batch: both are disarmed before the helper has rebound either (separate commands let
+# fw0 re-arm before fw1 went down: never disarmed as a whole).
+printf 'link set fw0 mtu 1400\nlink set fw1 mtu 1400\n' | ip -n "$NS_FW" -batch -
+check "MTU change: disarmed, the same helper" wait_for 3 disarmed is_disarmed
+check "MTU change: the helper rebound; re-arming held" wait_for 10 held bash -c "[ \$(grep -c 'arming held' $RUN/controld.log) -gt $held0 ]"
+ip netns exec "$NS_CLI" $PY "$RUN/tcp_flow.py" 10.77.2.2 9001 30 40410 "$RUN/stop" >"$RUN/tcp-d.out" 2>&1 &
+TCPD=$!
+ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 30 40411 "$RUN/stop" >"$RUN/udp-d.out" 2>&1 &
+UDPD=$!
+check "re-armed after the MTU change" wait_for 10 armed is_armed
+check "no Hello: the helper was not restarted" [ "$(grep -c 'helper link: helper pid .* connected' "$RUN/controld.log")" -eq "$conn0" ]
+sleep 2 # the flows go on through the helper
+touch "$RUN/stop"
+wait "$TCPD" "$UDPD"
+resd=$(cat "$RUN/udp-d.out")
+read -r dsent dgot derr <"$RUN/tcp-d.out"
+echo "    born before the re-arm: UDP flow sent/answered $resd; TCP flow sent/answered/end: $dsent $dgot $derr"
+grep -E "handover:|forwarding armed" "$RUN/controld.log" | tail -3 | sed 's/^/    | /'
+check "the UDP flow born before the re-arm kept being answered (>= 70%)" [ "${resd#* }" -ge $(( ${resd% *} * 7 / 10 )) ]
+check "the TCP flow born before the re-arm ended without error" [ "$derr" = ok ]
+check "the TCP flow born before the re-arm kept being answered (>= 70%)" [ "${dgot:-0}" -ge $(( ${dsent:-1} * 7 / 10 )) ]
+check "the TCP flow was one connection" [ "$(sort -u "$RUN/tcp-seen.log" | wc -l)" -eq 1 ]
+ports=$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+check "the server saw one translated port for the UDP flow ($ports)" [ "$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | wc -l)" -eq 1 ]
+ho1=$(moatctl --json show system status | $PY -c 'import json,sys; print(json.load(sys.stdin)["counters"]["handover_sessions"])')
+check "both flows handed over before the re-arm (handover_sessions $ho0 -> $ho1)" [ "$ho1" -ge $((ho0 + 2)) ]
+
+# The operator disarms every interface, then arms: that arming flushes the kernel path too.
+lab_log "3c. request dataplane disarm, then arm: flows born meanwhile are handed over"
+: >"$RUN/seen.log"
+: >"$RUN/tcp-seen.log"
+rm -f "$RUN/stop"
+ho0=$ho1
+check "request dataplane disarm" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN request dataplane disarm | grep -q 'every interface disarmed'"
+check "disarmed by the operator" is_disarmed
+ip netns exec "$NS_CLI" $PY "$RUN/tcp_flow.py" 10.77.2.2 9001 30 40412 "$RUN/stop" >"$RUN/tcp-e.out" 2>&1 &
+TCPE=$!
+ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 30 40413 "$RUN/stop" >"$RUN/udp-e.out" 2>&1 &
+UDPE=$!
+sleep 1
+check "request dataplane arm" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN request dataplane arm | grep -q 'every interface armed'"
+check "armed by the operator (after the handover)" wait_for 10 armed is_armed
+sleep 1.5
+touch "$RUN/stop"
+wait "$TCPE" "$UDPE"
+rese=$(cat "$RUN/udp-e.out")
+read -r esent egot eerr <"$RUN/tcp-e.out"
+echo "    born while disarmed by the operator: UDP flow sent/answered $rese; TCP flow sent/answered/end: $esent $egot $eerr"
+check "the UDP flow born while disarmed kept being answered (>= 70%)" [ "${rese#* }" -ge $(( ${rese% *} * 7 / 10 )) ]
+check "the TCP flow born while disarmed ended without error, answered (>= 70%)" bash -c "[ '$eerr' = ok ] && [ ${egot:-0} -ge $(( ${esent:-1} * 7 / 10 )) ]"
+ports=$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+check "the server saw one translated port for the UDP flow ($ports)" [ "$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | wc -l)" -eq 1 ]
+ho1=$(moatctl --json show system status | $PY -c 'import json,sys; print(json.load(sys.stdin)["counters"]["handover_sessions"])')
+check "both flows handed over before the operator's arming (handover_sessions $ho0 -> $ho1)" [ "$ho1" -ge $((ho0 + 2)) ]
 lab_finish

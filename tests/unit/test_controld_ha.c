@@ -14,7 +14,9 @@
 
 #include "ha/auth.h"
 #include "ha/election.h"
+#include "ha/ha_internal.h"
 #include "sessrec.h"
+#include "strbuf.h"
 
 static void seal_hb(const char *key, uint64_t seq, uint8_t **buf, size_t *len)
 {
@@ -328,12 +330,99 @@ static void test_unknown_fields_dropped(void **state)
     moat__envelope__free_unpacked(got, NULL);
 }
 
+/* show chassis cluster statistics, session sync part (sync.c ha_sync_render): every counter
+ * in its place in both renderings, byte for byte (each counter a distinct value). */
+static void test_sync_render(void **state)
+{
+    (void)state;
+    static struct ha ha;
+    memset(&ha, 0, sizeof(ha));
+    struct ha_stats *s = &ha.st;
+    s->sync_msgs_sent = 101;
+    s->sync_msgs_received = 102;
+    s->sync_sessions_sent = 103;
+    s->sync_sessions_received = 104;
+    s->sync_acked = 105;
+    s->sync_installed = 106;
+    s->sync_install_failed = 107;
+    s->sync_bulk_sent = 108;
+    s->sync_bulk_received = 109;
+    s->sync_resyncs = 110;
+    s->sync_connects = 111;
+    s->sync_disconnects = 112;
+    s->sync_bad_mac = 113;
+    s->sync_replayed = 114;
+    s->sync_owner_rg = 115;
+    s->sync_zone_fallback = 116;
+    s->sync_not_owner = 117;
+    s->sync_unusable = 118;
+    struct strbuf o;
+    strbuf_init(&o);
+    ha_sync_render(&ha, false, &o);
+    assert_string_equal(strbuf_str(&o), "Session sync: down\n"
+                                        "  messages sent / received      101 / 102\n"
+                                        "  sessions sent / received      103 / 104\n"
+                                        "  sessions acked by the peer    105 (unacked messages 0)\n"
+                                        "  sessions installed / failed   106 / 107 (unusable "
+                                        "records: 118)\n"
+                                        "  bulk syncs sent / received    108 / 109\n"
+                                        "  resyncs                       110\n"
+                                        "  connects / disconnects        111 / 112\n"
+                                        "  bad MAC / replayed frames     113 / 114\n"
+                                        "  owner RG / zone fallback      115 / 116 (not owner: "
+                                        "117)\n");
+    strbuf_free(&o);
+    strbuf_init(&o);
+    ha_sync_render(&ha, true, &o);
+    /* One list, one order: the text's (unacked_messages after sessions_acked, unusable after
+     * install_failed; JSON readers go by key). */
+    const char *json = strbuf_str(&o);
+    assert_string_equal(
+        json, "\"sync\":{\"state\":\"down\",\"messages_sent\":101,\"messages_received\":102,"
+              "\"sessions_sent\":103,\"sessions_received\":104,\"sessions_acked\":105,"
+              "\"unacked_messages\":0,\"sessions_installed\":106,\"install_failed\":107,"
+              "\"unusable\":118,\"bulk_sent\":108,\"bulk_received\":109,\"resyncs\":110,"
+              "\"connects\":111,\"disconnects\":112,\"bad_mac\":113,\"replayed\":114,"
+              "\"owner_rg\":115,\"zone_fallback\":116,\"not_owner\":117}");
+    /* The members of the rendering before the list: each one, same value, nothing else. */
+    static const char *const members[] = {
+        "{\"state\":\"down\"",
+        ",\"messages_sent\":101,",
+        ",\"messages_received\":102,",
+        ",\"sessions_sent\":103,",
+        ",\"sessions_received\":104,",
+        ",\"sessions_acked\":105,",
+        ",\"sessions_installed\":106,",
+        ",\"install_failed\":107,",
+        ",\"unacked_messages\":0,",
+        ",\"bulk_sent\":108,",
+        ",\"bulk_received\":109,",
+        ",\"resyncs\":110,",
+        ",\"connects\":111,",
+        ",\"disconnects\":112,",
+        ",\"bad_mac\":113,",
+        ",\"replayed\":114,",
+        ",\"owner_rg\":115,",
+        ",\"zone_fallback\":116,",
+        ",\"not_owner\":117",
+        ",\"unusable\":118",
+    };
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+        assert_non_null(strstr(json, members[i]));
+        len += strlen(members[i]) - (members[i][strlen(members[i]) - 1] == ',');
+    }
+    assert_int_equal(strlen(json), strlen("\"sync\":") + len + 1 /* } */);
+    strbuf_free(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seal_open),     cmocka_unit_test(test_bad_mac),
         cmocka_unit_test(test_replay_window), cmocka_unit_test(test_election),
         cmocka_unit_test(test_rx_verdicts),   cmocka_unit_test(test_unknown_fields_dropped),
+        cmocka_unit_test(test_sync_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -691,10 +691,10 @@ struct legacy {
     struct bpf_object *obj;
     int sess_fd, cfg_fd, ifs_fd, pairs_fd, rules_fd, pfx_fd, nat_fd, spools_fd, dpools_fd;
     int routes_fd, neigh_fd, tx_fd, stats_fd, progs_fd, hits_fd, natctr_fd, poolctr_fd;
-    int if6_fd, screens_fd, scrctr_fd;
+    int if6_fd, screens_fd, scrctr_fd, nmap_fd, next_fd;
     struct moat_lg_scrcnt *scrcnt;          /* moat_lg_scrcnt, mmap'd */
     uint64_t scr_seed;                      /* of the screens' rate keys (random, per controld) */
-    uint32_t pool_inuse[MOAT_LG_MAX_POOLS]; /* sessions per source pool, as of the last sweep */
+    uint32_t pool_inuse[MOAT_LG_MAX_POOLS]; /* mappings per source pool, as of the last sweep */
     struct ring_buffer *rb;
     uv_poll_t poll;
     bool poll_on;
@@ -711,6 +711,7 @@ struct legacy {
     struct moat_lg_limit *limit; /* moat_lg_limit, mmap'd */
     uint32_t high_wm, low_wm;    /* early aging, percent of limit->max */
     uint64_t early_aged;
+    uint64_t mappings_freed, mappings_seeded; /* source NAT mappings (moat_lg_nmap) */
     char last_error[256];
 };
 
@@ -1268,10 +1269,82 @@ static void early_age(struct legacy *lg, const struct moat_lg_key *keys, struct 
                  lg->high_wm, (unsigned long long)max, closed);
 }
 
+static int nmap_key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(struct moat_lg_nmap_key));
+}
+
+/* The source NAT mapping a session of forward key fk, entry fv may hold (legacy_maps.h:
+ * moat_lg_nmap): false when it can hold none. */
+static bool nmap_key_of(const struct moat_lg_key *fk, const struct moat_lg_sess *fv,
+                        struct moat_lg_nmap_key *ik)
+{
+    if (!(fv->flags & MOAT_LG_F_NAT) || fk->family != 4 ||
+        (fk->proto != IPPROTO_TCP && fk->proto != IPPROTO_UDP && fk->proto != IPPROTO_ICMP))
+        return false;
+    memset(ik, 0, sizeof(*ik));
+    memcpy(&ik->int_addr, fk->src, 4);
+    ik->int_port = fk->sport;
+    ik->proto = fk->proto;
+    ik->src = fv->snat_pool ? fv->snat_pool : MOAT_LG_NMAP_IF | fv->out_ifindex;
+    return true;
+}
+
+/* Deletes mapping ik (both maps; the external entry only if it is still ik's). */
+static void nmap_delete(struct legacy *lg, const struct moat_lg_nmap_key *ik,
+                        const struct moat_lg_nmap *m)
+{
+    struct moat_lg_next_key nk = {
+        .ext_addr = m->ext_addr, .ext_port = m->ext_port, .proto = ik->proto};
+    struct moat_lg_nmap_key owner;
+    bpf_map_delete_elem(lg->nmap_fd, ik);
+    if (bpf_map_lookup_elem(lg->next_fd, &nk, &owner) == 0 &&
+        memcmp(&owner, ik, sizeof(owner)) == 0)
+        bpf_map_delete_elem(lg->next_fd, &nk);
+}
+
+/*
+ * Source NAT mappings no live session holds (used: the sorted keys the sweep's sessions may
+ * hold) and that no new session took since a second before the sweep started (t0: a session
+ * created after the walk passed its place took the mapping after that) are deleted; the rest
+ * are counted per pool (ports in use, as the helper counts its mappings).
+ */
+static void nmap_sweep(struct legacy *lg, const struct moat_lg_nmap_key *used, unsigned nused,
+                       uint64_t t0)
+{
+    struct moat_lg_nmap_key *keys = calloc(MOAT_LG_MAX_MAPPINGS + 1, sizeof(*keys));
+    if (!keys)
+        return;
+    unsigned n = 0;
+    const void *prev = NULL;
+    while (n < MOAT_LG_MAX_MAPPINGS && bpf_map_get_next_key(lg->nmap_fd, prev, &keys[n]) == 0) {
+        prev = &keys[n];
+        n++;
+    }
+    uint32_t inuse[MOAT_LG_MAX_POOLS] = {0};
+    for (unsigned i = 0; i < n; i++) {
+        struct moat_lg_nmap m;
+        if (bpf_map_lookup_elem(lg->nmap_fd, &keys[i], &m) < 0)
+            continue;
+        if (!bsearch(&keys[i], used, nused, sizeof(*used), nmap_key_cmp) &&
+            m.used_ns + NS_PER_S < t0) {
+            nmap_delete(lg, &keys[i], &m);
+            lg->mappings_freed++;
+            continue;
+        }
+        if (keys[i].src < MOAT_LG_MAX_POOLS)
+            inuse[keys[i].src]++;
+    }
+    memcpy(lg->pool_inuse, inuse, sizeof(inuse));
+    free(keys);
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
     struct legacy *lg = t->data;
     ring_buffer__consume(lg->rb); /* creates first, so updates find them */
+    /* Before the walk: the time mappings are kept from. */
+    const uint64_t t0 = mono_ns();
     unsigned n;
     struct moat_lg_key *keys = all_keys(lg, &n);
     if (!keys)
@@ -1279,7 +1352,8 @@ static void sweep_cb(uv_timer_t *t)
     uint64_t now = mono_ns();
     struct idle_ref *live = calloc(n ? n : 1, sizeof(*live));
     unsigned nlive = 0;
-    uint32_t inuse[MOAT_LG_MAX_POOLS] = {0};
+    struct moat_lg_nmap_key *used = calloc(n ? n : 1, sizeof(*used));
+    unsigned nused = 0;
     for (unsigned i = 0; i < n; i++) {
         struct moat_lg_sess fv, rv;
         if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &fv) < 0)
@@ -1316,12 +1390,16 @@ static void sweep_cb(uv_timer_t *t)
                       MOAT__CLOSE_REASON__CLOSE_NONE, &b);
             if (live)
                 live[nlive++] = (struct idle_ref){last, i};
-            if (fv.snat_pool < MOAT_LG_MAX_POOLS)
-                inuse[fv.snat_pool]++;
+            if (used && nmap_key_of(&keys[i], &fv, &used[nused]))
+                nused++;
         }
         mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
     }
-    memcpy(lg->pool_inuse, inuse, sizeof(inuse));
+    if (used) {
+        qsort(used, nused, sizeof(*used), nmap_key_cmp);
+        nmap_sweep(lg, used, nused, t0);
+    }
+    free(used);
     if (live)
         early_age(lg, keys, live, nlive, now);
     free(live);
@@ -1468,7 +1546,53 @@ struct seed_ctx {
     uint64_t now;
     int64_t off_ms;
     unsigned n, failed;
+    unsigned maps, map_clash; /* source NAT mappings seeded, left out */
 };
+
+/*
+ * The source NAT mapping of a seeded session (forward key fk, reverse key rk, forward entry v),
+ * as the helper had it: the kernel path's next session of the same internal endpoint keeps its
+ * external address and port. Interface NAT when the external address is the egress interface's
+ * (static NAT has no mapping). A mapping that clashes with one seeded before is left out and
+ * counted.
+ */
+static void seed_mapping(struct legacy *lg, const struct moat_lg_key *fk,
+                         const struct moat_lg_key *rk, const struct moat_lg_sess *v,
+                         struct seed_ctx *x)
+{
+    struct moat_lg_nmap_key ik;
+    if (!nmap_key_of(fk, v, &ik))
+        return;
+    struct moat_lg_nmap m = {.used_ns = x->now};
+    memcpy(&m.ext_addr, rk->dst, 4);
+    m.ext_port = fk->proto == IPPROTO_ICMP ? rk->sport : rk->dport;
+    if (m.ext_addr == ik.int_addr && m.ext_port == ik.int_port)
+        return; /* the source was not translated */
+    if (!v->snat_pool) {
+        struct moat_lg_if oif;
+        uint32_t ifx = v->out_ifindex;
+        if (bpf_map_lookup_elem(lg->ifs_fd, &ifx, &oif) < 0 || !oif.has_v4 || oif.v4 != m.ext_addr)
+            return;
+    }
+    struct moat_lg_nmap have;
+    if (bpf_map_lookup_elem(lg->nmap_fd, &ik, &have) == 0) {
+        if (have.ext_addr != m.ext_addr || have.ext_port != m.ext_port)
+            x->map_clash++;
+        return;
+    }
+    struct moat_lg_next_key nk = {
+        .ext_addr = m.ext_addr, .ext_port = m.ext_port, .proto = ik.proto};
+    if (bpf_map_update_elem(lg->next_fd, &nk, &ik, BPF_NOEXIST) < 0) {
+        x->map_clash++;
+        return;
+    }
+    if (bpf_map_update_elem(lg->nmap_fd, &ik, &m, BPF_NOEXIST) < 0) {
+        bpf_map_delete_elem(lg->next_fd, &nk);
+        x->map_clash++;
+        return;
+    }
+    x->maps++;
+}
 
 static void seed_one(void *arg, const struct mirror_session *s)
 {
@@ -1517,6 +1641,7 @@ static void seed_one(void *arg, const struct mirror_session *s)
     } else {
         x->n++;
         sess_counted(lg, &fk, 1);
+        seed_mapping(lg, &fk, &rk, &v, x);
     }
 }
 
@@ -1527,10 +1652,24 @@ void legacy_on_disarm(struct legacy *lg)
     struct seed_ctx x = {.lg = lg, .now = mono_ns(), .off_ms = unix_offset_ms()};
     mirror_foreach(&lg->c->mirror, seed_one, &x);
     lg->seeded += x.n;
+    lg->mappings_seeded += x.maps;
     __atomic_fetch_add(&lg->limit->active, x.n, __ATOMIC_RELAXED);
-    log_info("legacy path: seeded %u sessions from the mirror (%u failed): established flows "
-             "continue in the kernel path",
-             x.n, x.failed);
+    log_info("legacy path: seeded %u sessions from the mirror (%u failed) and %u source NAT "
+             "mappings (%u clashing left out): established flows continue in the kernel path",
+             x.n, x.failed, x.maps, x.map_clash);
+}
+
+/* Empties moat_lg_nmap and moat_lg_next. */
+static void nmap_flush(struct legacy *lg)
+{
+    int fds[2] = {lg->nmap_fd, lg->next_fd};
+    for (int f = 0; f < 2; f++) {
+        uint8_t key[sizeof(struct moat_lg_nmap_key)];
+        while (bpf_map_get_next_key(fds[f], NULL, key) == 0)
+            if (bpf_map_delete_elem(fds[f], key) < 0)
+                break;
+    }
+    memset(lg->pool_inuse, 0, sizeof(lg->pool_inuse));
 }
 
 void legacy_on_arm(struct legacy *lg)
@@ -1547,6 +1686,7 @@ void legacy_on_arm(struct legacy *lg)
     free(keys);
     sess_gone(lg, n / 2);
     memset(lg->scrcnt, 0, SCRCNT_BYTES); /* no session left to count */
+    nmap_flush(lg);                      /* nor a mapping: the helper claims its own */
     lg->flushed += n / 2;
     if (n)
         log_info("legacy path: the helper is armed and holds the sessions; %u kernel-path "
@@ -1680,6 +1820,7 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
         {&lg->hits_fd, MOAT_MAP_LG_HITS},       {&lg->natctr_fd, MOAT_MAP_LG_NATCTR},
         {&lg->poolctr_fd, MOAT_MAP_LG_POOLCTR}, {&lg->if6_fd, MOAT_MAP_LG_IF6},
         {&lg->screens_fd, MOAT_MAP_LG_SCREENS}, {&lg->scrctr_fd, MOAT_MAP_LG_SCRCTR},
+        {&lg->nmap_fd, MOAT_MAP_LG_NMAP},       {&lg->next_fd, MOAT_MAP_LG_NEXT},
     };
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
         int fd = find_fd(lg, maps[i].name, err, errlen);
@@ -1879,7 +2020,8 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                           "\"resolves\":%llu,\"seeded\":%llu,\"flushed\":%llu,"
                           "\"swept_closed\":%llu,\"aged_out\":%llu,\"cleared\":%llu,"
                           "\"policy_closed\":%llu,\"early_aged\":%llu,\"sessions_active\":%llu,"
-                          "\"max_sessions\":%llu",
+                          "\"max_sessions\":%llu,\"nat_mappings_freed\":%llu,"
+                          "\"nat_mappings_seeded\":%llu",
                           (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
                           (unsigned long long)lg->events, (unsigned long long)lg->resolves,
                           (unsigned long long)lg->seeded, (unsigned long long)lg->flushed,
@@ -1887,7 +2029,9 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                           (unsigned long long)lg->cleared, (unsigned long long)lg->policy_closed,
                           (unsigned long long)lg->early_aged,
                           (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
-                          (unsigned long long)lg->limit->max);
+                          (unsigned long long)lg->limit->max,
+                          (unsigned long long)lg->mappings_freed,
+                          (unsigned long long)lg->mappings_seeded);
         strbuf_printf(o, "}");
         return;
     }
@@ -1916,7 +2060,10 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                   (unsigned long long)lg->flushed, (unsigned long long)lg->swept_closed,
                   (unsigned long long)lg->aged_out, (unsigned long long)lg->cleared,
                   (unsigned long long)lg->policy_closed);
-    strbuf_printf(o, "    sessions %llu of max %llu, aged early %llu\n",
+    strbuf_printf(o,
+                  "    sessions %llu of max %llu, aged early %llu; source NAT "
+                  "mappings freed %llu, seeded %llu\n",
                   (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
-                  (unsigned long long)lg->limit->max, (unsigned long long)lg->early_aged);
+                  (unsigned long long)lg->limit->max, (unsigned long long)lg->early_aged,
+                  (unsigned long long)lg->mappings_freed, (unsigned long long)lg->mappings_seeded);
 }

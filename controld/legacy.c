@@ -609,6 +609,11 @@ bool legacy_hits_remap(char *const *old_keys, unsigned n_old, char *const *new_k
     return moved;
 }
 
+uint64_t legacy_count_fix(uint64_t before, uint64_t own, uint64_t now, uint64_t walked)
+{
+    return now == (before > own ? before - own : 0) ? walked : now;
+}
+
 /* 1 if addr is in list (0: any) of t: the LPM lookup of in_list() in main.bpf.c. */
 static bool tables_in_list(const struct legacy_tables *t, uint32_t list, const uint8_t *addr,
                            uint8_t family)
@@ -712,6 +717,10 @@ struct legacy {
     uint32_t high_wm, low_wm;    /* early aging, percent of limit->max */
     uint64_t early_aged;
     uint64_t mappings_freed, mappings_seeded; /* source NAT mappings (moat_lg_nmap) */
+    uint64_t counts_fixed; /* session counts corrected by the sweep (silent LRU evictions) */
+    uint64_t evicted;      /* sessions found without their forward entry (LRU evictions) */
+    /* The sweep's view of moat_lg_scrcnt (counts_reconcile()), MOAT_LG_SCR_CNT_SLOTS each. */
+    struct moat_lg_scrcnt *cnt_before, *cnt_own, *cnt_walked;
     char last_error[256];
 };
 
@@ -1208,6 +1217,11 @@ static Moat__CloseReason expiry_reason(const struct moat_lg_sess *s, uint8_t pro
     return MOAT__CLOSE_REASON__CLOSE_AGED;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(struct moat_lg_key));
+}
+
 /* Every key of the session map (at most MOAT_LG_MAX_SESSIONS), malloc'd. */
 static struct moat_lg_key *all_keys(struct legacy *lg, unsigned *n)
 {
@@ -1220,6 +1234,14 @@ static struct moat_lg_key *all_keys(struct legacy *lg, unsigned *n)
         prev = &keys[*n];
         (*n)++;
     }
+    /* A key deleted under the walk (by the kernel path, or evicted) restarts it from the first
+     * bucket: each key once. */
+    qsort(keys, *n, sizeof(*keys), key_cmp);
+    unsigned u = 0;
+    for (unsigned i = 0; i < *n; i++)
+        if (u == 0 || memcmp(&keys[u - 1], &keys[i], sizeof(*keys)) != 0)
+            keys[u++] = keys[i];
+    *n = u;
     return keys;
 }
 
@@ -1339,12 +1361,70 @@ static void nmap_sweep(struct legacy *lg, const struct moat_lg_nmap_key *used, u
     free(keys);
 }
 
+/*
+ * The session counts against the sweep's walk (legacy_count_fix()): lg->cnt_before is the
+ * count by slot when the walk started, cnt_own the sweep's own decrements, cnt_walked the live
+ * sessions it found; own_total and walked_total the same for the session total.
+ */
+static void counts_reconcile(struct legacy *lg, uint64_t active_before, uint64_t own_total,
+                             uint64_t walked_total)
+{
+    unsigned fixed = 0;
+    for (uint32_t i = 0; i < MOAT_LG_SCR_CNT_SLOTS; i++) {
+        uint32_t *c[2] = {&lg->scrcnt[i].src, &lg->scrcnt[i].dst};
+        const uint32_t b[2] = {lg->cnt_before[i].src, lg->cnt_before[i].dst};
+        const uint32_t o[2] = {lg->cnt_own[i].src, lg->cnt_own[i].dst};
+        const uint32_t w[2] = {lg->cnt_walked[i].src, lg->cnt_walked[i].dst};
+        for (int k = 0; k < 2; k++) {
+            uint32_t now = __atomic_load_n(c[k], __ATOMIC_RELAXED);
+            uint32_t want = (uint32_t)legacy_count_fix(b[k], o[k], now, w[k]);
+            if (want != now && __atomic_compare_exchange_n(c[k], &now, want, false,
+                                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                fixed++;
+        }
+    }
+    uint64_t now = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+    uint64_t want = legacy_count_fix(active_before, own_total, now, walked_total);
+    if (want != now && __atomic_compare_exchange_n(&lg->limit->active, &now, want, false,
+                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        fixed++;
+    if (fixed) {
+        lg->counts_fixed += fixed;
+        log_info("legacy path: %u session counts corrected by the sweep (sessions the full "
+                 "session map evicted without a close; %llu sessions live)",
+                 fixed, (unsigned long long)walked_total);
+    }
+}
+
+/* The reverse entry (rk, rv) of a session whose forward entry the LRU map evicted: the session
+ * is closed in the mirror (reason early-aged: the full table dropped it, idle first). */
+static void close_evicted(struct legacy *lg, const struct moat_lg_key *rk,
+                          const struct moat_lg_sess *rv)
+{
+    struct moat_lg_sess fv = *rv;
+    fv.peer = *rk;
+    fv.dir = 0;
+    fv.in_ifindex = rv->out_ifindex;
+    fv.out_ifindex = rv->in_ifindex;
+    fv.packets = fv.bytes = 0; /* went with the entry */
+    struct rec_buf b;
+    record_of(lg, &rv->peer, &fv, rv, MOAT__DELTA_KIND__DELTA_CLOSE,
+              MOAT__CLOSE_REASON__CLOSE_EARLY_AGED, &b);
+    mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
+    lg->evicted++;
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
     struct legacy *lg = t->data;
     ring_buffer__consume(lg->rb); /* creates first, so updates find them */
-    /* Before the walk: the time mappings are kept from. */
+    /* Before the walk: the counts it is compared with, and the time mappings are kept from. */
     const uint64_t t0 = mono_ns();
+    memcpy(lg->cnt_before, lg->scrcnt, SCRCNT_BYTES);
+    memset(lg->cnt_own, 0, SCRCNT_BYTES);
+    memset(lg->cnt_walked, 0, SCRCNT_BYTES);
+    const uint64_t active_before = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+    uint64_t own_total = 0, walked_total = 0;
     unsigned n;
     struct moat_lg_key *keys = all_keys(lg, &n);
     if (!keys)
@@ -1360,10 +1440,12 @@ static void sweep_cb(uv_timer_t *t)
             continue;
         bool has_rev = bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0;
         if (fv.dir != 0) {
-            /* A reverse entry: handled with its forward one, unless that one is gone. */
+            /* A reverse entry: handled with its forward one, unless that one is gone (the LRU
+             * map evicted it; a second's grace for a session xdp_main_new is inserting). */
             struct moat_lg_sess tmp;
-            if (bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &tmp) < 0)
-                bpf_map_delete_elem(lg->sess_fd, &keys[i]);
+            if (bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &tmp) < 0 &&
+                now > fv.created_ns + NS_PER_S && bpf_map_delete_elem(lg->sess_fd, &keys[i]) == 0)
+                close_evicted(lg, &keys[i], &fv);
             continue;
         }
         uint64_t last = fv.last_seen_ns;
@@ -1371,11 +1453,16 @@ static void sweep_cb(uv_timer_t *t)
             last = rv.last_seen_ns;
         uint64_t to = (uint64_t)timeout_of(&lg->cfg, &fv, keys[i].proto) * NS_PER_S;
         bool expired = !has_rev || (now > last && now - last > to);
+        uint32_t ss = moat_lg_cnt_slot(lg->scr_seed, keys[i].src, keys[i].family);
+        uint32_t ds = moat_lg_cnt_slot(lg->scr_seed, keys[i].dst, keys[i].family);
         struct rec_buf b;
         if (expired) {
             if (bpf_map_delete_elem(lg->sess_fd, &keys[i]) == 0) {
                 sess_gone(lg, 1);
                 sess_counted(lg, &keys[i], -1);
+                own_total++;
+                lg->cnt_own[ss].src++;
+                lg->cnt_own[ds].dst++;
             }
             if (has_rev)
                 bpf_map_delete_elem(lg->sess_fd, &fv.peer);
@@ -1392,9 +1479,13 @@ static void sweep_cb(uv_timer_t *t)
                 live[nlive++] = (struct idle_ref){last, i};
             if (used && nmap_key_of(&keys[i], &fv, &used[nused]))
                 nused++;
+            walked_total++;
+            lg->cnt_walked[ss].src++;
+            lg->cnt_walked[ds].dst++;
         }
         mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
     }
+    counts_reconcile(lg, active_before, own_total, walked_total);
     if (used) {
         qsort(used, nused, sizeof(*used), nmap_key_cmp);
         nmap_sweep(lg, used, nused, t0);
@@ -1854,6 +1945,13 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
             fail(err, errlen, -errno, "mapping " MOAT_MAP_LG_SCRCNT " failed: %s", strerror(errno));
         goto out;
     }
+    lg->cnt_before = calloc(MOAT_LG_SCR_CNT_SLOTS, sizeof(*lg->cnt_before));
+    lg->cnt_own = calloc(MOAT_LG_SCR_CNT_SLOTS, sizeof(*lg->cnt_own));
+    lg->cnt_walked = calloc(MOAT_LG_SCR_CNT_SLOTS, sizeof(*lg->cnt_walked));
+    if (!lg->cnt_before || !lg->cnt_own || !lg->cnt_walked) {
+        rc = fail(err, errlen, -ENOMEM, "out of memory for the legacy path's session counts");
+        goto out;
+    }
     /* The seed of the counts' slots: the one the pinned maps were counted with (a restarted
      * controld keeps the kernel path's sessions and their counts), else a new random one. */
     uint32_t zero_key = 0;
@@ -1929,6 +2027,9 @@ out:
     if (lg->rb)
         ring_buffer__free(lg->rb);
     bpf_object__close(lg->obj);
+    free(lg->cnt_before);
+    free(lg->cnt_own);
+    free(lg->cnt_walked);
     free(lg);
     return rc;
 }
@@ -1945,6 +2046,9 @@ static void free_after_close(uv_handle_t *h)
         for (unsigned i = 0; lg->pol_keys && i < lg->n_pol_keys; i++)
             free(lg->pol_keys[i]);
         free(lg->pol_keys);
+        free(lg->cnt_before);
+        free(lg->cnt_own);
+        free(lg->cnt_walked);
         free(lg);
     }
 }
@@ -2021,7 +2125,7 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                           "\"swept_closed\":%llu,\"aged_out\":%llu,\"cleared\":%llu,"
                           "\"policy_closed\":%llu,\"early_aged\":%llu,\"sessions_active\":%llu,"
                           "\"max_sessions\":%llu,\"nat_mappings_freed\":%llu,"
-                          "\"nat_mappings_seeded\":%llu",
+                          "\"nat_mappings_seeded\":%llu,\"counts_fixed\":%llu,\"evicted\":%llu",
                           (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
                           (unsigned long long)lg->events, (unsigned long long)lg->resolves,
                           (unsigned long long)lg->seeded, (unsigned long long)lg->flushed,
@@ -2031,7 +2135,8 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                           (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
                           (unsigned long long)lg->limit->max,
                           (unsigned long long)lg->mappings_freed,
-                          (unsigned long long)lg->mappings_seeded);
+                          (unsigned long long)lg->mappings_seeded,
+                          (unsigned long long)lg->counts_fixed, (unsigned long long)lg->evicted);
         strbuf_printf(o, "}");
         return;
     }
@@ -2061,9 +2166,10 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                   (unsigned long long)lg->aged_out, (unsigned long long)lg->cleared,
                   (unsigned long long)lg->policy_closed);
     strbuf_printf(o,
-                  "    sessions %llu of max %llu, aged early %llu; source NAT "
-                  "mappings freed %llu, seeded %llu\n",
+                  "    sessions %llu of max %llu, aged early %llu, counts corrected %llu; source "
+                  "NAT mappings freed %llu, seeded %llu\n",
                   (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
                   (unsigned long long)lg->limit->max, (unsigned long long)lg->early_aged,
-                  (unsigned long long)lg->mappings_freed, (unsigned long long)lg->mappings_seeded);
+                  (unsigned long long)lg->counts_fixed, (unsigned long long)lg->mappings_freed,
+                  (unsigned long long)lg->mappings_seeded);
 }

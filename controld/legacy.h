@@ -139,6 +139,16 @@ int legacy_policy_eval(const struct legacy_tables *t, uint16_t from_zone, uint16
  */
 bool legacy_hits_remap(char *const *old_keys, unsigned n_old, char *const *new_keys, unsigned n_new,
                        uint32_t *map);
+/*
+ * A count xdp_main_new and controld keep together (sessions by address slot, moat_lg_scrcnt;
+ * the session total, moat_lg_limit.active) against a walk of the session map: before = the
+ * count when the walk started, own = the decrements controld made during it (clamped at zero,
+ * as they are), now = the count after it, walked = the live sessions the walk found. A session
+ * the LRU map evicted silently is never taken off: when the kernel path did not touch the count
+ * during the walk (now is before less own), the count is corrected to walked. Returns the value
+ * to store, or now when it must be left alone (a new walk decides).
+ */
+uint64_t legacy_count_fix(uint64_t before, uint64_t own, uint64_t now, uint64_t walked);
 /* 1 if a neighbour in state (NUD_*) with this MAC can be used as a next hop. */
 int legacy_neigh_usable(uint32_t state, const uint8_t *mac, size_t mac_len);
 

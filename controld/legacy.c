@@ -609,6 +609,13 @@ bool legacy_hits_remap(char *const *old_keys, unsigned n_old, char *const *new_k
     return moved;
 }
 
+uint32_t legacy_policy_renumbered(const uint32_t *map, unsigned n_old, uint32_t old_id)
+{
+    if (old_id == 0)
+        return 0;
+    return old_id < n_old ? map[old_id] : UINT32_MAX;
+}
+
 uint64_t legacy_count_fix(uint64_t before, uint64_t own, uint64_t now, uint64_t walked)
 {
     return now == (before > own ? before - own : 0) ? walked : now;
@@ -892,6 +899,39 @@ static void sess_gone(struct legacy *lg, uint64_t n)
 }
 
 /*
+ * A commit renumbered the policies (map: legacy_hits_remap()): every kernel-path session counts
+ * its packets under its policy's new id from now on (without flow policy-reevaluate nothing
+ * else would tell it; with it, reevaluate() decides again right after). A session whose policy
+ * is gone counts nowhere, as the helper's keeps counting into the slot of a policy no longer
+ * shown. The entries are rewritten whole: a packet counted in between may be lost from the
+ * session's own counters, as in reevaluate().
+ */
+static void renumber_sessions(struct legacy *lg, const uint32_t *map, unsigned n_old)
+{
+    ring_buffer__consume(lg->rb);
+    unsigned n, moved = 0;
+    struct moat_lg_key *keys = all_keys(lg, &n);
+    if (!keys)
+        return;
+    for (unsigned i = 0; i < n; i++) {
+        struct moat_lg_sess v;
+        if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &v) < 0)
+            continue;
+        uint32_t id = legacy_policy_renumbered(map, n_old, v.policy_id);
+        if (id == v.policy_id)
+            continue;
+        v.policy_id = id;
+        if (bpf_map_update_elem(lg->sess_fd, &keys[i], &v, BPF_EXIST) == 0 && v.dir == 0)
+            moved++;
+    }
+    free(keys);
+    if (moved)
+        log_info("legacy path: the commit renumbered the policies: %u kernel-path sessions "
+                 "count under their policy's new id",
+                 moved);
+}
+
+/*
  * The policies of t replace those the hit counters belong to: every policy keeps its counters
  * under its new id (the same name in the same zone pair), the ids of policies that are gone or
  * new start from zero. The first sync of this controld starts every counter from zero.
@@ -911,6 +951,8 @@ static void move_hits(struct legacy *lg, struct legacy_tables *t)
     }
     bool moved =
         !lg->pol_keys || legacy_hits_remap(lg->pol_keys, n_old, t->pol_keys, t->n_pol_keys, map);
+    if (moved && lg->pol_keys)
+        renumber_sessions(lg, map, n_old);
     if (moved) {
         unsigned n =
             lg->pol_keys ? (n_old > t->n_pol_keys ? n_old : t->n_pol_keys) : MOAT_LG_MAX_POLICIES;

@@ -149,6 +149,13 @@ bool legacy_hits_remap(char *const *old_keys, unsigned n_old, char *const *new_k
  * to store, or now when it must be left alone (a new walk decides).
  */
 uint64_t legacy_count_fix(uint64_t before, uint64_t own, uint64_t now, uint64_t walked);
+/*
+ * What the hit counters and sessions of the policies old_keys named become when new_keys are
+ * the policies (legacy_hits_remap()): the id a session of policy old_id counts under from now
+ * on: map[old_id], or UINT32_MAX (counted nowhere: moat_lg_hits has no such entry) when its
+ * policy is gone; ids beyond n_old are not policies (UINT32_MAX too, 0 stays 0).
+ */
+uint32_t legacy_policy_renumbered(const uint32_t *map, unsigned n_old, uint32_t old_id);
 /* 1 if a neighbour in state (NUD_*) with this MAC can be used as a next hop. */
 int legacy_neigh_usable(uint32_t state, const uint8_t *mac, size_t mac_len);
 

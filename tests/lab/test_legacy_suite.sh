@@ -10,7 +10,8 @@
 # path shows: a screen on untrust drops and counts land, SYN+FIN, no-flag, FIN-without-ACK,
 # ping-of-death and tear-drop (IPv4 and IPv6) packets and ICMP / UDP floods; sessions the LRU
 # session map evicts silently (simulated: their forward entries deleted with bpftool) are closed
-# and taken off the per-source session limit's count by controld's sweep; a commit that removes the
+# and taken off the per-source session limit's count by controld's sweep; a commit renumbering
+# the policies with policy-reevaluate off moves live sessions' counts to the new ids; a commit that removes the
 # permitting policy closes a live kernel-path session (reason policy) and its packets stop,
 # while a session still permitted keeps going; a reject policy answers TCP with a reset sent
 # from XDP (IPv4 and IPv6), UDP and ICMP with destination unreachable (admin prohibited), and
@@ -116,6 +117,35 @@ n1=$(counter legacy sessions_created) lim1=$(scrlim)
 syns 6000 6
 check "after the evictions: 5 new sessions from 10.77.2.60 accepted, the 6th refused" \
 	wait_for 3 "5 new sessions" five_of_six "$n1" "$lim1"
+
+# --- a commit that renumbers the policies without policy-reevaluate: live kernel-path sessions
+# count their packets under their policy's new id ---
+# A UDP flow trust -> untrust (policy allow-out, id 1) keeps going every 0.1 s for 6 s; the
+# commit puts a new policy first in that zone pair (allow-out becomes id 2) with
+# policy-reevaluate disabled, so nothing decides the session again.
+hits() { # hits NAME: packets of policy NAME (show security policies hit-count)
+	moatctl --json show security policies hit-count | $PY -c 'import json,sys
+print(sum(p["packets"] for p in json.load(sys.stdin)["policies"] if p["name"] == sys.argv[1]))' "$1"
+}
+ip netns exec "$NS_CLI" "$PY" -c 'import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.77.1.2", 42000))
+for _ in range(60):
+    s.sendto(b"keep", ("10.77.2.2", 9999)); time.sleep(0.1)' &
+udp_flow=$!
+LAB_PIDS+=($udp_flow)
+sleep 1
+sed -i 's/from-zone trust to-zone untrust {/&\n            policy first-new { match { source-address any; destination-address any; application junos-ssh; } then { deny; } }/' "$CONF"
+sed -i 's/^    flow {/&\n        policy-reevaluate disable;/' "$CONF"
+check "commit: a new first policy trust -> untrust, policy-reevaluate disabled" moatctl commit
+out0=$(hits allow-out) new0=$(hits first-new)
+sleep 2
+out1=$(hits allow-out) new1=$(hits first-new)
+echo "    2 s after the renumbering commit: allow-out (now id 2) +$((out1 - out0)) packets, first-new (id 1) +$((new1 - new0))"
+check "the live session's packets count under allow-out's new id" [ $((out1 - out0)) -ge 10 ]
+check "none under the id it had (now first-new's)" [ $((new1 - new0)) -eq 0 ]
+wait "$udp_flow" 2>/dev/null
+sed -i -e '/policy first-new/d' -e '/policy-reevaluate disable;/d' "$CONF"
+check "commit: back to the suite's policies, policy-reevaluate on" moatctl commit
 
 # --- policy reject: a TCP reset from XDP ---
 # veth flushes an XDP_TX frame to its peer only when the peer runs an XDP program (GRO gives

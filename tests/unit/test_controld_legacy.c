@@ -317,6 +317,13 @@ static void test_policy_eval(void **state)
     assert_int_equal(map[2], 2);
     assert_int_equal(map[3], 3);
     assert_int_equal(map[4], UINT32_MAX);
+    /* Sessions follow: one of old policy 1 counts under 4, of 4 (gone) nowhere; the default
+     * policy stays 0, an id already counted nowhere stays so. */
+    assert_int_equal(legacy_policy_renumbered(map, 5, 1), 4);
+    assert_int_equal(legacy_policy_renumbered(map, 5, 2), 2);
+    assert_int_equal(legacy_policy_renumbered(map, 5, 4), UINT32_MAX);
+    assert_int_equal(legacy_policy_renumbered(map, 5, 0), 0);
+    assert_int_equal(legacy_policy_renumbered(map, 5, UINT32_MAX), UINT32_MAX);
     /* A renamed policy is another policy: its id starts again, the others keep theirs. */
     s->policies[0]->name = (char *)"allow-web2"; /* names are the config's: borrowed */
     legacy_tables_free(&b);

@@ -1432,8 +1432,8 @@ static void counts_reconcile(struct legacy *lg, uint64_t active_before, uint64_t
         fixed++;
     if (fixed) {
         lg->counts_fixed += fixed;
-        log_info("legacy path: %u session counts corrected by the sweep (sessions the full "
-                 "session map evicted without a close; %llu sessions live)",
+        log_info("legacy path: %u session counts corrected by the sweep to the %llu sessions "
+                 "live (sessions evicted without a close, or counts an earlier run left)",
                  fixed, (unsigned long long)walked_total);
     }
 }

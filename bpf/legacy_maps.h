@@ -376,8 +376,8 @@ static inline __attribute__((always_inline)) __u32 moat_lg_pool_start(__u32 a, _
  * moat_lg_hits: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_MAX_POLICIES, by policy id (0: the default
  * policy): as the helper counts them, hits = first packets the policy decided, packets and
  * bytes = those of its sessions (permit) or the dropped first packets (deny, reject). A commit
- * that renumbers the policies moves each policy's counters to its new id (controld: a policy is
- * its name in its zone pair); ids of new policies start from zero.
+ * that renumbers the policies moves each policy's counters and each session's policy_id to its
+ * new id (controld: a policy is its name in its zone pair); ids of new policies start from zero.
  */
 struct moat_lg_hit {
     __u64 hits, packets, bytes;

@@ -2208,10 +2208,10 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                   (unsigned long long)lg->aged_out, (unsigned long long)lg->cleared,
                   (unsigned long long)lg->policy_closed);
     strbuf_printf(o,
-                  "    sessions %llu of max %llu, aged early %llu, counts corrected %llu; source "
-                  "NAT mappings freed %llu, seeded %llu\n",
+                  "    sessions %llu of max %llu, aged early %llu, evicted %llu, counts corrected "
+                  "%llu; source NAT mappings freed %llu, seeded %llu\n",
                   (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
                   (unsigned long long)lg->limit->max, (unsigned long long)lg->early_aged,
-                  (unsigned long long)lg->counts_fixed, (unsigned long long)lg->mappings_freed,
-                  (unsigned long long)lg->mappings_seeded);
+                  (unsigned long long)lg->evicted, (unsigned long long)lg->counts_fixed,
+                  (unsigned long long)lg->mappings_freed, (unsigned long long)lg->mappings_seeded);
 }

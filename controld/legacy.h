@@ -13,19 +13,24 @@
  *    switch to it, so a packet never sees half a commit.
  *  - Consumes the session events of the ring buffer (creates: into the session mirror at
  *    once; resolve requests: netlink) and sweeps the session map every second: sessions idle
- *    beyond their timeout are deleted and closed in the mirror, live ones update it.
+ *    beyond their timeout are deleted and closed in the mirror, live ones update it; a session
+ *    the LRU map evicted is closed (early-aged) and the session counts (per address, total) are
+ *    brought back to what the map holds (legacy_count_fix()); source NAT mappings
+ *    (moat_lg_nmap, endpoint-independent) no live session holds are deleted.
  *  - Operator commands and commits cover the kernel path's sessions too: clear security flow
  *    session (legacy_clear), commit-time re-evaluation (flow policy-reevaluate: sessions no
  *    longer permitted are closed with reason policy), policy hit counts (moat_lg_hits, moved with
- *    their policy when a commit renumbers the policies), NAT rule / pool counters
- *    (moat_lg_natctr, moat_lg_poolctr) and screen drops (moat_lg_scrctr) added to the helper's.
+ *    their policy when a commit renumbers the policies, sessions' policy ids with them), NAT rule /
+ * pool counters (moat_lg_natctr, moat_lg_poolctr) and screen drops (moat_lg_scrctr) added to the
+ * helper's.
  *  - Screens (moat_lg_screens, by zone) and the interfaces' IPv6 addresses (moat_lg_if6, the
  *    source of the ICMPv6 errors xdp_main_icmp sends) are compiled with the rest.
  *  - max-sessions: moat_lg_limit holds the session count (kept by xdp_main_new and here) and
  *    the limit; the sweep ages the sessions idle longest early above the high watermark.
  *  - Fallback: when forwarding is disarmed after having been armed (the helper died),
  *    legacy_on_disarm() seeds the session map from the mirror (both tuples, so NAT
- *    continues); when the helper is armed again, legacy_on_arm() empties the map (the helper
+ *    continues, and the source NAT mappings, so a new flow of a mapped endpoint keeps its
+ *    external port); when the helper is armed again, legacy_on_arm() empties the map (the helper
  *    got the mirror, with the kernel path's sessions, in its snapshot, and those created since
  *    in a handover before arming: legacy_session_records(), handover.h).
  */

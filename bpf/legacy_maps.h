@@ -13,8 +13,9 @@
  *   counters, rewrite to the peer's tuple reversed (NAT), TTL, route + neighbour, redirect
  *   through moat_lg_tx. Miss: destination NAT (static, destination rules), route, zone pair
  *   policy (moat_lg_pairs -> moat_lg_rules, first match in order, else the default policy),
- *   source NAT (static, source rules, hairpin) with the port chosen by inserting the reverse
- *   entry with BPF_NOEXIST, then the forward entry, a create event on moat_lg_events.
+ *   source NAT (static, source rules, hairpin; ports: the internal endpoint's mapping in
+ *   moat_lg_nmap, else a new one) inserting the reverse entry with BPF_NOEXIST, then the
+ *   forward entry, a create event on moat_lg_events.
  */
 #ifndef MOAT_BPF_LEGACY_MAPS_H
 #define MOAT_BPF_LEGACY_MAPS_H
@@ -59,6 +60,8 @@
 #define MOAT_MAP_LG_SCRCNT "moat_lg_scrcnt"
 #define MOAT_MAP_LG_ERRRATE "moat_lg_errrate"
 #define MOAT_MAP_LG_FRAGS "moat_lg_frags"
+#define MOAT_MAP_LG_NMAP "moat_lg_nmap"
+#define MOAT_MAP_LG_NEXT "moat_lg_next"
 
 #define MOAT_LG_MAX_SESSIONS 131072 /* entries (two per session) */
 #define MOAT_LG_BANK_RULES 2048     /* policy sub-rules per bank (two banks) */
@@ -75,7 +78,8 @@
 #define MOAT_LG_MAX_ZONE 63 /* NAT rules hold zones as a bitmask */
 #define MOAT_LG_NAT_IFS 4   /* ifindexes per NAT rule side */
 #define MOAT_LG_EVENTS_BYTES (256 * 1024)
-#define MOAT_LG_ALLOC_TRIES 16 /* candidate ports per source-NAT allocation */
+#define MOAT_LG_ALLOC_TRIES 16 /* candidate ports per pool address of a source-NAT allocation */
+#define MOAT_LG_POOL_TRIES 8   /* pool addresses an allocation tries (address-persistent: 1) */
 /* Session ids of the legacy path: this bit set, CPU in bits 40..55, a per-CPU serial. */
 #define MOAT_LG_ID_BIT (1ull << 62)
 
@@ -315,11 +319,67 @@ struct moat_lg_poolctr {
 };
 
 /*
+ * Source NAT mappings (interface and pool, TCP / UDP / ICMP echo), as the helper's allocator
+ * (dataplane/nat.h): endpoint-independent (RFC 4787 REQ-1), a new session of an internal
+ * endpoint that has a mapping for the same source (pool, or egress interface) reuses it whatever
+ * its destination, and an external (address, port, protocol) belongs to one internal endpoint.
+ * moat_lg_nmap: BPF_MAP_TYPE_HASH of MOAT_LG_MAX_MAPPINGS, internal endpoint -> external one.
+ * moat_lg_next: BPF_MAP_TYPE_HASH of MOAT_LG_MAX_MAPPINGS, external endpoint -> its owner (the
+ * index of external ports in use; an allocation claims a candidate with BPF_NOEXIST here).
+ * A new mapping: up to MOAT_LG_POOL_TRIES pool addresses (1 when address-persistent, the
+ * interface's own address for interface NAT) from the one a hash of the internal address picks
+ * (the helper's), MOAT_LG_ALLOC_TRIES ports each from a per-CPU cursor (port no-translation:
+ * the internal port, inside the pool's range); a candidate is taken when it is free here and
+ * the session's reverse key is free. No reference count: controld's sweep deletes a mapping
+ * (both maps) no live session uses once it has not been taken for a second (used_ns), so a
+ * session that the LRU evicted, replaced or closed releases its mapping the same way; a seeded
+ * NAT session (fallback) gets its helper mapping back here. Not shared with other protocols
+ * (address only: the pool address of the internal host, or the interface's).
+ */
+#define MOAT_LG_MAX_MAPPINGS (MOAT_LG_MAX_SESSIONS / 2)
+#define MOAT_LG_NMAP_IF 0x80000000u /* source of interface NAT: this bit | egress ifindex */
+struct moat_lg_nmap_key {
+    __be32 int_addr;
+    __be16 int_port; /* ICMP echo: the identifier */
+    __u8 proto;
+    __u8 pad;
+    __u32 src; /* pool id, or MOAT_LG_NMAP_IF | egress ifindex */
+};
+struct moat_lg_nmap {
+    __be32 ext_addr;
+    __be16 ext_port;
+    __u16 pad;
+    __u64 used_ns; /* CLOCK_MONOTONIC: created, or last taken by a new session */
+};
+struct moat_lg_next_key {
+    __be32 ext_addr;
+    __be16 ext_port;
+    __u8 proto;
+    __u8 pad;
+};
+
+/* The first pool address an allocation tries for internal address a (host order): the
+ * helper's (dataplane/nat.c mix()). */
+static inline __attribute__((always_inline)) __u32 moat_lg_pool_start(__u32 a, __u32 naddr)
+{
+    __u64 x = a;
+
+    if (naddr <= 1)
+        return 0;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return (__u32)((__u32)x % naddr);
+}
+
+/*
  * moat_lg_hits: BPF_MAP_TYPE_PERCPU_ARRAY of MOAT_LG_MAX_POLICIES, by policy id (0: the default
  * policy): as the helper counts them, hits = first packets the policy decided, packets and
  * bytes = those of its sessions (permit) or the dropped first packets (deny, reject). A commit
- * that renumbers the policies moves each policy's counters to its new id (controld: a policy is
- * its name in its zone pair); ids of new policies start from zero.
+ * that renumbers the policies moves each policy's counters and each session's policy_id to its
+ * new id (controld: a policy is its name in its zone pair); ids of new policies start from zero.
  */
 struct moat_lg_hit {
     __u64 hits, packets, bytes;

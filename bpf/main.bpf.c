@@ -1782,35 +1782,125 @@ static __always_inline __u32 pool_addr(const struct moat_lg_spool *sp, __u32 n)
     return sp->lo[0];
 }
 
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_LG_MAX_MAPPINGS);
+    __type(key, struct moat_lg_nmap_key);
+    __type(value, struct moat_lg_nmap);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_nmap SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_LG_MAX_MAPPINGS);
+    __type(key, struct moat_lg_next_key);
+    __type(value, struct moat_lg_nmap_key);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_next SEC(".maps");
+
+/* A source-NAT allocation (legacy_maps.h: moat_lg_nmap): try i is port try i % probes of pool
+ * address (start + i / probes) % naddr. */
+struct alloc_ctx {
+    struct moat_lg_nmap_key ik;
+    __u32 pool; /* pool id, 0: the interface's address */
+    __be32 if_addr;
+    __u32 start, naddr, addrs, probes, cursor; /* addrs: pool addresses to try */
+    __u32 lo, span;                            /* ports [lo, lo + span) */
+    __u32 no_xlate;
+    __u32 found;
+};
+
+static long alloc_cb(__u32 i, void *arg)
+{
+    struct alloc_ctx *c = arg;
+    struct moat_lg_next_key nk = {};
+    struct moat_lg_spool *sp;
+    struct scratch *w;
+    __u32 zero = 0, an, pid = c->pool;
+    __be32 ea = c->if_addr;
+    __be16 port;
+
+    w = bpf_map_lookup_elem(&moat_lg_scratch, &zero);
+    if (!w || !c->probes || !c->naddr || !c->span)
+        return 1;
+    if (pid) {
+        sp = bpf_map_lookup_elem(&moat_lg_spools, &pid);
+        if (!sp)
+            return 1;
+        an = (c->start + i / c->probes) % c->naddr;
+        ea = bpf_htonl(pool_addr(sp, an));
+    }
+    port = c->no_xlate ? c->ik.int_port : bpf_htons(c->lo + (c->cursor + i) % c->span);
+    nk.ext_addr = ea;
+    nk.ext_port = port;
+    nk.proto = c->ik.proto;
+    if (bpf_map_update_elem(&moat_lg_next, &nk, &c->ik, BPF_NOEXIST))
+        return 0; /* another internal endpoint's */
+    __builtin_memcpy(w->xk.src, &ea, 4);
+    w->xk.sport = port;
+    key_reverse(&w->xk, &w->rk);
+    if (bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST)) {
+        bpf_map_delete_elem(&moat_lg_next, &nk);
+        return 0;
+    }
+    c->found = 1;
+    return 1;
+}
+
+/* The outcome of insert_reverse(). */
+enum { INS_OK = 0, INS_OK_NEW_MAPPING, INS_CONFLICT, INS_EXHAUSTED };
+
 /*
- * Inserts the reverse entry w->v under w->rk (reply key of w->xk) with BPF_NOEXIST, trying
- * ports of [lo, hi] for xk's source port when alloc. 0, or -1 (every try taken).
+ * Inserts the reverse entry w->v under w->rk (reply key of w->xk) with BPF_NOEXIST. Without
+ * c (no port translated): w->xk as it is. With c: the internal endpoint's mapping if it has one
+ * (w->xk's source address and port become its external ones), else a new one (alloc_cb).
  */
-static __always_inline int insert_reverse(struct scratch *w, int alloc, __u16 lo, __u16 hi)
+static __always_inline int insert_reverse(struct scratch *w, struct alloc_ctx *c)
 {
     struct moat_lg_percpu *pc;
-    __u32 zero = 0, range;
+    struct moat_lg_nmap *m, nv = {};
+    struct moat_lg_next_key nk = {};
+    __u32 zero = 0, tries;
 
-    if (!alloc) {
+    if (!c) {
         key_reverse(&w->xk, &w->rk);
-        return bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST) ? -1 : 0;
+        return bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST) ? INS_CONFLICT
+                                                                              : INS_OK;
+    }
+    m = bpf_map_lookup_elem(&moat_lg_nmap, &c->ik);
+    if (m) { /* endpoint-independent mapping */
+        m->used_ns = w->v.created_ns;
+        __builtin_memcpy(w->xk.src, &m->ext_addr, 4);
+        w->xk.sport = m->ext_port;
+        key_reverse(&w->xk, &w->rk);
+        return bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST) ? INS_CONFLICT
+                                                                              : INS_OK;
     }
     pc = bpf_map_lookup_elem(&moat_lg_percpu, &zero);
-    if (!pc || hi < lo)
-        return -1;
-    range = (__u32)hi - lo + 1;
+    if (!pc)
+        return INS_EXHAUSTED;
     if (!pc->cursor)
         pc->cursor = bpf_get_prandom_u32() | 1;
-    for (int i = 0; i < MOAT_LG_ALLOC_TRIES; i++) {
-        __u16 port = lo + (__u16)(pc->cursor % range);
-
-        pc->cursor += 1;
-        w->xk.sport = bpf_htons(port);
-        key_reverse(&w->xk, &w->rk);
-        if (bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST) == 0)
-            return 0;
+    c->cursor = pc->cursor;
+    tries = c->probes * c->addrs;
+    bpf_loop(tries, alloc_cb, c, 0);
+    pc->cursor += tries;
+    if (!c->found)
+        return INS_EXHAUSTED;
+    __builtin_memcpy(&nv.ext_addr, w->xk.src, 4);
+    nv.ext_port = w->xk.sport;
+    nv.used_ns = w->v.created_ns;
+    if (bpf_map_update_elem(&moat_lg_nmap, &c->ik, &nv, BPF_NOEXIST)) {
+        /* Another CPU mapped the same endpoint meanwhile (its next packet takes that one), or
+         * the table is full. */
+        bpf_map_delete_elem(&moat_lg_sess, &w->rk);
+        nk.ext_addr = nv.ext_addr;
+        nk.ext_port = nv.ext_port;
+        nk.proto = c->ik.proto;
+        bpf_map_delete_elem(&moat_lg_next, &nk);
+        return INS_CONFLICT;
     }
-    return -1;
+    return INS_OK_NEW_MAPPING;
 }
 
 SEC("xdp")
@@ -1834,8 +1924,8 @@ int xdp_main_new(struct xdp_md *ctx)
     __u32 zero = 0, in_ifindex = ctx->ingress_ifindex, out_ifindex, pair_key, policy_id = 0,
           app_timeout = 0, rule_idx;
     __u16 in_zone, out_zone, dnat_rule = 0, snat_rule = 0, snat_pool = 0;
-    int action, nat_on, snat_iface = 0, snat_pool_on = 0, alloc = 0, nat;
-    __u16 port_lo = 0, port_hi = 0;
+    int action, nat_on, snat_iface = 0, snat_pool_on = 0, alloc = 0, nat, ins;
+    struct alloc_ctx ac = {};
     __be32 snat_addr = 0;
 
     st = stats();
@@ -2045,30 +2135,53 @@ int xdp_main_new(struct xdp_md *ctx)
                 return XDP_DROP;
             }
             snat_addr = oif->v4;
-            port_lo = MOAT_NAT_IF_PORT_LO;
-            port_hi = MOAT_NAT_IF_PORT_HI;
             alloc = p->has_id;
+            ac.ik.src = MOAT_LG_NMAP_IF | out_ifindex;
+            ac.if_addr = snat_addr;
+            ac.naddr = ac.addrs = 1;
+            ac.lo = MOAT_NAT_IF_PORT_LO;
+            ac.span = MOAT_NAT_IF_PORT_HI - MOAT_NAT_IF_PORT_LO + 1;
         } else if (snat_pool_on && sr) {
             __u32 pid = sr->pool_id, src, n = 0;
             struct moat_lg_spool *sp = bpf_map_lookup_elem(&moat_lg_spools, &pid);
 
-            if (!sp || !sp->naddr) {
+            if (!sp || !sp->naddr || sp->port_hi < sp->port_lo) {
                 st->nat_alloc_fail++;
                 return XDP_DROP;
             }
             snat_pool = sr->pool_id;
             __builtin_memcpy(&src, w->xk.src, 4);
             src = bpf_ntohl(src);
+            /* Address only (no port): the pool address of this host, as the helper. */
             if (sp->naddr > 1)
                 n = (src * 2654435761u) % sp->naddr;
             snat_addr = bpf_htonl(pool_addr(sp, n));
-            if (sp->no_xlate) {
-                alloc = 0;
-            } else {
-                port_lo = sp->port_lo;
-                port_hi = sp->port_hi;
-                alloc = p->has_id;
+            alloc = p->has_id;
+            ac.ik.src = pid;
+            ac.pool = pid;
+            ac.naddr = sp->naddr;
+            ac.addrs = sp->persistent                   ? 1
+                       : sp->naddr < MOAT_LG_POOL_TRIES ? sp->naddr
+                                                        : MOAT_LG_POOL_TRIES;
+            ac.start = moat_lg_pool_start(src, sp->naddr);
+            ac.no_xlate = sp->no_xlate;
+            ac.lo = sp->port_lo;
+            ac.span = (__u32)sp->port_hi - sp->port_lo + 1;
+            if (sp->no_xlate && alloc &&
+                (bpf_ntohs(p->k.sport) < sp->port_lo || bpf_ntohs(p->k.sport) > sp->port_hi)) {
+                /* port no-translation keeps the port: one outside the pool's range has none */
+                st->nat_alloc_fail++;
+                nat_count(snat_rule, snat_pool, 0);
+                return XDP_DROP;
             }
+        }
+        if (alloc) {
+            __builtin_memcpy(&ac.ik.int_addr, p->k.src, 4);
+            ac.ik.int_port = p->k.sport;
+            ac.ik.proto = p->proto;
+            ac.probes = ac.no_xlate                     ? 1
+                        : ac.span < MOAT_LG_ALLOC_TRIES ? ac.span
+                                                        : MOAT_LG_ALLOC_TRIES;
         }
         if (snat_iface || snat_pool_on)
             __builtin_memcpy(w->xk.src, &snat_addr, 4);
@@ -2098,13 +2211,14 @@ int xdp_main_new(struct xdp_md *ctx)
     w->v.state = p->proto == IPPROTO_TCP ? MOAT_LG_SYN_SENT : MOAT_LG_NEW;
     nat = dnat_rule || snat_rule || snat_iface || snat_pool_on;
     w->v.flags = nat ? MOAT_LG_F_NAT : 0;
-    if (insert_reverse(w, alloc, port_lo, port_hi)) {
-        if (alloc) {
-            st->nat_alloc_fail++;
-            nat_count(snat_rule, snat_pool, 0);
-        } else {
-            st->session_conflict++;
-        }
+    ins = insert_reverse(w, alloc ? &ac : 0);
+    if (ins == INS_EXHAUSTED) {
+        st->nat_alloc_fail++;
+        nat_count(snat_rule, snat_pool, 0);
+        return XDP_DROP;
+    }
+    if (ins == INS_CONFLICT) {
+        st->session_conflict++;
         return XDP_DROP;
     }
     /* NAT may have ended up as the identity (port kept): still marked, rewrite is a no-op. */
@@ -2124,7 +2238,8 @@ int xdp_main_new(struct xdp_md *ctx)
         frag_remember(p, in_ifindex, w->v.id, w->v.created_ns);
     sess_count(&p->k, 1);
     nat_count(dnat_rule, 0, 1);
-    nat_count(snat_rule, snat_pool, 1);
+    /* A pool counts the mappings it hands out (a session reusing one: the rule only). */
+    nat_count(snat_rule, alloc && ins != INS_OK_NEW_MAPPING ? 0 : snat_pool, 1);
     if (lim)
         __sync_fetch_and_add(&lim->active, 1);
     ev = bpf_ringbuf_reserve(&moat_lg_events, sizeof(*ev), 0);

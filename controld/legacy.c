@@ -609,6 +609,18 @@ bool legacy_hits_remap(char *const *old_keys, unsigned n_old, char *const *new_k
     return moved;
 }
 
+uint32_t legacy_policy_renumbered(const uint32_t *map, unsigned n_old, uint32_t old_id)
+{
+    if (old_id == 0)
+        return 0;
+    return old_id < n_old ? map[old_id] : UINT32_MAX;
+}
+
+uint64_t legacy_count_fix(uint64_t before, uint64_t own, uint64_t now, uint64_t walked)
+{
+    return now == (before > own ? before - own : 0) ? walked : now;
+}
+
 /* 1 if addr is in list (0: any) of t: the LPM lookup of in_list() in main.bpf.c. */
 static bool tables_in_list(const struct legacy_tables *t, uint32_t list, const uint8_t *addr,
                            uint8_t family)
@@ -691,10 +703,10 @@ struct legacy {
     struct bpf_object *obj;
     int sess_fd, cfg_fd, ifs_fd, pairs_fd, rules_fd, pfx_fd, nat_fd, spools_fd, dpools_fd;
     int routes_fd, neigh_fd, tx_fd, stats_fd, progs_fd, hits_fd, natctr_fd, poolctr_fd;
-    int if6_fd, screens_fd, scrctr_fd;
+    int if6_fd, screens_fd, scrctr_fd, nmap_fd, next_fd;
     struct moat_lg_scrcnt *scrcnt;          /* moat_lg_scrcnt, mmap'd */
     uint64_t scr_seed;                      /* of the screens' rate keys (random, per controld) */
-    uint32_t pool_inuse[MOAT_LG_MAX_POOLS]; /* sessions per source pool, as of the last sweep */
+    uint32_t pool_inuse[MOAT_LG_MAX_POOLS]; /* mappings per source pool, as of the last sweep */
     struct ring_buffer *rb;
     uv_poll_t poll;
     bool poll_on;
@@ -711,6 +723,11 @@ struct legacy {
     struct moat_lg_limit *limit; /* moat_lg_limit, mmap'd */
     uint32_t high_wm, low_wm;    /* early aging, percent of limit->max */
     uint64_t early_aged;
+    uint64_t mappings_freed, mappings_seeded; /* source NAT mappings (moat_lg_nmap) */
+    uint64_t counts_fixed; /* session counts corrected by the sweep (silent LRU evictions) */
+    uint64_t evicted;      /* sessions found without their forward entry (LRU evictions) */
+    /* The sweep's view of moat_lg_scrcnt (counts_reconcile()), MOAT_LG_SCR_CNT_SLOTS each. */
+    struct moat_lg_scrcnt *cnt_before, *cnt_own, *cnt_walked;
     char last_error[256];
 };
 
@@ -882,6 +899,39 @@ static void sess_gone(struct legacy *lg, uint64_t n)
 }
 
 /*
+ * A commit renumbered the policies (map: legacy_hits_remap()): every kernel-path session counts
+ * its packets under its policy's new id from now on (without flow policy-reevaluate nothing
+ * else would tell it; with it, reevaluate() decides again right after). A session whose policy
+ * is gone counts nowhere, as the helper's keeps counting into the slot of a policy no longer
+ * shown. The entries are rewritten whole: a packet counted in between may be lost from the
+ * session's own counters, as in reevaluate().
+ */
+static void renumber_sessions(struct legacy *lg, const uint32_t *map, unsigned n_old)
+{
+    ring_buffer__consume(lg->rb);
+    unsigned n, moved = 0;
+    struct moat_lg_key *keys = all_keys(lg, &n);
+    if (!keys)
+        return;
+    for (unsigned i = 0; i < n; i++) {
+        struct moat_lg_sess v;
+        if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &v) < 0)
+            continue;
+        uint32_t id = legacy_policy_renumbered(map, n_old, v.policy_id);
+        if (id == v.policy_id)
+            continue;
+        v.policy_id = id;
+        if (bpf_map_update_elem(lg->sess_fd, &keys[i], &v, BPF_EXIST) == 0 && v.dir == 0)
+            moved++;
+    }
+    free(keys);
+    if (moved)
+        log_info("legacy path: the commit renumbered the policies: %u kernel-path sessions "
+                 "count under their policy's new id",
+                 moved);
+}
+
+/*
  * The policies of t replace those the hit counters belong to: every policy keeps its counters
  * under its new id (the same name in the same zone pair), the ids of policies that are gone or
  * new start from zero. The first sync of this controld starts every counter from zero.
@@ -901,6 +951,8 @@ static void move_hits(struct legacy *lg, struct legacy_tables *t)
     }
     bool moved =
         !lg->pol_keys || legacy_hits_remap(lg->pol_keys, n_old, t->pol_keys, t->n_pol_keys, map);
+    if (moved && lg->pol_keys)
+        renumber_sessions(lg, map, n_old);
     if (moved) {
         unsigned n =
             lg->pol_keys ? (n_old > t->n_pol_keys ? n_old : t->n_pol_keys) : MOAT_LG_MAX_POLICIES;
@@ -1207,6 +1259,11 @@ static Moat__CloseReason expiry_reason(const struct moat_lg_sess *s, uint8_t pro
     return MOAT__CLOSE_REASON__CLOSE_AGED;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(struct moat_lg_key));
+}
+
 /* Every key of the session map (at most MOAT_LG_MAX_SESSIONS), malloc'd. */
 static struct moat_lg_key *all_keys(struct legacy *lg, unsigned *n)
 {
@@ -1219,6 +1276,14 @@ static struct moat_lg_key *all_keys(struct legacy *lg, unsigned *n)
         prev = &keys[*n];
         (*n)++;
     }
+    /* A key deleted under the walk (by the kernel path, or evicted) restarts it from the first
+     * bucket: each key once. */
+    qsort(keys, *n, sizeof(*keys), key_cmp);
+    unsigned u = 0;
+    for (unsigned i = 0; i < *n; i++)
+        if (u == 0 || memcmp(&keys[u - 1], &keys[i], sizeof(*keys)) != 0)
+            keys[u++] = keys[i];
+    *n = u;
     return keys;
 }
 
@@ -1268,10 +1333,140 @@ static void early_age(struct legacy *lg, const struct moat_lg_key *keys, struct 
                  lg->high_wm, (unsigned long long)max, closed);
 }
 
+static int nmap_key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(struct moat_lg_nmap_key));
+}
+
+/* The source NAT mapping a session of forward key fk, entry fv may hold (legacy_maps.h:
+ * moat_lg_nmap): false when it can hold none. */
+static bool nmap_key_of(const struct moat_lg_key *fk, const struct moat_lg_sess *fv,
+                        struct moat_lg_nmap_key *ik)
+{
+    if (!(fv->flags & MOAT_LG_F_NAT) || fk->family != 4 ||
+        (fk->proto != IPPROTO_TCP && fk->proto != IPPROTO_UDP && fk->proto != IPPROTO_ICMP))
+        return false;
+    memset(ik, 0, sizeof(*ik));
+    memcpy(&ik->int_addr, fk->src, 4);
+    ik->int_port = fk->sport;
+    ik->proto = fk->proto;
+    ik->src = fv->snat_pool ? fv->snat_pool : MOAT_LG_NMAP_IF | fv->out_ifindex;
+    return true;
+}
+
+/* Deletes mapping ik (both maps; the external entry only if it is still ik's). */
+static void nmap_delete(struct legacy *lg, const struct moat_lg_nmap_key *ik,
+                        const struct moat_lg_nmap *m)
+{
+    struct moat_lg_next_key nk = {
+        .ext_addr = m->ext_addr, .ext_port = m->ext_port, .proto = ik->proto};
+    struct moat_lg_nmap_key owner;
+    bpf_map_delete_elem(lg->nmap_fd, ik);
+    if (bpf_map_lookup_elem(lg->next_fd, &nk, &owner) == 0 &&
+        memcmp(&owner, ik, sizeof(owner)) == 0)
+        bpf_map_delete_elem(lg->next_fd, &nk);
+}
+
+/*
+ * Source NAT mappings no live session holds (used: the sorted keys the sweep's sessions may
+ * hold) and that no new session took since a second before the sweep started (t0: a session
+ * created after the walk passed its place took the mapping after that) are deleted; the rest
+ * are counted per pool (ports in use, as the helper counts its mappings).
+ */
+static void nmap_sweep(struct legacy *lg, const struct moat_lg_nmap_key *used, unsigned nused,
+                       uint64_t t0)
+{
+    struct moat_lg_nmap_key *keys = calloc(MOAT_LG_MAX_MAPPINGS + 1, sizeof(*keys));
+    if (!keys)
+        return;
+    unsigned n = 0;
+    const void *prev = NULL;
+    while (n < MOAT_LG_MAX_MAPPINGS && bpf_map_get_next_key(lg->nmap_fd, prev, &keys[n]) == 0) {
+        prev = &keys[n];
+        n++;
+    }
+    uint32_t inuse[MOAT_LG_MAX_POOLS] = {0};
+    for (unsigned i = 0; i < n; i++) {
+        struct moat_lg_nmap m;
+        if (bpf_map_lookup_elem(lg->nmap_fd, &keys[i], &m) < 0)
+            continue;
+        if (!bsearch(&keys[i], used, nused, sizeof(*used), nmap_key_cmp) &&
+            m.used_ns + NS_PER_S < t0) {
+            nmap_delete(lg, &keys[i], &m);
+            lg->mappings_freed++;
+            continue;
+        }
+        if (keys[i].src < MOAT_LG_MAX_POOLS)
+            inuse[keys[i].src]++;
+    }
+    memcpy(lg->pool_inuse, inuse, sizeof(inuse));
+    free(keys);
+}
+
+/*
+ * The session counts against the sweep's walk (legacy_count_fix()): lg->cnt_before is the
+ * count by slot when the walk started, cnt_own the sweep's own decrements, cnt_walked the live
+ * sessions it found; own_total and walked_total the same for the session total.
+ */
+static void counts_reconcile(struct legacy *lg, uint64_t active_before, uint64_t own_total,
+                             uint64_t walked_total)
+{
+    unsigned fixed = 0;
+    for (uint32_t i = 0; i < MOAT_LG_SCR_CNT_SLOTS; i++) {
+        uint32_t *c[2] = {&lg->scrcnt[i].src, &lg->scrcnt[i].dst};
+        const uint32_t b[2] = {lg->cnt_before[i].src, lg->cnt_before[i].dst};
+        const uint32_t o[2] = {lg->cnt_own[i].src, lg->cnt_own[i].dst};
+        const uint32_t w[2] = {lg->cnt_walked[i].src, lg->cnt_walked[i].dst};
+        for (int k = 0; k < 2; k++) {
+            uint32_t now = __atomic_load_n(c[k], __ATOMIC_RELAXED);
+            uint32_t want = (uint32_t)legacy_count_fix(b[k], o[k], now, w[k]);
+            if (want != now && __atomic_compare_exchange_n(c[k], &now, want, false,
+                                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                fixed++;
+        }
+    }
+    uint64_t now = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+    uint64_t want = legacy_count_fix(active_before, own_total, now, walked_total);
+    if (want != now && __atomic_compare_exchange_n(&lg->limit->active, &now, want, false,
+                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        fixed++;
+    if (fixed) {
+        lg->counts_fixed += fixed;
+        log_info("legacy path: %u session counts corrected by the sweep to the %llu sessions "
+                 "live (sessions evicted without a close, or counts an earlier run left)",
+                 fixed, (unsigned long long)walked_total);
+    }
+}
+
+/* The reverse entry (rk, rv) of a session whose forward entry the LRU map evicted: the session
+ * is closed in the mirror (reason early-aged: the full table dropped it, idle first). */
+static void close_evicted(struct legacy *lg, const struct moat_lg_key *rk,
+                          const struct moat_lg_sess *rv)
+{
+    struct moat_lg_sess fv = *rv;
+    fv.peer = *rk;
+    fv.dir = 0;
+    fv.in_ifindex = rv->out_ifindex;
+    fv.out_ifindex = rv->in_ifindex;
+    fv.packets = fv.bytes = 0; /* went with the entry */
+    struct rec_buf b;
+    record_of(lg, &rv->peer, &fv, rv, MOAT__DELTA_KIND__DELTA_CLOSE,
+              MOAT__CLOSE_REASON__CLOSE_EARLY_AGED, &b);
+    mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
+    lg->evicted++;
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
     struct legacy *lg = t->data;
     ring_buffer__consume(lg->rb); /* creates first, so updates find them */
+    /* Before the walk: the counts it is compared with, and the time mappings are kept from. */
+    const uint64_t t0 = mono_ns();
+    memcpy(lg->cnt_before, lg->scrcnt, SCRCNT_BYTES);
+    memset(lg->cnt_own, 0, SCRCNT_BYTES);
+    memset(lg->cnt_walked, 0, SCRCNT_BYTES);
+    const uint64_t active_before = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+    uint64_t own_total = 0, walked_total = 0;
     unsigned n;
     struct moat_lg_key *keys = all_keys(lg, &n);
     if (!keys)
@@ -1279,17 +1474,20 @@ static void sweep_cb(uv_timer_t *t)
     uint64_t now = mono_ns();
     struct idle_ref *live = calloc(n ? n : 1, sizeof(*live));
     unsigned nlive = 0;
-    uint32_t inuse[MOAT_LG_MAX_POOLS] = {0};
+    struct moat_lg_nmap_key *used = calloc(n ? n : 1, sizeof(*used));
+    unsigned nused = 0;
     for (unsigned i = 0; i < n; i++) {
         struct moat_lg_sess fv, rv;
         if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &fv) < 0)
             continue;
         bool has_rev = bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0;
         if (fv.dir != 0) {
-            /* A reverse entry: handled with its forward one, unless that one is gone. */
+            /* A reverse entry: handled with its forward one, unless that one is gone (the LRU
+             * map evicted it; a second's grace for a session xdp_main_new is inserting). */
             struct moat_lg_sess tmp;
-            if (bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &tmp) < 0)
-                bpf_map_delete_elem(lg->sess_fd, &keys[i]);
+            if (bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &tmp) < 0 &&
+                now > fv.created_ns + NS_PER_S && bpf_map_delete_elem(lg->sess_fd, &keys[i]) == 0)
+                close_evicted(lg, &keys[i], &fv);
             continue;
         }
         uint64_t last = fv.last_seen_ns;
@@ -1297,11 +1495,16 @@ static void sweep_cb(uv_timer_t *t)
             last = rv.last_seen_ns;
         uint64_t to = (uint64_t)timeout_of(&lg->cfg, &fv, keys[i].proto) * NS_PER_S;
         bool expired = !has_rev || (now > last && now - last > to);
+        uint32_t ss = moat_lg_cnt_slot(lg->scr_seed, keys[i].src, keys[i].family);
+        uint32_t ds = moat_lg_cnt_slot(lg->scr_seed, keys[i].dst, keys[i].family);
         struct rec_buf b;
         if (expired) {
             if (bpf_map_delete_elem(lg->sess_fd, &keys[i]) == 0) {
                 sess_gone(lg, 1);
                 sess_counted(lg, &keys[i], -1);
+                own_total++;
+                lg->cnt_own[ss].src++;
+                lg->cnt_own[ds].dst++;
             }
             if (has_rev)
                 bpf_map_delete_elem(lg->sess_fd, &fv.peer);
@@ -1316,12 +1519,20 @@ static void sweep_cb(uv_timer_t *t)
                       MOAT__CLOSE_REASON__CLOSE_NONE, &b);
             if (live)
                 live[nlive++] = (struct idle_ref){last, i};
-            if (fv.snat_pool < MOAT_LG_MAX_POOLS)
-                inuse[fv.snat_pool]++;
+            if (used && nmap_key_of(&keys[i], &fv, &used[nused]))
+                nused++;
+            walked_total++;
+            lg->cnt_walked[ss].src++;
+            lg->cnt_walked[ds].dst++;
         }
         mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
     }
-    memcpy(lg->pool_inuse, inuse, sizeof(inuse));
+    counts_reconcile(lg, active_before, own_total, walked_total);
+    if (used) {
+        qsort(used, nused, sizeof(*used), nmap_key_cmp);
+        nmap_sweep(lg, used, nused, t0);
+    }
+    free(used);
     if (live)
         early_age(lg, keys, live, nlive, now);
     free(live);
@@ -1468,7 +1679,53 @@ struct seed_ctx {
     uint64_t now;
     int64_t off_ms;
     unsigned n, failed;
+    unsigned maps, map_clash; /* source NAT mappings seeded, left out */
 };
+
+/*
+ * The source NAT mapping of a seeded session (forward key fk, reverse key rk, forward entry v),
+ * as the helper had it: the kernel path's next session of the same internal endpoint keeps its
+ * external address and port. Interface NAT when the external address is the egress interface's
+ * (static NAT has no mapping). A mapping that clashes with one seeded before is left out and
+ * counted.
+ */
+static void seed_mapping(struct legacy *lg, const struct moat_lg_key *fk,
+                         const struct moat_lg_key *rk, const struct moat_lg_sess *v,
+                         struct seed_ctx *x)
+{
+    struct moat_lg_nmap_key ik;
+    if (!nmap_key_of(fk, v, &ik))
+        return;
+    struct moat_lg_nmap m = {.used_ns = x->now};
+    memcpy(&m.ext_addr, rk->dst, 4);
+    m.ext_port = fk->proto == IPPROTO_ICMP ? rk->sport : rk->dport;
+    if (m.ext_addr == ik.int_addr && m.ext_port == ik.int_port)
+        return; /* the source was not translated */
+    if (!v->snat_pool) {
+        struct moat_lg_if oif;
+        uint32_t ifx = v->out_ifindex;
+        if (bpf_map_lookup_elem(lg->ifs_fd, &ifx, &oif) < 0 || !oif.has_v4 || oif.v4 != m.ext_addr)
+            return;
+    }
+    struct moat_lg_nmap have;
+    if (bpf_map_lookup_elem(lg->nmap_fd, &ik, &have) == 0) {
+        if (have.ext_addr != m.ext_addr || have.ext_port != m.ext_port)
+            x->map_clash++;
+        return;
+    }
+    struct moat_lg_next_key nk = {
+        .ext_addr = m.ext_addr, .ext_port = m.ext_port, .proto = ik.proto};
+    if (bpf_map_update_elem(lg->next_fd, &nk, &ik, BPF_NOEXIST) < 0) {
+        x->map_clash++;
+        return;
+    }
+    if (bpf_map_update_elem(lg->nmap_fd, &ik, &m, BPF_NOEXIST) < 0) {
+        bpf_map_delete_elem(lg->next_fd, &nk);
+        x->map_clash++;
+        return;
+    }
+    x->maps++;
+}
 
 static void seed_one(void *arg, const struct mirror_session *s)
 {
@@ -1517,6 +1774,7 @@ static void seed_one(void *arg, const struct mirror_session *s)
     } else {
         x->n++;
         sess_counted(lg, &fk, 1);
+        seed_mapping(lg, &fk, &rk, &v, x);
     }
 }
 
@@ -1527,10 +1785,24 @@ void legacy_on_disarm(struct legacy *lg)
     struct seed_ctx x = {.lg = lg, .now = mono_ns(), .off_ms = unix_offset_ms()};
     mirror_foreach(&lg->c->mirror, seed_one, &x);
     lg->seeded += x.n;
+    lg->mappings_seeded += x.maps;
     __atomic_fetch_add(&lg->limit->active, x.n, __ATOMIC_RELAXED);
-    log_info("legacy path: seeded %u sessions from the mirror (%u failed): established flows "
-             "continue in the kernel path",
-             x.n, x.failed);
+    log_info("legacy path: seeded %u sessions from the mirror (%u failed) and %u source NAT "
+             "mappings (%u clashing left out): established flows continue in the kernel path",
+             x.n, x.failed, x.maps, x.map_clash);
+}
+
+/* Empties moat_lg_nmap and moat_lg_next. */
+static void nmap_flush(struct legacy *lg)
+{
+    int fds[2] = {lg->nmap_fd, lg->next_fd};
+    for (int f = 0; f < 2; f++) {
+        uint8_t key[sizeof(struct moat_lg_nmap_key)];
+        while (bpf_map_get_next_key(fds[f], NULL, key) == 0)
+            if (bpf_map_delete_elem(fds[f], key) < 0)
+                break;
+    }
+    memset(lg->pool_inuse, 0, sizeof(lg->pool_inuse));
 }
 
 void legacy_on_arm(struct legacy *lg)
@@ -1547,6 +1819,7 @@ void legacy_on_arm(struct legacy *lg)
     free(keys);
     sess_gone(lg, n / 2);
     memset(lg->scrcnt, 0, SCRCNT_BYTES); /* no session left to count */
+    nmap_flush(lg);                      /* nor a mapping: the helper claims its own */
     lg->flushed += n / 2;
     if (n)
         log_info("legacy path: the helper is armed and holds the sessions; %u kernel-path "
@@ -1680,6 +1953,7 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
         {&lg->hits_fd, MOAT_MAP_LG_HITS},       {&lg->natctr_fd, MOAT_MAP_LG_NATCTR},
         {&lg->poolctr_fd, MOAT_MAP_LG_POOLCTR}, {&lg->if6_fd, MOAT_MAP_LG_IF6},
         {&lg->screens_fd, MOAT_MAP_LG_SCREENS}, {&lg->scrctr_fd, MOAT_MAP_LG_SCRCTR},
+        {&lg->nmap_fd, MOAT_MAP_LG_NMAP},       {&lg->next_fd, MOAT_MAP_LG_NEXT},
     };
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
         int fd = find_fd(lg, maps[i].name, err, errlen);
@@ -1711,6 +1985,13 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
         lg->scrcnt = NULL;
         rc =
             fail(err, errlen, -errno, "mapping " MOAT_MAP_LG_SCRCNT " failed: %s", strerror(errno));
+        goto out;
+    }
+    lg->cnt_before = calloc(MOAT_LG_SCR_CNT_SLOTS, sizeof(*lg->cnt_before));
+    lg->cnt_own = calloc(MOAT_LG_SCR_CNT_SLOTS, sizeof(*lg->cnt_own));
+    lg->cnt_walked = calloc(MOAT_LG_SCR_CNT_SLOTS, sizeof(*lg->cnt_walked));
+    if (!lg->cnt_before || !lg->cnt_own || !lg->cnt_walked) {
+        rc = fail(err, errlen, -ENOMEM, "out of memory for the legacy path's session counts");
         goto out;
     }
     /* The seed of the counts' slots: the one the pinned maps were counted with (a restarted
@@ -1788,6 +2069,9 @@ out:
     if (lg->rb)
         ring_buffer__free(lg->rb);
     bpf_object__close(lg->obj);
+    free(lg->cnt_before);
+    free(lg->cnt_own);
+    free(lg->cnt_walked);
     free(lg);
     return rc;
 }
@@ -1804,6 +2088,9 @@ static void free_after_close(uv_handle_t *h)
         for (unsigned i = 0; lg->pol_keys && i < lg->n_pol_keys; i++)
             free(lg->pol_keys[i]);
         free(lg->pol_keys);
+        free(lg->cnt_before);
+        free(lg->cnt_own);
+        free(lg->cnt_walked);
         free(lg);
     }
 }
@@ -1879,7 +2166,8 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                           "\"resolves\":%llu,\"seeded\":%llu,\"flushed\":%llu,"
                           "\"swept_closed\":%llu,\"aged_out\":%llu,\"cleared\":%llu,"
                           "\"policy_closed\":%llu,\"early_aged\":%llu,\"sessions_active\":%llu,"
-                          "\"max_sessions\":%llu",
+                          "\"max_sessions\":%llu,\"nat_mappings_freed\":%llu,"
+                          "\"nat_mappings_seeded\":%llu,\"counts_fixed\":%llu,\"evicted\":%llu",
                           (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
                           (unsigned long long)lg->events, (unsigned long long)lg->resolves,
                           (unsigned long long)lg->seeded, (unsigned long long)lg->flushed,
@@ -1887,7 +2175,10 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                           (unsigned long long)lg->cleared, (unsigned long long)lg->policy_closed,
                           (unsigned long long)lg->early_aged,
                           (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
-                          (unsigned long long)lg->limit->max);
+                          (unsigned long long)lg->limit->max,
+                          (unsigned long long)lg->mappings_freed,
+                          (unsigned long long)lg->mappings_seeded,
+                          (unsigned long long)lg->counts_fixed, (unsigned long long)lg->evicted);
         strbuf_printf(o, "}");
         return;
     }
@@ -1916,7 +2207,11 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                   (unsigned long long)lg->flushed, (unsigned long long)lg->swept_closed,
                   (unsigned long long)lg->aged_out, (unsigned long long)lg->cleared,
                   (unsigned long long)lg->policy_closed);
-    strbuf_printf(o, "    sessions %llu of max %llu, aged early %llu\n",
+    strbuf_printf(o,
+                  "    sessions %llu of max %llu, aged early %llu, evicted %llu, counts corrected "
+                  "%llu; source NAT mappings freed %llu, seeded %llu\n",
                   (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
-                  (unsigned long long)lg->limit->max, (unsigned long long)lg->early_aged);
+                  (unsigned long long)lg->limit->max, (unsigned long long)lg->early_aged,
+                  (unsigned long long)lg->evicted, (unsigned long long)lg->counts_fixed,
+                  (unsigned long long)lg->mappings_freed, (unsigned long long)lg->mappings_seeded);
 }

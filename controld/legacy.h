@@ -13,19 +13,24 @@
  *    switch to it, so a packet never sees half a commit.
  *  - Consumes the session events of the ring buffer (creates: into the session mirror at
  *    once; resolve requests: netlink) and sweeps the session map every second: sessions idle
- *    beyond their timeout are deleted and closed in the mirror, live ones update it.
+ *    beyond their timeout are deleted and closed in the mirror, live ones update it; a session
+ *    the LRU map evicted is closed (early-aged) and the session counts (per address, total) are
+ *    brought back to what the map holds (legacy_count_fix()); source NAT mappings
+ *    (moat_lg_nmap, endpoint-independent) no live session holds are deleted.
  *  - Operator commands and commits cover the kernel path's sessions too: clear security flow
  *    session (legacy_clear), commit-time re-evaluation (flow policy-reevaluate: sessions no
  *    longer permitted are closed with reason policy), policy hit counts (moat_lg_hits, moved with
- *    their policy when a commit renumbers the policies), NAT rule / pool counters
- *    (moat_lg_natctr, moat_lg_poolctr) and screen drops (moat_lg_scrctr) added to the helper's.
+ *    their policy when a commit renumbers the policies, sessions' policy ids with them), NAT rule /
+ * pool counters (moat_lg_natctr, moat_lg_poolctr) and screen drops (moat_lg_scrctr) added to the
+ * helper's.
  *  - Screens (moat_lg_screens, by zone) and the interfaces' IPv6 addresses (moat_lg_if6, the
  *    source of the ICMPv6 errors xdp_main_icmp sends) are compiled with the rest.
  *  - max-sessions: moat_lg_limit holds the session count (kept by xdp_main_new and here) and
  *    the limit; the sweep ages the sessions idle longest early above the high watermark.
  *  - Fallback: when forwarding is disarmed after having been armed (the helper died),
  *    legacy_on_disarm() seeds the session map from the mirror (both tuples, so NAT
- *    continues); when the helper is armed again, legacy_on_arm() empties the map (the helper
+ *    continues, and the source NAT mappings, so a new flow of a mapped endpoint keeps its
+ *    external port); when the helper is armed again, legacy_on_arm() empties the map (the helper
  *    got the mirror, with the kernel path's sessions, in its snapshot, and those created since
  *    in a handover before arming: legacy_session_records(), handover.h).
  */
@@ -139,6 +144,23 @@ int legacy_policy_eval(const struct legacy_tables *t, uint16_t from_zone, uint16
  */
 bool legacy_hits_remap(char *const *old_keys, unsigned n_old, char *const *new_keys, unsigned n_new,
                        uint32_t *map);
+/*
+ * A count xdp_main_new and controld keep together (sessions by address slot, moat_lg_scrcnt;
+ * the session total, moat_lg_limit.active) against a walk of the session map: before = the
+ * count when the walk started, own = the decrements controld made during it (clamped at zero,
+ * as they are), now = the count after it, walked = the live sessions the walk found. A session
+ * the LRU map evicted silently is never taken off: when the kernel path did not touch the count
+ * during the walk (now is before less own), the count is corrected to walked. Returns the value
+ * to store, or now when it must be left alone (a new walk decides).
+ */
+uint64_t legacy_count_fix(uint64_t before, uint64_t own, uint64_t now, uint64_t walked);
+/*
+ * What the hit counters and sessions of the policies old_keys named become when new_keys are
+ * the policies (legacy_hits_remap()): the id a session of policy old_id counts under from now
+ * on: map[old_id], or UINT32_MAX (counted nowhere: moat_lg_hits has no such entry) when its
+ * policy is gone; ids beyond n_old are not policies (UINT32_MAX too, 0 stays 0).
+ */
+uint32_t legacy_policy_renumbered(const uint32_t *map, unsigned n_old, uint32_t old_id);
 /* 1 if a neighbour in state (NUD_*) with this MAC can be used as a next hop. */
 int legacy_neigh_usable(uint32_t state, const uint8_t *mac, size_t mac_len);
 

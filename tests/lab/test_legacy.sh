@@ -120,6 +120,8 @@ except socket.timeout:
 PYEOF
 ip netns exec "$NS_SRV" $PY "$RUN/udp_echo.py" 9000 "$RUN/seen.log" &
 LAB_PIDS+=($!)
+ip netns exec "$NS_SRV" $PY "$RUN/udp_echo.py" 9002 "$RUN/seen-eim.log" &
+LAB_PIDS+=($!)
 ip netns exec "$NS_SRV" iperf3 -s -D -p 5201 --logfile "$RUN/iperf-srv.log"
 ip netns exec "$NS_SRV" $PY "$LAB_TOP/tests/lab/tcp_echo.py" --log "$RUN/tcp-seen.log" 9001 &
 LAB_PIDS+=($!)
@@ -236,6 +238,17 @@ hit0=$(lg session_hit) nsd0=$(lg non_syn_drop)
 lab_log "killing the helper (pid $HELPER_PID)"
 kill -KILL "$HELPER_PID"
 check "disarmed after the helper died" wait_for 3 disarmed is_disarmed
+# A new flow of flow A's endpoint (10.77.1.2:40404, to another server port) now starts in the
+# kernel path: it must get the external port the helper mapped that endpoint to (the mapping
+# seeded with flow A's session; endpoint-independent, as the helper would have given it).
+ip netns exec "$NS_CLI" $PY -c 'from scapy.all import IP, UDP, Raw, send
+send(IP(src="10.77.1.2", dst="10.77.2.2")/UDP(sport=40404, dport=9002)/Raw(b"e" * 32), count=3, inter=0.1, verbose=0)' >/dev/null 2>&1
+porta=$(head -1 "$RUN/seen.log" | cut -d' ' -f1)
+porte=$(head -1 "$RUN/seen-eim.log" 2>/dev/null | cut -d' ' -f1)
+echo "    10.77.1.2:40404 seen by port 9000 (helper) as $porta, by port 9002 (new flow, kernel path) as ${porte:-none}"
+check "a new flow of flow A's endpoint after the fail-over keeps its external port (seeded mapping)" \
+	bash -c "[ -n '$porta' ] && [ '$porta' = '${porte:-none}' ]"
+check "source NAT mappings were seeded" [ "$(lg nat_mappings_seeded)" -ge 1 ]
 ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 40 40405 "$RUN/stop" >"$RUN/udp-b.out" 2>&1 &
 UDPB=$!
 sleep 2

@@ -9,7 +9,10 @@
 # packet crossed the kernel path). Then what only the kernel
 # path shows: a screen on untrust drops and counts land, SYN+FIN, no-flag, FIN-without-ACK,
 # ping-of-death and tear-drop (IPv4 and IPv6: an overlap discards the whole IPv6 datagram)
-# packets and ICMP / UDP floods; a commit that removes the
+# packets and ICMP / UDP floods; sessions the LRU session map evicts silently (simulated: their
+# forward entries deleted with bpftool) are closed and taken off the per-source session limit's
+# count by controld's sweep; a commit renumbering the policies with policy-reevaluate off moves
+# live sessions' counts to the new ids; a commit that removes the
 # permitting policy closes a live kernel-path session (reason policy) and its packets stop,
 # while a session still permitted keeps going; a reject policy answers TCP with a reset sent
 # from XDP (IPv4 and IPv6), UDP and ICMP with destination unreachable (admin prohibited), and
@@ -42,7 +45,7 @@ sed -i 's/from-zone untrust to-zone trust {/&\n            policy rej-ssh { matc
 sed -i 's/from-zone untrust to-zone trust {/&\n            policy rej-dns-ping { match { source-address any; destination-address any; application [ junos-dns-udp junos-ping ]; } then { reject; } }/' "$CONF"
 # A screen on untrust (tests/lab/test_screen.sh runs the whole screen suite by hand with
 # MOAT_FORCE_MODE=legacy; here a cheap subset that the kernel path must drop and count).
-sed -i 's/^security {/&\n    screen { ids-option lab-screen { icmp { flood threshold 50; ping-death; } udp { flood threshold 50; } tcp { land; syn-fin; tcp-no-flag; fin-no-ack; } ip { tear-drop; } } }/' "$CONF"
+sed -i 's/^security {/&\n    screen { ids-option lab-screen { icmp { flood threshold 50; ping-death; } udp { flood threshold 50; } tcp { land; syn-fin; tcp-no-flag; fin-no-ack; } ip { tear-drop; } limit-session { source-ip-based 5; } } }/' "$CONF"
 sed -i 's/security-zone untrust {/& screen lab-screen;/' "$CONF"
 moat_start_spawned "$CONF" || exit 1
 check "mode legacy, the config in the kernel path" wait_for 15 ready is_ready
@@ -74,6 +77,82 @@ check "screen: land, SYN+FIN, no flags, FIN without ACK, ping of death dropped a
 	bash -c "[ '$land $synfin $noflag $finnoack $pod $tear' = '2 2 2 2 2 4' ]"
 check "screen: ICMP and UDP floods over 50/s dropped and counted" bash -c "[ $icmpf -ge 50 ] && [ $udpf -ge 50 ]"
 check "screen: counted by the kernel path (screen_drop)" [ "$(counter legacy screen_drop)" -ge $((sd0 + 14 + icmpf + udpf)) ]
+
+# --- a session the full LRU session map evicts is taken off the session counts ---
+# moat_lg_sess evicts silently when full: neither xdp_main_new nor controld hear of it. The
+# forward entries of 5 sessions from 10.77.2.60 (its per-source limit, 5) are deleted behind
+# both, as an eviction does; controld's sweep must bring the counts back to what the map holds,
+# so that 5 new sessions from that source are accepted again (and a 6th refused).
+syns() { # syns FIRST_SPORT N: N SYNs from 10.77.2.60 to the client's 8080 (permitted)
+	ip netns exec "$NS_SRV" "$PY" -c 'import sys
+from scapy.all import IP, TCP, send
+a = int(sys.argv[1])
+send([IP(src="10.77.2.60", dst="10.77.1.2")/TCP(sport=a + i, dport=8080, flags="S") for i in range(int(sys.argv[2]))], inter=0.02, verbose=0)' "$1" "$2" >/dev/null 2>&1
+}
+from60() { moatctl --json show security flow session source-prefix 10.77.2.60/32 | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["sessions"]))'; }
+scrlim() { moatctl --json show security screen statistics zone untrust | $PY -c 'import json,sys; print(json.load(sys.stdin)["zones"][0]["counters"]["source-session-limit"])'; }
+# five_of_six N0 C0: 5 more sessions created on the kernel path since N0, 1 more refused by the
+# limit since C0.
+five_of_six() { [ "$(counter legacy sessions_created)" -eq $(($1 + 5)) ] && [ "$(scrlim)" -eq $(($2 + 1)) ]; }
+n0=$(counter legacy sessions_created) lim0=$(scrlim)
+syns 5000 6
+check "per-source limit on the kernel path: 5 sessions from 10.77.2.60, the 6th refused" \
+	wait_for 3 "5 sessions" five_of_six "$n0" "$lim0"
+check "  ... in the mirror" [ "$(from60)" -eq 5 ]
+fix0=$(counter legacy counts_fixed) ev0=$(counter legacy evicted)
+cat >"$RUN/evict.py" <<'PYEOF'
+# Deletes the forward entries (key source = argv[2]) of the pinned session map argv[1] with
+# bpftool, telling nobody: what an LRU eviction does. Prints how many.
+import json, socket, subprocess, sys
+want = socket.inet_aton(sys.argv[2])
+out = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", sys.argv[1]], capture_output=True, text=True, check=True).stdout
+n = 0
+for e in json.loads(out):
+    k = bytes(int(x, 16) for x in e["key"])
+    if k[:4] == want:
+        subprocess.run(["bpftool", "map", "delete", "pinned", sys.argv[1], "key", "hex"] + ["%02x" % b for b in k], check=True)
+        n += 1
+print(n)
+PYEOF
+evicted=$($PY "$RUN/evict.py" "$RUN/bpf/moat/moat_lg_sess" 10.77.2.60)
+echo "    forward entries of 10.77.2.60 deleted behind controld's back: $evicted"
+check "5 session entries evicted (silently)" [ "${evicted:-0}" -eq 5 ]
+fixed() { [ "$(counter legacy counts_fixed)" -gt "$fix0" ] && [ "$(counter legacy evicted)" -eq $((ev0 + 5)) ]; }
+check "the sweep finds the 5 sessions evicted and corrects the session counts" wait_for 5 "counts fixed" fixed
+check "  ... and closes them in the mirror" wait_for 3 "closed in the mirror" bash -c "[ \$($MOAT_BUILD/moatctl --run-dir $RUN --json show security flow session source-prefix 10.77.2.60/32 | $PY -c 'import json,sys; print(len(json.load(sys.stdin)[\"sessions\"]))') -eq 0 ]"
+n1=$(counter legacy sessions_created) lim1=$(scrlim)
+syns 6000 6
+check "after the evictions: 5 new sessions from 10.77.2.60 accepted, the 6th refused" \
+	wait_for 3 "5 new sessions" five_of_six "$n1" "$lim1"
+
+# --- a commit that renumbers the policies without policy-reevaluate: live kernel-path sessions
+# count their packets under their policy's new id ---
+# A UDP flow trust -> untrust (policy allow-out, id 1) keeps going every 0.1 s for 6 s; the
+# commit puts a new policy first in that zone pair (allow-out becomes id 2) with
+# policy-reevaluate disabled, so nothing decides the session again.
+hits() { # hits NAME: packets of policy NAME (show security policies hit-count)
+	moatctl --json show security policies hit-count | $PY -c 'import json,sys
+print(sum(p["packets"] for p in json.load(sys.stdin)["policies"] if p["name"] == sys.argv[1]))' "$1"
+}
+ip netns exec "$NS_CLI" "$PY" -c 'import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.77.1.2", 42000))
+for _ in range(60):
+    s.sendto(b"keep", ("10.77.2.2", 9999)); time.sleep(0.1)' &
+udp_flow=$!
+LAB_PIDS+=($udp_flow)
+sleep 1
+sed -i 's/from-zone trust to-zone untrust {/&\n            policy first-new { match { source-address any; destination-address any; application junos-ssh; } then { deny; } }/' "$CONF"
+sed -i 's/^    flow {/&\n        policy-reevaluate disable;/' "$CONF"
+check "commit: a new first policy trust -> untrust, policy-reevaluate disabled" moatctl commit
+out0=$(hits allow-out) new0=$(hits first-new)
+sleep 2
+out1=$(hits allow-out) new1=$(hits first-new)
+echo "    2 s after the renumbering commit: allow-out (now id 2) +$((out1 - out0)) packets, first-new (id 1) +$((new1 - new0))"
+check "the live session's packets count under allow-out's new id" [ $((out1 - out0)) -ge 10 ]
+check "none under the id it had (now first-new's)" [ $((new1 - new0)) -eq 0 ]
+wait "$udp_flow" 2>/dev/null
+sed -i -e '/policy first-new/d' -e '/policy-reevaluate disable;/d' "$CONF"
+check "commit: back to the suite's policies, policy-reevaluate on" moatctl commit
 
 # --- policy reject: a TCP reset from XDP ---
 # veth flushes an XDP_TX frame to its peer only when the peer runs an XDP program (GRO gives

@@ -66,6 +66,28 @@ check "the server sees only fw1's address (10.77.2.1)" [ "$srcs" = "10.77.2.1 " 
 check "1000 flows got 1000 distinct translated ports" [ "$ports" -ge 1000 ]
 check "replies found through the NAT reverse index" [ "$(counter worker nat_reverse_hit)" -ge 1000 ]
 
+# --- endpoint-independent mapping (RFC 4787 REQ-1): one internal address:port to two server
+# ports keeps one external port; a second echo server logs what it sees on 9010 ---
+ip netns exec "$NS_SRV" $PY "$RUN/udp_echo.py" 9010 "$RUN/seen2.log" &
+LAB_PIDS+=($!)
+sleep 0.3
+eim_send() { # eim_send DPORT: from 10.77.1.2:41000 until echoed (3 tries)
+	ip netns exec "$NS_CLI" $PY -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.77.1.2", 41000)); s.settimeout(1)
+for _ in range(3):
+    s.sendto(b"eim", ("10.77.2.2", int(sys.argv[1])))
+    try:
+        s.recv(64); sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit(1)' "$1"
+}
+eim_send 9000 && eim1=$(tail -1 "$RUN/seen.log")
+eim_send 9010 && eim2=$(tail -1 "$RUN/seen2.log")
+echo "    10.77.1.2:41000 seen by server port 9000 as ${eim1:-none}, by port 9010 as ${eim2:-none}"
+check "endpoint-independent mapping: 10.77.1.2:41000 has one external address:port for both server ports" \
+	bash -c "[ -n '${eim1:-}' ] && [ '${eim1:-x}' = '${eim2:-y}' ]"
+
 # --- an ICMP port-unreachable for a translated flow comes back translated ---
 cat >"$RUN/udp_refused.py" <<'PYEOF'
 import socket

@@ -75,7 +75,11 @@ else:
 for lp, v in res.items():
     print(lp, v or "none")
 PYEOF
-ip netns exec "$NS_SRV" $PY "$RUN/seen_server.py" 10.77.2.2 9000 9001 9002 &
+# A second server address (tests of endpoint-independent mapping with pool tiny).
+ip -n "$NS_SRV" addr add 10.77.2.3/24 dev s0
+ip netns exec "$NS_SRV" $PY "$RUN/seen_server.py" 10.77.2.2 9000 9001 9002 9003 9004 9005 &
+LAB_PIDS+=($!)
+ip netns exec "$NS_SRV" $PY "$RUN/seen_server.py" 10.77.2.3 9001 &
 LAB_PIDS+=($!)
 ip netns exec "$NS_CLI" $PY "$RUN/seen_server.py" 10.77.1.3 7000 &
 LAB_PIDS+=($!)
@@ -107,6 +111,13 @@ check "each LAN host keeps one pool address (paired), and both pool addresses ar
 	awk '{ split($4, a, ":"); if ((($1) in m) && m[$1] != a[1]) bad++; m[$1] = a[1]; used[a[1]] = 1 }
 		END { n = 0; for (u in used) n++; exit !(bad == 0 && n == 2) }' "$RUN/pool_hosts.txt"
 check "TCP through pool public" in_pool "$RUN/pool_tcp.txt" '10\.77\.3\.10[01]' 20000 20999
+# Endpoint-independent mapping (RFC 4787 REQ-1): one internal address:port to two server ports
+# keeps its external address and port.
+client "$NS_CLI" 10.77.1.2 41000 10.77.2.2 9000 u 1 3 >"$RUN/eim1.txt"
+client "$NS_CLI" 10.77.1.2 41000 10.77.2.2 9003 u 1 3 >"$RUN/eim2.txt"
+echo "    10.77.1.2:41000 seen by server port 9000 as $(awk '{print $3}' "$RUN/eim1.txt"), by port 9003 as $(awk '{print $3}' "$RUN/eim2.txt")"
+check "endpoint-independent mapping: 10.77.1.2:41000 is seen as one pool address:port by both server ports" \
+	bash -c "a=\$(awk '{print \$3}' $RUN/eim1.txt); b=\$(awk '{print \$3}' $RUN/eim2.txt); [[ \$a == 10.77.3.10[01]:* ]] && [ \"\$a\" = \"\$b\" ]"
 check "ping through pool public" ip netns exec "$NS_CLI" ping -c 2 -i 0.2 -W 2 10.77.2.2
 check "the ICMP session is translated to the pool (echo id in its port range)" bash -c \
 	"$MOAT_BUILD/moatctl --run-dir $RUN show security flow session nat | grep -A2 -i icmp | grep -Eq '10\.77\.3\.10[01]/2[0-9]{4}'"
@@ -153,6 +164,18 @@ print([r for r in rules if r["name"] == sys.argv[1]][0][sys.argv[2]])' "$1" "$2"
 fail0=$(counter worker nat_alloc_failures)
 client "$NS_CLI" 10.77.1.2 0 10.77.2.2 9001 u 10 2 >"$RUN/tiny.txt"
 answered=$(grep -vc none "$RUN/tiny.txt")
+# Endpoint-independent mapping with the 4 ports taken: a holder going to another server keeps
+# its port; new endpoints to that server get none (a port is one internal endpoint's, whatever
+# the destination). Right away: the 4 sessions live 10 s (udp-timeout).
+read -r hold_lp _ hold_seen < <(grep -v none "$RUN/tiny.txt" | head -1)
+client "$NS_CLI" 10.77.1.2 "$hold_lp" 10.77.2.3 9001 u 1 3 >"$RUN/tiny_eim.txt"
+client "$NS_CLI" 10.77.1.2 0 10.77.2.3 9001 u 3 1 >"$RUN/tiny_other.txt"
+echo "    holder :$hold_lp ($hold_seen) to 10.77.2.3:9001 seen as $(awk '{print $3}' "$RUN/tiny_eim.txt"); 3 new endpoints to it: $(grep -vc none "$RUN/tiny_other.txt") answered"
+check "a holder of a tiny port keeps it to another server (endpoint-independent mapping)" \
+	[ "$(awk '{print $3}' "$RUN/tiny_eim.txt")" = "$hold_seen" ]
+check "no other endpoint gets a tiny port held for another destination" \
+	[ "$(grep -vc none "$RUN/tiny_other.txt")" -eq 0 ]
+
 echo "    10 flows into pool tiny (4 ports): $answered answered: $(grep -v none "$RUN/tiny.txt" | awk '{print $3}' | tr '\n' ' ')"
 moatctl show security nat source pool tiny | sed 's/^/    /'
 check "exactly 4 of 10 flows got a mapping from the 4-port pool" [ "$answered" -eq 4 ]
@@ -162,6 +185,19 @@ check "pool tiny shows its 4 ports in use" [ "$(pool_field tiny ports_in_use)" -
 check "rule tiny counts 6 translation failures" [ "$(rule_field tiny failures)" -ge 6 ]
 check "worker nat_alloc_failures moved by 6" [ "$(counter worker nat_alloc_failures)" -ge $((fail0 + 6)) ]
 check "show dataplane statistics shows nat_alloc_failures" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN show dataplane statistics | grep -q nat_alloc_failures"
+# --- pool fall-over: pool pair (2 addresses x 2 ports); one internal host starts at one
+# address and takes the other when it is full; pool sticky (the same, address-persistent)
+# refuses instead ---
+client "$NS_CLI" 10.77.1.2 0 10.77.2.2 9004 u 6 2 >"$RUN/pair.txt"
+client "$NS_CLI" 10.77.1.2 0 10.77.2.2 9005 u 4 2 >"$RUN/sticky.txt"
+echo "    6 flows into pool pair: $(grep -v none "$RUN/pair.txt" | awk '{print $3}' | sort | tr '\n' ' ')"
+echo "    4 flows into pool sticky: $(grep -v none "$RUN/sticky.txt" | awk '{print $3}' | sort | tr '\n' ' ')"
+check "pool pair: 4 of 6 flows mapped, over both addresses (the first full: the next)" \
+	bash -c "[ \$(grep -vc none $RUN/pair.txt) -eq 4 ] && [ \$(grep -v none $RUN/pair.txt | awk '{split(\$3, a, \":\"); print a[1]}' | sort -u | grep -Ec '^10\.77\.3\.21[01]\$') -eq 2 ]"
+check "pool pair: 2 refused and counted as exhausted" [ "$(pool_field pair exhausted)" -ge 2 ]
+check "pool sticky (address-persistent): 2 of 4 flows mapped, all on one address" \
+	bash -c "[ \$(grep -vc none $RUN/sticky.txt) -eq 2 ] && [ \$(grep -v none $RUN/sticky.txt | awk '{split(\$3, a, \":\"); print a[1]}' | sort -u | grep -Ec '^10\.77\.3\.22[01]\$') -eq 1 ]"
+check "pool sticky: the other 2 refused and counted as exhausted" [ "$(pool_field sticky exhausted)" -ge 2 ]
 # The ports come back when the sessions go.
 check "clear security flow session" moatctl clear security flow session
 tiny_free() { [ "$(pool_field tiny ports_in_use)" -eq 0 ]; }

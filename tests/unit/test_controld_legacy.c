@@ -317,6 +317,13 @@ static void test_policy_eval(void **state)
     assert_int_equal(map[2], 2);
     assert_int_equal(map[3], 3);
     assert_int_equal(map[4], UINT32_MAX);
+    /* Sessions follow: one of old policy 1 counts under 4, of 4 (gone) nowhere; the default
+     * policy stays 0, an id already counted nowhere stays so. */
+    assert_int_equal(legacy_policy_renumbered(map, 5, 1), 4);
+    assert_int_equal(legacy_policy_renumbered(map, 5, 2), 2);
+    assert_int_equal(legacy_policy_renumbered(map, 5, 4), UINT32_MAX);
+    assert_int_equal(legacy_policy_renumbered(map, 5, 0), 0);
+    assert_int_equal(legacy_policy_renumbered(map, 5, UINT32_MAX), UINT32_MAX);
     /* A renamed policy is another policy: its id starts again, the others keep theirs. */
     s->policies[0]->name = (char *)"allow-web2"; /* names are the config's: borrowed */
     legacy_tables_free(&b);
@@ -329,6 +336,26 @@ static void test_policy_eval(void **state)
     legacy_tables_free(&b);
     snapshot_free(s);
     teardown_ctl();
+}
+
+/* legacy_count_fix(): a count the kernel path did not touch during the sweep's walk is set to
+ * what the walk found (a silently evicted session taken off); one it touched is left alone. */
+static void test_count_fix(void **state)
+{
+    (void)state;
+    /* 5 counted, the walk found 3 (2 evicted), nobody touched it: 3. */
+    assert_int_equal(legacy_count_fix(5, 0, 5, 3), 3);
+    /* The sweep closed 1 itself (5 -> 4), 3 live found: 3. */
+    assert_int_equal(legacy_count_fix(5, 1, 4, 3), 3);
+    /* Clamped decrements: 0 counted, 2 own decrements, 0 now; 0 live: stays 0. */
+    assert_int_equal(legacy_count_fix(0, 2, 0, 0), 0);
+    /* The kernel path created a session during the walk (5 -> 6): left alone. */
+    assert_int_equal(legacy_count_fix(5, 0, 6, 3), 6);
+    /* ... or replaced one (a reopen: -1 +1 in the same slot cannot be told apart): the walk
+     * saw one of the two, the count is right either way. */
+    assert_int_equal(legacy_count_fix(5, 0, 5, 5), 5);
+    /* Nothing to fix. */
+    assert_int_equal(legacy_count_fix(7, 0, 7, 7), 7);
 }
 
 static void test_nat_and_network(void **state)
@@ -610,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_nat_and_network), cmocka_unit_test(test_route_metrics),
         cmocka_unit_test(test_refusals),        cmocka_unit_test(test_neigh_usable),
         cmocka_unit_test(test_policy_eval),     cmocka_unit_test(test_screens_and_if6),
+        cmocka_unit_test(test_count_fix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

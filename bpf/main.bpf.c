@@ -2263,7 +2263,7 @@ static __always_inline int may_answer(const struct pk *p)
 {
     const __u8 *a = p->k.src;
 
-    if (p->icmp_err || (p->frag && !p->atomic))
+    if (p->icmp_err || p->nf) /* never about an ICMP error or a later fragment (RFC 1812) */
         return 0;
     if (p->family == 6) {
         __u32 x[4];

@@ -134,6 +134,17 @@ f = eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / UDP(sport=5601, dport=9
 v, out = run(f)
 check(icmp_error_ok(v, out, f, True, 1, 1, "fd00:77:1::1"), "IPv6 UDP reject -> ICMPv6 unreachable (admin prohibited) from fd00:77:1::1 (%s)" % v)
 
+# 5b'. A first fragment is answered as the whole datagram would be (RFC 1812 4.3.2.7: never
+#      about a later fragment), as the helper does: the reject and TTL 1 quote it whole.
+f = eth / IP(src="10.77.1.2", dst="10.77.2.2", flags="MF", id=4242) / UDP(sport=5602, dport=9) / Raw(b"f" * 16)
+v, out = run(f)
+check(icmp_error_ok(v, out, f, False, 3, 13, "10.77.1.1"), "UDP reject of a first fragment -> ICMP unreachable quoting it (%s)" % v)
+f = eth / IP(src="10.77.1.2", dst="10.77.2.2", ttl=1, flags="MF", id=4243) / UDP(sport=5603, dport=9000) / Raw(b"g" * 16)
+v, out = run(f)
+check(icmp_error_ok(v, out, f, False, 11, 0, "10.77.1.1"), "TTL 1 on a first fragment -> time exceeded quoting it (%s)" % v)
+v, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", ttl=1, frag=3, id=4243) / Raw(b"h" * 16))
+check(v == "drop", "TTL 1 on a later fragment -> drop, no answer (%s)" % v)
+
 # 5c. Larger than fw1's MTU (checked before NAT): IPv4 with DF -> fragmentation needed with
 #     the MTU, IPv6 -> packet too big, from fw0's address, quoting the sender's own packet
 #     (untranslated) up to 576 / 1280 bytes; IPv4 without DF -> dropped. The largest packet
@@ -255,13 +266,13 @@ check(v1 == "redirect" and v2 == "redirect" and Ether(o2)[IP].dst == "10.77.1.2"
 v, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a03, frag=3, proto=17) / Raw(b"z" * 16))
 check(v == "drop", "later fragment without a first -> drop (%s)" % v)
 
-# 8d. A first fragment the policy refuses (rej-discard, UDP port 9: no answer about a fragment),
-#     then its later fragments: all dropped.
+# 8d. A first fragment the policy refuses (rej-discard, UDP port 9): answered with ICMP
+#     unreachable as a whole datagram would be (5b'); its later fragments are dropped.
 d = raw(UDP(sport=5571, dport=9, len=8 + 48) / Raw(b"D" * 48))
 v1, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a04, flags="MF", proto=17) / Raw(d[:24]))
 v2, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a04, flags="MF", frag=3, proto=17) / Raw(d[24:48]))
 v3, _ = run(eth / IP(src="10.77.1.2", dst="10.77.2.2", id=0x5a04, frag=6, proto=17) / Raw(d[48:]))
-check((v1, v2, v3) == ("drop", "drop", "drop"), "refused first fragment, then 2 later: all dropped (%s %s %s)" % (v1, v2, v3))
+check((v1, v2, v3) == ("tx", "drop", "drop"), "refused first fragment answered, its 2 later ones dropped (%s %s %s)" % (v1, v2, v3))
 
 # 8e. IPv6: a first fragment (fragment header, UDP) and a later one: both forwarded, hop limit -
 #     1, everything else as it came.

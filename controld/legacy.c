@@ -486,6 +486,7 @@ static int compile_screens(const Moat__Snapshot *s, struct legacy_tables *t, cha
         e->syn_src = m->syn_source;
         e->limit_src = m->limit_src;
         e->limit_dst = m->limit_dst;
+        e->syn_cookie = s->flow && s->flow->syn_cookie;
     }
     return 0;
 }
@@ -1733,22 +1734,27 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
     struct bpf_program *pm = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN);
     struct bpf_program *pn = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN_NEW);
     struct bpf_program *pi = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN_ICMP);
-    if (!pm || !pn || !pi) {
+    struct bpf_program *ps = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN_SYN);
+    if (!pm || !pn || !pi || !ps) {
         rc = fail(err, errlen, -ENOENT,
-                  "%s lacks " MOAT_PROG_MAIN ", " MOAT_PROG_MAIN_NEW " or " MOAT_PROG_MAIN_ICMP,
+                  "%s lacks " MOAT_PROG_MAIN ", " MOAT_PROG_MAIN_NEW ", " MOAT_PROG_MAIN_ICMP
+                  " or " MOAT_PROG_MAIN_SYN,
                   path);
         goto out;
     }
     if ((rc = pin_prog(lg, pm, MOAT_PROG_MAIN, err, errlen)) ||
         (rc = pin_prog(lg, pn, MOAT_PROG_MAIN_NEW, err, errlen)) ||
-        (rc = pin_prog(lg, pi, MOAT_PROG_MAIN_ICMP, err, errlen)))
+        (rc = pin_prog(lg, pi, MOAT_PROG_MAIN_ICMP, err, errlen)) ||
+        (rc = pin_prog(lg, ps, MOAT_PROG_MAIN_SYN, err, errlen)))
         goto out;
     /* The stages first, then the entry point the shim calls. */
     uint32_t slot_new = MOAT_LG_SLOT_NEW, slot_icmp = MOAT_LG_SLOT_ICMP,
-             slot_main = MOAT_PROG_SLOT_MAIN;
-    int fd_new = bpf_program__fd(pn), fd_icmp = bpf_program__fd(pi), fd_main = bpf_program__fd(pm);
+             slot_syn = MOAT_LG_SLOT_SYN, slot_main = MOAT_PROG_SLOT_MAIN;
+    int fd_new = bpf_program__fd(pn), fd_icmp = bpf_program__fd(pi), fd_syn = bpf_program__fd(ps),
+        fd_main = bpf_program__fd(pm);
     if (bpf_map_update_elem(lg->progs_fd, &slot_new, &fd_new, BPF_ANY) < 0 ||
         bpf_map_update_elem(lg->progs_fd, &slot_icmp, &fd_icmp, BPF_ANY) < 0 ||
+        bpf_map_update_elem(lg->progs_fd, &slot_syn, &fd_syn, BPF_ANY) < 0 ||
         bpf_map_update_elem(lg->progs_fd, &slot_main, &fd_main, BPF_ANY) < 0) {
         rc = fail(err, errlen, -errno,
                   "installing the legacy programs in " MOAT_MAP_PROGS " failed: %s",

@@ -1155,6 +1155,13 @@ static void record_of(struct legacy *lg, const struct moat_lg_key *fk,
     b->rec.snat_rule_id = fv->snat_rule;
     b->rec.dnat_rule_id = fv->dnat_rule;
     b->rec.snat_pool_id = fv->snat_pool;
+    if (fk->proto == IPPROTO_TCP && fv->sp_phase) { /* both entries carry the same numbers */
+        b->rec.sp_phase = fv->sp_phase;
+        b->rec.sp_cookie = fv->sp_cookie;
+        b->rec.sp_client_isn = fv->sp_cli_isn;
+        b->rec.sp_delta = fv->sp_delta;
+        b->rec.sp_window = fv->sp_win;
+    }
     b->d.kind = kind;
     b->d.session = &b->rec;
 }
@@ -1494,6 +1501,14 @@ static void seed_one(void *arg, const struct mirror_session *s)
     v.snat_pool = (uint16_t)s->snat_pool_id;
     v.state = s->state;
     v.flags = mirror_session_nat(s) ? MOAT_LG_F_NAT : 0;
+    if (s->proto == IPPROTO_TCP &&
+        (s->sp_phase == MOAT_LG_SP_WAIT || s->sp_phase == MOAT_LG_SP_EST)) {
+        v.sp_phase = s->sp_phase; /* a proxied session: its numbers go on being translated */
+        v.sp_cookie = s->sp_cookie;
+        v.sp_cli_isn = s->sp_client_isn;
+        v.sp_delta = s->sp_delta;
+        v.sp_win = s->sp_window;
+    }
     /* The timeout the helper reported for its state: the application's when it set one. */
     if (s->proto != IPPROTO_TCP || s->state == MOAT_LG_ESTABLISHED)
         v.app_timeout = s->timeout;

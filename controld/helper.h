@@ -13,7 +13,7 @@
 #include "controld.h"
 #include "sessrec.h"
 
-#define MOAT_PROTO_VERSION 2
+#define MOAT_PROTO_VERSION 3
 
 struct helper_link;
 

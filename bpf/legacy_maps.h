@@ -27,10 +27,12 @@
 #define MOAT_PROG_MAIN "xdp_main_prog"
 #define MOAT_PROG_MAIN_NEW "xdp_main_new"
 #define MOAT_PROG_MAIN_ICMP "xdp_main_icmp"
-/* moat_progs slots of xdp_main_new and xdp_main_icmp (xdp_main_prog is MOAT_PROG_SLOT_MAIN,
- * maps.h). */
+#define MOAT_PROG_MAIN_SYN "xdp_main_syn"
+/* moat_progs slots of xdp_main_new, xdp_main_icmp and xdp_main_syn (xdp_main_prog is
+ * MOAT_PROG_SLOT_MAIN, maps.h). */
 #define MOAT_LG_SLOT_NEW 1
 #define MOAT_LG_SLOT_ICMP 2
+#define MOAT_LG_SLOT_SYN 3
 
 /* Pinned map names. */
 #define MOAT_MAP_LG_SESS "moat_lg_sess"
@@ -62,6 +64,7 @@
 #define MOAT_MAP_LG_FRAGS "moat_lg_frags"
 #define MOAT_MAP_LG_NMAP "moat_lg_nmap"
 #define MOAT_MAP_LG_NEXT "moat_lg_next"
+#define MOAT_MAP_LG_SPSLOT "moat_lg_spslot"
 
 #define MOAT_LG_MAX_SESSIONS 131072 /* entries (two per session) */
 #define MOAT_LG_BANK_RULES 2048     /* policy sub-rules per bank (two banks) */
@@ -137,8 +140,22 @@ struct moat_lg_sess {
     __u8 dir; /* 0 forward (initiator), 1 reverse */
     __u8 state;
     __u8 flags;
-    __u8 pad[3];
+    __u8 sp_phase; /* SYN proxy: MOAT_LG_SP_* (both entries) */
+    __u8 pad[2];
+    /* SYN proxy (MOAT_LG_SP_WAIT, MOAT_LG_SP_EST), the same in both entries: our ISN towards
+     * the client (the cookie), the client's ISN, its window, and once the server answered the
+     * delta (server ISN - cookie) every packet's numbers are translated by. */
+    __u32 sp_cookie;
+    __u32 sp_cli_isn;
+    __u32 sp_delta;
+    __u16 sp_win;
+    __u16 pad2;
 };
+
+/* moat_lg_sess.sp_phase (= the helper's SP_*, dataplane/synproxy.h). */
+#define MOAT_LG_SP_NONE 0
+#define MOAT_LG_SP_WAIT 1 /* the client's SYN went to the server: its SYN-ACK is due */
+#define MOAT_LG_SP_EST 2  /* the handshake with the server is done: translating */
 
 /* moat_lg_cfg: BPF_MAP_TYPE_ARRAY, one entry. Written last by controld on each commit. */
 struct moat_lg_cfg {
@@ -399,8 +416,20 @@ struct moat_lg_hit {
  * moat_lg_cnt_slot() (two addresses sharing a slot share the limit): xdp_main_new checks the
  * session limits against it before a new flow, adds one per session it creates and takes one
  * off for a session it replaces; controld (mmap) takes one off per session it deletes, adds the
- * sessions it seeds and zeroes it when it empties the session map. Not on this path: SYN cookies
- * (in syn-cookie mode a SYN above a threshold is dropped and counted as syn-flood).
+ * sessions it seeds and zeroes it when it empties the session map.
+ *
+ * SYN cookies (syn_cookie set: `security flow syn-flood-protection-mode syn-cookie`), as the
+ * helper's (dataplane/synproxy.h, the cookie of common/syncookie.h): a SYN above the attack or
+ * destination threshold that matches no session is answered from XDP (xdp_main_syn) with a
+ * cookie SYN-ACK carrying only an MSS option (cookie_sent), and nothing is created; a pure ACK
+ * matching no session, entering a zone with such a screen while cookies were sent in the last
+ * two slots (moat_lg_spslot), is checked as the answer to one: invalid -> dropped
+ * (cookie_invalid); valid (cookie_valid) -> rewritten into the client's SYN (its ISN, the MSS
+ * the cookie encodes, its window) and created as a new flow (xdp_main_new) with both entries
+ * marked MOAT_LG_SP_WAIT. moat_lg_spslot: BPF_MAP_TYPE_ARRAY, one struct moat_lg_sp: the cookie
+ * key, derived (SipHash) from the zone-0 seed below and cached with the seed it came from, so
+ * cookies stay valid across a controld restart that keeps the pinned maps; the last cookie
+ * slot (common/syncookie.h) cookies were sent in, plus one (0: never).
  */
 #define MOAT_LG_SCR_ZONES 1024
 #define MOAT_LG_SCR_RATE_SLOTS 16384 /* power of two */
@@ -428,6 +457,9 @@ struct moat_lg_hit {
 #define MOAT_LG_SCR_C_PING_DEATH 8
 #define MOAT_LG_SCR_C_LIMIT_SRC 9
 #define MOAT_LG_SCR_C_LIMIT_DST 10
+#define MOAT_LG_SCR_C_COOKIE_SENT 11
+#define MOAT_LG_SCR_C_COOKIE_VALID 12
+#define MOAT_LG_SCR_C_COOKIE_INVALID 13
 #define MOAT_LG_SCR_CTRS 14
 
 struct moat_lg_screen {
@@ -438,13 +470,20 @@ struct moat_lg_screen {
     __u32 syn_dst;               /* per destination address */
     __u32 syn_src;               /* per source address */
     __u32 limit_src, limit_dst;  /* concurrent sessions per source / destination address */
-    __u32 pad;
+    __u32 syn_cookie;            /* syn-cookie mode: attack / destination -> cookies */
     __u64 seed; /* of the rate keys' and moat_lg_scrcnt's hash (random, the same in every entry,
                  * zone 0 included) */
 };
 
 struct moat_lg_scrcnt {
     __u32 src, dst;
+};
+
+struct moat_lg_sp {
+    __u64 seed; /* the moat_lg_screen seed k0, k1 were derived from (0: none yet) */
+    __u64 k0, k1;
+    __u32 last_slot; /* + 1 */
+    __u32 pad;
 };
 
 /* The moat_lg_scrcnt slot of an address (16 bytes, IPv4 in the first 4) of a family. */
@@ -469,6 +508,8 @@ struct moat_lg_scr_rate {
     __u64 tag;
     __u32 sec;
     __u32 count;
+    __u32 over; /* the last second the count was over the limit, + 1 */
+    __u32 pad;
 };
 
 struct moat_lg_frag_key {
@@ -576,7 +617,9 @@ struct moat_lg_errrate {
     X(icmp_errors_sent)     /* time exceeded, frag. needed, packet too big sent back (XDP_TX) */   \
     X(icmp_rate_limited)    /* an ICMP error or reject not sent: over MOAT_LG_ERR_RATE */          \
     X(mtu_drops)            /* (d) larger than the egress MTU (answered with DF / IPv6) */         \
-    X(frag_drops)           /* (d) a later fragment of no first one let through (moat_lg_frags) */
+    X(frag_drops)           /* (d) a later fragment of no first one let through (moat_lg_frags) */ \
+    X(sp_tx)   /* (d) SYN proxy: a cookie SYN-ACK, or the server's handshake ACK, sent (XDP_TX) */ \
+    X(sp_drop) /* (d) SYN proxy: an invalid cookie, a client packet before the server answered */
 
 struct moat_lg_stats {
 #define MOAT_LG_X(f) __u64 f;

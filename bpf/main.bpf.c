@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * main.bpf.c — xdp_main_prog, the legacy in-kernel path, and its stages xdp_main_new and
- * xdp_main_icmp.
+ * main.bpf.c — xdp_main_prog, the legacy in-kernel path, and its stages xdp_main_new,
+ * xdp_main_icmp and xdp_main_syn.
  *
  * The shim tail-calls xdp_main_prog (moat_progs slot MOAT_PROG_SLOT_MAIN) for transit traffic
  * of an interface that is not armed (no helper, mode legacy) or has no XSK. Layouts, maps and
@@ -17,6 +17,12 @@
  *                   NAT (port allocation), both session entries, create event, forward.
  *                   Never on an interface still armed (armed_miss): new flows there are the
  *                   helper's, and controld seeds this path before it disarms.
+ *   xdp_main_syn    SYN cookies (syn-cookie mode, legacy_maps.h): a SYN above a syn-flood
+ *                   threshold with no session gets a cookie SYN-ACK (XDP_TX); a pure ACK with
+ *                   no session is checked as the answer to one and, valid, rewritten into the
+ *                   client's SYN for xdp_main_new (the session proxied); a proxied session's
+ *                   server SYN-ACK becomes the handshake's last ACK back to the server. The
+ *                   hit path translates the sequence numbers of proxied sessions.
  *   xdp_main_icmp   an ICMP error about the packet (time exceeded, destination unreachable
  *                   administratively prohibited for a policy reject of anything but TCP, or
  *                   fragmentation needed / packet too big for a packet larger than the egress
@@ -49,6 +55,7 @@
 #include "maps.h"
 #include "legacy_maps.h"
 #include "moat_maps.bpf.h"
+#include "syncookie.h"
 
 #define TCPF_FIN 0x01
 #define TCPF_SYN 0x02
@@ -280,6 +287,14 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_lg_errrate SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct moat_lg_sp);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_spslot SEC(".maps");
+
 /* ---- per-packet state, handed from xdp_main_prog to xdp_main_new ---- */
 
 struct pk {
@@ -318,6 +333,13 @@ struct scratch {
     struct moat_lg_sess v;
     __u32 err_kind; /* for xdp_main_icmp: MOAT_LG_ERR_* */
     __u32 err_mtu;  /* MOAT_LG_ERR_TOO_BIG: the egress interface's MTU */
+    /* SYN proxy: what xdp_main_syn is asked to do (SP_OP_*), and for xdp_main_new a flow to
+     * open proxied (sp_new: set by xdp_main_syn, cleared by xdp_main_prog on every packet). */
+    __u8 sp_op;
+    __u8 sp_new;
+    __u16 sp_win;
+    __u32 sp_cookie;
+    __u32 sp_isn;
     /* xdp_main_icmp: the quoted datagram, zero-padded to whole 32-bit words. */
     __u8 quote[MOAT_LG_V6_QUOTE_MAX + 4];
 };
@@ -1143,22 +1165,37 @@ _Static_assert(MOAT_LG_SCR_C_LAND == MOAT_SCR_C_LAND &&
                "screen counter indexes differ from common/screen_rules.h");
 
 /* One more event of key tag in second sec: 1 when that makes it more than limit, box-wide. */
-static __always_inline int scr_over(__u64 tag, __u32 sec, __u32 limit)
+static __always_inline int scr_over(__u64 tag, __u32 sec, __u32 limit, int sticky)
 {
     __u32 slot = (__u32)tag & (MOAT_LG_SCR_RATE_SLOTS - 1);
     struct moat_lg_scr_rate *r = bpf_map_lookup_elem(&moat_lg_scrrate, &slot);
+    __u32 count;
 
     if (!r)
         return 0;
-    if (r->tag != tag || r->sec != sec) {
-        /* A new second or another key: the window starts again (races only lower counts). */
+    if (r->tag != tag) {
         r->tag = tag;
         r->sec = sec;
         r->count = 1;
-        return 1 > limit;
+        r->over = 0;
+        count = 1;
+    } else if (r->sec != sec) {
+        /* A new second: the window starts again (races only lower counts). */
+        r->sec = sec;
+        r->count = 1;
+        count = 1;
+    } else {
+        __sync_fetch_and_add(&r->count, 1);
+        count = r->count;
     }
-    __sync_fetch_and_add(&r->count, 1);
-    return r->count > limit;
+    if (count > limit) {
+        if (r->over != sec + 1)
+            r->over = sec + 1;
+        return 1;
+    }
+    /* sticky (syn-cookie mode, as the helper's): over in the second before, over in this one,
+     * so that cookies go on for the whole second instead of admitting its first SYNs. */
+    return sticky && r->over == sec;
 }
 
 /* Tear-drop (moat_frag_teardrop) of a fragment, its datagram remembered 2 s after its last
@@ -1184,9 +1221,12 @@ static __always_inline int scr_teardrop(const struct pk *p, __u64 now)
     return moat_frag_teardrop(&e->seen, p->family == 6, p->frag_lo, p->frag_hi);
 }
 
+enum { SCR_PASS = 0, SCR_DROP, SCR_COOKIE };
+
 /*
  * The screen of the zone the packet enters from (moat_lg_screens), as the helper's
- * screen_packet(): 1 when the packet is dropped (counted by check and zone), else 0.
+ * screen_packet(): SCR_DROP when the packet is dropped (counted by check and zone), SCR_COOKIE
+ * for a SYN above a syn-flood threshold in syn-cookie mode, else SCR_PASS.
  */
 static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, __u32 ifindex)
 {
@@ -1212,29 +1252,34 @@ static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, 
         c = moat_scr_tcp_flags(sc->flags, f,
                                (sc->flags & MOAT_LG_SCR_F_LAND) && addr_eq(p->k.src, p->k.dst));
         if (c == MOAT_SCR_PASS && moat_scr_tcp_opening(f)) {
-            /* A SYN: per source, per destination and port, per destination. In syn-cookie
-             * mode too (this path sends no cookies): dropped. */
-            if ((sc->syn_src &&
-                 scr_over(moat_scr_rate_key(sc->seed, p->k.src, MOAT_SCR_RATE_SYN_SRC, fam, 0), sec,
-                          sc->syn_src)) ||
-                (sc->syn_attack &&
-                 scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST_PORT, fam,
-                                            p->k.dport),
-                          sec, sc->syn_attack)) ||
-                (sc->syn_dst &&
-                 scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST, fam, 0), sec,
-                          sc->syn_dst)))
+            /* A SYN: per source (dropped in either mode), per destination and port, per
+             * destination (syn-cookie mode: answered with a cookie if it matches no session,
+             * xdp_main_syn; not counted here). */
+            if (sc->syn_src &&
+                scr_over(moat_scr_rate_key(sc->seed, p->k.src, MOAT_SCR_RATE_SYN_SRC, fam, 0), sec,
+                         sc->syn_src, 0))
                 c = MOAT_LG_SCR_C_SYN_FLOOD;
+            else if ((sc->syn_attack &&
+                      scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST_PORT, fam,
+                                                 p->k.dport),
+                               sec, sc->syn_attack, sc->syn_cookie)) ||
+                     (sc->syn_dst &&
+                      scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST, fam, 0),
+                               sec, sc->syn_dst, sc->syn_cookie))) {
+                if (sc->syn_cookie)
+                    return SCR_COOKIE;
+                c = MOAT_LG_SCR_C_SYN_FLOOD;
+            }
         }
     } else if ((sc->flags & MOAT_LG_SCR_F_LAND) && addr_eq(p->k.src, p->k.dst)) {
         c = MOAT_LG_SCR_C_LAND; /* land without ports: any protocol */
     } else if (p->proto == IPPROTO_UDP && sc->udp_flood) {
         if (scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_UDP_DST, fam, 0), sec,
-                     sc->udp_flood))
+                     sc->udp_flood, 0))
             c = MOAT_LG_SCR_C_UDP_FLOOD;
     } else if (is_icmp(p->proto) && sc->icmp_flood) {
         if (scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_ICMP_DST, fam, 0), sec,
-                     sc->icmp_flood))
+                     sc->icmp_flood, 0))
             c = MOAT_LG_SCR_C_ICMP_FLOOD;
     }
     if (c >= MOAT_LG_SCR_CTRS && p->frag) {
@@ -1367,6 +1412,415 @@ drop:
     return XDP_DROP;
 }
 
+/* ---- SYN proxy (legacy_maps.h: SYN cookies; the helper's dataplane/synproxy.h) ---- */
+
+enum { SP_OP_NONE = 0, SP_OP_COOKIE, SP_OP_ACK, SP_OP_SYNACK };
+
+/* The TCP pseudo-header's sum (addresses, protocol, length) plus the len bytes at th. */
+static __always_inline __u16 sp_tcp_csum(const __u8 *src, const __u8 *dst, int v6, __u8 *th,
+                                         __u32 len)
+{
+    struct {
+        __u8 src[16], dst[16];
+        __be32 len, proto;
+    } ph;
+    __s64 sum;
+
+    __builtin_memcpy(ph.src, src, 16);
+    __builtin_memcpy(ph.dst, dst, 16);
+    ph.len = bpf_htonl(len);
+    ph.proto = bpf_htonl(IPPROTO_TCP);
+    if (v6) {
+        sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+    } else {
+        __be32 w[3];
+
+        __builtin_memcpy(&w[0], src, 4);
+        __builtin_memcpy(&w[1], dst, 4);
+        w[2] = bpf_htonl(IPPROTO_TCP << 16 | len);
+        sum = bpf_csum_diff(0, 0, w, sizeof(w), 0);
+    }
+    sum = bpf_csum_diff(0, 0, (__be32 *)th, len, (__u32)sum);
+    return (__u16)~csum_fold((__u32)sum);
+}
+
+/*
+ * Makes the frame a lone TCP segment: Ethernet kept (MACs swapped when swap), a new IP header
+ * (src -> dst, ttl), a TCP header (ports as in packets, seq and ack host order, flags, window)
+ * with an MSS option when has_mss, no payload; the frame cut or grown to that. v6, swap and
+ * has_mss are constants at every call (fixed offsets for the verifier). 0, or -1 when the frame
+ * could not be resized.
+ */
+static __always_inline int sp_emit(struct xdp_md *ctx, int v6, int swap, int has_mss,
+                                   const __u8 *src, const __u8 *dst, __be16 sport, __be16 dport,
+                                   __u32 seq, __u32 ack, __u8 flags, __u16 win, __u16 mss, __u8 ttl)
+{
+    const __u32 ipl = v6 ? 40 : 20, tl = has_mss ? 24 : 20, len = ETH_HLEN + ipl + tl;
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth;
+    __u8 *ip, *th;
+    int delta = (int)len - (int)(data_end - data);
+
+    if (delta && bpf_xdp_adjust_tail(ctx, delta))
+        return -1;
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    if (data + len > data_end)
+        return -1;
+    eth = data;
+    ip = data + ETH_HLEN;
+    th = ip + ipl;
+    if (swap) {
+        __u8 mac[6];
+
+        __builtin_memcpy(mac, eth->h_source, 6);
+        __builtin_memcpy(eth->h_source, eth->h_dest, 6);
+        __builtin_memcpy(eth->h_dest, mac, 6);
+    }
+    if (v6) {
+        struct ipv6hdr *ip6 = (void *)ip;
+        __be32 vtf = bpf_htonl(6u << 28);
+
+        __builtin_memcpy(ip6, &vtf, 4);
+        ip6->payload_len = bpf_htons(tl);
+        ip6->nexthdr = IPPROTO_TCP;
+        ip6->hop_limit = ttl;
+        __builtin_memcpy(&ip6->saddr, src, 16);
+        __builtin_memcpy(&ip6->daddr, dst, 16);
+    } else {
+        struct iphdr *iph = (void *)ip;
+        __s64 sum;
+
+        ip[0] = 0x45;
+        ip[1] = 0;
+        iph->tot_len = bpf_htons(ipl + tl);
+        iph->id = 0;
+        iph->frag_off = bpf_htons(0x4000);
+        iph->ttl = ttl;
+        iph->protocol = IPPROTO_TCP;
+        iph->check = 0;
+        __builtin_memcpy(&iph->saddr, src, 4);
+        __builtin_memcpy(&iph->daddr, dst, 4);
+        sum = bpf_csum_diff(0, 0, (__be32 *)iph, 20, 0);
+        iph->check = (__u16)~csum_fold((__u32)sum);
+    }
+    {
+        struct tcphdr *t = (void *)th;
+
+        t->source = sport;
+        t->dest = dport;
+        t->seq = bpf_htonl(seq);
+        t->ack_seq = bpf_htonl(ack);
+        th[12] = (__u8)((tl / 4) << 4);
+        th[13] = flags;
+        t->window = bpf_htons(win);
+        t->check = 0;
+        t->urg_ptr = 0;
+        if (has_mss) {
+            th[20] = 2;
+            th[21] = 4;
+            th[22] = (__u8)(mss >> 8);
+            th[23] = (__u8)mss;
+        }
+        t->check = sp_tcp_csum(src, dst, v6, th, tl);
+    }
+    return 0;
+}
+
+/* The options of a SYN, walked by sp_opt_cb (bpf_loop: verified once, not per option). */
+struct sp_opts {
+    __u8 b[64]; /* the options (at most 40 bytes), zero-padded */
+    __u32 i;    /* the next option's offset */
+    __u32 end;  /* the options' length */
+    __u16 mss;  /* found, else 536 */
+};
+
+static long sp_opt_cb(__u32 n, void *arg)
+{
+    struct sp_opts *o = arg;
+    __u32 i = o->i;
+    __u8 kind, len;
+
+    if (i >= o->end || i >= 40)
+        return 1;
+    kind = o->b[i & 63];
+    if (kind == 0)
+        return 1;
+    if (kind == 1) {
+        o->i = i + 1;
+        return 0;
+    }
+    len = o->b[(i + 1) & 63];
+    if (len < 2)
+        return 1;
+    if (kind == 2 && len == 4) {
+        o->mss = (__u16)(o->b[(i + 2) & 63] << 8 | o->b[(i + 3) & 63]);
+        return 1;
+    }
+    o->i = i + len;
+    return 0;
+}
+
+/* The MSS option of the SYN whose TCP header is at l4 (536 without one). */
+static __always_inline __u16 sp_syn_mss(struct xdp_md *ctx, __u32 l4)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    __u8 *t = data + (l4 & 0xff);
+    struct sp_opts o = {.mss = 536};
+    __u32 olen;
+
+    if (t + 20 > (__u8 *)data_end)
+        return 536;
+    olen = (t[12] >> 4) * 4;
+    if (olen <= 20)
+        return 536;
+    olen -= 20;
+    if (olen > 40 || bpf_xdp_load_bytes(ctx, (l4 & 0xff) + 20, o.b, olen))
+        return 536;
+    o.end = olen;
+    bpf_loop(40, sp_opt_cb, &o, 0);
+    return o.mss;
+}
+
+/* The cookie key (derived from the zone-0 seed, cached in moat_lg_spslot): 0, or -1 with no
+ * seed yet. */
+static __always_inline int sp_key(struct moat_lg_sp *sp, struct sc_key *k)
+{
+    __u32 zero = 0;
+    struct moat_lg_screen *g = bpf_map_lookup_elem(&moat_lg_screens, &zero);
+
+    if (!g || !g->seed)
+        return -1;
+    if (sp->seed != g->seed) {
+        struct sc_key d;
+
+        sc_key_derive(&d, g->seed);
+        sp->k0 = d.k0;
+        sp->k1 = d.k1;
+        sp->seed = g->seed;
+    }
+    k->k0 = sp->k0;
+    k->k1 = sp->k1;
+    return 0;
+}
+
+/*
+ * A packet of proxied session s (after its TCP state and counters): -1 to forward it (its
+ * numbers translated), else the verdict. Before the server's SYN-ACK only that SYN-ACK
+ * (handed to xdp_main_syn, which answers the server) and a server reset (given the sequence
+ * number the client expects) pass; the client's packets are dropped (it retransmits).
+ */
+static __always_inline int sp_session(struct xdp_md *ctx, struct scratch *w,
+                                      const struct moat_lg_sess *s, struct moat_lg_stats *st)
+{
+    struct pk *p = &w->p;
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    __u8 *th;
+
+    if (p->nf)
+        return -1; /* a later fragment: no TCP header */
+    th = data + (p->l4_off & 0xff);
+    if (th + 20 > (__u8 *)data_end) {
+        st->malformed++;
+        return XDP_DROP;
+    }
+    if (s->sp_phase == MOAT_LG_SP_EST) {
+        sc_translate(th, s->dir, s->sp_delta);
+        return -1;
+    }
+    if (s->dir == 1 && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) == (TCPF_SYN | TCPF_ACK)) {
+        __u32 ack;
+
+        __builtin_memcpy(&ack, th + 8, 4);
+        if (bpf_ntohl(ack) == s->sp_cli_isn + 1) {
+            w->sp_op = SP_OP_SYNACK;
+            bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_SYN);
+            st->not_ready++;
+            return XDP_DROP;
+        }
+    }
+    if (s->dir == 1 && (p->tcp_flags & TCPF_RST)) {
+        sc_set_seq(th, s->sp_cookie + 1);
+        return -1;
+    }
+    st->sp_drop++;
+    return XDP_DROP;
+}
+
+/*
+ * xdp_main_syn: what the SYN proxy does with a packet xdp_main_prog hands it (w->sp_op):
+ *   SP_OP_COOKIE  a SYN above a threshold that matches no session: answered with a cookie
+ *                 SYN-ACK (XDP_TX), nothing created.
+ *   SP_OP_ACK     a pure ACK that matches no session: in a zone whose screen sends cookies,
+ *                 while cookies were sent in this slot or the one before, checked: invalid ->
+ *                 dropped; valid -> rewritten into the client's SYN and handed to xdp_main_new,
+ *                 which opens the flow proxied. Otherwise on to xdp_main_new as it is.
+ *   SP_OP_SYNACK  the server's SYN-ACK of a proxied session: the delta is recorded in both
+ *                 entries and the packet becomes the handshake's last ACK, back to the server.
+ * Counted in the ingress zone's screen counters (cookie sent / valid / invalid).
+ */
+SEC("xdp")
+int xdp_main_syn(struct xdp_md *ctx)
+{
+    struct moat_lg_stats *st = stats();
+    struct moat_lg_scrctr *ctr;
+    struct moat_lg_screen *sc;
+    struct moat_lg_if *iif;
+    struct moat_lg_sp *sp;
+    struct scratch *w;
+    struct sc_key key;
+    struct pk *p;
+    void *data, *data_end;
+    __u8 *th;
+    __u32 zero = 0, ifindex = ctx->ingress_ifindex, zone, slot, seq, ack;
+    __u8 op;
+
+    w = bpf_map_lookup_elem(&moat_lg_scratch, &zero);
+    sp = bpf_map_lookup_elem(&moat_lg_spslot, &zero);
+    if (!st || !w || !sp)
+        return XDP_DROP;
+    p = &w->p;
+    op = w->sp_op;
+    w->sp_op = SP_OP_NONE;
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    th = data + (p->l4_off & 0xff);
+    if (p->proto != IPPROTO_TCP || p->nf || th + 20 > (__u8 *)data_end) {
+        st->malformed++;
+        return XDP_DROP;
+    }
+    __builtin_memcpy(&seq, th + 4, 4);
+    __builtin_memcpy(&ack, th + 8, 4);
+    seq = bpf_ntohl(seq);
+    ack = bpf_ntohl(ack);
+
+    if (op == SP_OP_SYNACK) {
+        struct moat_lg_sess *s = bpf_map_lookup_elem(&moat_lg_sess, &p->k), *o;
+        struct moat_lg_key peer, src_dst;
+        __u32 delta;
+        __u16 win;
+        int r;
+
+        if (!s || s->sp_phase != MOAT_LG_SP_WAIT) {
+            st->sp_drop++;
+            return XDP_DROP;
+        }
+        delta = seq - s->sp_cookie;
+        win = s->sp_win;
+        peer = s->peer;
+        s->sp_delta = delta;
+        s->sp_phase = MOAT_LG_SP_EST;
+        o = bpf_map_lookup_elem(&moat_lg_sess, &peer);
+        if (o) {
+            o->sp_delta = delta;
+            o->sp_phase = MOAT_LG_SP_EST;
+        }
+        src_dst = p->k;
+        if (p->family == 6)
+            r = sp_emit(ctx, 1, 1, 0, src_dst.dst, src_dst.src, src_dst.dport, src_dst.sport, ack,
+                        seq + 1, TCPF_ACK, win, 0, 64);
+        else
+            r = sp_emit(ctx, 0, 1, 0, src_dst.dst, src_dst.src, src_dst.dport, src_dst.sport, ack,
+                        seq + 1, TCPF_ACK, win, 0, 64);
+        if (r) {
+            st->sp_drop++;
+            return XDP_DROP;
+        }
+        st->sp_tx++;
+        return XDP_TX;
+    }
+
+    iif = bpf_map_lookup_elem(&moat_lg_ifs, &ifindex);
+    zone = iif ? iif->zone : 0;
+    sc = zone && zone < MOAT_LG_SCR_ZONES ? bpf_map_lookup_elem(&moat_lg_screens, &zone) : 0;
+    ctr = bpf_map_lookup_elem(&moat_lg_scrctr, &zone);
+    slot = (__u32)(bpf_ktime_get_ns() / 1000000000ull / SC_SLOT_S);
+    if (!ctr || !sc || !sc->id || !sc->syn_cookie || !(sc->syn_attack | sc->syn_dst) ||
+        sp_key(sp, &key)) {
+        if (op != SP_OP_COOKIE)
+            goto new_flow;
+        if (ctr)
+            ctr->c[MOAT_LG_SCR_C_SYN_FLOOD]++; /* no key yet: dropped as in drop mode */
+        st->screen_drop++;
+        return XDP_DROP;
+    }
+
+    if (op == SP_OP_COOKIE) {
+        __u16 mss = sp_syn_mss(ctx, p->l4_off), adv;
+        __u32 mtu = 0, hdrs = p->family == 6 ? 60 : 40, cookie;
+        struct moat_lg_key k = p->k;
+        int r;
+
+        bpf_check_mtu(ctx, 0, &mtu, 0, 0);
+        if (!mtu)
+            mtu = 1500;
+        adv = mtu > hdrs + 1460 ? 1460 : mtu > hdrs + 536 ? (__u16)(mtu - hdrs) : 536;
+        cookie =
+            sc_cookie(&key, k.src, k.dst, k.sport, k.dport, k.family, seq, slot, sc_mss_index(mss));
+        if (p->family == 6)
+            r = sp_emit(ctx, 1, 1, 1, k.dst, k.src, k.dport, k.sport, cookie, seq + 1,
+                        TCPF_SYN | TCPF_ACK, 65535, adv, 64);
+        else
+            r = sp_emit(ctx, 0, 1, 1, k.dst, k.src, k.dport, k.sport, cookie, seq + 1,
+                        TCPF_SYN | TCPF_ACK, 65535, adv, 64);
+        if (r) {
+            ctr->c[MOAT_LG_SCR_C_SYN_FLOOD]++;
+            st->screen_drop++;
+            return XDP_DROP;
+        }
+        ctr->c[MOAT_LG_SCR_C_COOKIE_SENT]++;
+        if (sp->last_slot != slot + 1)
+            sp->last_slot = slot + 1;
+        st->sp_tx++;
+        return XDP_TX;
+    }
+
+    if (op == SP_OP_ACK && sp->last_slot >= slot) {
+        /* The answer to a cookie: the ACK's seq is the client's ISN + 1, its ack the cookie + 1. */
+        __u32 cli_isn = seq - 1, cookie = ack - 1;
+        struct moat_lg_key k = p->k;
+        __u16 win, mss;
+        int r;
+
+        win = (__u16)(th[14] << 8 | th[15]);
+        if (!sc_cookie_ok(&key, k.src, k.dst, k.sport, k.dport, k.family, cli_isn, cookie, slot,
+                          &mss)) {
+            ctr->c[MOAT_LG_SCR_C_COOKIE_INVALID]++;
+            st->sp_drop++;
+            return XDP_DROP;
+        }
+        if (p->family == 6)
+            r = sp_emit(ctx, 1, 0, 1, k.src, k.dst, k.sport, k.dport, cli_isn, 0, TCPF_SYN, win,
+                        mss, p->ttl);
+        else
+            r = sp_emit(ctx, 0, 0, 1, k.src, k.dst, k.sport, k.dport, cli_isn, 0, TCPF_SYN, win,
+                        mss, p->ttl);
+        if (r) {
+            ctr->c[MOAT_LG_SCR_C_COOKIE_INVALID]++;
+            st->sp_drop++;
+            return XDP_DROP;
+        }
+        ctr->c[MOAT_LG_SCR_C_COOKIE_VALID]++;
+        /* The client's SYN, as it first sent it: a new flow, opened proxied. */
+        p->l4_off = ETH_HLEN + (p->family == 6 ? 40 : 20);
+        p->l3_len = p->l4_off - ETH_HLEN + 24;
+        p->tcp_flags = TCPF_SYN;
+        p->frag = 0;
+        p->df = 1;
+        w->sp_new = 1;
+        w->sp_cookie = cookie;
+        w->sp_isn = cli_isn;
+        w->sp_win = win;
+    }
+new_flow:
+    bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_NEW);
+    st->not_ready++;
+    return to_kernel();
+}
+
 /* ---- xdp_main_prog ---- */
 
 /*
@@ -1444,8 +1898,11 @@ int xdp_main_prog(struct xdp_md *ctx)
         st->unsupported++;
         return XDP_DROP;
     }
-    if (screen(p, st, ctx->ingress_ifindex))
+    res = screen(p, st, ctx->ingress_ifindex);
+    if (res == SCR_DROP)
         return XDP_DROP;
+    w->sp_op = res == SCR_COOKIE ? SP_OP_COOKIE : SP_OP_NONE;
+    w->sp_new = 0;
     if (p->ttl <= 1) {
         /* As a router: time exceeded, before any session, policy or translation. */
         struct moat_lg_cfg *cfg = bpf_map_lookup_elem(&moat_lg_cfg, &zero);
@@ -1504,11 +1961,23 @@ int xdp_main_prog(struct xdp_md *ctx)
     s->last_seen_ns = bpf_ktime_get_ns();
     if (p->frag)
         frag_remember(p, ctx->ingress_ifindex, s->id, s->last_seen_ns);
+    if (s->sp_phase && p->proto == IPPROTO_TCP) {
+        res = sp_session(ctx, w, s, st);
+        if (res >= 0)
+            return res;
+    }
     out_tuple(&s->peer, &o);
     return forward(ctx, p, &o, s->flags & MOAT_LG_F_NAT, st);
 
 miss:
     st->session_miss++;
+    if (p->proto == IPPROTO_TCP &&
+        (w->sp_op == SP_OP_COOKIE ||
+         (p->tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN)) == TCPF_ACK)) {
+        if (w->sp_op != SP_OP_COOKIE)
+            w->sp_op = SP_OP_ACK;
+        bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_SYN);
+    }
     bpf_tail_call(ctx, &moat_progs, MOAT_LG_SLOT_NEW);
     st->not_ready++;
     return to_kernel();
@@ -2211,6 +2680,12 @@ int xdp_main_new(struct xdp_md *ctx)
     w->v.state = p->proto == IPPROTO_TCP ? MOAT_LG_SYN_SENT : MOAT_LG_NEW;
     nat = dnat_rule || snat_rule || snat_iface || snat_pool_on;
     w->v.flags = nat ? MOAT_LG_F_NAT : 0;
+    if (w->sp_new) { /* the client's SYN rebuilt from its cookie ACK (xdp_main_syn) */
+        w->v.sp_phase = MOAT_LG_SP_WAIT;
+        w->v.sp_cookie = w->sp_cookie;
+        w->v.sp_cli_isn = w->sp_isn;
+        w->v.sp_win = w->sp_win;
+    }
     ins = insert_reverse(w, alloc ? &ac : 0);
     if (ins == INS_EXHAUSTED) {
         st->nat_alloc_fail++;

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-_Static_assert(sizeof(struct sessrec) == 192, "struct sessrec has no padding of its own");
+_Static_assert(sizeof(struct sessrec) == 216, "struct sessrec has no padding of its own");
 
 /* A key's addresses and ports; false when the key cannot be one. */
 static bool key_ok(const Moat__FlowKey *k)
@@ -49,6 +49,11 @@ bool sessrec_from_record(const Moat__SessionRecord *r, struct sessrec *s)
     s->snat_rule_id = r->snat_rule_id;
     s->dnat_rule_id = r->dnat_rule_id;
     s->snat_pool_id = r->snat_pool_id;
+    s->sp_phase = r->sp_phase;
+    s->sp_cookie = r->sp_cookie;
+    s->sp_client_isn = r->sp_client_isn;
+    s->sp_delta = r->sp_delta;
+    s->sp_window = r->sp_window;
     return true;
 }
 

@@ -38,6 +38,8 @@ struct sessrec {
     uint32_t state; /* SessionState */
     uint32_t timeout;
     uint32_t snat_rule_id, dnat_rule_id, snat_pool_id;
+    /* SYN proxy (SessionRecord.sp_*): phase (0: not proxied) and numbers. */
+    uint32_t sp_phase, sp_cookie, sp_client_isn, sp_delta, sp_window, sp_pad;
     /* helper -> controld only (the helper finds the policy again and takes the worker from the
      * id): */
     uint32_t policy_name, application; /* SessionDeltaBatch.names index + 1, 0: "" */

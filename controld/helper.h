@@ -14,7 +14,7 @@
 #include "helper_requests.h"
 #include "sessrec.h"
 
-#define MOAT_PROTO_VERSION 2
+#define MOAT_PROTO_VERSION 3
 
 struct helper_link;
 

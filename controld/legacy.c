@@ -486,6 +486,7 @@ static int compile_screens(const Moat__Snapshot *s, struct legacy_tables *t, cha
         e->syn_src = m->syn_source;
         e->limit_src = m->limit_src;
         e->limit_dst = m->limit_dst;
+        e->syn_cookie = s->flow && s->flow->syn_cookie;
     }
     return 0;
 }
@@ -1206,6 +1207,13 @@ static void record_of(struct legacy *lg, const struct moat_lg_key *fk,
     b->rec.snat_rule_id = fv->snat_rule;
     b->rec.dnat_rule_id = fv->dnat_rule;
     b->rec.snat_pool_id = fv->snat_pool;
+    if (fk->proto == IPPROTO_TCP && fv->sp_phase) { /* both entries carry the same numbers */
+        b->rec.sp_phase = fv->sp_phase;
+        b->rec.sp_cookie = fv->sp_cookie;
+        b->rec.sp_client_isn = fv->sp_cli_isn;
+        b->rec.sp_delta = fv->sp_delta;
+        b->rec.sp_window = fv->sp_win;
+    }
     b->d.kind = kind;
     b->d.session = &b->rec;
 }
@@ -1750,6 +1758,14 @@ static void seed_one(void *arg, const struct mirror_session *s)
     v.snat_pool = (uint16_t)s->snat_pool_id;
     v.state = s->state;
     v.flags = mirror_session_nat(s) ? MOAT_LG_F_NAT : 0;
+    if (s->proto == IPPROTO_TCP &&
+        (s->sp_phase == MOAT_LG_SP_WAIT || s->sp_phase == MOAT_LG_SP_EST)) {
+        v.sp_phase = s->sp_phase; /* a proxied session: its numbers go on being translated */
+        v.sp_cookie = s->sp_cookie;
+        v.sp_cli_isn = s->sp_client_isn;
+        v.sp_delta = s->sp_delta;
+        v.sp_win = s->sp_window;
+    }
     /* The timeout the helper reported for its state: the application's when it set one. */
     if (s->proto != IPPROTO_TCP || s->state == MOAT_LG_ESTABLISHED)
         v.app_timeout = s->timeout;
@@ -2014,22 +2030,27 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
     struct bpf_program *pm = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN);
     struct bpf_program *pn = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN_NEW);
     struct bpf_program *pi = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN_ICMP);
-    if (!pm || !pn || !pi) {
+    struct bpf_program *ps = bpf_object__find_program_by_name(lg->obj, MOAT_PROG_MAIN_SYN);
+    if (!pm || !pn || !pi || !ps) {
         rc = fail(err, errlen, -ENOENT,
-                  "%s lacks " MOAT_PROG_MAIN ", " MOAT_PROG_MAIN_NEW " or " MOAT_PROG_MAIN_ICMP,
+                  "%s lacks " MOAT_PROG_MAIN ", " MOAT_PROG_MAIN_NEW ", " MOAT_PROG_MAIN_ICMP
+                  " or " MOAT_PROG_MAIN_SYN,
                   path);
         goto out;
     }
     if ((rc = pin_prog(lg, pm, MOAT_PROG_MAIN, err, errlen)) ||
         (rc = pin_prog(lg, pn, MOAT_PROG_MAIN_NEW, err, errlen)) ||
-        (rc = pin_prog(lg, pi, MOAT_PROG_MAIN_ICMP, err, errlen)))
+        (rc = pin_prog(lg, pi, MOAT_PROG_MAIN_ICMP, err, errlen)) ||
+        (rc = pin_prog(lg, ps, MOAT_PROG_MAIN_SYN, err, errlen)))
         goto out;
     /* The stages first, then the entry point the shim calls. */
     uint32_t slot_new = MOAT_LG_SLOT_NEW, slot_icmp = MOAT_LG_SLOT_ICMP,
-             slot_main = MOAT_PROG_SLOT_MAIN;
-    int fd_new = bpf_program__fd(pn), fd_icmp = bpf_program__fd(pi), fd_main = bpf_program__fd(pm);
+             slot_syn = MOAT_LG_SLOT_SYN, slot_main = MOAT_PROG_SLOT_MAIN;
+    int fd_new = bpf_program__fd(pn), fd_icmp = bpf_program__fd(pi), fd_syn = bpf_program__fd(ps),
+        fd_main = bpf_program__fd(pm);
     if (bpf_map_update_elem(lg->progs_fd, &slot_new, &fd_new, BPF_ANY) < 0 ||
         bpf_map_update_elem(lg->progs_fd, &slot_icmp, &fd_icmp, BPF_ANY) < 0 ||
+        bpf_map_update_elem(lg->progs_fd, &slot_syn, &fd_syn, BPF_ANY) < 0 ||
         bpf_map_update_elem(lg->progs_fd, &slot_main, &fd_main, BPF_ANY) < 0) {
         rc = fail(err, errlen, -errno,
                   "installing the legacy programs in " MOAT_MAP_PROGS " failed: %s",

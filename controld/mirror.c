@@ -335,6 +335,11 @@ static bool key_to(const Moat__FlowKey *k, uint8_t *family, uint8_t *src, uint8_
         (s)->snat_rule_id = (r)->snat_rule_id;                                                     \
         (s)->dnat_rule_id = (r)->dnat_rule_id;                                                     \
         (s)->snat_pool_id = (r)->snat_pool_id;                                                     \
+        (s)->sp_phase = (r)->sp_phase <= 2 ? (uint8_t)(r)->sp_phase : 0;                           \
+        (s)->sp_cookie = (r)->sp_cookie;                                                           \
+        (s)->sp_client_isn = (r)->sp_client_isn;                                                   \
+        (s)->sp_delta = (r)->sp_delta;                                                             \
+        (s)->sp_window = (uint16_t)(r)->sp_window;                                                 \
     } while (0)
 
 /* Converts r into *s; *has_key says whether the record carried usable tuples. */
@@ -419,6 +424,11 @@ static void update_from(struct mirror *m, uint32_t idx, const struct mirror_sess
     s->timeout = n->timeout;
     s->worker = n->worker;
     s->owner_rg = n->owner_rg;
+    s->sp_phase = n->sp_phase; /* a proxied session's numbers change once (its delta) */
+    s->sp_cookie = n->sp_cookie;
+    s->sp_client_isn = n->sp_client_isn;
+    s->sp_delta = n->sp_delta;
+    s->sp_window = n->sp_window;
 }
 
 /* A compact create (SessionDeltaBatch.created) into *s, as record_to_session makes the
@@ -659,6 +669,11 @@ void mirror_to_record(const struct mirror *m, const struct mirror_session *s,
     r->snat_rule_id = s->snat_rule_id;
     r->dnat_rule_id = s->dnat_rule_id;
     r->snat_pool_id = s->snat_pool_id;
+    r->sp_phase = s->sp_phase;
+    r->sp_cookie = s->sp_cookie;
+    r->sp_client_isn = s->sp_client_isn;
+    r->sp_delta = s->sp_delta;
+    r->sp_window = s->sp_window;
 }
 
 unsigned mirror_session_nat(const struct mirror_session *s)

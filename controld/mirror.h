@@ -74,6 +74,10 @@ struct mirror_session {
     uint32_t policy_name;                              /* index into the mirror's name table */
     uint32_t application;                              /* index into the mirror's name table */
     uint32_t snat_rule_id, dnat_rule_id, snat_pool_id; /* SessionRecord NAT ids, 0 = none */
+    /* SYN proxy (SessionRecord.sp_*): phase (0: not proxied) and numbers. */
+    uint32_t sp_cookie, sp_client_isn, sp_delta;
+    uint16_t sp_window;
+    uint8_t sp_phase;
     uint64_t packets_fwd, bytes_fwd, packets_rev, bytes_rev;
     uint64_t created_unix_ms, last_seen_unix_ms;
     /* private */

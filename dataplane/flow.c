@@ -779,6 +779,9 @@ __attribute__((noinline)) static bool sp_session(struct dp_flow *f, struct dp_pk
         const uint32_t n = sp_synack_to_ack(p->data, p->room, &p->pi, p->m, x->win);
         if (n) {
             s->icmp_code = SP_EST;
+            /* The state change's UPDATE went out before this: the mirror (the kernel path's
+             * seeding, the handover) gets the delta now, once per proxied session. */
+            emit(f, idx, DP_DELTA_UPDATE, R_NONE);
             p->verdict = DP_V_TX;
             p->out_port = p->in_port;
             p->out = p->data;

@@ -90,7 +90,8 @@ struct dp_delta {
     /* NAT: the rules and pool that made the translation (0: none). */
     uint16_t snat_rule_id, dnat_rule_id, snat_pool_id;
     /* SYN proxy (synproxy.h): phase (SP_NONE: not proxied) and numbers. Kept when sessions
-     * move to a new layout; not part of SessionRecord (HA and the mirror do not carry them). */
+     * move to a new layout, and carried by SessionRecord.sp_* / struct sessrec (the mirror,
+     * the kernel path's seeding and the handover). */
     uint16_t sp_phase;
     struct sp_sess sp;
 };

@@ -130,6 +130,11 @@ static void key_to_proto(const struct flow_tuple *t, Moat__FlowKey *k)
         (r)->snat_rule_id = (d)->snat_rule_id;                                                     \
         (r)->dnat_rule_id = (d)->dnat_rule_id;                                                     \
         (r)->snat_pool_id = (d)->snat_pool_id;                                                     \
+        (r)->sp_phase = (d)->sp_phase;                                                             \
+        (r)->sp_cookie = (d)->sp.cookie;                                                           \
+        (r)->sp_client_isn = (d)->sp.cli_isn;                                                      \
+        (r)->sp_delta = (d)->sp.delta;                                                             \
+        (r)->sp_window = (d)->sp.win;                                                              \
     } while (0)
 
 void flowctl_delta_to_record(const struct flowctl *fc, const struct dp_delta *d,
@@ -270,6 +275,13 @@ bool flowctl_sessrec_to_delta(const struct flowctl *fc, const struct sessrec *r,
     d->snat_rule_id = r->snat_rule_id < NAT_MAX_RULES ? (uint16_t)r->snat_rule_id : 0;
     d->dnat_rule_id = r->dnat_rule_id < NAT_MAX_RULES ? (uint16_t)r->dnat_rule_id : 0;
     d->snat_pool_id = r->snat_pool_id < NAT_MAX_POOLS ? (uint16_t)r->snat_pool_id : 0;
+    if (d->fwd.proto == IPPROTO_TCP && (r->sp_phase == SP_WAIT || r->sp_phase == SP_EST)) {
+        d->sp_phase = (uint16_t)r->sp_phase; /* a proxied session from the other path */
+        d->sp.cookie = r->sp_cookie;
+        d->sp.cli_isn = r->sp_client_isn;
+        d->sp.delta = r->sp_delta;
+        d->sp.win = (uint16_t)r->sp_window;
+    }
     if (icmp) {
         d->icmp_type = d->fwd.proto == IPPROTO_ICMP ? 8 : 128;
         d->icmp_code = 0;

@@ -8,114 +8,37 @@
 #include <string.h>
 
 #include "csum.h"
+#include "syncookie.h"
 #include "wire.h"
 
 const uint16_t sp_mss_table[4] = {536, 1220, 1440, 1460};
 
-/* ---- SipHash-2-4 (Aumasson & Bernstein), over 64-bit words ---- */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-    do {                                                                                           \
-        v0 += v1;                                                                                  \
-        v1 = ROTL(v1, 13);                                                                         \
-        v1 ^= v0;                                                                                  \
-        v0 = ROTL(v0, 32);                                                                         \
-        v2 += v3;                                                                                  \
-        v3 = ROTL(v3, 16);                                                                         \
-        v3 ^= v2;                                                                                  \
-        v0 += v3;                                                                                  \
-        v3 = ROTL(v3, 21);                                                                         \
-        v3 ^= v0;                                                                                  \
-        v2 += v1;                                                                                  \
-        v1 = ROTL(v1, 17);                                                                         \
-        v1 ^= v2;                                                                                  \
-        v2 = ROTL(v2, 32);                                                                         \
-    } while (0)
-
-static uint64_t siphash_words(const struct sp_key *k, const uint64_t *m, unsigned n)
-{
-    uint64_t v0 = 0x736f6d6570736575ull ^ k->k0;
-    uint64_t v1 = 0x646f72616e646f6dull ^ k->k1;
-    uint64_t v2 = 0x6c7967656e657261ull ^ k->k0;
-    uint64_t v3 = 0x7465646279746573ull ^ k->k1;
-    for (unsigned i = 0; i < n; i++) {
-        v3 ^= m[i];
-        SIPROUND;
-        SIPROUND;
-        v0 ^= m[i];
-    }
-    const uint64_t b = (uint64_t)(n * 8) << 56;
-    v3 ^= b;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
 void sp_key_derive(struct sp_key *k, uint64_t boot_seed)
 {
-    const struct sp_key k0 = {boot_seed, ~boot_seed ^ 0x5359e2c00c1e5eedull};
-    const uint64_t a[2] = {0x636f6f6b69652d30ull, boot_seed}; /* "cookie-0" */
-    const uint64_t b[2] = {0x636f6f6b69652d31ull, boot_seed}; /* "cookie-1" */
-    k->k0 = siphash_words(&k0, a, 2);
-    k->k1 = siphash_words(&k0, b, 2);
+    struct sc_key sk;
+    sc_key_derive(&sk, boot_seed);
+    k->k0 = sk.k0;
+    k->k1 = sk.k1;
 }
 
 unsigned sp_mss_index(uint16_t mss)
 {
-    unsigned i = 3;
-    while (i > 0 && sp_mss_table[i] > mss)
-        i--;
-    return i;
-}
-
-#define SP_MAC_BITS 25
-#define SP_MAC_MASK ((1u << SP_MAC_BITS) - 1)
-#define SP_SLOT_BITS 5
-
-static uint32_t cookie_mac(const struct sp_key *k, const struct flow_tuple *t, uint32_t cli_isn,
-                           uint32_t slot, unsigned mss_idx)
-{
-    uint64_t w[6];
-    memcpy(&w[0], t->src, 16);
-    memcpy(&w[2], t->dst, 16);
-    w[4] = (uint64_t)t->sport | (uint64_t)t->dport << 16 | (uint64_t)t->family << 32 |
-           (uint64_t)mss_idx << 40;
-    w[5] = (uint64_t)cli_isn | (uint64_t)slot << 32;
-    return (uint32_t)siphash_words(k, w, 6) & SP_MAC_MASK;
+    return sc_mss_index(mss);
 }
 
 uint32_t sp_cookie_make(const struct sp_key *k, const struct flow_tuple *t, uint32_t cli_isn,
                         uint32_t slot, unsigned mss_idx)
 {
-    mss_idx &= 3;
-    return (slot & ((1u << SP_SLOT_BITS) - 1)) << 27 | (uint32_t)mss_idx << SP_MAC_BITS |
-           cookie_mac(k, t, cli_isn, slot, mss_idx);
+    const struct sc_key sk = {k->k0, k->k1};
+    return sc_cookie(&sk, t->src, t->dst, t->sport, t->dport, t->family, cli_isn, slot, mss_idx);
 }
 
 bool sp_cookie_check(const struct sp_key *k, const struct flow_tuple *t, uint32_t cli_isn,
                      uint32_t cookie, uint32_t now_slot, uint16_t *mss)
 {
-    const uint32_t low = cookie >> 27;
-    const unsigned mss_idx = (cookie >> SP_MAC_BITS) & 3;
-    /* The full slot: the current one or the one before, as the low bits say. */
-    uint32_t slot;
-    if (low == (now_slot & 31))
-        slot = now_slot;
-    else if (now_slot > 0 && low == ((now_slot - 1) & 31))
-        slot = now_slot - 1;
-    else
-        return false;
-    if (cookie_mac(k, t, cli_isn, slot, mss_idx) != (cookie & SP_MAC_MASK))
-        return false;
-    *mss = sp_mss_table[mss_idx];
-    return true;
+    const struct sc_key sk = {k->k0, k->k1};
+    return sc_cookie_ok(&sk, t->src, t->dst, t->sport, t->dport, t->family, cli_isn, cookie,
+                        now_slot, mss);
 }
 
 uint16_t sp_syn_mss(const uint8_t *tcp, uint32_t tcp_len)

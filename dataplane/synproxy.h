@@ -41,6 +41,7 @@
 
 #include "csum.h"
 #include "meta.h"
+#include "syncookie.h"
 #include "parse.h"
 #include "tuple.h"
 
@@ -121,19 +122,7 @@ uint32_t sp_synack_to_ack(uint8_t *pkt, uint32_t room, const struct pkt_info *pi
  * checksum incrementally. */
 static inline void sp_translate(uint8_t *tcp, unsigned dir, uint32_t delta)
 {
-    uint8_t *f = tcp + (dir ? 4 : 8);
-    if (!dir && !(tcp[13] & 0x10))
-        return;
-    uint32_t old, v;
-    __builtin_memcpy(&old, f, 4);
-    v = __builtin_bswap32(old);
-    v = dir ? v - delta : v + delta;
-    v = __builtin_bswap32(v);
-    __builtin_memcpy(f, &v, 4);
-    uint16_t c;
-    __builtin_memcpy(&c, tcp + 16, 2);
-    c = csum_replace4(c, old, v);
-    __builtin_memcpy(tcp + 16, &c, 2);
+    sc_translate(tcp, dir, delta);
 }
 
 #endif

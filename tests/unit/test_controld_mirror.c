@@ -616,6 +616,44 @@ static void test_to_record(void **state)
     mirror_free(&m);
 }
 
+/* A proxied session's SYN-proxy numbers (SYN cookies): kept on create, changed by an update
+ * (the delta, once the server answered), given back in the record the seeding and the
+ * handover read. */
+static void test_proxied_numbers(void **state)
+{
+    (void)state;
+    struct mirror m;
+    assert_int_equal(mirror_init(&m, 0), 0);
+    struct rec x;
+    rec_init(&x, 78, "10.77.2.2", 40000, "10.77.2.1", 80, 6);
+    x.r.sp_phase = 1;
+    x.r.sp_cookie = 0xc0010001u;
+    x.r.sp_client_isn = 0x11223344u;
+    x.r.sp_window = 64240;
+    apply(&m, MOAT__DELTA_KIND__DELTA_CREATE, &x, NULL, NULL);
+    const struct mirror_session *ms = mirror_lookup(&m, 78);
+    assert_non_null(ms);
+    assert_int_equal(ms->sp_phase, 1);
+    assert_int_equal(ms->sp_cookie, 0xc0010001u);
+    assert_int_equal(ms->sp_delta, 0);
+    x.r.sp_phase = 2;
+    x.r.sp_delta = 0xfffffff0u;
+    x.r.state = MOAT__SESSION_STATE__SESSION_ESTABLISHED;
+    apply(&m, MOAT__DELTA_KIND__DELTA_UPDATE, &x, NULL, NULL);
+    struct mirror_record_buf rb;
+    mirror_to_record(&m, mirror_lookup(&m, 78), &rb);
+    assert_int_equal(rb.rec.sp_phase, 2);
+    assert_int_equal(rb.rec.sp_cookie, 0xc0010001u);
+    assert_int_equal(rb.rec.sp_client_isn, 0x11223344u);
+    assert_int_equal(rb.rec.sp_delta, 0xfffffff0u);
+    assert_int_equal(rb.rec.sp_window, 64240);
+    /* A phase out of range is not taken. */
+    x.r.sp_phase = 9;
+    apply(&m, MOAT__DELTA_KIND__DELTA_UPDATE, &x, NULL, NULL);
+    assert_int_equal(mirror_lookup(&m, 78)->sp_phase, 0);
+    mirror_free(&m);
+}
+
 /* Sets the reverse tuple of x (replies as they arrive). */
 static void rec_reverse(struct rec *x, const char *src, uint16_t sport, const char *dst,
                         uint16_t dport)
@@ -871,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_expire),
         cmocka_unit_test(test_many),
         cmocka_unit_test(test_to_record),
+        cmocka_unit_test(test_proxied_numbers),
         cmocka_unit_test(test_nat),
         cmocka_unit_test(test_compact_creates),
     };

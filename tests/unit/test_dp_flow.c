@@ -836,6 +836,31 @@ static void test_ttl_cookie_ack(void **state)
     assert_int_equal(ctr[SCR_C_COOKIE_VALID], 1);
     assert_int_equal(st(e)->sessions_created, created + 1);
     assert_int_equal(st(e)->ttl_expired, expired + 1);
+
+    /* The server's SYN-ACK: the handshake's last ACK goes back to it, and the last delta
+     * the mirror gets carries the session's numbers (phase SP_EST, delta = ISN - cookie). */
+    struct dp_delta d[8];
+    pop_deltas(e, d, 8);
+    struct pkt_spec sa = {.src = SERVER,
+                          .dst = CLIENT,
+                          .proto = IPPROTO_TCP,
+                          .sport = 80,
+                          .dport = 41001,
+                          .flags = 0x12,
+                          .seq = 0x90000000u,
+                          .ack = 5001,
+                          .in_port = P_U};
+    p = frame(e, 0, &sa);
+    assert_int_equal(send1(e, &p), DP_V_TX);
+    assert_int_equal(p.out_port, P_U);
+    assert_int_equal(p.out[14 + 20 + 13], 0x10);
+    const int nd = pop_deltas(e, d, 8);
+    assert_true(nd >= 1);
+    assert_int_equal(d[nd - 1].kind, DP_DELTA_UPDATE);
+    assert_int_equal(d[nd - 1].sp_phase, SP_EST);
+    assert_int_equal(d[nd - 1].sp.cookie, cookie);
+    assert_int_equal(d[nd - 1].sp.cli_isn, 5000);
+    assert_int_equal(d[nd - 1].sp.delta, 0x90000000u - cookie);
     env_free(e);
 }
 

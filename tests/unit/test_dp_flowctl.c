@@ -656,6 +656,97 @@ static void sync_key(Moat__FlowKey *k, uint8_t *src, uint8_t *dst, size_t alen, 
  * creates (SessionDeltaBatch.created), each at its place among the other deltas; controld's
  * mirror ends up with the same sessions and fields as from the SessionRecords of the same
  * sessions, and a close followed by a new install of the same key stays in that order. */
+/* A proxied TCP session (SYN cookies) from the other path keeps its SYN-proxy numbers through
+ * the compact record, the install and the record the helper sends back. */
+static void test_sync_install_proxied(void **state)
+{
+    (void)state;
+    struct env *e = env_new(100);
+    add_worker(e, 0, IF_T);
+    char err[256];
+    assert_int_equal(flowctl_layout(&e->fc, e->t, err, sizeof(err)), 0);
+    tick_all(e, 5000);
+    uint8_t c[4], s[4];
+    inet_pton(AF_INET, "10.77.1.2", c);
+    inet_pton(AF_INET, "10.77.2.2", s);
+    Moat__FlowKey fk[2];
+    moat__flow_key__init(&fk[0]);
+    fk[0].src.data = c;
+    fk[0].dst.data = s;
+    fk[0].src.len = fk[0].dst.len = 4;
+    fk[0].sport = 40000;
+    fk[0].dport = 80;
+    fk[0].protocol = 6;
+    fk[1] = fk[0];
+    fk[1].src.data = s;
+    fk[1].dst.data = c;
+    fk[1].sport = 80;
+    fk[1].dport = 40000;
+    Moat__SessionRecord rec = MOAT__SESSION_RECORD__INIT;
+    rec.id = (1ull << 62) | 77; /* a kernel-path session (MOAT_LG_ID_BIT) */
+    rec.forward = &fk[0];
+    rec.reverse = &fk[1];
+    rec.from_zone = 1;
+    rec.to_zone = 2;
+    rec.in_ifindex = IF_T;
+    rec.out_ifindex = IF_U;
+    rec.state = MOAT__SESSION_STATE__SESSION_ESTABLISHED;
+    rec.timeout = 1800;
+    rec.policy_id = 1;
+    rec.sp_phase = SP_EST;
+    rec.sp_cookie = 0xc0010001u;
+    rec.sp_client_isn = 0x11223344u;
+    rec.sp_delta = 0x80000005u;
+    rec.sp_window = 64240;
+    struct sessrec sr;
+    assert_true(sessrec_from_record(&rec, &sr));
+    assert_int_equal(sr.sp_phase, SP_EST);
+    assert_int_equal(sr.sp_delta, 0x80000005u);
+    struct dp_delta d;
+    assert_true(flowctl_sessrec_to_delta(&e->fc, &sr, e->t, &d));
+    assert_int_equal(d.sp_phase, SP_EST);
+    assert_int_equal(d.sp.cookie, 0xc0010001u);
+    assert_int_equal(d.sp.cli_isn, 0x11223344u);
+    assert_int_equal(d.sp.delta, 0x80000005u);
+    assert_int_equal(d.sp.win, 64240);
+    /* Not proxied, or not TCP: no numbers. */
+    sr.sp_phase = 0;
+    assert_true(flowctl_sessrec_to_delta(&e->fc, &sr, e->t, &d));
+    assert_int_equal(d.sp_phase, 0);
+    assert_int_equal(d.sp.delta, 0);
+    sr.sp_phase = SP_EST;
+
+    Moat__SessionInstall m = MOAT__SESSION_INSTALL__INIT;
+    m.request_id = 8;
+    m.records.data = (uint8_t *)&sr;
+    m.records.len = sizeof(sr);
+    flowctl_sync_install(&e->fc, &m);
+    tick_all(e, 5001);
+    flowctl_poll(&e->fc, 5001, false);
+    struct dp_flow *fl = e->dp.flows[0];
+    assert_int_equal(fl->t.active, 1);
+    uint32_t idx = UINT32_MAX;
+    for (uint32_t i = 0; i < fl->t.cap && idx == UINT32_MAX; i++)
+        if (sess_at(&fl->t, i)->flags & SESS_F_USED)
+            idx = i;
+    assert_true(idx != UINT32_MAX);
+    assert_int_equal(sess_at(&fl->t, idx)->icmp_code, SP_EST);
+    assert_int_equal(fl->sps[idx].delta, 0x80000005u);
+    assert_int_equal(fl->sps[idx].cookie, 0xc0010001u);
+    /* And back: the record the helper sends for it carries them. */
+    struct dp_delta back;
+    dp_flow_record(fl, e->t, idx, &back);
+    Moat__SessionRecord r2;
+    Moat__FlowKey f2, b2;
+    flowctl_delta_to_record(&e->fc, &back, &r2, &f2, &b2);
+    assert_int_equal(r2.sp_phase, SP_EST);
+    assert_int_equal(r2.sp_cookie, 0xc0010001u);
+    assert_int_equal(r2.sp_client_isn, 0x11223344u);
+    assert_int_equal(r2.sp_delta, 0x80000005u);
+    assert_int_equal(r2.sp_window, 64240);
+    env_free(e);
+}
+
 static void test_sync_creates_compact(void **state)
 {
     (void)state;
@@ -777,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_reseed_from_snapshot),
         cmocka_unit_test(test_layout_change_moves_sessions),
         cmocka_unit_test(test_sync_install),
+        cmocka_unit_test(test_sync_install_proxied),
         cmocka_unit_test(test_sync_creates_compact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

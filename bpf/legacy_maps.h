@@ -601,7 +601,7 @@ struct moat_lg_errrate {
     X(nat_alloc_fail)       /* (d) */                                                              \
     X(session_conflict)     /* (d) the forward or reverse key was taken */                         \
     X(fib_miss)             /* (d) no route */                                                     \
-    X(neigh_miss)           /* (d) next hop unresolved: to the kernel (cpumap), resolve asked */   \
+    X(neigh_miss)           /* (d) next hop unresolved: dropped, resolve asked            */       \
     X(ttl_exceeded)         /* (d) answered with time exceeded (icmp_errors_sent) */               \
     X(unsupported)          /* (d) VLAN tags, long IPv6 header chains, other IPv6 protocols */     \
     X(icmp_error_related)   /* an ICMP error about a session's packet: forwarded with it */        \

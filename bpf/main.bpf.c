@@ -309,10 +309,10 @@ struct pk {
     __u8 has_id;   /* TCP/UDP, or ICMP echo: the key has a port/identifier NAT can map */
     __u8 icmp_err; /* an ICMP error: q is the packet it quotes */
     __u8 q_proto;
-    __u8 ttl;  /* TTL / hop limit as it arrived */
-    __u8 frag; /* a fragment (IPv4, or IPv6 with a fragment header) */
-    __u8 nf;   /* a later (non-first) fragment: no L4 header, k has no ports */
-    __u8 df;   /* IPv4: don't fragment set (a packet too big is answered, else dropped) */
+    __u8 ttl;      /* TTL / hop limit as it arrived */
+    __u8 frag;     /* a fragment (IPv4, or IPv6 with a fragment header) */
+    __u8 nf;       /* a later (non-first) fragment: no L4 header, k has no ports */
+    __u8 df;       /* IPv4: don't fragment set (a packet too big is answered, else dropped) */
     __u8 atomic;   /* IPv6: an atomic fragment (RFC 6946): frag set, a whole datagram */
     __u16 unfrag;  /* IPv6: bytes of the extension headers before the fragment header */
     __u32 frag_id; /* IPv4 identification (network order, low 16 bits), IPv6 fragment id */
@@ -799,7 +799,10 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pk *p,
         } else {
             st->events_lost++;
         }
-        return to_kernel();
+        /* Dropped, as the helper does: the kernel would see the packet untranslated (a
+         * destination-NAT'd SYN to the box's own address would get its reset). The sender's
+         * retransmission finds the neighbour controld resolved meanwhile. */
+        return XDP_DROP;
     }
 
     data = (void *)(long)ctx->data;
@@ -1260,8 +1263,8 @@ static __always_inline int screen(const struct pk *p, struct moat_lg_stats *st, 
                          sc->syn_src, 0))
                 c = MOAT_LG_SCR_C_SYN_FLOOD;
             else if ((sc->syn_attack &&
-                      scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST_PORT, fam,
-                                                 p->k.dport),
+                      scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST_PORT,
+                                                 fam, p->k.dport),
                                sec, sc->syn_attack, sc->syn_cookie)) ||
                      (sc->syn_dst &&
                       scr_over(moat_scr_rate_key(sc->seed, p->k.dst, MOAT_SCR_RATE_SYN_DST, fam, 0),
@@ -1829,7 +1832,6 @@ new_flow:
  * The zone is the ingress interface's, whatever the tag; the frame leaves untagged, forwarded or
  * answered (reset, ICMP error), as the helper's (no VLAN interfaces in the config yet). Anything
  * else stays as it is (parse() counts it unsupported; the shim hands a third tag to the kernel).
- * A stripped frame this path passes to the kernel (neighbour miss) arrives there untagged.
  * Returns the bytes taken off. Not inlined: a call of its own costs the verifier half the
  * states of inlining (xdp_main_prog 63k instructions processed instead of 111k).
  */

@@ -17,7 +17,11 @@
 #     helper keeps running: a TCP flow and a NATed UDP flow born before the re-arm (held 2 s)
 #     are handed over at that arming too (no Hello): no reset, one translated port. The same
 #     for flows born while the operator disarmed every interface (request dataplane disarm,
-#     then arm).
+#     then arm). Then the mixed state: the operator disarms fw0 alone while the helper keeps
+#     fw1 (request dataplane disarm fw0, then arm fw0): a TCP flow and a NATed UDP flow
+#     established through the helper keep going (no TCP segment without its session in the
+#     kernel path, one translated port), and a TCP flow born while fw0 is disarmed (its SYN in
+#     the kernel path, its SYN-ACK in the helper) works and keeps working once fw0 is armed.
 #  Part 2 also runs xdp_main_prog with BPF_PROG_TEST_RUN on crafted frames
 #  (tests/lab/legacy/prog_run.py): verdicts, rewritten fields and checksums.
 set -uo pipefail
@@ -373,4 +377,55 @@ ports=$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 check "the server saw one translated port for the UDP flow ($ports)" [ "$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | wc -l)" -eq 1 ]
 ho1=$(moatctl --json show system status | $PY -c 'import json,sys; print(json.load(sys.stdin)["counters"]["handover_sessions"])')
 check "both flows handed over before the operator's arming (handover_sessions $ho0 -> $ho1)" [ "$ho1" -ge $((ho0 + 2)) ]
+
+# The mixed state: the operator disarms fw0 (the client's side) alone, the helper keeps fw1.
+# Client -> server packets take the kernel path, the replies the helper: a TCP flow and a
+# NATed UDP flow established through the helper keep going (the kernel path seeded from the
+# mirror), a TCP flow born meanwhile in the kernel path gets its SYN-ACK through the helper
+# (installed at once), and all three keep going once fw0 is armed again (a handover first).
+lab_log "3d. request dataplane disarm fw0 alone, then arm fw0: the helper keeps fw1"
+: >"$RUN/seen.log"
+: >"$RUN/tcp-seen.log"
+rm -f "$RUN/stop"
+ifarmed() { moatctl --json show interfaces | $PY -c '
+import json, sys
+print({i["name"]: i for i in json.load(sys.stdin)["interfaces"]}[sys.argv[1]]["armed"])' "$1"; }
+if_armed() { [ "$(ifarmed "$1")" = True ]; }
+only_fw1_armed() { [ "$(ifarmed fw0) $(ifarmed fw1)" = "False True" ]; }
+mixed() { moatctl --json show system status | $PY -c 'import json,sys; c=json.load(sys.stdin)["counters"]; print(c["mixed_seeds"], c["mixed_installs_acked"], c["mixed_arm_handovers"])'; }
+nsd0=$(lg non_syn_drop)
+read -r seeds0 acked0 parts0 <<<"$(mixed)"
+ip netns exec "$NS_CLI" $PY "$RUN/tcp_flow.py" 10.77.2.2 9001 30 40414 "$RUN/stop" >"$RUN/tcp-f.out" 2>&1 &
+TCPF=$!
+ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 30 40415 "$RUN/stop" >"$RUN/udp-f.out" 2>&1 &
+UDPF=$!
+sleep 1.5
+check "request dataplane disarm fw0" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN request dataplane disarm fw0 >/dev/null"
+check "fw0 disarmed, fw1 still armed" only_fw1_armed
+sleep 1
+ip netns exec "$NS_CLI" $PY "$RUN/tcp_flow.py" 10.77.2.2 9001 30 40416 "$RUN/stop" >"$RUN/tcp-g.out" 2>&1 &
+TCPG=$!
+sleep 2
+check "request dataplane arm fw0" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN request dataplane arm fw0 >/dev/null"
+check "fw0 armed again (after the handover)" wait_for 10 "fw0 armed" if_armed fw0
+sleep 1.5
+touch "$RUN/stop"
+wait "$TCPF" "$UDPF" "$TCPG"
+resf=$(cat "$RUN/udp-f.out")
+read -r fsent fgot ferr <"$RUN/tcp-f.out"
+read -r gsent ggot gerr <"$RUN/tcp-g.out"
+echo "    across disarm/arm of fw0: UDP flow sent/answered $resf; TCP flow sent/answered/end: $fsent $fgot $ferr"
+echo "    born while fw0 was disarmed: TCP flow sent/answered/end: $gsent $ggot $gerr"
+read -r seeds1 acked1 parts1 <<<"$(mixed)"
+echo "    mixed state: seeds $seeds0 -> $seeds1, kernel-path sessions acknowledged by the helper $acked0 -> $acked1, armings after a handover $parts0 -> $parts1"
+grep -E "seeded|handover:|forwarding armed" "$RUN/controld.log" | tail -4 | sed 's/^/    | /'
+check "(a) the TCP flow across disarm/arm of fw0 ended without error, answered (>= 70%)" bash -c "[ '$ferr' = ok ] && [ ${fgot:-0} -ge $(( ${fsent:-1} * 7 / 10 )) ]"
+check "(a) no TCP segment lacked its session in the kernel path while fw0 was disarmed" [ "$(lg non_syn_drop)" -eq "$nsd0" ]
+check "(a) the UDP flow across disarm/arm of fw0 kept being answered (>= 70%)" [ "${resf#* }" -ge $(( ${resf% *} * 7 / 10 )) ]
+ports=$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+check "(a) the server saw one translated port for the UDP flow ($ports)" [ "$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | wc -l)" -eq 1 ]
+check "(b) the TCP flow born while fw0 was disarmed ended without error, answered (>= 70%)" bash -c "[ '$gerr' = ok ] && [ ${ggot:-0} -ge $(( ${gsent:-1} * 7 / 10 )) ]"
+check "each TCP flow was one connection (2 in all)" [ "$(sort -u "$RUN/tcp-seen.log" | wc -l)" -eq 2 ]
+check "counted: a seeding, the new flow installed at once, a handover before arming fw0" \
+	bash -c "[ $seeds1 -gt $seeds0 ] && [ $acked1 -gt $acked0 ] && [ $parts1 -gt $parts0 ]"
 lab_finish

@@ -736,6 +736,7 @@ struct legacy {
     uint64_t seed_present;    /* seeding found the session there already */
     /* legacy_follow(): the helper's new sessions seeded, states taken from the helper. */
     uint64_t followed_new, followed_state;
+    uint64_t seeded_unreported; /* sweep deltas of seeded copies not sent to the mirror */
     char last_error[256];
 };
 
@@ -1598,7 +1599,12 @@ static void sweep_cb(uv_timer_t *t)
             lg->cnt_walked[ss].src++;
             lg->cnt_walked[ds].dst++;
         }
-        mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
+        /* With an interface armed, the helper reports the sessions it holds: a copy seeded
+         * from the mirror (an id without MOAT_LG_ID_BIT) neither updates nor closes them. */
+        if (!lg->c->armed || (fv.id & MOAT_LG_ID_BIT))
+            mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
+        else
+            lg->seeded_unreported++;
     }
     counts_reconcile(lg, active_before, own_total, walked_total);
     if (used) {
@@ -2300,7 +2306,7 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                 "\"max_sessions\":%llu,\"nat_mappings_freed\":%llu,"
                 "\"nat_mappings_seeded\":%llu,\"counts_fixed\":%llu,\"evicted\":%llu,"
                 "\"seed_present\":%llu,\"created_unkept\":%llu,"
-                "\"followed_new\":%llu,\"followed_state\":%llu",
+                "\"followed_new\":%llu,\"followed_state\":%llu,\"seeded_unreported\":%llu",
                 (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
                 (unsigned long long)lg->events, (unsigned long long)lg->resolves,
                 (unsigned long long)lg->seeded, (unsigned long long)lg->flushed,
@@ -2312,7 +2318,7 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
                 (unsigned long long)lg->mappings_seeded, (unsigned long long)lg->counts_fixed,
                 (unsigned long long)lg->evicted, (unsigned long long)lg->seed_present,
                 (unsigned long long)lg->created_dropped, (unsigned long long)lg->followed_new,
-                (unsigned long long)lg->followed_state);
+                (unsigned long long)lg->followed_state, (unsigned long long)lg->seeded_unreported);
         strbuf_printf(o, "}");
         return;
     }

@@ -163,6 +163,17 @@ int lifecycle_start(struct controld *c);
 void lifecycle_stop(struct controld *c);
 /* The helper applied generation gen: check its sockets are in the map, then arm. */
 void lifecycle_helper_applied(struct controld *c, uint64_t gen);
+/* ifc is about to be disarmed (operator, link cycle) while the helper runs: the kernel path
+ * gets the mirror's sessions it lacks first (legacy_on_disarm(), idempotent). */
+void lifecycle_iface_disarming(struct controld *c, struct ctl_iface *ifc);
+/* Sessions the kernel path created (legacy.c, its event ring): with an interface armed, they
+ * go to the helper at once (SessionInstall), since replies may enter an armed interface.
+ * 0 when sent, -EAGAIN with nothing armed, or the error of the send. */
+int lifecycle_kernel_created(struct controld *c, const struct sessrec *recs, size_t n);
+/* A batch of the helper's session deltas, once in the mirror: with some interfaces armed and
+ * others not, the kernel path follows the helper's new sessions and TCP states
+ * (legacy_follow()). */
+void lifecycle_helper_deltas(struct controld *c, const Moat__SessionDeltaBatch *b);
 /* The helper went away or stopped answering: disarm every interface at once. */
 void lifecycle_disarm(struct controld *c, const char *why);
 /* A returning helper got its Hello snapshot (with the mirror's sessions): they are the cut

@@ -184,7 +184,6 @@ int gate_try_arm(struct controld *c, struct ctl_iface *ifc, char *why, size_t le
 
 int gate_operator_arm(struct controld *c, const char *ifname, bool arm, char *msg, size_t len)
 {
-    const bool was_armed = c->armed;
     unsigned done = 0, failed = 0;
     size_t off = 0;
     msg[0] = 0;
@@ -193,6 +192,7 @@ int gate_operator_arm(struct controld *c, const char *ifname, bool arm, char *ms
         if (ifname && strcmp(ifc->name, ifname) != 0)
             continue;
         if (!arm) {
+            lifecycle_iface_disarming(c, ifc); /* the kernel path first gets the mirror's */
             ifc->op_disarmed = true;
             if (ifc->ifindex && c->bpf)
                 bootstrap_set_armed(c->bpf, ifc->ifindex, false);
@@ -206,12 +206,11 @@ int gate_operator_arm(struct controld *c, const char *ifname, bool arm, char *ms
             done++;
             continue;
         }
-        /* Stays operator-disarmed until an arm succeeds: a new helper must not arm it. With
-         * nothing armed, this arming flushes the kernel path's sessions: lifecycle.c arms
-         * (below), after handing the helper those it lacks (handover.h). */
+        /* Stays operator-disarmed until an arm succeeds: a new helper must not arm it. Its
+         * packets leave the kernel path: lifecycle.c arms (below), after handing the helper
+         * the kernel path's sessions it lacks (handover.h), with or without others armed. */
         char why[384];
-        int err = was_armed ? gate_try_arm(c, ifc, why, sizeof(why))
-                            : check_arm(c, ifc, why, sizeof(why));
+        int err = check_arm(c, ifc, why, sizeof(why));
         if (err) {
             failed++;
             int n = snprintf(msg + off, len - off, "%s%s", off ? "; " : "", why);
@@ -230,7 +229,7 @@ int gate_operator_arm(struct controld *c, const char *ifname, bool arm, char *ms
     if (any && !c->armed)
         c->arms++;
     c->armed = any;
-    if (arm && !was_armed && done)
+    if (arm && done)
         lifecycle_helper_applied(c, c->applied_generation);
     if (ifname && done + failed == 0) {
         snprintf(msg, len, "interface %s is not managed by Moat (not in the configuration)",

@@ -15,6 +15,13 @@
  * those in the kernel path's map are installed first (one the helper had already is only
  * refreshed by the install).
  *
+ * The mixed state (the helper runs, some interfaces armed, others not: an operator's disarm,
+ * a link cycle) is kept consistent by lifecycle.c: the kernel path is seeded from the mirror
+ * when an interface is disarmed, each session it creates meanwhile is installed in the helper
+ * at once (its replies may enter an armed interface), and arming one more interface runs a
+ * handover first (cut: the mirror without MOAT_LG_ID_BIT, as without a Hello). The kernel path
+ * is emptied only when no interface it serves is left.
+ *
  * Fragment entries (moat_lg_frags) are not handed over: a datagram whose first fragment the
  * kernel path forwarded before arming loses its later fragments in the helper (no entry to
  * follow: dropped, frag_drops), as the kernel path drops those of a datagram the helper began
@@ -91,6 +98,11 @@ struct handover {
     /* Counters (show system status): sessions acknowledged before arming, sent late (once
      * armed), rounds sent, sessions not sent or lost by the helper. */
     uint64_t sessions, late, rounds, failed;
+    /* The mixed state (an interface armed, another not, the helper running; lifecycle.c):
+     * seedings of the kernel path from the mirror when one interface was disarmed; sessions
+     * the kernel path created sent to the helper at once, those the helper acknowledged, those
+     * not sent or lost; armings of one interface preceded by a handover. Kept by lifecycle.c. */
+    uint64_t seeds, live, live_acked, live_failed, partial_arms;
 };
 
 void handover_init(struct handover *h, const struct handover_ops *ops, void *arg);

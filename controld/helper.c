@@ -437,6 +437,7 @@ static void handle_session_deltas(struct helper_link *h, const Moat__SessionDelt
         log_warn("session mirror: full at %u sessions (security flow max-sessions); new "
                  "sessions are counted but not mirrored",
                  c->mirror.max);
+    lifecycle_helper_deltas(c, b);
     ha_session_deltas(c, b);
     if (c->mirror.ctr.batch_gaps > gaps)
         log_warn("session mirror: %llu delta batches missing before seq %llu",

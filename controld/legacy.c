@@ -729,6 +729,15 @@ struct legacy {
     uint64_t evicted;      /* sessions found without their forward entry (LRU evictions) */
     /* The sweep's view of moat_lg_scrcnt (counts_reconcile()), MOAT_LG_SCR_CNT_SLOTS each. */
     struct moat_lg_scrcnt *cnt_before, *cnt_own, *cnt_walked;
+    /* Sessions the kernel path created while an interface was armed (ring buffer creates),
+     * for the running helper (lifecycle_kernel_created()); sent after each poll and sweep. */
+    struct sessrec *created;
+    size_t n_created, cap_created;
+    uint64_t created_dropped; /* not kept: no memory (JSON created_unkept) */
+    uint64_t seed_present;    /* seeding found the session there already */
+    /* legacy_follow(): the helper's new sessions seeded, states taken from the helper. */
+    uint64_t followed_new, followed_state;
+    uint64_t seeded_unreported; /* sweep deltas of seeded copies not sent to the mirror */
     char last_error[256];
 };
 
@@ -1218,6 +1227,25 @@ static void record_of(struct legacy *lg, const struct moat_lg_key *fk,
     b->d.session = &b->rec;
 }
 
+/* With an interface armed (the helper runs), a session the kernel path created (a packet of
+ * a new flow entered a disarmed interface) must reach the helper: its replies may enter an
+ * armed one. Kept until created_flush(). */
+static void created_keep(struct legacy *lg, const Moat__SessionRecord *rec)
+{
+    if (lg->n_created == lg->cap_created) {
+        size_t cap = lg->cap_created ? lg->cap_created * 2 : 64;
+        struct sessrec *v = realloc(lg->created, cap * sizeof(*v));
+        if (!v) {
+            lg->created_dropped++;
+            return;
+        }
+        lg->created = v;
+        lg->cap_created = cap;
+    }
+    if (sessrec_from_record(rec, &lg->created[lg->n_created]))
+        lg->n_created++;
+}
+
 static int on_ring_event(void *ctx, void *data, size_t size)
 {
     struct legacy *lg = ctx;
@@ -1245,7 +1273,51 @@ static int on_ring_event(void *ctx, void *data, size_t size)
     record_of(lg, &ev->key, &fv, has_rev ? &rv : NULL, MOAT__DELTA_KIND__DELTA_CREATE,
               MOAT__CLOSE_REASON__CLOSE_NONE, &b);
     mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
+    if (lg->c->armed)
+        created_keep(lg, &b.rec);
     return 0;
+}
+
+static void flow_to_key(const uint8_t *src, const uint8_t *dst, uint16_t sport, uint16_t dport,
+                        uint8_t proto, uint8_t family, struct moat_lg_key *k);
+
+/*
+ * A TCP connection the kernel path created, its SYN-ACK taken by the helper (which holds the
+ * session now): the kernel path sees its client's side only and would drop the handshake's
+ * last ACK and the first data until the helper's SYN_RECV reached it (legacy_follow()), a
+ * round trip through controld later than the client sends them (which then waits its
+ * retransmission timeout, 3 s after a retransmitted SYN). The helper checks the server's side:
+ * the kernel path takes the session as answered (SYN_RECV) from the install on.
+ */
+static void created_answered_by_helper(struct legacy *lg, const struct sessrec *r)
+{
+    if (r->proto != IPPROTO_TCP || r->state != MOAT_LG_SYN_SENT)
+        return;
+    struct moat_lg_key fk;
+    struct moat_lg_sess fv, rv;
+    flow_to_key(r->fwd_src, r->fwd_dst, r->fwd_sport, r->fwd_dport, r->proto, r->family, &fk);
+    if (bpf_map_lookup_elem(lg->sess_fd, &fk, &fv) < 0 || fv.dir != 0 || fv.id != r->id ||
+        fv.state != MOAT_LG_SYN_SENT)
+        return;
+    fv.state = MOAT_LG_SYN_RECV;
+    if (bpf_map_update_elem(lg->sess_fd, &fk, &fv, BPF_EXIST) < 0)
+        return;
+    if (bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0 && rv.id == fv.id &&
+        rv.state == MOAT_LG_SYN_SENT) {
+        rv.state = MOAT_LG_SYN_RECV;
+        bpf_map_update_elem(lg->sess_fd, &fv.peer, &rv, BPF_EXIST);
+    }
+}
+
+/* Hands the sessions kept by created_keep() to controld (lifecycle_kernel_created()). */
+static void created_flush(struct legacy *lg)
+{
+    if (!lg->n_created)
+        return;
+    if (lifecycle_kernel_created(lg->c, lg->created, lg->n_created) == 0)
+        for (size_t i = 0; i < lg->n_created; i++)
+            created_answered_by_helper(lg, &lg->created[i]);
+    lg->n_created = 0;
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events)
@@ -1254,6 +1326,7 @@ static void poll_cb(uv_poll_t *h, int status, int events)
     (void)status;
     (void)events;
     ring_buffer__consume(lg->rb);
+    created_flush(lg);
 }
 
 static Moat__CloseReason expiry_reason(const struct moat_lg_sess *s, uint8_t proto)
@@ -1468,6 +1541,7 @@ static void sweep_cb(uv_timer_t *t)
 {
     struct legacy *lg = t->data;
     ring_buffer__consume(lg->rb); /* creates first, so updates find them */
+    created_flush(lg);
     /* Before the walk: the counts it is compared with, and the time mappings are kept from. */
     const uint64_t t0 = mono_ns();
     memcpy(lg->cnt_before, lg->scrcnt, SCRCNT_BYTES);
@@ -1533,7 +1607,12 @@ static void sweep_cb(uv_timer_t *t)
             lg->cnt_walked[ss].src++;
             lg->cnt_walked[ds].dst++;
         }
-        mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
+        /* With an interface armed, the helper reports the sessions it holds: a copy seeded
+         * from the mirror (an id without MOAT_LG_ID_BIT) neither updates nor closes them. */
+        if (!lg->c->armed || (fv.id & MOAT_LG_ID_BIT))
+            mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
+        else
+            lg->seeded_unreported++;
     }
     counts_reconcile(lg, active_before, own_total, walked_total);
     if (used) {
@@ -1687,6 +1766,7 @@ struct seed_ctx {
     uint64_t now;
     int64_t off_ms;
     unsigned n, failed;
+    unsigned added, present;  /* of n: new sessions (counted); left as they were */
     unsigned maps, map_clash; /* source NAT mappings seeded, left out */
 };
 
@@ -1744,7 +1824,20 @@ static void seed_one(void *arg, const struct mirror_session *s)
     struct moat_lg_key fk, rk;
     flow_to_key(s->fwd_src, s->fwd_dst, s->fwd_sport, s->fwd_dport, s->proto, s->family, &fk);
     flow_to_key(s->rev_src, s->rev_dst, s->rev_sport, s->rev_dport, s->proto, s->family, &rk);
-    struct moat_lg_sess v;
+    /* Seeding again (another interface disarmed while the helper runs): a session the kernel
+     * path has (the same tuples, whatever its id: the helper gives the sessions installed from
+     * here ids of its own) is left as it is; one of the same forward tuple but another
+     * translation is replaced (its count kept, its reverse entry removed). */
+    struct moat_lg_sess v, have;
+    bool replace = false;
+    if (bpf_map_lookup_elem(lg->sess_fd, &fk, &have) == 0 && have.dir == 0) {
+        if (memcmp(&have.peer, &rk, sizeof(rk)) == 0) {
+            x->present++;
+            return;
+        }
+        replace = true;
+        bpf_map_delete_elem(lg->sess_fd, &have.peer);
+    }
     memset(&v, 0, sizeof(v));
     v.id = s->id;
     int64_t created = (int64_t)s->created_unix_ms - x->off_ms;
@@ -1789,7 +1882,10 @@ static void seed_one(void *arg, const struct mirror_session *s)
         x->failed++;
     } else {
         x->n++;
-        sess_counted(lg, &fk, 1);
+        if (!replace) {
+            x->added++;
+            sess_counted(lg, &fk, 1);
+        }
         seed_mapping(lg, &fk, &rk, &v, x);
     }
 }
@@ -1801,11 +1897,49 @@ void legacy_on_disarm(struct legacy *lg)
     struct seed_ctx x = {.lg = lg, .now = mono_ns(), .off_ms = unix_offset_ms()};
     mirror_foreach(&lg->c->mirror, seed_one, &x);
     lg->seeded += x.n;
+    lg->seed_present += x.present;
     lg->mappings_seeded += x.maps;
-    __atomic_fetch_add(&lg->limit->active, x.n, __ATOMIC_RELAXED);
-    log_info("legacy path: seeded %u sessions from the mirror (%u failed) and %u source NAT "
-             "mappings (%u clashing left out): established flows continue in the kernel path",
-             x.n, x.failed, x.maps, x.map_clash);
+    __atomic_fetch_add(&lg->limit->active, x.added, __ATOMIC_RELAXED);
+    log_info("legacy path: seeded %u sessions from the mirror (%u failed, %u there already) and "
+             "%u source NAT mappings (%u clashing left out): established flows continue in the "
+             "kernel path",
+             x.n, x.failed, x.present, x.maps, x.map_clash);
+}
+
+void legacy_follow(struct legacy *lg, const struct mirror_session *s, bool created)
+{
+    if (!lg || (s->family != 4 && s->family != 6))
+        return;
+    struct moat_lg_key fk;
+    flow_to_key(s->fwd_src, s->fwd_dst, s->fwd_sport, s->fwd_dport, s->proto, s->family, &fk);
+    struct moat_lg_sess fv, rv;
+    if (bpf_map_lookup_elem(lg->sess_fd, &fk, &fv) < 0) {
+        if (!created)
+            return;
+        struct seed_ctx x = {.lg = lg, .now = mono_ns(), .off_ms = unix_offset_ms()};
+        seed_one(&x, s);
+        lg->seeded += x.n;
+        lg->mappings_seeded += x.maps;
+        lg->followed_new += x.added;
+        __atomic_fetch_add(&lg->limit->active, x.added, __ATOMIC_RELAXED);
+        return;
+    }
+    /* The helper's state is the other half of the connection's: a TCP session the kernel path
+     * created sees its SYN-ACK in the helper, and must accept the handshake's last ACK. The
+     * same connection: the same tuples (the helper gives an installed session its own id). */
+    struct moat_lg_key rk;
+    flow_to_key(s->rev_src, s->rev_dst, s->rev_sport, s->rev_dport, s->proto, s->family, &rk);
+    if (fv.dir != 0 || memcmp(&fv.peer, &rk, sizeof(rk)) != 0 || s->state <= fv.state ||
+        s->state >= MOAT_LG_CLOSED)
+        return;
+    fv.state = s->state;
+    if (bpf_map_update_elem(lg->sess_fd, &fk, &fv, BPF_EXIST) < 0)
+        return;
+    if (bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0 && rv.id == fv.id) {
+        rv.state = s->state;
+        bpf_map_update_elem(lg->sess_fd, &fv.peer, &rv, BPF_EXIST);
+    }
+    lg->followed_state++;
 }
 
 /* Empties moat_lg_nmap and moat_lg_next. */
@@ -2093,6 +2227,7 @@ out:
     free(lg->cnt_before);
     free(lg->cnt_own);
     free(lg->cnt_walked);
+    free(lg->created);
     free(lg);
     return rc;
 }
@@ -2112,6 +2247,7 @@ static void free_after_close(uv_handle_t *h)
         free(lg->cnt_before);
         free(lg->cnt_own);
         free(lg->cnt_walked);
+        free(lg->created);
         free(lg);
     }
 }
@@ -2182,24 +2318,28 @@ void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o)
         MOAT_LG_STATS_FIELDS(X)
 #undef X
         if (lg)
-            strbuf_printf(o,
-                          ",\"syncs\":%llu,\"sync_errors\":%llu,\"events\":%llu,"
-                          "\"resolves\":%llu,\"seeded\":%llu,\"flushed\":%llu,"
-                          "\"swept_closed\":%llu,\"aged_out\":%llu,\"cleared\":%llu,"
-                          "\"policy_closed\":%llu,\"early_aged\":%llu,\"sessions_active\":%llu,"
-                          "\"max_sessions\":%llu,\"nat_mappings_freed\":%llu,"
-                          "\"nat_mappings_seeded\":%llu,\"counts_fixed\":%llu,\"evicted\":%llu",
-                          (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
-                          (unsigned long long)lg->events, (unsigned long long)lg->resolves,
-                          (unsigned long long)lg->seeded, (unsigned long long)lg->flushed,
-                          (unsigned long long)lg->swept_closed, (unsigned long long)lg->aged_out,
-                          (unsigned long long)lg->cleared, (unsigned long long)lg->policy_closed,
-                          (unsigned long long)lg->early_aged,
-                          (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
-                          (unsigned long long)lg->limit->max,
-                          (unsigned long long)lg->mappings_freed,
-                          (unsigned long long)lg->mappings_seeded,
-                          (unsigned long long)lg->counts_fixed, (unsigned long long)lg->evicted);
+            strbuf_printf(
+                o,
+                ",\"syncs\":%llu,\"sync_errors\":%llu,\"events\":%llu,"
+                "\"resolves\":%llu,\"seeded\":%llu,\"flushed\":%llu,"
+                "\"swept_closed\":%llu,\"aged_out\":%llu,\"cleared\":%llu,"
+                "\"policy_closed\":%llu,\"early_aged\":%llu,\"sessions_active\":%llu,"
+                "\"max_sessions\":%llu,\"nat_mappings_freed\":%llu,"
+                "\"nat_mappings_seeded\":%llu,\"counts_fixed\":%llu,\"evicted\":%llu,"
+                "\"seed_present\":%llu,\"created_unkept\":%llu,"
+                "\"followed_new\":%llu,\"followed_state\":%llu,\"seeded_unreported\":%llu",
+                (unsigned long long)lg->syncs, (unsigned long long)lg->sync_errors,
+                (unsigned long long)lg->events, (unsigned long long)lg->resolves,
+                (unsigned long long)lg->seeded, (unsigned long long)lg->flushed,
+                (unsigned long long)lg->swept_closed, (unsigned long long)lg->aged_out,
+                (unsigned long long)lg->cleared, (unsigned long long)lg->policy_closed,
+                (unsigned long long)lg->early_aged,
+                (unsigned long long)__atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED),
+                (unsigned long long)lg->limit->max, (unsigned long long)lg->mappings_freed,
+                (unsigned long long)lg->mappings_seeded, (unsigned long long)lg->counts_fixed,
+                (unsigned long long)lg->evicted, (unsigned long long)lg->seed_present,
+                (unsigned long long)lg->created_dropped, (unsigned long long)lg->followed_new,
+                (unsigned long long)lg->followed_state, (unsigned long long)lg->seeded_unreported);
         strbuf_printf(o, "}");
         return;
     }

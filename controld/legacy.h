@@ -27,12 +27,18 @@
  *    source of the ICMPv6 errors xdp_main_icmp sends) are compiled with the rest.
  *  - max-sessions: moat_lg_limit holds the session count (kept by xdp_main_new and here) and
  *    the limit; the sweep ages the sessions idle longest early above the high watermark.
- *  - Fallback: when forwarding is disarmed after having been armed (the helper died),
- *    legacy_on_disarm() seeds the session map from the mirror (both tuples, so NAT
- *    continues, and the source NAT mappings, so a new flow of a mapped endpoint keeps its
- *    external port); when the helper is armed again, legacy_on_arm() empties the map (the helper
- *    got the mirror, with the kernel path's sessions, in its snapshot, and those created since
- *    in a handover before arming: legacy_session_records(), handover.h).
+ *  - Fallback: when forwarding is disarmed after having been armed (the helper died, or one
+ *    interface was disarmed while the helper runs), legacy_on_disarm() seeds the session map
+ *    from the mirror (both tuples, so NAT continues, and the source NAT mappings, so a new
+ *    flow of a mapped endpoint keeps its external port; sessions it holds already are left);
+ *    when the helper is armed again, legacy_on_arm() empties the map (the helper got the
+ *    mirror, with the kernel path's sessions, in its snapshot, and those created since in a
+ *    handover before arming: legacy_session_records(), handover.h), unless the kernel path
+ *    still serves a disarmed interface.
+ *  - Some interfaces armed, others not (the helper runs): the sessions the kernel path creates
+ *    go to the helper at once (lifecycle_kernel_created()), the helper's new sessions and TCP
+ *    states come to the kernel path (legacy_follow()): a connection may enter one path one
+ *    way and the other path the other way.
  */
 #ifndef MOAT_LEGACY_H
 #define MOAT_LEGACY_H
@@ -176,6 +182,12 @@ int legacy_sync(struct legacy *lg);
 void legacy_neigh(struct legacy *lg, const struct ctl_neigh *n, bool removed);
 /* Forwarding was disarmed after being armed: seed the session map from the mirror. */
 void legacy_on_disarm(struct legacy *lg);
+/* Some interfaces armed, others not (the helper runs): a session the helper created or
+ * changed (s, from the mirror). A new one is seeded (its replies may enter a disarmed
+ * interface); a TCP state the kernel path's copy has not reached yet is taken (each path sees
+ * one direction of the connection). */
+struct mirror_session;
+void legacy_follow(struct legacy *lg, const struct mirror_session *s, bool created);
 /* Forwarding was armed: the helper holds the sessions now; empty the session map. */
 void legacy_on_arm(struct legacy *lg);
 /* Every live kernel-path session as a struct sessrec (malloc'd, caller frees; none without

@@ -129,6 +129,87 @@ void lifecycle_disarm(struct controld *c, const char *why)
         c->phase = "waiting-for-helper";
 }
 
+/* ---- the mixed state: some interfaces armed, others not, the helper running ---- */
+
+void lifecycle_iface_disarming(struct controld *c, struct ctl_iface *ifc)
+{
+    if (!ifc->armed || c->stopping || !c->legacy)
+        return;
+    /* Its packets go to the kernel path from now on, their replies may still enter an armed
+     * interface (the helper): the kernel path needs the helper's sessions. */
+    legacy_on_disarm(c->legacy);
+    c->handover.seeds++;
+}
+
+/* The helper's answer to a SessionInstall of lifecycle_kernel_created(). */
+static void live_replied(void *owner, const Moat__SessionInstallReply *r)
+{
+    struct controld *c = owner;
+    if (r->lost) {
+        c->handover.live_failed += r->records;
+        log_warn("the helper lost %llu session(s) the kernel path created (request %llu): "
+                 "their replies entering an armed interface are dropped until arming hands "
+                 "them over again",
+                 (unsigned long long)r->records, (unsigned long long)r->request_id);
+    } else {
+        c->handover.live_acked += r->records;
+    }
+}
+
+int lifecycle_kernel_created(struct controld *c, const struct sessrec *recs, size_t n)
+{
+    if (!c->armed || !n)
+        return -EAGAIN; /* nothing armed: the handover before arming hands them over */
+    uint64_t req = 0;
+    int err = helper_send_session_install(c->helper, recs, n, live_replied, c, &req);
+    if (err) {
+        c->handover.live_failed += n;
+        log_warn("cannot send %zu session(s) the kernel path created to the helper: %s; replies "
+                 "entering an armed interface are dropped until arming hands them over",
+                 n, strerror(-err));
+        return err;
+    }
+    c->handover.live += n;
+    log_debug("%zu session(s) the kernel path created sent to the helper (request %llu)", n,
+              (unsigned long long)req);
+    return 0;
+}
+
+/* Some interface the kernel path may serve is not armed: a disarmed one (operator, link
+ * cycle, sockets missing) or one the capability gate gave the legacy path. */
+static bool kernel_path_serves(struct controld *c)
+{
+    for (unsigned i = 0; i < c->n_ifaces; i++) {
+        struct ctl_iface *ifc = &c->ifaces[i];
+        if (ifc->ifindex && ifc->xdp_mode != MOAT_XDP_NONE && !ifc->armed &&
+            ha_iface_may_arm(c, ifc))
+            return true;
+    }
+    return false;
+}
+
+void lifecycle_helper_deltas(struct controld *c, const Moat__SessionDeltaBatch *b)
+{
+    if (!c->legacy || !c->armed || !kernel_path_serves(c))
+        return;
+    long nc = sessrec_count(b->created.len);
+    for (long j = 0; j < nc; j++) {
+        struct sessrec r;
+        memcpy(&r, b->created.data + (size_t)j * sizeof(r), sizeof(r));
+        const struct mirror_session *s = mirror_lookup(&c->mirror, r.id);
+        if (s)
+            legacy_follow(c->legacy, s, true);
+    }
+    for (size_t i = 0; i < b->n_deltas; i++) {
+        const Moat__SessionDelta *d = b->deltas[i];
+        if (!d || !d->session || d->kind == MOAT__DELTA_KIND__DELTA_CLOSE)
+            continue;
+        const struct mirror_session *s = mirror_lookup(&c->mirror, d->session->id);
+        if (s)
+            legacy_follow(c->legacy, s, d->kind == MOAT__DELTA_KIND__DELTA_CREATE);
+    }
+}
+
 /* ---- handover at arming (handover.h): its I/O ---- */
 
 static int ho_collect(void *arg, struct sessrec **out, size_t *n)
@@ -211,6 +292,18 @@ static bool may_arm_any(struct controld *c)
     return false;
 }
 
+/* An interface arm() would arm is not armed yet. */
+static bool may_arm_more(struct controld *c)
+{
+    for (unsigned i = 0; i < c->n_ifaces; i++) {
+        struct ctl_iface *ifc = &c->ifaces[i];
+        if (ifc->ifindex && ifc->xdp_mode != MOAT_XDP_NONE && ha_iface_may_arm(c, ifc) &&
+            ifc->dp_mode == CAP_MODE_USERSPACE && !ifc->op_disarmed && !ifc->armed)
+            return true;
+    }
+    return false;
+}
+
 /* Starts the handover before arming; false when there is none to do (arm now). */
 static bool start_handover(struct controld *c)
 {
@@ -222,9 +315,9 @@ static bool start_handover(struct controld *c)
     if (!c->handover.cut.valid)
         handover_take_cut(&c->handover, &c->mirror, MOAT_LG_ID_BIT);
     /* Test hook (tests/lab/test_legacy.sh): a helper slow to arm, so that flows start in the
-     * kernel path before arming. Not at the first arming. */
+     * kernel path before arming. Not at the first arming, nor with interfaces armed. */
     const char *hold = getenv("MOAT_TEST_HOLD_ARM_MS");
-    uint64_t hold_ms = hold && c->arms ? strtoull(hold, NULL, 10) : 0;
+    uint64_t hold_ms = hold && c->arms && !c->armed ? strtoull(hold, NULL, 10) : 0;
     return handover_start(&c->handover, hold_ms);
 }
 
@@ -239,8 +332,13 @@ void lifecycle_helper_applied(struct controld *c, uint64_t gen)
     }
     /* Capability gate: the helper's bind results may change the decision. */
     gate_update(c);
-    if (!c->armed && start_handover(c))
+    /* Arming more interfaces while others are armed: their packets leave the kernel path for
+     * the helper, which must hold what the kernel path created (the mixed state). */
+    if ((!c->armed || may_arm_more(c)) && start_handover(c)) {
+        if (c->armed)
+            c->handover.partial_arms++;
         return;
+    }
     arm(c);
 }
 
@@ -278,15 +376,24 @@ static void arm(struct controld *c)
         log_err("not arming: %s", missing);
     bool was_armed = c->armed;
     c->armed = armed > 0;
-    if (c->armed && !was_armed) {
+    /* A handover ran for this arming (its cut): all, or more interfaces with others armed. */
+    bool handed = c->handover.cut.valid;
+    if (c->armed && (!was_armed || handed)) {
         unsigned long long before = c->handover.before_arm;
         size_t late = handover_armed(&c->handover);
-        legacy_on_arm(c->legacy); /* legacy path: the helper holds the sessions now */
-        c->arms++;
+        /* legacy path: the helper holds the sessions now; emptied unless it still serves an
+         * interface (the mixed state: it keeps them, and gets the mirror's it lacks) */
+        if (!kernel_path_serves(c))
+            legacy_on_arm(c->legacy);
+        else if (!was_armed)
+            legacy_on_disarm(c->legacy);
+        if (!was_armed)
+            c->arms++;
         c->phase = "running";
         log_info("forwarding armed on %u interface(s) at generation %llu; kernel-path sessions "
-                 "handed over to the helper: %llu before arming, %zu late",
-                 armed, (unsigned long long)gen, before, late);
+                 "handed over to the helper: %llu before arming, %zu late%s",
+                 armed, (unsigned long long)gen, before, late,
+                 kernel_path_serves(c) ? "; the kernel path keeps serving the others" : "");
     } else if (c->armed) {
         log_info("helper applied generation %llu; forwarding stays armed on %u "
                  "interface(s)",
@@ -513,6 +620,7 @@ static struct ctl_iface *iface_by_name(struct controld *c, const char *name)
 
 static void iface_disarm_one(struct controld *c, struct ctl_iface *ifc, const char *why)
 {
+    lifecycle_iface_disarming(c, ifc);
     if (ifc->ifindex && c->bpf)
         bootstrap_set_armed(c->bpf, ifc->ifindex, false);
     if (ifc->armed) {

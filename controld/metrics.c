@@ -183,6 +183,14 @@ void metrics_render(struct controld *c, struct strbuf *o)
     H(rounds, "handover SessionInstalls sent before arming")
     H(failed, "kernel-path sessions a handover could not send or the helper lost")
 #undef H
+#define M(f, name, help)                                                                           \
+    metrics_counter(o, "moat_controld_mixed_" name "_total", help, c->handover.f);
+    M(seeds, "seeds", "kernel path seeded from the mirror as one interface was disarmed")
+    M(live, "installs", "kernel-path sessions sent to the helper while an interface was armed")
+    M(live_acked, "installs_acked", "of those, acknowledged by the helper")
+    M(live_failed, "installs_failed", "of those, not sent or lost by the helper")
+    M(partial_arms, "arm_handovers", "armings of an interface with others armed after a handover")
+#undef M
     C(heartbeats_rx, "heartbeats received from the helper")
     C(heartbeat_timeouts, "helper declared dead after missed heartbeats")
     C(snapshots_pushed, "snapshots pushed to the helper")

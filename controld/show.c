@@ -79,7 +79,10 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
             "\"snapshots_pushed\":%llu,\"neighbor_updates_sent\":%llu,"
             "\"resolve_requests\":%llu,\"malformed_frames\":%llu,"
             "\"session_log_lines\":%llu,\"handover_sessions\":%llu,\"handover_late\":%llu,"
-            "\"handover_rounds\":%llu,\"handover_failed\":%llu},\"sessions\":%u,\"commit\":",
+            "\"handover_rounds\":%llu,\"handover_failed\":%llu,\"mixed_seeds\":%llu,"
+            "\"mixed_installs\":%llu,\"mixed_installs_acked\":%llu,"
+            "\"mixed_installs_failed\":%llu,\"mixed_arm_handovers\":%llu},\"sessions\":%u,"
+            "\"commit\":",
             (unsigned long long)c->helper_connects, (unsigned long long)c->helper_disconnects,
             (unsigned long long)c->helper_spawns, (unsigned long long)c->arms,
             (unsigned long long)c->disarms, (unsigned long long)c->heartbeats_rx,
@@ -88,7 +91,9 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
             (unsigned long long)c->malformed_frames, (unsigned long long)c->session_log_lines,
             (unsigned long long)c->handover.sessions, (unsigned long long)c->handover.late,
             (unsigned long long)c->handover.rounds, (unsigned long long)c->handover.failed,
-            c->mirror.count);
+            (unsigned long long)c->handover.seeds, (unsigned long long)c->handover.live,
+            (unsigned long long)c->handover.live_acked, (unsigned long long)c->handover.live_failed,
+            (unsigned long long)c->handover.partial_arms, c->mirror.count);
         commit_status_line(c, o, true);
         strbuf_printf(o, "}\n");
         return 0;
@@ -126,6 +131,14 @@ static int show_system_status(struct controld *c, bool json, struct strbuf *o)
                   "(in %llu rounds), %llu failed\n",
                   (unsigned long long)c->handover.sessions, (unsigned long long)c->handover.late,
                   (unsigned long long)c->handover.rounds, (unsigned long long)c->handover.failed);
+    strbuf_printf(o,
+                  "some interfaces armed, others not: kernel path seeded %llu times, sessions it "
+                  "created sent to the helper %llu (acknowledged %llu, failed %llu), armings "
+                  "after a handover %llu\n",
+                  (unsigned long long)c->handover.seeds, (unsigned long long)c->handover.live,
+                  (unsigned long long)c->handover.live_acked,
+                  (unsigned long long)c->handover.live_failed,
+                  (unsigned long long)c->handover.partial_arms);
     {
         char ks[768];
         cap_kernel_summary(&c->cap, ks, sizeof(ks));

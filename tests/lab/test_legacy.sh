@@ -17,7 +17,11 @@
 #     helper keeps running: a TCP flow and a NATed UDP flow born before the re-arm (held 2 s)
 #     are handed over at that arming too (no Hello): no reset, one translated port. The same
 #     for flows born while the operator disarmed every interface (request dataplane disarm,
-#     then arm).
+#     then arm). Then the mixed state: the operator disarms fw0 alone while the helper keeps
+#     fw1 (request dataplane disarm fw0, then arm fw0): a TCP flow and a NATed UDP flow
+#     established through the helper keep going (no TCP segment without its session in the
+#     kernel path, one translated port), and a TCP flow born while fw0 is disarmed (its SYN in
+#     the kernel path, its SYN-ACK in the helper) works and keeps working once fw0 is armed.
 #  Part 2 also runs xdp_main_prog with BPF_PROG_TEST_RUN on crafted frames
 #  (tests/lab/legacy/prog_run.py): verdicts, rewritten fields and checksums.
 set -uo pipefail
@@ -53,14 +57,18 @@ while True:
     log.write("%s:%d %.3f\n" % (a[0], a[1], time.time())); log.flush()
     s.sendto(d, a)
 PYEOF
-# tcp_flow.py DST PORT SECONDS SPORT STOPFILE: one connection, 32 bytes every 20 ms; prints
-# messages sent, messages answered, and ok or the error that ended it.
+# tcp_flow.py DST PORT SECONDS SPORT STOPFILE [MARKFILE]: one connection, 32 bytes every 20 ms;
+# prints messages sent, messages answered, and ok or the error that ended it (with MARKFILE,
+# then the messages answered when MARKFILE appeared).
 cat >"$RUN/tcp_flow.py" <<'PYEOF'
 import os, socket, sys, time
 s = socket.socket(); s.bind(("10.77.1.2", int(sys.argv[4]))); s.settimeout(3)
 s.connect((sys.argv[1], int(sys.argv[2]))); s.settimeout(0.02)
 sent = got = 0; err = "ok"; end = time.time() + float(sys.argv[3])
+mark = sys.argv[6] if len(sys.argv) > 6 else None; at_mark = None
 while time.time() < end and not os.path.exists(sys.argv[5]):
+    if mark and at_mark is None and os.path.exists(mark):
+        at_mark = got // 32
     t = time.time()
     try:
         s.sendall(b"y" * 32); sent += 1
@@ -76,7 +84,7 @@ while time.time() < end and not os.path.exists(sys.argv[5]):
     if err != "ok":
         break
     time.sleep(max(0, 0.02 - (time.time() - t)))
-print(sent, got // 32, err)
+print(sent, got // 32, err, *([at_mark] if mark else []))
 PYEOF
 # udp_flow.py DST PORT SECONDS [SPORT [STOPFILE]]: one socket, a datagram every 20 ms, for
 # SECONDS or until STOPFILE exists; prints sent and answered.
@@ -374,4 +382,57 @@ ports=$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 check "the server saw one translated port for the UDP flow ($ports)" [ "$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | wc -l)" -eq 1 ]
 ho1=$(moatctl --json show system status | $PY -c 'import json,sys; print(json.load(sys.stdin)["counters"]["handover_sessions"])')
 check "both flows handed over before the operator's arming (handover_sessions $ho0 -> $ho1)" [ "$ho1" -ge $((ho0 + 2)) ]
+
+# The mixed state: the operator disarms fw0 (the client's side) alone, the helper keeps fw1.
+# Client -> server packets take the kernel path, the replies the helper: a TCP flow and a
+# NATed UDP flow established through the helper keep going (the kernel path seeded from the
+# mirror), a TCP flow born meanwhile in the kernel path gets its SYN-ACK through the helper
+# (installed at once), and all three keep going once fw0 is armed again (a handover first).
+lab_log "3d. request dataplane disarm fw0 alone, then arm fw0: the helper keeps fw1"
+: >"$RUN/seen.log"
+: >"$RUN/tcp-seen.log"
+rm -f "$RUN/stop" "$RUN/mark-g"
+ifarmed() { moatctl --json show interfaces | $PY -c '
+import json, sys
+print({i["name"]: i for i in json.load(sys.stdin)["interfaces"]}[sys.argv[1]]["armed"])' "$1"; }
+if_armed() { [ "$(ifarmed "$1")" = True ]; }
+only_fw1_armed() { [ "$(ifarmed fw0) $(ifarmed fw1)" = "False True" ]; }
+mixed() { moatctl --json show system status | $PY -c 'import json,sys; c=json.load(sys.stdin)["counters"]; print(c["mixed_seeds"], c["mixed_installs_acked"], c["mixed_arm_handovers"])'; }
+nsd0=$(lg non_syn_drop)
+read -r seeds0 acked0 parts0 <<<"$(mixed)"
+ip netns exec "$NS_CLI" $PY "$RUN/tcp_flow.py" 10.77.2.2 9001 30 40414 "$RUN/stop" >"$RUN/tcp-f.out" 2>&1 &
+TCPF=$!
+ip netns exec "$NS_CLI" $PY "$RUN/udp_flow.py" 10.77.2.2 9000 30 40415 "$RUN/stop" >"$RUN/udp-f.out" 2>&1 &
+UDPF=$!
+sleep 1.5
+check "request dataplane disarm fw0" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN request dataplane disarm fw0 >/dev/null"
+check "fw0 disarmed, fw1 still armed" only_fw1_armed
+sleep 1
+ip netns exec "$NS_CLI" $PY "$RUN/tcp_flow.py" 10.77.2.2 9001 30 40416 "$RUN/stop" "$RUN/mark-g" >"$RUN/tcp-g.out" 2>&1 &
+TCPG=$!
+sleep 2
+touch "$RUN/mark-g" # answered so far: while fw0 was disarmed
+check "request dataplane arm fw0" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN request dataplane arm fw0 >/dev/null"
+check "fw0 armed again (after the handover)" wait_for 10 "fw0 armed" if_armed fw0
+sleep 1.5
+touch "$RUN/stop"
+wait "$TCPF" "$UDPF" "$TCPG"
+resf=$(cat "$RUN/udp-f.out")
+read -r fsent fgot ferr <"$RUN/tcp-f.out"
+read -r gsent ggot gerr gmark <"$RUN/tcp-g.out"
+echo "    across disarm/arm of fw0: UDP flow sent/answered $resf; TCP flow sent/answered/end: $fsent $fgot $ferr"
+echo "    born while fw0 was disarmed: TCP flow sent/answered/end: $gsent $ggot $gerr, answered before fw0 was armed: ${gmark:-none}"
+read -r seeds1 acked1 parts1 <<<"$(mixed)"
+echo "    mixed state: seeds $seeds0 -> $seeds1, kernel-path sessions acknowledged by the helper $acked0 -> $acked1, armings after a handover $parts0 -> $parts1"
+grep -E "seeded|handover:|forwarding armed" "$RUN/controld.log" | tail -4 | sed 's/^/    | /'
+check "(a) the TCP flow across disarm/arm of fw0 ended without error, answered (>= 70%)" bash -c "[ '$ferr' = ok ] && [ ${fgot:-0} -ge $(( ${fsent:-1} * 7 / 10 )) ]"
+check "(a) no TCP segment lacked its session in the kernel path while fw0 was disarmed" [ "$(lg non_syn_drop)" -eq "$nsd0" ]
+check "(a) the UDP flow across disarm/arm of fw0 kept being answered (>= 70%)" [ "${resf#* }" -ge $(( ${resf% *} * 7 / 10 )) ]
+ports=$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+check "(a) the server saw one translated port for the UDP flow ($ports)" [ "$(cut -d: -f2 "$RUN/seen.log" | cut -d' ' -f1 | sort -u | wc -l)" -eq 1 ]
+check "(b) the TCP flow born while fw0 was disarmed was answered before fw0 was armed" [ "${gmark:-0}" -ge 10 ]
+check "(b) ... and kept working once fw0 was armed: ended without error, answered (>= 70%)" bash -c "[ '$gerr' = ok ] && [ ${ggot:-0} -ge $(( ${gsent:-1} * 7 / 10 )) ]"
+check "each TCP flow was one connection (2 in all)" [ "$(sort -u "$RUN/tcp-seen.log" | wc -l)" -eq 2 ]
+check "counted: a seeding, the new flow installed at once, a handover before arming fw0" \
+	bash -c "[ ${seeds1:-0} -gt ${seeds0:-0} ] && [ ${acked1:-0} -gt ${acked0:-0} ] && [ ${parts1:-0} -gt ${parts0:-0} ]"
 lab_finish

@@ -68,6 +68,10 @@ transit
 check "traffic flows before the cycles" ip netns exec "$NS_CLI" ping -c 3 -i 0.2 -W 2 10.77.2.2
 g0_fw0=$(bindgen fw0)
 g0_fw2=$(bindgen fw2)
+# mixed: the kernel path's seedings as one interface was disarmed with the helper running,
+# and the handovers before re-arming one interface while others stay armed (lifecycle.c).
+mixed() { moatctl --json show system status | $PY -c 'import json,sys; c=json.load(sys.stdin)["counters"]; print(c["mixed_seeds"], c["mixed_arm_handovers"])'; }
+read -r seeds0 hand0 <<<"$(mixed)"
 # The other interface's witness: pings to fw0's own address during fw1's cycles.
 ip netns exec "$NS_CLI" ping -i 0.1 -c 1000 -W 1 10.77.1.1 >"$RUN/fw0-ping.txt" 2>&1 &
 PING_PID=$!
@@ -120,6 +124,9 @@ check "fw0 was never rebound" [ "$(ifjson fw0 rebinds)" = 0 ]
 check "fw0's and fw2's sockets kept their bind numbers ($g0_fw0, $g0_fw2)" [ "$(bindgen fw0) $(bindgen fw2)" = "$g0_fw0 $g0_fw2" ]
 check "fw0 armed all along (no fw0 disarm logged)" bash -c "! grep -q 'interface fw0: forwarding disarmed' $RUN/controld.log"
 check "the helper rebound fw1 queue 0 in place 3 times" bash -c "[ \$(grep -c 'fw1 queue 0 rebound' $RUN/controld.log) -eq 3 ]"
+read -r seeds1 hand1 <<<"$(mixed)"
+check "fw1's 3 cycles with fw0 armed: the kernel path seeded each time ($seeds0 -> ${seeds1:-none}), a handover before each re-arm ($hand0 -> ${hand1:-none})" \
+	[ "${seeds1:-0}" -ge $((${seeds0:-0} + 3)) -a "${hand1:-0}" -ge $((${hand0:-0} + 3)) ]
 kill -INT "$PING_PID" 2>/dev/null
 wait "$PING_PID"
 echo "    ping to fw0's address during the cycles: $(grep 'packet loss' "$RUN/fw0-ping.txt")"

@@ -847,8 +847,8 @@ static void counts_reconcile(struct legacy *lg, uint64_t active_before, uint64_t
                 fixed++;
         }
     }
-    uint64_t now = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
-    uint64_t want = legacy_count_fix(active_before, own_total, now, walked_total);
+    __u64 now = __atomic_load_n(&lg->limit->active, __ATOMIC_RELAXED);
+    __u64 want = legacy_count_fix(active_before, own_total, now, walked_total);
     if (want != now && __atomic_compare_exchange_n(&lg->limit->active, &now, want, false,
                                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         fixed++;

@@ -474,6 +474,13 @@ Moat__Snapshot *snapshot_build(struct controld *c)
     set->pending_tx_limit = 1024;
     set->heartbeat_ms = HELPER_HEARTBEAT_MS;
     set->bpffs_dir = (char *)(c->bpffs_dir ? c->bpffs_dir : "");
+    set->n_worker_cpus = cfg->system.n_worker_cpus;
+    set->worker_cpus =
+        set->n_worker_cpus ? snap_alloc(h, set->n_worker_cpus * sizeof(uint32_t)) : NULL;
+    if (set->n_worker_cpus && !set->worker_cpus)
+        goto fail;
+    for (size_t i = 0; i < set->n_worker_cpus; i++)
+        set->worker_cpus[i] = cfg->system.worker_cpus[i];
     s->settings = set;
 
     /* Interfaces: every managed one present in the kernel with the shim attached. */

@@ -305,6 +305,15 @@ static int prepare_sessions(struct ctl *c, const Moat__Snapshot *s, const struct
     return 0;
 }
 
+/* The settings a generation may change under running workers: the heartbeat and the workers'
+ * CPUs (dp_workers_pin() applies them). */
+static void settings_live(struct dp_settings *cur, const struct dp_settings *next)
+{
+    cur->heartbeat_ms = next->heartbeat_ms;
+    memcpy(cur->cpus, next->cpus, sizeof(cur->cpus));
+    cur->ncpus = next->ncpus;
+}
+
 static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
 {
     char err[512] = "";
@@ -343,7 +352,7 @@ static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
     bool relinked = false;
     if (c->configured && !dp_settings_need_rebind(&c->dp.set, &set) &&
         dp_ports_relink(c->dp.ports, c->dp.nports, ports, nports, relink, &nrelink) && nrelink) {
-        c->dp.set.heartbeat_ms = set.heartbeat_ms;
+        settings_live(&c->dp.set, &set);
         dp_workers_stop(&c->dp);
         relink_ports(c, ports, relink, nrelink);
         relinked = true;
@@ -369,13 +378,14 @@ static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
                  (unsigned long long)s->generation, nrelink);
     } else if (keep && !flowctl_layout_changed(&c->fc, t)) {
         /* Same sockets, same session tables: swap the tables under the running workers. */
-        c->dp.set.heartbeat_ms = set.heartbeat_ms;
+        settings_live(&c->dp.set, &set);
         dp_publish_tables(&c->dp, t, false, false);
+        dp_workers_pin(&c->dp);
         log_info("generation %llu: sockets kept, tables swapped",
                  (unsigned long long)s->generation);
     } else if (keep) {
         /* Same sockets, other session tables (max-sessions changed): pause the workers. */
-        c->dp.set.heartbeat_ms = set.heartbeat_ms;
+        settings_live(&c->dp.set, &set);
         dp_workers_stop(&c->dp);
         rc = prepare_sessions(c, s, t, err, sizeof(err));
         dp_publish_tables(&c->dp, t, false, false); /* no worker runs: freed at once */

@@ -35,6 +35,8 @@ struct dp_settings {
     uint32_t pending_tx_limit;
     uint32_t heartbeat_ms;
     char bpffs_dir[256];
+    uint32_t cpus[MOAT_MAX_WORKERS]; /* worker i runs on cpus[i % ncpus]; ncpus 0: anywhere */
+    uint32_t ncpus;
 };
 
 /* An interface the helper binds XSKs on (Interface.userspace). */

@@ -2,6 +2,7 @@
 #include "snapshot.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/neighbour.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -42,6 +43,15 @@ int dp_settings_from_proto(const Moat__DataplaneSettings *in, uint32_t default_w
     out->pending_tx_limit = in && in->pending_tx_limit ? in->pending_tx_limit : DP_DEF_PENDING;
     out->heartbeat_ms = in && in->heartbeat_ms ? in->heartbeat_ms : DP_DEF_HEARTBEAT_MS;
     const char *bpffs = in && in->bpffs_dir && in->bpffs_dir[0] ? in->bpffs_dir : DP_DEF_BPFFS;
+    if (in && in->n_worker_cpus > MOAT_MAX_WORKERS)
+        return fail(err, errlen, "settings.worker_cpus names %zu CPUs, over %u", in->n_worker_cpus,
+                    MOAT_MAX_WORKERS);
+    for (size_t i = 0; in && i < in->n_worker_cpus; i++) {
+        if (in->worker_cpus[i] >= CPU_SETSIZE)
+            return fail(err, errlen, "settings.worker_cpus: CPU %u is over %u", in->worker_cpus[i],
+                        CPU_SETSIZE - 1);
+        out->cpus[out->ncpus++] = in->worker_cpus[i];
+    }
 
     if (out->workers < 1 || out->workers > MOAT_MAX_WORKERS)
         return fail(err, errlen, "settings.workers %u is out of range 1..%u", out->workers,

@@ -2,6 +2,8 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -927,7 +929,31 @@ int dp_workers_start(struct dp *dp)
         }
         w->started = true;
     }
+    dp_workers_pin(dp);
     return 0;
+}
+
+void dp_workers_pin(struct dp *dp)
+{
+    for (uint32_t id = 0; id < dp->nworkers; id++) {
+        struct dp_worker *w = dp->workers[id];
+        if (!w || !w->started)
+            continue;
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        if (dp->set.ncpus) {
+            CPU_SET(dp->set.cpus[id % dp->set.ncpus], &set);
+        } else {
+            for (int c = 0; c < CPU_SETSIZE; c++)
+                CPU_SET(c, &set); /* anywhere (the kernel keeps it to the CPUs that exist) */
+        }
+        int rc = pthread_setaffinity_np(w->thread, sizeof(set), &set);
+        if (rc)
+            log_warn("worker %u: pinning to CPU %u failed: %s; it runs where the kernel puts it",
+                     id, dp->set.ncpus ? dp->set.cpus[id % dp->set.ncpus] : 0, strerror(rc));
+        else if (dp->set.ncpus)
+            log_info("worker %u pinned to CPU %u", id, dp->set.cpus[id % dp->set.ncpus]);
+    }
 }
 
 void dp_workers_stop(struct dp *dp)

@@ -124,6 +124,9 @@ struct dp_worker {
 int dp_workers_setup(struct dp *dp, char *err, size_t errlen);
 /* Starts a thread for each worker with at least one bound socket. */
 int dp_workers_start(struct dp *dp);
+/* Pins each running worker to its CPU of dp->set.cpus (worker i on cpus[i % ncpus]), or lets it
+ * run on any CPU when ncpus is 0 (system dataplane worker-cpus). A failure is logged, not fatal. */
+void dp_workers_pin(struct dp *dp);
 /* Stops and joins the threads. */
 void dp_workers_stop(struct dp *dp);
 /* Deletes the moat_xsks entries, then the sockets and UMEMs; frees the workers. */

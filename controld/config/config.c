@@ -42,6 +42,39 @@ static int dp_workers(struct cc *cc, const struct config_node *n, void *ctx)
     return rc ? rc : cc_uint(cc, &n->words[0], "workers", 1, 16, &cc->cfg->system.workers);
 }
 
+/* worker-cpus N; or worker-cpus [ N M ... ]: the CPUs the workers are pinned to, in order (worker
+ * i on the (i mod n)-th), each one that exists on this machine (a config naming CPU 7 on a
+ * 4-CPU box is refused here, not found broken when the helper starts). */
+static int dp_worker_cpus(struct cc *cc, const struct config_node *n, void *ctx)
+{
+    const struct config_word **w = NULL;
+    unsigned count = 0;
+    struct cfg_system *sys = &cc->cfg->system;
+    int rc = cc_values(cc, n, 0, "worker-cpus N; or worker-cpus [ N M ... ];", &w, &count);
+    if (rc)
+        return rc;
+    if (count > sizeof(sys->worker_cpus) / sizeof(sys->worker_cpus[0]))
+        return cc_err_word(cc, w[16], "worker-cpus names %u CPUs; at most 16 (one per worker)",
+                           count);
+    const long conf = sysconf(_SC_NPROCESSORS_CONF);
+    const unsigned long ncpu = conf > 0 ? (unsigned long)conf : 1;
+    for (unsigned i = 0; i < count; i++) {
+        unsigned cpu = 0;
+        if ((rc = cc_uint(cc, w[i], "worker-cpus", 0, 1023, &cpu)))
+            return rc;
+        if (cpu >= ncpu)
+            return cc_err_word(cc, w[i],
+                               "worker-cpus: CPU %u does not exist (this machine has CPUs 0..%lu)",
+                               cpu, ncpu - 1);
+        for (unsigned j = 0; j < i; j++)
+            if (sys->worker_cpus[j] == cpu)
+                return cc_err_word(cc, w[i], "worker-cpus: CPU %u is named twice", cpu);
+        sys->worker_cpus[i] = cpu;
+    }
+    sys->n_worker_cpus = count;
+    return 0;
+}
+
 static int dp_ring_size(struct cc *cc, const struct config_node *n, void *ctx)
 {
     unsigned v = 0;
@@ -81,6 +114,7 @@ static int sys_dataplane(struct cc *cc, const struct config_node *n, void *ctx)
     static const struct cc_stmt tab[] = {
         {"mode", dp_mode, false},
         {"workers", dp_workers, false},
+        {"worker-cpus", dp_worker_cpus, false},
         {"ring-size", dp_ring_size, false},
         {"frame-size", dp_frame_size, false},
     };

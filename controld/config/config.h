@@ -49,6 +49,8 @@ struct cfg_system {
     unsigned workers;             /* system dataplane workers (default 1) */
     unsigned ring_size;           /* system dataplane ring-size (default 2048, power of two) */
     unsigned frame_size;          /* system dataplane frame-size (2048 or 4096, default 4096) */
+    unsigned worker_cpus[16];     /* system dataplane worker-cpus: worker i on worker_cpus[i % n] */
+    unsigned n_worker_cpus;       /* 0: the workers run on any CPU */
 };
 
 struct cfg_interface {

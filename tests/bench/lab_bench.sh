@@ -13,7 +13,8 @@
 #
 #   bash tests/bench/lab_bench.sh [SECONDS [SUSTAINED]]   (root; MOAT_BUILD=build by default;
 #                                                          SUSTAINED 60 by default, 0 skips)
-#   MOAT_BENCH_SETUPS=cd   runs only those setups (default abcd); the ratios need a and b.
+#   MOAT_BENCH_SETUPS=cd   runs only those setups (default abcde); the ratios need a and b.
+# (e) is (c) with `worker-cpus` pinning the worker to the last CPU.
 # Each sustained run also prints its per-second samples (Mbit/s), so a decline over the run
 # can be told from noise around a flat line.
 set -uo pipefail
@@ -86,9 +87,9 @@ kernel_fw_down() {
 	ip -n "$NS_FW" addr flush dev fw1
 }
 
-SETUPS=${MOAT_BENCH_SETUPS:-abcd}
+SETUPS=${MOAT_BENCH_SETUPS:-abcde}
 want() { [[ "$SETUPS" == *"$1"* ]]; }
-for x in a b c d; do eval "TCP_$x=0; UDP_$x=0; SUST_$x=-"; done
+for x in a b c d e; do eval "TCP_$x=0; UDP_$x=0; SUST_$x=-"; done
 echo "duration ${DUR}s per measurement, $(nproc) CPUs, kernel $(uname -r), setups $SETUPS"
 kernel_fw_up
 if want a; then
@@ -119,6 +120,20 @@ if want c; then
 fi
 
 # (d) the same config on Moat's in-kernel legacy path (xdp_main_prog), mode forced.
+# (e) as (c), the worker pinned to the last CPU (system dataplane worker-cpus): the scheduler
+# no longer moves it onto the CPU the generator or the receiver is using.
+if want e; then
+	last=$(($(nproc) - 1))
+	sed "s/workers 1;/workers 1; worker-cpus $last;/" "${MOAT_BENCH_CONF:-$LAB_TOP/tests/lab/configs/nat-standalone.conf}" >"$RUN/pinned.conf"
+	grep -q "worker-cpus $last;" "$RUN/pinned.conf" || { echo "bench: no 'workers 1;' in the config to pin"; exit 1; }
+	moat_start_spawned "$RUN/pinned.conf" >/dev/null || exit 1
+	wait_for 15 armed is_armed || exit 1
+	ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 >/dev/null 2>&1
+	measure "(e) Moat AF_XDP, worker on CPU $last" e
+	sustained "(e) Moat AF_XDP, worker on CPU $last" e
+	moat_stop_all
+fi
+
 if want d; then
 	sed 's/mode auto;/mode legacy;/' "${MOAT_BENCH_CONF:-$LAB_TOP/tests/lab/configs/nat-standalone.conf}" >"$RUN/legacy.conf"
 	moat_start_spawned "$RUN/legacy.conf" >/dev/null || exit 1
@@ -131,8 +146,9 @@ ratio() { if [ "$2" -gt 0 ]; then echo "scale=2; $1 / $2" | bc; else echo "n/a";
 echo
 echo "ratios:  TCP c/a $(ratio "$TCP_c" "$TCP_a")  c/b $(ratio "$TCP_c" "$TCP_b")   UDP-64 c/a $(ratio "$UDP_c" "$UDP_a")  c/b $(ratio "$UDP_c" "$UDP_b")"
 echo "         TCP d/b $(ratio "$TCP_d" "$TCP_b")   UDP-64 d/b $(ratio "$UDP_d" "$UDP_b")   (d = legacy path)"
+echo "         TCP e/b $(ratio "$TCP_e" "$TCP_b")   UDP-64 e/b $(ratio "$UDP_e" "$UDP_b")   (e = c, worker pinned)"
 if [ "$SUSTAINED" -gt 0 ]; then
-	echo "sustained tail/peak (target >= 0.8):  a $SUST_a  b $SUST_b  c $SUST_c  d $SUST_d"
+	echo "sustained tail/peak (target >= 0.8):  a $SUST_a  b $SUST_b  c $SUST_c  d $SUST_d  e $SUST_e"
 fi
 echo "(c) worker counters:"
 echo "$STATS_C"

@@ -59,4 +59,29 @@ deny0=$(dpc policy_deny)
 check "a new connection to 8001 is refused by the new policy" bash -c "! ip netns exec $NS_CLI $PY $RUN/cli.py 8001 1 | grep -q 'exchanges 1'"
 check "... counted as policy_deny" [ "$(dpc policy_deny)" -gt "$deny0" ]
 check "a new connection to 8002 still passes" bash -c "ip netns exec $NS_CLI $PY $RUN/cli.py 8002 1 | grep -q 'exchanges 1'"
+
+# system dataplane worker-cpus: a commit pins the running worker (no rebind), another one
+# unpins it. worker_cpus: the CPUs the kernel lets the helper's worker thread run on.
+worker_cpus() {
+	local hp t
+	hp=$(pgrep -f "moat-dataplane --run-dir $RUN" | head -1)
+	for t in /proc/$hp/task/*; do
+		[ "$(cat "$t/comm")" = moat-dp-w0 ] && awk '/^Cpus_allowed_list/ {print $2}' "$t/status"
+	done
+}
+cpus_are() { [ "$(worker_cpus)" = "$1" ]; }
+last=$(($(nproc) - 1))
+all=$(worker_cpus)
+sed -i "s/workers 1; }/workers 1; worker-cpus $last; }/" "$CONF"
+out=$($MCTL commit 2>&1)
+check "commit with worker-cpus $last succeeds" bash -c "grep -q 'commit complete' <<<'$out'"
+check "the worker runs on CPU $last only (was: $all)" wait_for 5 "worker pinned" cpus_are "$last"
+check "... and still forwards" bash -c "ip netns exec $NS_CLI $PY $RUN/cli.py 8002 1 | grep -q 'exchanges 1'"
+sed -i "s/ worker-cpus $last;//" "$CONF"
+$MCTL commit >/dev/null 2>&1
+check "without worker-cpus it may run anywhere again ($all)" wait_for 5 "worker unpinned" cpus_are "$all"
+sed -i "s/workers 1; }/workers 1; worker-cpus [ 0 $((last + 64)) ]; }/" "$CONF"
+out=$($MCTL commit 2>&1)
+echo "    $out" | head -2
+check "a CPU the machine lacks is refused at commit with its line and column" bash -c "grep -q 'CPU $((last + 64)) does not exist' <<<'$out'"
 lab_finish

@@ -558,7 +558,18 @@ static void test_defaults_and_empty(void **state)
         assert_int_equal(cfg->system.workers, 16);
         config_free(cfg);
     }
-    struct moat_config *cfg = load_str_ok("system { dataplane { mode legacy; } }");
+    /* worker-cpus: one CPU, or a list in order (CPU 0 exists on every machine) */
+    struct moat_config *cfg = load_str_ok("system { dataplane { worker-cpus 0; } }");
+    assert_int_equal(cfg->system.n_worker_cpus, 1);
+    assert_int_equal(cfg->system.worker_cpus[0], 0);
+    config_free(cfg);
+    cfg = load_str_ok("system { dataplane { worker-cpus [ 0 ]; workers 2; } }");
+    assert_int_equal(cfg->system.n_worker_cpus, 1);
+    config_free(cfg);
+    cfg = load_str_ok("system { }");
+    assert_int_equal(cfg->system.n_worker_cpus, 0); /* anywhere by default */
+    config_free(cfg);
+    cfg = load_str_ok("system { dataplane { mode legacy; } }");
     assert_int_equal(cfg->system.mode, CFG_MODE_LEGACY);
     assert_false(cfg->system.prometheus.enabled); /* off by default */
     config_free(cfg);
@@ -633,6 +644,11 @@ static const struct bad_case bad_cases[] = {
     {"system { dataplane { frame-size 1000; } }\n", 1, 33, "frame-size 1000 is not supported"},
     {"system { dataplane { mode fast; } }\n", 1, 27, "invalid dataplane mode \"fast\""},
     {"system { dataplane { workers abc; } }\n", 1, 30, "invalid number \"abc\" for workers"},
+    {"system { dataplane { worker-cpus [ 0 1000 ]; } }\n", 1, 38,
+     "worker-cpus: CPU 1000 does not exist (this machine has CPUs 0.."},
+    {"system { dataplane { worker-cpus [ 0 0 ]; } }\n", 1, 38, "worker-cpus: CPU 0 is named twice"},
+    {"system { dataplane { worker-cpus 2000; } }\n", 1, 34,
+     "worker-cpus 2000 is out of range (0..1023)"},
     {"system {\n"
      "host-name a;\n"
      "host-name b;\n"
@@ -641,7 +657,7 @@ static const struct bad_case bad_cases[] = {
     {"system { dataplane; }\n", 1, 10, "\"dataplane\" needs a { } block"},
     {"system { dataplane { threads 4; } }\n", 1, 22,
      "unknown statement \"threads\" under system dataplane (expected one of: mode, workers, "
-     "ring-size, frame-size)"},
+     "worker-cpus, ring-size, frame-size)"},
     {"system { host-name; }\n", 1, 10, "\"host-name\" needs a value"},
     {"system {\n"
      "  services { prometheus { listen-address 127.0.0.300; } }\n"

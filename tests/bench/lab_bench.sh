@@ -14,6 +14,7 @@
 #   bash tests/bench/lab_bench.sh [SECONDS [SUSTAINED]]   (root; MOAT_BUILD=build by default;
 #                                                          SUSTAINED 60 by default, 0 skips)
 #   MOAT_BENCH_SETUPS=cd   runs only those setups (default abcde); the ratios need a and b.
+#   MOAT_BENCH_PIN_GEN=1   the sustained runs' iperf3 client and server on CPU 0 (all setups).
 # (e) is (c) with `worker-cpus` pinning the worker to the last CPU.
 # Each sustained run also prints its per-second samples (Mbit/s), so a decline over the run
 # can be told from noise around a flat line.
@@ -41,7 +42,7 @@ print(int((s["packets"] - s["lost_packets"]) / s["seconds"]))' "$RUN/udp.json"
 }
 sustained() { # sustained LABEL KEY: one TCP stream, per-second samples, peak vs tail
 	[ "$SUSTAINED" -gt 0 ] || return 0
-	ip netns exec "$NS_CLI" iperf3 -c 10.77.2.2 -p 5201 -t "$SUSTAINED" -i 1 -J >"$RUN/sustained-$2.json" 2>&1
+	ip netns exec "$NS_CLI" $GEN_PIN iperf3 -c 10.77.2.2 -p 5201 -t "$SUSTAINED" -i 1 -J $GEN_AFF >"$RUN/sustained-$2.json" 2>&1
 	local line
 	line=$($PY -c '
 import json, statistics, sys
@@ -88,9 +89,13 @@ kernel_fw_down() {
 }
 
 SETUPS=${MOAT_BENCH_SETUPS:-abcde}
+# MOAT_BENCH_PIN_GEN=1: the sustained runs' iperf3 client and server run on CPU 0 only (the
+# scheduler's placement of the generator no longer adds to the noise; every setup alike).
+GEN_PIN= GEN_AFF=
+if [ "${MOAT_BENCH_PIN_GEN:-0}" = 1 ]; then GEN_PIN="taskset -c 0" GEN_AFF="-A 0,0"; fi
 want() { [[ "$SETUPS" == *"$1"* ]]; }
 for x in a b c d e; do eval "TCP_$x=0; UDP_$x=0; SUST_$x=-"; done
-echo "duration ${DUR}s per measurement, $(nproc) CPUs, kernel $(uname -r), setups $SETUPS"
+echo "duration ${DUR}s per measurement, $(nproc) CPUs, kernel $(uname -r), setups $SETUPS${GEN_PIN:+, iperf3 of the sustained runs on CPU 0}"
 kernel_fw_up
 if want a; then
 	measure "(a) Linux forwarding + XDP pass" a

@@ -270,6 +270,23 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_lg_frags SEC(".maps");
 
+/* Source NAT mappings, endpoint-independent (legacy_maps.h). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_LG_MAX_MAPPINGS);
+    __type(key, struct moat_lg_nmap_key);
+    __type(value, struct moat_lg_nmap);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_nmap SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MOAT_LG_MAX_MAPPINGS);
+    __type(key, struct moat_lg_next_key);
+    __type(value, struct moat_lg_nmap_key);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_next SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(max_entries, MOAT_LG_SCR_CNT_SLOTS);
@@ -2252,22 +2269,6 @@ static __always_inline __u32 pool_addr(const struct moat_lg_spool *sp, __u32 n)
     }
     return sp->lo[0];
 }
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, MOAT_LG_MAX_MAPPINGS);
-    __type(key, struct moat_lg_nmap_key);
-    __type(value, struct moat_lg_nmap);
-    __uint(pinning, LIBBPF_PIN_BY_NAME);
-} moat_lg_nmap SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, MOAT_LG_MAX_MAPPINGS);
-    __type(key, struct moat_lg_next_key);
-    __type(value, struct moat_lg_nmap_key);
-    __uint(pinning, LIBBPF_PIN_BY_NAME);
-} moat_lg_next SEC(".maps");
 
 /* A source-NAT allocation (legacy_maps.h: moat_lg_nmap): try i is port try i % probes of pool
  * address (start + i / probes) % naddr. */

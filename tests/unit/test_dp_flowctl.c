@@ -476,6 +476,24 @@ static void test_layout_change_moves_sessions(void **state)
     env_free(e);
 }
 
+/* fk[0]: IPv4 c:sport -> s:dport (proto), fk[1] the reply; the addresses stay c's and s's. */
+static void key_pair(Moat__FlowKey fk[2], uint8_t *c, uint8_t *s, uint32_t sport, uint32_t dport,
+                     uint32_t proto)
+{
+    moat__flow_key__init(&fk[0]);
+    fk[0].src.data = c;
+    fk[0].dst.data = s;
+    fk[0].src.len = fk[0].dst.len = 4;
+    fk[0].sport = sport;
+    fk[0].dport = dport;
+    fk[0].protocol = proto;
+    fk[1] = fk[0];
+    fk[1].src.data = s;
+    fk[1].dst.data = c;
+    fk[1].sport = dport;
+    fk[1].dport = sport;
+}
+
 /* HA sync: a SessionInstall of compact records goes to the workers through their command
  * rings and is answered once they went through it; a blob that is not whole records is
  * answered lost. The compact form converts as the record does. */
@@ -491,18 +509,7 @@ static void test_sync_install(void **state)
     inet_pton(AF_INET, "10.77.1.2", c);
     inet_pton(AF_INET, "10.77.2.2", s);
     Moat__FlowKey fk[2];
-    moat__flow_key__init(&fk[0]);
-    fk[0].src.data = c;
-    fk[0].dst.data = s;
-    fk[0].src.len = fk[0].dst.len = 4;
-    fk[0].sport = 4444;
-    fk[0].dport = 53;
-    fk[0].protocol = 17;
-    fk[1] = fk[0];
-    fk[1].src.data = s;
-    fk[1].dst.data = c;
-    fk[1].sport = 53;
-    fk[1].dport = 4444;
+    key_pair(fk, c, s, 4444, 53, 17);
     Moat__SessionRecord rec = MOAT__SESSION_RECORD__INIT;
     rec.id = (3ull << 48) | 9; /* the peer's id */
     rec.forward = &fk[0];
@@ -652,10 +659,6 @@ static void sync_key(Moat__FlowKey *k, uint8_t *src, uint8_t *dst, size_t alen, 
     k->protocol = proto;
 }
 
-/* HA sync: the helper reports the sessions it installed from the peer's records as compact
- * creates (SessionDeltaBatch.created), each at its place among the other deltas; controld's
- * mirror ends up with the same sessions and fields as from the SessionRecords of the same
- * sessions, and a close followed by a new install of the same key stays in that order. */
 /* A proxied TCP session (SYN cookies) from the other path keeps its SYN-proxy numbers through
  * the compact record, the install and the record the helper sends back. */
 static void test_sync_install_proxied(void **state)
@@ -670,18 +673,7 @@ static void test_sync_install_proxied(void **state)
     inet_pton(AF_INET, "10.77.1.2", c);
     inet_pton(AF_INET, "10.77.2.2", s);
     Moat__FlowKey fk[2];
-    moat__flow_key__init(&fk[0]);
-    fk[0].src.data = c;
-    fk[0].dst.data = s;
-    fk[0].src.len = fk[0].dst.len = 4;
-    fk[0].sport = 40000;
-    fk[0].dport = 80;
-    fk[0].protocol = 6;
-    fk[1] = fk[0];
-    fk[1].src.data = s;
-    fk[1].dst.data = c;
-    fk[1].sport = 80;
-    fk[1].dport = 40000;
+    key_pair(fk, c, s, 40000, 80, 6);
     Moat__SessionRecord rec = MOAT__SESSION_RECORD__INIT;
     rec.id = (1ull << 62) | 77; /* a kernel-path session (MOAT_LG_ID_BIT) */
     rec.forward = &fk[0];
@@ -747,6 +739,10 @@ static void test_sync_install_proxied(void **state)
     env_free(e);
 }
 
+/* HA sync: the helper reports the sessions it installed from the peer's records as compact
+ * creates (SessionDeltaBatch.created), each at its place among the other deltas; controld's
+ * mirror ends up with the same sessions and fields as from the SessionRecords of the same
+ * sessions, and a close followed by a new install of the same key stays in that order. */
 static void test_sync_creates_compact(void **state)
 {
     (void)state;

@@ -27,6 +27,7 @@
 #define MOAT_MAP_SHIM_STATS "moat_shim_stats"
 #define MOAT_MAP_CTRL "moat_ctrl"
 #define MOAT_MAP_NAT_LOCAL "moat_nat_local"
+#define MOAT_MAP_LG_DIVERT "moat_lg_divert"
 
 /* Pinned program names. */
 #define MOAT_PROG_SHIM "xdp_userspace_prog"
@@ -42,6 +43,31 @@
 /* HA: this node is secondary of the interface's redundancy group; the primary forwards its
  * transit traffic, this node drops it (drop_standby) on every path, legacy included. */
 #define MOAT_IF_STANDBY 0x10
+/* The mixed state (the helper runs, another interface is disarmed): an armed interface gives
+ * the packets of moat_lg_divert's flows to the kernel path instead of the helper. */
+#define MOAT_IF_DIVERT 0x20
+
+/*
+ * moat_lg_divert: BPF_MAP_TYPE_LRU_HASH of MOAT_LG_DIVERT_MAX, key struct moat_divert_key
+ * (the layout of legacy_maps.h's struct moat_lg_key), value __u32 (the session's egress
+ * ifindex). The reply keys of the sessions the kernel path created with an armed egress
+ * interface (a flow entering a disarmed interface in the mixed state): the shim hands their
+ * replies entering an interface with MOAT_IF_DIVERT to the kernel path, which holds the flow
+ * (both directions, its TCP state following both sides) until arming hands it to the helper.
+ * Without it a reply races the session's install in the helper (a SYN-ACK arrives in well
+ * under a millisecond, the install takes a round trip through controld): lost, 1 s of
+ * retransmission. controld empties it when no interface is left in the mixed state.
+ */
+#define MOAT_LG_DIVERT_MAX 16384
+struct moat_divert_key {
+    __u8 src[16]; /* IPv4: the first 4 bytes, the rest 0 */
+    __u8 dst[16];
+    __be16 sport;
+    __be16 dport;
+    __u8 proto;
+    __u8 family; /* 4 or 6 */
+    __u16 pad;
+};
 
 /*
  * moat_ifaces: BPF_MAP_TYPE_HASH, key __u32 ifindex, value struct moat_iface.

@@ -92,6 +92,14 @@ struct {
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_nat_local SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, MOAT_LG_DIVERT_MAX);
+    __type(key, struct moat_divert_key);
+    __type(value, __u32);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} moat_lg_divert SEC(".maps");
+
 /* The shim's pending tail call on this CPU: pending != 0 means "slot tail-called". */
 struct moat_tail_attempt {
     __u32 pending;

@@ -13,6 +13,8 @@
  *   traffic (host_inbound_allowed())  -> XDP_DROP     (drop_host_inbound)
  *   host-bound                        -> cpumap/PASS  (host_pass)
  *   armed + XSK for (slot, queue)     -> XSK + meta   (redirect / redirect_err)
+ *     but a flow of moat_lg_divert on an
+ *     interface with MOAT_IF_DIVERT       -> the fallback below (the mixed state, maps.h)
  *   otherwise                         -> tail call xdp_main_prog (tail_call),
  *                                        or XDP_PASS when the slot is empty (fallback_pass),
  *                                        but NAT-owned traffic to us on an armed interface
@@ -722,6 +724,24 @@ static __always_inline int to_xsk(struct xdp_md *ctx, struct pkt *p, struct moat
     return XDP_REDIRECT;
 }
 
+/* The mixed state: a TCP or UDP packet of a flow the kernel path holds (moat_lg_divert, maps.h)
+ * entering an interface with MOAT_IF_DIVERT. */
+static __always_inline int divert_match(const struct pkt *p, __u32 flags)
+{
+    struct moat_divert_key k = {};
+
+    if (!(flags & MOAT_IF_DIVERT) || !p->ip || !(p->m.flags & MOAT_META_F_L4) ||
+        (p->m.proto != IPPROTO_TCP && p->m.proto != IPPROTO_UDP))
+        return 0;
+    __builtin_memcpy(k.src, p->m.src, sizeof(k.src));
+    __builtin_memcpy(k.dst, p->m.dst, sizeof(k.dst));
+    k.sport = p->m.sport;
+    k.dport = p->m.dport;
+    k.proto = p->m.proto;
+    k.family = (p->m.flags & MOAT_META_F_IPV6) ? 6 : 4;
+    return bpf_map_lookup_elem(&moat_lg_divert, &k) != 0;
+}
+
 SEC("xdp")
 int xdp_userspace_prog(struct xdp_md *ctx)
 {
@@ -787,7 +807,8 @@ int xdp_userspace_prog(struct xdp_md *ctx)
         st->drop_standby++;
         return XDP_DROP;
     }
-    if (flags & MOAT_IF_ARMED) {
+    /* Armed, but a flow the kernel path holds (divert_match()): the fallback below. */
+    if ((flags & MOAT_IF_ARMED) && !divert_match(&p, flags)) {
         rxq = ctx->rx_queue_index;
         if (rxq < MOAT_MAX_QUEUES) {
             __u32 key = slot * MOAT_MAX_QUEUES + rxq;

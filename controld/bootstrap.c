@@ -83,6 +83,7 @@ struct bootstrap {
     int stats_fd;
     int ctrl_fd;
     int probe_slot_fd;
+    int divert_fd;
     char bpffs_dir[PATH_MAX];
     struct attached_iface att[MOAT_MAX_IFACES];
     unsigned natt;
@@ -441,6 +442,7 @@ int bootstrap_open(struct bootstrap **out, const char *bpf_dir, const char *bpff
         {&b->local_fd, MOAT_MAP_LOCAL},      {&b->cpumap_fd, MOAT_MAP_CPUMAP},
         {&b->stats_fd, MOAT_MAP_SHIM_STATS}, {&b->ctrl_fd, MOAT_MAP_CTRL},
         {&b->probe_slot_fd, PROBE_SLOT_MAP}, {&b->nat_local_fd, MOAT_MAP_NAT_LOCAL},
+        {&b->divert_fd, MOAT_MAP_LG_DIVERT},
     };
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
         int fd = map_fd(b, maps[i].name, errbuf, errlen);
@@ -776,6 +778,48 @@ int bootstrap_set_standby(struct bootstrap *b, uint32_t ifindex, bool standby)
         log_err("HA standby flag on ifindex %u: updating " MOAT_MAP_IFACES " failed: %s", ifindex,
                 strerror(errno));
         return err;
+    }
+    return 0;
+}
+
+int bootstrap_set_divert(struct bootstrap *b, uint32_t ifindex, bool divert)
+{
+    struct moat_iface val;
+    if (!b)
+        return -EINVAL;
+    if (bpf_map_lookup_elem(b->ifaces_fd, &ifindex, &val) < 0)
+        return -errno;
+    const uint32_t was = val.flags;
+    if (divert)
+        val.flags |= MOAT_IF_DIVERT;
+    else
+        val.flags &= ~(uint32_t)MOAT_IF_DIVERT;
+    if (val.flags == was)
+        return 0;
+    if (bpf_map_update_elem(b->ifaces_fd, &ifindex, &val, BPF_EXIST) < 0) {
+        int err = -errno;
+        log_err("mixed state: the divert flag of ifindex %u: updating " MOAT_MAP_IFACES
+                " failed: %s",
+                ifindex, strerror(errno));
+        return err;
+    }
+    return 0;
+}
+
+int bootstrap_divert_clear(struct bootstrap *b)
+{
+    if (!b)
+        return -EINVAL;
+    struct moat_divert_key k;
+    unsigned n = 0;
+    /* Deleting the first key each time: a walk over keys being deleted restarts anyway. */
+    while (n < 4 * MOAT_LG_DIVERT_MAX && bpf_map_get_next_key(b->divert_fd, NULL, &k) == 0) {
+        if (bpf_map_delete_elem(b->divert_fd, &k) < 0 && errno != ENOENT) {
+            int err = -errno;
+            log_err("mixed state: emptying " MOAT_MAP_LG_DIVERT " failed: %s", strerror(errno));
+            return err;
+        }
+        n++;
     }
     return 0;
 }

@@ -71,6 +71,11 @@ int bootstrap_set_armed(struct bootstrap *b, uint32_t ifindex, bool armed);
 const struct bpf_object *bootstrap_object(const struct bootstrap *b);
 /* HA: MOAT_IF_STANDBY on or off (secondary of the interface's redundancy group). */
 int bootstrap_set_standby(struct bootstrap *b, uint32_t ifindex, bool standby);
+/* The mixed state: MOAT_IF_DIVERT on or off (an armed interface gives the packets of the kernel
+ * path's flows, moat_lg_divert, to it). */
+int bootstrap_set_divert(struct bootstrap *b, uint32_t ifindex, bool divert);
+/* Empties moat_lg_divert (no interface left in the mixed state). */
+int bootstrap_divert_clear(struct bootstrap *b);
 /* Records the generation the armed helper applied in moat_ctrl. */
 int bootstrap_set_generation(struct bootstrap *b, uint64_t generation);
 

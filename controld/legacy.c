@@ -45,7 +45,7 @@ struct legacy {
     struct bpf_object *obj;
     int sess_fd, cfg_fd, ifs_fd, pairs_fd, rules_fd, pfx_fd, nat_fd, spools_fd, dpools_fd;
     int routes_fd, neigh_fd, tx_fd, stats_fd, progs_fd, hits_fd, natctr_fd, poolctr_fd;
-    int if6_fd, screens_fd, scrctr_fd, nmap_fd, next_fd;
+    int if6_fd, screens_fd, scrctr_fd, nmap_fd, next_fd, divert_fd;
     struct moat_lg_scrcnt *scrcnt;          /* moat_lg_scrcnt, mmap'd */
     uint64_t scr_seed;                      /* of the screens' rate keys (random, per controld) */
     uint32_t pool_inuse[MOAT_LG_MAX_POOLS]; /* mappings per source pool, as of the last sweep */
@@ -619,45 +619,14 @@ static int on_ring_event(void *ctx, void *data, size_t size)
     return 0;
 }
 
-static void flow_to_key(const uint8_t *src, const uint8_t *dst, uint16_t sport, uint16_t dport,
-                        uint8_t proto, uint8_t family, struct moat_lg_key *k);
-
-/*
- * A TCP connection the kernel path created, its SYN-ACK taken by the helper (which holds the
- * session now): the kernel path sees its client's side only and would drop the handshake's
- * last ACK and the first data until the helper's SYN_RECV reached it (legacy_follow()), a
- * round trip through controld later than the client sends them (which then waits its
- * retransmission timeout, 3 s after a retransmitted SYN). The helper checks the server's side:
- * the kernel path takes the session as answered (SYN_RECV) from the install on.
- */
-static void created_answered_by_helper(struct legacy *lg, const struct sessrec *r)
-{
-    if (r->proto != IPPROTO_TCP || r->state != MOAT_LG_SYN_SENT)
-        return;
-    struct moat_lg_key fk;
-    struct moat_lg_sess fv, rv;
-    flow_to_key(r->fwd_src, r->fwd_dst, r->fwd_sport, r->fwd_dport, r->proto, r->family, &fk);
-    if (bpf_map_lookup_elem(lg->sess_fd, &fk, &fv) < 0 || fv.dir != 0 || fv.id != r->id ||
-        fv.state != MOAT_LG_SYN_SENT)
-        return;
-    fv.state = MOAT_LG_SYN_RECV;
-    if (bpf_map_update_elem(lg->sess_fd, &fk, &fv, BPF_EXIST) < 0)
-        return;
-    if (bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0 && rv.id == fv.id &&
-        rv.state == MOAT_LG_SYN_SENT) {
-        rv.state = MOAT_LG_SYN_RECV;
-        bpf_map_update_elem(lg->sess_fd, &fv.peer, &rv, BPF_EXIST);
-    }
-}
-
 /* Hands the sessions kept by created_keep() to controld (lifecycle_kernel_created()). */
 static void created_flush(struct legacy *lg)
 {
     if (!lg->n_created)
         return;
-    if (lifecycle_kernel_created(lg->c, lg->created, lg->n_created) == 0)
-        for (size_t i = 0; i < lg->n_created; i++)
-            created_answered_by_helper(lg, &lg->created[i]);
+    /* The helper holds them for the arming; meanwhile their replies entering an armed
+     * interface come to the kernel path (moat_lg_divert), which follows both sides. */
+    lifecycle_kernel_created(lg->c, lg->created, lg->n_created);
     lg->n_created = 0;
 }
 
@@ -931,6 +900,8 @@ static void sweep_cb(uv_timer_t *t)
             }
             if (has_rev)
                 bpf_map_delete_elem(lg->sess_fd, &fv.peer);
+            /* Its replies no longer diverted (a later flow may take the same reply key). */
+            bpf_map_delete_elem(lg->divert_fd, &fv.peer);
             Moat__CloseReason why = expiry_reason(&fv, keys[i].proto);
             record_of(lg, &keys[i], &fv, has_rev ? &rv : NULL, MOAT__DELTA_KIND__DELTA_CLOSE, why,
                       &b);
@@ -978,6 +949,7 @@ static void close_session(struct legacy *lg, const struct moat_lg_key *fk,
     }
     if (has_rev)
         bpf_map_delete_elem(lg->sess_fd, &fv->peer);
+    bpf_map_delete_elem(lg->divert_fd, &fv->peer);
     struct rec_buf b;
     record_of(lg, fk, fv, has_rev ? rv : NULL, MOAT__DELTA_KIND__DELTA_CLOSE, why, &b);
     mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
@@ -1447,6 +1419,7 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
         {&lg->poolctr_fd, MOAT_MAP_LG_POOLCTR}, {&lg->if6_fd, MOAT_MAP_LG_IF6},
         {&lg->screens_fd, MOAT_MAP_LG_SCREENS}, {&lg->scrctr_fd, MOAT_MAP_LG_SCRCTR},
         {&lg->nmap_fd, MOAT_MAP_LG_NMAP},       {&lg->next_fd, MOAT_MAP_LG_NEXT},
+        {&lg->divert_fd, MOAT_MAP_LG_DIVERT},
     };
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
         int fd = find_fd(lg, maps[i].name, err, errlen);

@@ -139,6 +139,29 @@ void lifecycle_iface_disarming(struct controld *c, struct ctl_iface *ifc)
      * interface (the helper): the kernel path needs the helper's sessions. */
     legacy_on_disarm(c->legacy);
     c->handover.seeds++;
+    /* The flows it creates meanwhile: their replies entering the interfaces left armed come
+     * back to it (moat_lg_divert, bpf/maps.h), not to the helper, which lacks them yet. */
+    for (unsigned i = 0; i < c->n_ifaces && c->bpf; i++) {
+        struct ctl_iface *o = &c->ifaces[i];
+        if (o != ifc && o->armed && o->ifindex)
+            bootstrap_set_divert(c->bpf, o->ifindex, true);
+    }
+}
+
+/* After an arming: the armed interfaces divert the kernel path's flows while it serves an
+ * interface; once it serves none (the helper holds its flows: the handover), they stop and
+ * moat_lg_divert is emptied. */
+static void divert_sync(struct controld *c, bool serves)
+{
+    if (!c->bpf)
+        return;
+    for (unsigned i = 0; i < c->n_ifaces; i++) {
+        struct ctl_iface *ifc = &c->ifaces[i];
+        if (ifc->ifindex && ifc->xdp_mode != MOAT_XDP_NONE)
+            bootstrap_set_divert(c->bpf, ifc->ifindex, serves && ifc->armed);
+    }
+    if (!serves)
+        bootstrap_divert_clear(c->bpf);
 }
 
 /* The helper's answer to a SessionInstall of lifecycle_kernel_created(). */
@@ -378,6 +401,7 @@ static void arm(struct controld *c)
     c->armed = armed > 0;
     /* A handover ran for this arming (its cut): all, or more interfaces with others armed. */
     bool handed = c->handover.cut.valid;
+    divert_sync(c, c->legacy && c->armed && kernel_path_serves(c));
     if (c->armed && (!was_armed || handed)) {
         unsigned long long before = c->handover.before_arm;
         size_t late = handover_armed(&c->handover);

@@ -530,65 +530,106 @@ static __always_inline int parse_quoted(struct xdp_md *ctx, struct pk *p, __u32 
 }
 
 /*
- * The IPv6 extension headers after the fixed header (at ETH_HLEN), as the helper walks them:
- * hop-by-hop, routing, destination options, and a fragment header, at most MOAT_LG_EXT6 of
- * them, the L4 header within the first 256 bytes of the frame. Sets p->proto (the upper
- * layer) and, for a fragment, p->frag, frag_id, frag_lo/hi, unfrag, nf. Returns the L4
- * offset, or P6_FRAG (a later fragment: nothing after its header is parsed), P6_MALFORMED,
- * P6_UNSUPPORTED (a longer chain).
+ * The IPv6 extension headers after the fixed header (at ETH_HLEN), as the shim walks them:
+ * hop-by-hop, routing, destination options, and a fragment header, at most MOAT_LG_EXT6 (the
+ * shim's MOAT_MAX_EXT_HDRS: a longer chain never reaches this path) of them, the L4 header
+ * within the first 256 bytes of the frame. Sets p->proto (the upper layer) and, for a
+ * fragment, p->frag, frag_id, frag_lo/hi, unfrag, nf. Returns the L4 offset, or P6_FRAG (a
+ * later fragment: nothing after its header is parsed), P6_MALFORMED, P6_UNSUPPORTED (a longer
+ * chain). One header per ext6_cb call (bpf_loop): the walk is verified once, not once per
+ * header, and what follows it once, not once per chain length.
  */
-#define MOAT_LG_EXT6 6
+#define MOAT_LG_EXT6 8
 #define P6_FRAG 0x10000
 #define P6_MALFORMED 0x10001
 #define P6_UNSUPPORTED 0x10002
-static __always_inline __u32 parse_ext6(void *data, void *data_end, struct pk *p, __u8 nh)
+
+static __always_inline int is_ext6(__u8 nh)
 {
-    __u32 off = ETH_HLEN + sizeof(struct ipv6hdr), end = ETH_HLEN + p->l3_len, i;
+    return nh == 0 || nh == 43 || nh == 60 || nh == 44;
+}
 
-    for (i = 0; i < MOAT_LG_EXT6; i++) {
-        __u8 *h;
+struct ext6_walk {
+    struct xdp_md *ctx;
+    struct pk *p;
+    __u32 off; /* the next header's offset */
+    __u32 end; /* the datagram's */
+    __u32 res; /* 0, or the P6_* the walk stopped with */
+    __u8 nh;   /* the next header's type */
+};
 
-        if (nh != 0 && nh != 43 && nh != 60 && nh != 44)
-            break;
-        if (off > 248)
-            return P6_UNSUPPORTED;
-        h = data + (off & 0xff);
-        if ((void *)(h + 8) > data_end || off + 8 > end)
-            return P6_MALFORMED;
-        if (nh == 44) {
-            __u16 fo;
+static long ext6_cb(__u32 i, void *arg)
+{
+    struct ext6_walk *w = arg;
+    struct pk *p = w->p;
+    __u32 off = w->off, end = w->end;
+    __u8 h[8];
 
-            if (p->frag)
-                return P6_MALFORMED; /* two fragment headers */
-            __builtin_memcpy(&fo, h + 2, 2);
-            fo = bpf_ntohs(fo);
-            nh = h[0];
-            off += 8;
-            /* An atomic fragment (offset 0, no more) too, as the helper's: a first fragment that
-             * tear-drop never compares (p->atomic). */
-            p->frag = 1;
-            __builtin_memcpy(&p->frag_id, h + 4, 4);
-            p->unfrag = off - 8 - ETH_HLEN - sizeof(struct ipv6hdr);
-            p->frag_lo = fo & 0xfff8;
-            p->frag_hi = p->frag_lo + (end - off);
-            p->atomic = moat_frag6_atomic(p->frag_lo, fo & 1);
-            if (p->frag_lo) {
-                p->nf = 1;
-                p->l4_off = off; /* where its data starts */
-                p->proto = nh;
-                return P6_FRAG;
-            }
-            continue;
-        }
-        nh = h[0];
-        off += ((__u32)h[1] + 1) * 8;
+    if (!is_ext6(w->nh))
+        return 1;
+    if (off > 248) {
+        w->res = P6_UNSUPPORTED;
+        return 1;
     }
-    if (nh == 0 || nh == 43 || nh == 60 || nh == 44)
-        return P6_UNSUPPORTED;
-    if (off > end)
-        return P6_MALFORMED;
-    p->proto = nh;
-    return off;
+    if (off + 8 > end || bpf_xdp_load_bytes(w->ctx, off, h, 8)) {
+        w->res = P6_MALFORMED;
+        return 1;
+    }
+    if (w->nh == 44) {
+        __u16 fo;
+
+        if (p->frag) {
+            w->res = P6_MALFORMED; /* two fragment headers */
+            return 1;
+        }
+        __builtin_memcpy(&fo, h + 2, 2);
+        fo = bpf_ntohs(fo);
+        w->nh = h[0];
+        off += 8;
+        w->off = off;
+        /* An atomic fragment (offset 0, no more) too, as the helper's: a first fragment that
+         * tear-drop never compares (p->atomic). */
+        p->frag = 1;
+        __builtin_memcpy(&p->frag_id, h + 4, 4);
+        p->unfrag = off - 8 - ETH_HLEN - sizeof(struct ipv6hdr);
+        p->frag_lo = fo & 0xfff8;
+        p->frag_hi = p->frag_lo + (end - off);
+        p->atomic = moat_frag6_atomic(p->frag_lo, fo & 1);
+        if (p->frag_lo) {
+            p->nf = 1;
+            p->l4_off = off; /* where its data starts */
+            p->proto = w->nh;
+            w->res = P6_FRAG;
+            return 1;
+        }
+        return 0;
+    }
+    w->nh = h[0];
+    w->off = off + ((__u32)h[1] + 1) * 8;
+    return 0;
+}
+
+static __always_inline __u32 parse_ext6(struct xdp_md *ctx, struct pk *p, __u8 nh)
+{
+    struct ext6_walk w = {
+        .ctx = ctx,
+        .p = p,
+        .off = ETH_HLEN + sizeof(struct ipv6hdr),
+        .end = ETH_HLEN + p->l3_len,
+        .nh = nh,
+    };
+
+    if (is_ext6(nh)) {
+        bpf_loop(MOAT_LG_EXT6, ext6_cb, &w, 0);
+        if (w.res)
+            return w.res;
+        if (is_ext6(w.nh))
+            return P6_UNSUPPORTED;
+        if (w.off > w.end)
+            return P6_MALFORMED;
+    }
+    p->proto = w.nh;
+    return w.off;
 }
 
 /* Parses the frame into p. Returns 0, or the stats field to count as the drop reason. */
@@ -647,7 +688,7 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
         p->ttl = ip6->hop_limit;
         __builtin_memcpy(p->k.src, &ip6->saddr, 16);
         __builtin_memcpy(p->k.dst, &ip6->daddr, 16);
-        l4 = parse_ext6(data, data_end, p, ip6->nexthdr);
+        l4 = parse_ext6(ctx, p, ip6->nexthdr);
         if (l4 == P6_FRAG) {
             p->k.proto = p->proto;
             p->k.family = 6;

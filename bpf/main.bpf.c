@@ -2363,10 +2363,22 @@ static long alloc_cb(__u32 i, void *arg)
 /* The outcome of insert_reverse(). */
 enum { INS_OK = 0, INS_OK_NEW_MAPPING, INS_CONFLICT, INS_EXHAUSTED };
 
+/* The session leaves from the internal endpoint's mapping m: w->xk's source address and port
+ * become m's, and the reverse entry goes in under the reply key (INS_CONFLICT: it was taken). */
+static __always_inline int take_mapping(struct scratch *w, struct moat_lg_nmap *m)
+{
+    m->used_ns = w->v.created_ns;
+    __builtin_memcpy(w->xk.src, &m->ext_addr, 4);
+    w->xk.sport = m->ext_port;
+    key_reverse(&w->xk, &w->rk);
+    return bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST) ? INS_CONFLICT : INS_OK;
+}
+
 /*
  * Inserts the reverse entry w->v under w->rk (reply key of w->xk) with BPF_NOEXIST. Without
  * c (no port translated): w->xk as it is. With c: the internal endpoint's mapping if it has one
- * (w->xk's source address and port become its external ones), else a new one (alloc_cb).
+ * (w->xk's source address and port become its external ones), else a new one (alloc_cb), or
+ * the one another CPU made for the endpoint meanwhile.
  */
 static __always_inline int insert_reverse(struct scratch *w, struct alloc_ctx *c)
 {
@@ -2381,14 +2393,8 @@ static __always_inline int insert_reverse(struct scratch *w, struct alloc_ctx *c
                                                                               : INS_OK;
     }
     m = bpf_map_lookup_elem(&moat_lg_nmap, &c->ik);
-    if (m) { /* endpoint-independent mapping */
-        m->used_ns = w->v.created_ns;
-        __builtin_memcpy(w->xk.src, &m->ext_addr, 4);
-        w->xk.sport = m->ext_port;
-        key_reverse(&w->xk, &w->rk);
-        return bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST) ? INS_CONFLICT
-                                                                              : INS_OK;
-    }
+    if (m) /* endpoint-independent mapping */
+        return take_mapping(w, m);
     pc = bpf_map_lookup_elem(&moat_lg_percpu, &zero);
     if (!pc)
         return INS_EXHAUSTED;
@@ -2404,16 +2410,73 @@ static __always_inline int insert_reverse(struct scratch *w, struct alloc_ctx *c
     nv.ext_port = w->xk.sport;
     nv.used_ns = w->v.created_ns;
     if (bpf_map_update_elem(&moat_lg_nmap, &c->ik, &nv, BPF_NOEXIST)) {
-        /* Another CPU mapped the same endpoint meanwhile (its next packet takes that one), or
-         * the table is full. */
+        /* Another CPU mapped the same endpoint meanwhile, or the table is full: this
+         * allocation goes back, and the session takes the other CPU's mapping, as if it had
+         * found it above. */
         bpf_map_delete_elem(&moat_lg_sess, &w->rk);
         nk.ext_addr = nv.ext_addr;
         nk.ext_port = nv.ext_port;
         nk.proto = c->ik.proto;
         bpf_map_delete_elem(&moat_lg_next, &nk);
-        return INS_CONFLICT;
+        m = bpf_map_lookup_elem(&moat_lg_nmap, &c->ik);
+        return m ? take_mapping(w, m) : INS_CONFLICT;
     }
     return INS_OK_NEW_MAPPING;
+}
+
+/*
+ * The first packet of a flow whose session another CPU created meanwhile (xdp_main_new lost
+ * the reverse key to it): a packet of that session, as xdp_main_prog's hit handles it (its
+ * policy was counted with the decision). When only the reverse entry is in yet (the other CPU
+ * is about to insert the forward one), the packet leaves as that entry says (w->xk), counted
+ * in session_hit but not in the session. Returns -1 when there is no such session (the key is
+ * another flow's), -2 when its TCP state refuses the packet (tcp_invalid), else whether it is
+ * translated, w->xk its tuple out.
+ */
+static __always_inline int late_hit(struct xdp_md *ctx, struct scratch *w, struct moat_lg_stats *st)
+{
+    struct pk *p = &w->p;
+    struct moat_lg_sess *s;
+    __u8 state, fl;
+    int v, fwd = 1;
+
+    if (w->sp_new) /* a SYN rebuilt from a cookie: the client sends its ACK again */
+        return -1;
+    s = bpf_map_lookup_elem(&moat_lg_sess, &p->k);
+    if (!s) {
+        s = bpf_map_lookup_elem(&moat_lg_sess, &w->rk);
+        if (!s || !addr_eq(s->peer.src, p->k.src) || !addr_eq(s->peer.dst, p->k.dst) ||
+            s->peer.sport != p->k.sport || s->peer.dport != p->k.dport ||
+            s->peer.proto != p->k.proto)
+            return -1;
+        fwd = 0;
+    }
+    if (s->dir != !fwd)
+        return -1;
+    if (p->proto == IPPROTO_TCP) {
+        state = s->state;
+        fl = s->flags;
+        v = tcp_track(&state, &fl, 0, p->tcp_flags);
+        if (v == TCP_INVALID)
+            st->tcp_invalid++;
+        if (v != TCP_ACCEPT)
+            return v == TCP_INVALID ? -2 : -1;
+        if (state != s->state || fl != s->flags) {
+            s->state = state;
+            s->flags = fl;
+            sync_peer(s);
+        }
+    }
+    st->session_hit++;
+    if (!fwd)
+        return !!(s->flags & MOAT_LG_F_NAT);
+    __sync_fetch_and_add(&s->packets, 1);
+    __sync_fetch_and_add(&s->bytes, p->l3_len);
+    s->last_seen_ns = bpf_ktime_get_ns();
+    if (p->frag)
+        frag_remember(p, ctx->ingress_ifindex, s->id, s->last_seen_ns);
+    out_tuple(&s->peer, &w->xk);
+    return !!(s->flags & MOAT_LG_F_NAT);
 }
 
 SEC("xdp")
@@ -2737,8 +2800,15 @@ int xdp_main_new(struct xdp_md *ctx)
         return XDP_DROP;
     }
     if (ins == INS_CONFLICT) {
-        st->session_conflict++;
-        return XDP_DROP;
+        /* The same flow's first packet on another CPU may have created the session meanwhile
+         * (its reverse entry took the key): this packet is one of it. Else dropped. */
+        nat = late_hit(ctx, w, st);
+        if (nat < 0) {
+            if (nat == -1)
+                st->session_conflict++;
+            return XDP_DROP;
+        }
+        goto out;
     }
     /* NAT may have ended up as the identity (port kept): still marked, rewrite is a no-op. */
     w->v.peer = w->rk;
@@ -2770,6 +2840,7 @@ int xdp_main_new(struct xdp_md *ctx)
     } else {
         st->events_lost++;
     }
+out:
     return forward(ctx, p, &w->xk, nat, st);
 }
 

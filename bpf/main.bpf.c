@@ -530,65 +530,106 @@ static __always_inline int parse_quoted(struct xdp_md *ctx, struct pk *p, __u32 
 }
 
 /*
- * The IPv6 extension headers after the fixed header (at ETH_HLEN), as the helper walks them:
- * hop-by-hop, routing, destination options, and a fragment header, at most MOAT_LG_EXT6 of
- * them, the L4 header within the first 256 bytes of the frame. Sets p->proto (the upper
- * layer) and, for a fragment, p->frag, frag_id, frag_lo/hi, unfrag, nf. Returns the L4
- * offset, or P6_FRAG (a later fragment: nothing after its header is parsed), P6_MALFORMED,
- * P6_UNSUPPORTED (a longer chain).
+ * The IPv6 extension headers after the fixed header (at ETH_HLEN), as the shim walks them:
+ * hop-by-hop, routing, destination options, and a fragment header, at most MOAT_LG_EXT6 (the
+ * shim's MOAT_MAX_EXT_HDRS: a longer chain never reaches this path) of them, the L4 header
+ * within the first 256 bytes of the frame. Sets p->proto (the upper layer) and, for a
+ * fragment, p->frag, frag_id, frag_lo/hi, unfrag, nf. Returns the L4 offset, or P6_FRAG (a
+ * later fragment: nothing after its header is parsed), P6_MALFORMED, P6_UNSUPPORTED (a longer
+ * chain). One header per ext6_cb call (bpf_loop): the walk is verified once, not once per
+ * header, and what follows it once, not once per chain length.
  */
-#define MOAT_LG_EXT6 6
+#define MOAT_LG_EXT6 8
 #define P6_FRAG 0x10000
 #define P6_MALFORMED 0x10001
 #define P6_UNSUPPORTED 0x10002
-static __always_inline __u32 parse_ext6(void *data, void *data_end, struct pk *p, __u8 nh)
+
+static __always_inline int is_ext6(__u8 nh)
 {
-    __u32 off = ETH_HLEN + sizeof(struct ipv6hdr), end = ETH_HLEN + p->l3_len, i;
+    return nh == 0 || nh == 43 || nh == 60 || nh == 44;
+}
 
-    for (i = 0; i < MOAT_LG_EXT6; i++) {
-        __u8 *h;
+struct ext6_walk {
+    struct xdp_md *ctx;
+    struct pk *p;
+    __u32 off; /* the next header's offset */
+    __u32 end; /* the datagram's */
+    __u32 res; /* 0, or the P6_* the walk stopped with */
+    __u8 nh;   /* the next header's type */
+};
 
-        if (nh != 0 && nh != 43 && nh != 60 && nh != 44)
-            break;
-        if (off > 248)
-            return P6_UNSUPPORTED;
-        h = data + (off & 0xff);
-        if ((void *)(h + 8) > data_end || off + 8 > end)
-            return P6_MALFORMED;
-        if (nh == 44) {
-            __u16 fo;
+static long ext6_cb(__u32 i, void *arg)
+{
+    struct ext6_walk *w = arg;
+    struct pk *p = w->p;
+    __u32 off = w->off, end = w->end;
+    __u8 h[8];
 
-            if (p->frag)
-                return P6_MALFORMED; /* two fragment headers */
-            __builtin_memcpy(&fo, h + 2, 2);
-            fo = bpf_ntohs(fo);
-            nh = h[0];
-            off += 8;
-            /* An atomic fragment (offset 0, no more) too, as the helper's: a first fragment that
-             * tear-drop never compares (p->atomic). */
-            p->frag = 1;
-            __builtin_memcpy(&p->frag_id, h + 4, 4);
-            p->unfrag = off - 8 - ETH_HLEN - sizeof(struct ipv6hdr);
-            p->frag_lo = fo & 0xfff8;
-            p->frag_hi = p->frag_lo + (end - off);
-            p->atomic = moat_frag6_atomic(p->frag_lo, fo & 1);
-            if (p->frag_lo) {
-                p->nf = 1;
-                p->l4_off = off; /* where its data starts */
-                p->proto = nh;
-                return P6_FRAG;
-            }
-            continue;
-        }
-        nh = h[0];
-        off += ((__u32)h[1] + 1) * 8;
+    if (!is_ext6(w->nh))
+        return 1;
+    if (off > 248) {
+        w->res = P6_UNSUPPORTED;
+        return 1;
     }
-    if (nh == 0 || nh == 43 || nh == 60 || nh == 44)
-        return P6_UNSUPPORTED;
-    if (off > end)
-        return P6_MALFORMED;
-    p->proto = nh;
-    return off;
+    if (off + 8 > end || bpf_xdp_load_bytes(w->ctx, off, h, 8)) {
+        w->res = P6_MALFORMED;
+        return 1;
+    }
+    if (w->nh == 44) {
+        __u16 fo;
+
+        if (p->frag) {
+            w->res = P6_MALFORMED; /* two fragment headers */
+            return 1;
+        }
+        __builtin_memcpy(&fo, h + 2, 2);
+        fo = bpf_ntohs(fo);
+        w->nh = h[0];
+        off += 8;
+        w->off = off;
+        /* An atomic fragment (offset 0, no more) too, as the helper's: a first fragment that
+         * tear-drop never compares (p->atomic). */
+        p->frag = 1;
+        __builtin_memcpy(&p->frag_id, h + 4, 4);
+        p->unfrag = off - 8 - ETH_HLEN - sizeof(struct ipv6hdr);
+        p->frag_lo = fo & 0xfff8;
+        p->frag_hi = p->frag_lo + (end - off);
+        p->atomic = moat_frag6_atomic(p->frag_lo, fo & 1);
+        if (p->frag_lo) {
+            p->nf = 1;
+            p->l4_off = off; /* where its data starts */
+            p->proto = w->nh;
+            w->res = P6_FRAG;
+            return 1;
+        }
+        return 0;
+    }
+    w->nh = h[0];
+    w->off = off + ((__u32)h[1] + 1) * 8;
+    return 0;
+}
+
+static __always_inline __u32 parse_ext6(struct xdp_md *ctx, struct pk *p, __u8 nh)
+{
+    struct ext6_walk w = {
+        .ctx = ctx,
+        .p = p,
+        .off = ETH_HLEN + sizeof(struct ipv6hdr),
+        .end = ETH_HLEN + p->l3_len,
+        .nh = nh,
+    };
+
+    if (is_ext6(nh)) {
+        bpf_loop(MOAT_LG_EXT6, ext6_cb, &w, 0);
+        if (w.res)
+            return w.res;
+        if (is_ext6(w.nh))
+            return P6_UNSUPPORTED;
+        if (w.off > w.end)
+            return P6_MALFORMED;
+    }
+    p->proto = w.nh;
+    return w.off;
 }
 
 /* Parses the frame into p. Returns 0, or the stats field to count as the drop reason. */
@@ -647,7 +688,7 @@ static __always_inline int parse(struct xdp_md *ctx, struct pk *p)
         p->ttl = ip6->hop_limit;
         __builtin_memcpy(p->k.src, &ip6->saddr, 16);
         __builtin_memcpy(p->k.dst, &ip6->daddr, 16);
-        l4 = parse_ext6(data, data_end, p, ip6->nexthdr);
+        l4 = parse_ext6(ctx, p, ip6->nexthdr);
         if (l4 == P6_FRAG) {
             p->k.proto = p->proto;
             p->k.family = 6;
@@ -2322,10 +2363,22 @@ static long alloc_cb(__u32 i, void *arg)
 /* The outcome of insert_reverse(). */
 enum { INS_OK = 0, INS_OK_NEW_MAPPING, INS_CONFLICT, INS_EXHAUSTED };
 
+/* The session leaves from the internal endpoint's mapping m: w->xk's source address and port
+ * become m's, and the reverse entry goes in under the reply key (INS_CONFLICT: it was taken). */
+static __always_inline int take_mapping(struct scratch *w, struct moat_lg_nmap *m)
+{
+    m->used_ns = w->v.created_ns;
+    __builtin_memcpy(w->xk.src, &m->ext_addr, 4);
+    w->xk.sport = m->ext_port;
+    key_reverse(&w->xk, &w->rk);
+    return bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST) ? INS_CONFLICT : INS_OK;
+}
+
 /*
  * Inserts the reverse entry w->v under w->rk (reply key of w->xk) with BPF_NOEXIST. Without
  * c (no port translated): w->xk as it is. With c: the internal endpoint's mapping if it has one
- * (w->xk's source address and port become its external ones), else a new one (alloc_cb).
+ * (w->xk's source address and port become its external ones), else a new one (alloc_cb), or
+ * the one another CPU made for the endpoint meanwhile.
  */
 static __always_inline int insert_reverse(struct scratch *w, struct alloc_ctx *c)
 {
@@ -2340,14 +2393,8 @@ static __always_inline int insert_reverse(struct scratch *w, struct alloc_ctx *c
                                                                               : INS_OK;
     }
     m = bpf_map_lookup_elem(&moat_lg_nmap, &c->ik);
-    if (m) { /* endpoint-independent mapping */
-        m->used_ns = w->v.created_ns;
-        __builtin_memcpy(w->xk.src, &m->ext_addr, 4);
-        w->xk.sport = m->ext_port;
-        key_reverse(&w->xk, &w->rk);
-        return bpf_map_update_elem(&moat_lg_sess, &w->rk, &w->v, BPF_NOEXIST) ? INS_CONFLICT
-                                                                              : INS_OK;
-    }
+    if (m) /* endpoint-independent mapping */
+        return take_mapping(w, m);
     pc = bpf_map_lookup_elem(&moat_lg_percpu, &zero);
     if (!pc)
         return INS_EXHAUSTED;
@@ -2363,16 +2410,73 @@ static __always_inline int insert_reverse(struct scratch *w, struct alloc_ctx *c
     nv.ext_port = w->xk.sport;
     nv.used_ns = w->v.created_ns;
     if (bpf_map_update_elem(&moat_lg_nmap, &c->ik, &nv, BPF_NOEXIST)) {
-        /* Another CPU mapped the same endpoint meanwhile (its next packet takes that one), or
-         * the table is full. */
+        /* Another CPU mapped the same endpoint meanwhile, or the table is full: this
+         * allocation goes back, and the session takes the other CPU's mapping, as if it had
+         * found it above. */
         bpf_map_delete_elem(&moat_lg_sess, &w->rk);
         nk.ext_addr = nv.ext_addr;
         nk.ext_port = nv.ext_port;
         nk.proto = c->ik.proto;
         bpf_map_delete_elem(&moat_lg_next, &nk);
-        return INS_CONFLICT;
+        m = bpf_map_lookup_elem(&moat_lg_nmap, &c->ik);
+        return m ? take_mapping(w, m) : INS_CONFLICT;
     }
     return INS_OK_NEW_MAPPING;
+}
+
+/*
+ * The first packet of a flow whose session another CPU created meanwhile (xdp_main_new lost
+ * the reverse key to it): a packet of that session, as xdp_main_prog's hit handles it (its
+ * policy was counted with the decision). When only the reverse entry is in yet (the other CPU
+ * is about to insert the forward one), the packet leaves as that entry says (w->xk), counted
+ * in session_hit but not in the session. Returns -1 when there is no such session (the key is
+ * another flow's), -2 when its TCP state refuses the packet (tcp_invalid), else whether it is
+ * translated, w->xk its tuple out.
+ */
+static __always_inline int late_hit(struct xdp_md *ctx, struct scratch *w, struct moat_lg_stats *st)
+{
+    struct pk *p = &w->p;
+    struct moat_lg_sess *s;
+    __u8 state, fl;
+    int v, fwd = 1;
+
+    if (w->sp_new) /* a SYN rebuilt from a cookie: the client sends its ACK again */
+        return -1;
+    s = bpf_map_lookup_elem(&moat_lg_sess, &p->k);
+    if (!s) {
+        s = bpf_map_lookup_elem(&moat_lg_sess, &w->rk);
+        if (!s || !addr_eq(s->peer.src, p->k.src) || !addr_eq(s->peer.dst, p->k.dst) ||
+            s->peer.sport != p->k.sport || s->peer.dport != p->k.dport ||
+            s->peer.proto != p->k.proto)
+            return -1;
+        fwd = 0;
+    }
+    if (s->dir != !fwd)
+        return -1;
+    if (p->proto == IPPROTO_TCP) {
+        state = s->state;
+        fl = s->flags;
+        v = tcp_track(&state, &fl, 0, p->tcp_flags);
+        if (v == TCP_INVALID)
+            st->tcp_invalid++;
+        if (v != TCP_ACCEPT)
+            return v == TCP_INVALID ? -2 : -1;
+        if (state != s->state || fl != s->flags) {
+            s->state = state;
+            s->flags = fl;
+            sync_peer(s);
+        }
+    }
+    st->session_hit++;
+    if (!fwd)
+        return !!(s->flags & MOAT_LG_F_NAT);
+    __sync_fetch_and_add(&s->packets, 1);
+    __sync_fetch_and_add(&s->bytes, p->l3_len);
+    s->last_seen_ns = bpf_ktime_get_ns();
+    if (p->frag)
+        frag_remember(p, ctx->ingress_ifindex, s->id, s->last_seen_ns);
+    out_tuple(&s->peer, &w->xk);
+    return !!(s->flags & MOAT_LG_F_NAT);
 }
 
 SEC("xdp")
@@ -2696,8 +2800,15 @@ int xdp_main_new(struct xdp_md *ctx)
         return XDP_DROP;
     }
     if (ins == INS_CONFLICT) {
-        st->session_conflict++;
-        return XDP_DROP;
+        /* The same flow's first packet on another CPU may have created the session meanwhile
+         * (its reverse entry took the key): this packet is one of it. Else dropped. */
+        nat = late_hit(ctx, w, st);
+        if (nat < 0) {
+            if (nat == -1)
+                st->session_conflict++;
+            return XDP_DROP;
+        }
+        goto out;
     }
     /* NAT may have ended up as the identity (port kept): still marked, rewrite is a no-op. */
     w->v.peer = w->rk;
@@ -2735,6 +2846,7 @@ int xdp_main_new(struct xdp_md *ctx)
     } else {
         st->events_lost++;
     }
+out:
     return forward(ctx, p, &w->xk, nat, st);
 }
 

@@ -839,12 +839,77 @@ static void close_evicted(struct legacy *lg, const struct moat_lg_key *rk,
     fv.dir = 0;
     fv.in_ifindex = rv->out_ifindex;
     fv.out_ifindex = rv->in_ifindex;
-    fv.packets = fv.bytes = 0; /* went with the entry */
+    fv.packets = fv.bytes = 0;              /* went with the entry */
+    bpf_map_delete_elem(lg->divert_fd, rk); /* its replies are no longer diverted */
     struct rec_buf b;
     record_of(lg, &rv->peer, &fv, rv, MOAT__DELTA_KIND__DELTA_CLOSE,
               MOAT__CLOSE_REASON__CLOSE_EARLY_AGED, &b);
     mirror_apply_delta(&lg->c->mirror, &b.d, on_event, lg->c);
     lg->evicted++;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct vanished {
+    const uint64_t *seen; /* the ids the sweep's walk found, sorted */
+    unsigned nseen;
+    uint64_t before_ms; /* created before (wall clock) */
+    uint64_t *ids;
+    unsigned n, cap;
+};
+
+static void vanished_one(void *arg, const struct mirror_session *s)
+{
+    struct vanished *v = arg;
+    if ((s->id & MOAT_LG_ID_BIT) && s->created_unix_ms < v->before_ms && v->n < v->cap &&
+        !bsearch(&s->id, v->seen, v->nseen, sizeof(*v->seen), id_cmp))
+        v->ids[v->n++] = s->id;
+}
+
+/*
+ * Sessions this path created whose two entries the LRU map evicted (it evicts the oldest, and
+ * a session's entries age together): nothing in the map is left to tell of them, the mirror
+ * still lists them. Those of the mirror with a kernel-path id, created more than 2 s before
+ * the walk and absent from it (seen: every id it found), are closed there as close_evicted()
+ * does. Not with an interface armed: the helper then holds the kernel path's sessions handed
+ * over to it.
+ */
+static void close_vanished(struct legacy *lg, uint64_t *seen, unsigned nseen)
+{
+    struct mirror *m = &lg->c->mirror;
+    if (lg->c->armed || !m->count)
+        return;
+    qsort(seen, nseen, sizeof(*seen), id_cmp);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct vanished v = {.seen = seen,
+                         .nseen = nseen,
+                         .before_ms =
+                             (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 - 2000,
+                         .ids = calloc(m->count, sizeof(uint64_t)),
+                         .cap = m->count};
+    if (!v.ids)
+        return;
+    mirror_foreach(m, vanished_one, &v);
+    for (unsigned i = 0; i < v.n; i++) {
+        const struct mirror_session *s = mirror_lookup(m, v.ids[i]);
+        if (!s)
+            continue;
+        struct mirror_record_buf rb;
+        mirror_to_record(m, s, &rb);
+        rb.rec.close_reason = MOAT__CLOSE_REASON__CLOSE_EARLY_AGED;
+        Moat__SessionDelta d;
+        moat__session_delta__init(&d);
+        d.kind = MOAT__DELTA_KIND__DELTA_CLOSE;
+        d.session = &rb.rec;
+        mirror_apply_delta(m, &d, on_event, lg->c);
+        lg->evicted++;
+    }
+    free(v.ids);
 }
 
 static void sweep_cb(uv_timer_t *t)
@@ -868,10 +933,14 @@ static void sweep_cb(uv_timer_t *t)
     unsigned nlive = 0;
     struct moat_lg_nmap_key *used = calloc(n ? n : 1, sizeof(*used));
     unsigned nused = 0;
+    uint64_t *seen = calloc(n ? n : 1, sizeof(*seen));
+    unsigned nseen = 0;
     for (unsigned i = 0; i < n; i++) {
         struct moat_lg_sess fv, rv;
         if (bpf_map_lookup_elem(lg->sess_fd, &keys[i], &fv) < 0)
             continue;
+        if (seen)
+            seen[nseen++] = fv.id;
         bool has_rev = bpf_map_lookup_elem(lg->sess_fd, &fv.peer, &rv) == 0;
         if (fv.dir != 0) {
             /* A reverse entry: handled with its forward one, unless that one is gone (the LRU
@@ -902,10 +971,14 @@ static void sweep_cb(uv_timer_t *t)
                 bpf_map_delete_elem(lg->sess_fd, &fv.peer);
             /* Its replies no longer diverted (a later flow may take the same reply key). */
             bpf_map_delete_elem(lg->divert_fd, &fv.peer);
-            Moat__CloseReason why = expiry_reason(&fv, keys[i].proto);
+            /* Without its reverse entry (inserted first): the LRU map evicted that one. */
+            Moat__CloseReason why =
+                has_rev ? expiry_reason(&fv, keys[i].proto) : MOAT__CLOSE_REASON__CLOSE_EARLY_AGED;
             record_of(lg, &keys[i], &fv, has_rev ? &rv : NULL, MOAT__DELTA_KIND__DELTA_CLOSE, why,
                       &b);
             lg->swept_closed++;
+            if (!has_rev)
+                lg->evicted++;
             if (why == MOAT__CLOSE_REASON__CLOSE_AGED)
                 lg->aged_out++;
         } else {
@@ -927,6 +1000,9 @@ static void sweep_cb(uv_timer_t *t)
             lg->seeded_unreported++;
     }
     counts_reconcile(lg, active_before, own_total, walked_total);
+    if (seen)
+        close_vanished(lg, seen, nseen);
+    free(seen);
     if (used) {
         qsort(used, nused, sizeof(*used), nmap_key_cmp);
         nmap_sweep(lg, used, nused, t0);
@@ -1393,6 +1469,16 @@ int legacy_open(struct controld *c, struct legacy **out, char *err, size_t errle
                 unlink(txpath);
         }
     }
+    /* Test hook (tests/lab/test_legacy_suite.sh): a session map of fewer entries than
+     * MOAT_LG_MAX_SESSIONS, the session limit unchanged, so that a few hundred real flows fill
+     * it and the LRU evicts. Not a setting: the limit is the operator's knob. */
+    const char *sess_entries = getenv("MOAT_TEST_LG_SESS_ENTRIES");
+    struct bpf_map *sessm = bpf_object__find_map_by_name(lg->obj, MOAT_MAP_LG_SESS);
+    unsigned long n_entries = sess_entries ? strtoul(sess_entries, NULL, 10) : 0;
+    if (sessm && n_entries >= 2 && n_entries < MOAT_LG_MAX_SESSIONS &&
+        bpf_map__set_max_entries(sessm, (__u32)n_entries) == 0)
+        log_warn("legacy path: session map of %lu entries (test hook MOAT_TEST_LG_SESS_ENTRIES)",
+                 n_entries);
     rc = pins_replace_incompatible(lg->obj, bootstrap_object(c->bpf), err, errlen);
     if (rc < 0)
         goto out;

@@ -325,6 +325,8 @@ def corpus(lab):
             ext += bytes([60 if i < n - 1 else last, 0, 1, 4, 0, 0, 0, 0])
         return [E / ip6(m, nh=0 if n else last) /
                 Raw(bytes([ext[0]]) + ext[1:] + bytes(UDP(sport=sport, dport=5000) / b"c"))]
+    case(lab, "v6 chain of 7 extension headers + UDP 5000", lambda m: chain(m, 7, sport=42007),
+         {"shim.redirect": 1, "forwarded": 1, "sessions_created": 1}, arrive=1, v6=True)
     case(lab, "v6 chain of 8 extension headers + UDP 5000", lambda m: chain(m, 8),
          {"shim.redirect": 1, "forwarded": 1, "sessions_created": 1}, arrive=1, v6=True)
     case(lab, "v6 chain of 9 extension headers (more than the shim walks)",

@@ -25,7 +25,9 @@
 #     connects at once, is established in the kernel path, and keeps its connection once fw0
 #     is armed.
 #  Part 2 also runs xdp_main_prog with BPF_PROG_TEST_RUN on crafted frames
-#  (tests/lab/legacy/prog_run.py): verdicts, rewritten fields and checksums.
+#  (tests/lab/legacy/prog_run.py): verdicts, rewritten fields and checksums; and first packets
+#  of one internal endpoint on two CPUs at once (tests/lab/legacy/nat_race.c): one source-NAT
+#  mapping, every packet forwarded and answered, no session_conflict.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 lab_init legacy
@@ -226,6 +228,29 @@ sleep 1.2
 check "the test-run flow reached the mirror through the event ring" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN show security flow session source-port 5555 | grep -q 'In: 10.77.1.2/5555'"
 moatctl show security flow session nat | head -8
 check "show security flow session nat lists the DNAT session" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN show security flow session nat | grep -q '10.77.2.1/80'"
+# Source NAT created on two CPUs at once (tests/lab/legacy/nat_race.c): 500 internal endpoints
+# each send their first packet from CPU 0 and CPU 1 at the same instant (BPF_PROG_TEST_RUN
+# after a spin barrier), two flows of the endpoint, then the same flow twice. Where both CPUs
+# allocated a mapping (contested: the allocations beyond one per endpoint), the loser takes
+# the winner's mapping, or is a packet of the winner's session: every first packet forwarded,
+# one external port per endpoint, every reply back, no session_conflict.
+cc -std=gnu17 -O2 -Wall -Wextra -Werror -I"$LAB_TOP/bpf" -I"$LAB_TOP/common" \
+	"$LAB_TOP/tests/lab/legacy/nat_race.c" -lbpf -lpthread -o "$RUN/nat_race"
+for mode in two same; do
+	sc0=$(lg session_conflict)
+	ip netns exec "$NS_FW" "$RUN/nat_race" "$RUN/bpf/moat" 500 $([ $mode = two ] && echo 20000 || echo 21000) $mode \
+		>"$RUN/nat_race.out" 2>&1
+	contested=$(sed -n 's/^contested //p' "$RUN/nat_race.out")
+	while read -r line; do
+		case "$line" in
+		"PASS: "*) pass "nat_race ($mode flows an endpoint): ${line#PASS: }" ;;
+		"FAIL: "*) fail "nat_race ($mode flows an endpoint): ${line#FAIL: }" ;;
+		*) echo "    | $line" ;;
+		esac
+	done <"$RUN/nat_race.out"
+	check "nat_race ($mode): the CPUs raced (${contested:-?} of 500 endpoints mapped on both)" [ "${contested:-0}" -ge 1 ]
+	check "nat_race ($mode): no session_conflict" [ "$(lg session_conflict)" -eq "$sc0" ]
+done
 stop_controld
 
 # ---------------- 3. userspace, helper killed under traffic ----------------

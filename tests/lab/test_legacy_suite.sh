@@ -9,9 +9,9 @@
 # packet crossed the kernel path). Then what only the kernel
 # path shows: a screen on untrust drops and counts land, SYN+FIN, no-flag, FIN-without-ACK,
 # ping-of-death and tear-drop (IPv4 and IPv6: an overlap discards the whole IPv6 datagram)
-# packets and ICMP / UDP floods; sessions the LRU session map evicts silently (simulated: their
-# forward entries deleted with bpftool) are closed and taken off the per-source session limit's
-# count by controld's sweep; a commit renumbering the policies with policy-reevaluate off moves
+# packets and ICMP / UDP floods; real flows overfill the session map (1024 entries here, test
+# hook MOAT_TEST_LG_SESS_ENTRIES) and the LRU evicts silently: controld's sweep reports it and
+# brings the session total and the per-address counts back to the map; a commit renumbering the policies with policy-reevaluate off moves
 # live sessions' counts to the new ids; a commit that removes the
 # permitting policy closes a live kernel-path session (reason policy) and its packets stop,
 # while a session still permitted keeps going; a reject policy answers TCP with a reset sent
@@ -49,7 +49,8 @@ sed -i 's/from-zone untrust to-zone trust {/&\n            policy rej-dns-ping {
 # MOAT_FORCE_MODE=legacy; here a cheap subset that the kernel path must drop and count).
 sed -i 's/^security {/&\n    screen { ids-option lab-screen { icmp { flood threshold 50; ping-death; } udp { flood threshold 50; } tcp { land; syn-fin; tcp-no-flag; fin-no-ack; } ip { tear-drop; } limit-session { source-ip-based 5; } } }/' "$CONF"
 sed -i 's/security-zone untrust {/& screen lab-screen;/' "$CONF"
-moat_start_spawned "$CONF" || exit 1
+# A session map of 1024 entries (the eviction check below fills it with real flows).
+MOAT_TEST_LG_SESS_ENTRIES=1024 moat_start_spawned "$CONF" || exit 1
 check "mode legacy, the config in the kernel path" wait_for 15 ready is_ready
 
 # --- screens on the kernel path: per-packet checks and floods, counted per zone ---
@@ -80,52 +81,59 @@ check "screen: land, SYN+FIN, no flags, FIN without ACK, ping of death dropped a
 check "screen: ICMP and UDP floods over 50/s dropped and counted" bash -c "[ $icmpf -ge 50 ] && [ $udpf -ge 50 ]"
 check "screen: counted by the kernel path (screen_drop)" [ "$(counter legacy screen_drop)" -ge $((sd0 + 14 + icmpf + udpf)) ]
 
-# --- a session the full LRU session map evicts is taken off the session counts ---
-# moat_lg_sess evicts silently when full: neither xdp_main_new nor controld hear of it. The
-# forward entries of 5 sessions from 10.77.2.60 (its per-source limit, 5) are deleted behind
-# both, as an eviction does; controld's sweep must bring the counts back to what the map holds,
-# so that 5 new sessions from that source are accepted again (and a 6th refused).
-syns() { # syns FIRST_SPORT N: N SYNs from 10.77.2.60 to the client's 8080 (permitted)
-	ip netns exec "$NS_SRV" "$PY" -c 'import sys
-from scapy.all import IP, TCP, send
-a = int(sys.argv[1])
-send([IP(src="10.77.2.60", dst="10.77.1.2")/TCP(sport=a + i, dport=8080, flags="S") for i in range(int(sys.argv[2]))], inter=0.02, verbose=0)' "$1" "$2" >/dev/null 2>&1
+# --- sessions the full LRU session map evicts are taken off the session counts ---
+# moat_lg_sess evicts silently when full: neither xdp_main_new nor controld hear of it. This
+# suite's controld has a session map of 1024 entries (512 sessions; test hook
+# MOAT_TEST_LG_SESS_ENTRIES) under the configured session limit (57344): 800 real TCP
+# connections from the client overfill it and the LRU evicts the oldest sessions (both entries
+# of each: they age together). controld's sweep must report them (evicted, counts_fixed),
+# close them in the mirror, and bring the session total and the per-address counts back to
+# what the map holds; a new connection still works.
+# in_line: the session total (sessions_active), the per-address counts (tests/lab/legacy/
+# lg_counts.py: their sums by source and by destination) and the mirror's sessions are the
+# sessions the map holds (two entries each); prints them.
+in_line() {
+	local e src dst act mir
+	read -r e src dst < <($PY "$LAB_TOP/tests/lab/legacy/lg_counts.py" "$RUN/bpf/moat")
+	act=$(counter legacy sessions_active)
+	mir=$(moatctl --json show security flow session summary | $PY -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+	echo "map entries $e, sessions_active $act, per-address counts: by source $src, by destination $dst; mirror $mir"
+	[ $((e % 2)) -eq 0 ] && [ "$act" -eq $((e / 2)) ] && [ "$src" -eq "$act" ] && [ "$dst" -eq "$act" ] && [ "$mir" -eq "$act" ]
 }
-from60() { moatctl --json show security flow session source-prefix 10.77.2.60/32 | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["sessions"]))'; }
-scrlim() { moatctl --json show security screen statistics zone untrust | $PY -c 'import json,sys; print(json.load(sys.stdin)["zones"][0]["counters"]["source-session-limit"])'; }
-# five_of_six N0 C0: 5 more sessions created on the kernel path since N0, 1 more refused by the
-# limit since C0.
-five_of_six() { [ "$(counter legacy sessions_created)" -eq $(($1 + 5)) ] && [ "$(scrlim)" -eq $(($2 + 1)) ]; }
-n0=$(counter legacy sessions_created) lim0=$(scrlim)
-syns 5000 6
-check "per-source limit on the kernel path: 5 sessions from 10.77.2.60, the 6th refused" \
-	wait_for 3 "5 sessions" five_of_six "$n0" "$lim0"
-check "  ... in the mirror" [ "$(from60)" -eq 5 ]
-fix0=$(counter legacy counts_fixed) ev0=$(counter legacy evicted)
-cat >"$RUN/evict.py" <<'PYEOF'
-# Deletes the forward entries (key source = argv[2]) of the pinned session map argv[1] with
-# bpftool, telling nobody: what an LRU eviction does. Prints how many.
-import json, socket, subprocess, sys
-want = socket.inet_aton(sys.argv[2])
-out = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", sys.argv[1]], capture_output=True, text=True, check=True).stdout
-n = 0
-for e in json.loads(out):
-    k = bytes(int(x, 16) for x in e["key"])
-    if k[:4] == want:
-        subprocess.run(["bpftool", "map", "delete", "pinned", sys.argv[1], "key", "hex"] + ["%02x" % b for b in k], check=True)
-        n += 1
-print(n)
-PYEOF
-evicted=$($PY "$RUN/evict.py" "$RUN/bpf/moat/moat_lg_sess" 10.77.2.60)
-echo "    forward entries of 10.77.2.60 deleted behind controld's back: $evicted"
-check "5 session entries evicted (silently)" [ "${evicted:-0}" -eq 5 ]
-fixed() { [ "$(counter legacy counts_fixed)" -gt "$fix0" ] && [ "$(counter legacy evicted)" -eq $((ev0 + 5)) ]; }
-check "the sweep finds the 5 sessions evicted and corrects the session counts" wait_for 5 "counts fixed" fixed
-check "  ... and closes them in the mirror" wait_for 3 "closed in the mirror" bash -c "[ \$($MOAT_BUILD/moatctl --run-dir $RUN --json show security flow session source-prefix 10.77.2.60/32 | $PY -c 'import json,sys; print(len(json.load(sys.stdin)[\"sessions\"]))') -eq 0 ]"
-n1=$(counter legacy sessions_created) lim1=$(scrlim)
-syns 6000 6
-check "after the evictions: 5 new sessions from 10.77.2.60 accepted, the 6th refused" \
-	wait_for 3 "5 new sessions" five_of_six "$n1" "$lim1"
+fix0=$(counter legacy counts_fixed) ev0=$(counter legacy evicted) n1=$(counter legacy sessions_created)
+ip netns exec "$NS_SRV" "$PY" -c 'import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.77.2.2", 7100)); s.listen(4096); time.sleep(60)' &
+LAB_PIDS+=($!)
+sleep 0.3
+ip netns exec "$NS_CLI" "$PY" -c 'import select, socket, sys, time
+socks = []
+for i in range(800):
+    s = socket.socket(); s.setblocking(False); s.connect_ex(("10.77.2.2", 7100)); socks.append(s)
+pending, end = set(socks), time.time() + 5
+while pending and time.time() < end:
+    _, w, _ = select.select([], list(pending), [], 0.2)
+    pending -= {s for s in w if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0}
+print(len(socks) - len(pending), flush=True)
+time.sleep(30)' >"$RUN/connected.out" 2>&1 &
+HOLD=$!
+LAB_PIDS+=("$HOLD")
+check "800 TCP connections from the client through the kernel path" wait_for 8 "800 connected" grep -qx 800 "$RUN/connected.out"
+created=$(( $(counter legacy sessions_created) - n1 ))
+read -r entries _ < <($PY "$LAB_TOP/tests/lab/legacy/lg_counts.py" "$RUN/bpf/moat")
+echo "    sessions created $created, session map entries $entries (of 1024)"
+check "the map overflowed: $created sessions created, at most 1024 entries kept (the LRU evicted)" \
+	bash -c "[ $created -ge 800 ] && [ $entries -le 1024 ]"
+fixed() { [ "$(counter legacy counts_fixed)" -gt "$fix0" ] && [ "$(counter legacy evicted)" -gt "$ev0" ]; }
+check "the sweep reports the evictions (evicted, counts_fixed)" wait_for 5 "evicted, counts fixed" fixed
+echo "    evicted +$(( $(counter legacy evicted) - ev0 )), counts_fixed +$(( $(counter legacy counts_fixed) - fix0 ))"
+check "  ... shown by show dataplane statistics (legacy section)" bash -c \
+	"$MOAT_BUILD/moatctl --run-dir $RUN show dataplane statistics | grep -E 'evicted [1-9][0-9]*, counts corrected [1-9]'"
+check "the session total, the per-address counts and the mirror back in line with the map" wait_for 5 "counts in line" in_line
+new_conn() { ip netns exec "$NS_CLI" "$PY" -c 'import socket; socket.create_connection(("10.77.2.2", 7100), timeout=2).close()'; }
+check "a new TCP connection through the full map still works" new_conn
+kill "$HOLD" 2>/dev/null
+check "the sessions cleared for what follows" bash -c "$MOAT_BUILD/moatctl --run-dir $RUN clear security flow session >/dev/null"
 
 # --- a commit that renumbers the policies without policy-reevaluate: live kernel-path sessions
 # count their packets under their policy's new id ---

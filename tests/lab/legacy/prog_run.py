@@ -298,6 +298,27 @@ for l4, what in ((UDP(sport=5573, dport=9000) / Raw(b"e" * 7), "UDP"), (TCP(spor
 # Its reply comes back through the session the chain's flow created.
 v, out = run(Ether(dst=fw1_mac, src=s0_mac) / IPv6(src="fd00:77:2::2", dst="fd00:77:1::2") / IPv6ExtHdrDestOpt() / UDP(sport=9000, dport=5573))
 check(v == "redirect" and Ether(out).dst == c0_mac, "its reply (behind destination options) -> redirect to c0 (%s)" % v)
+# Chains of 7 and 8 extension headers (the shim walks 8, as the helper's screen does; it drops
+# a 9th itself, drop_other): forwarded as on the userspace path (tests/lab/malformed.py), the
+# 8-header one with a fragment header (an atomic fragment) last. 9 here: dropped, unsupported.
+def ext_chain(n, frag_last=False):
+    c = IPv6ExtHdrHopByHop()
+    for i in range(1, n):
+        c = c / (IPv6ExtHdrFragment(offset=0, m=0, id=0xabcd0100 + n) if frag_last and i == n - 1 else
+                 IPv6ExtHdrRouting(addresses=[], segleft=0) if i % 3 == 1 else IPv6ExtHdrDestOpt())
+    return c
+
+
+for n, frag_last in ((7, False), (8, False), (8, True)):
+    x = eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2", hlim=9) / ext_chain(n, frag_last) / \
+        UDP(sport=5590 + n + frag_last, dport=9000) / Raw(b"c" * 5)
+    v, out = run(x)
+    check(v == "redirect" and Ether(out)[IPv6].hlim == 8 and raw(Ether(out)[IPv6])[8:] == raw(x[IPv6])[8:]
+          and Ether(out).dst == s0_mac,
+          "IPv6 UDP behind %d extension headers%s: a new flow, forwarded (%s)"
+          % (n, " (the last a fragment header)" if frag_last else "", v))
+v, _ = run(eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / ext_chain(9) / UDP(sport=5599, dport=9000))
+check(v == "drop", "IPv6 UDP behind 9 extension headers -> drop, unsupported (%s)" % v)
 # A policy still applies behind the chain: UDP port 9 is refused (an ICMPv6 unreachable).
 v, _ = run(eth / IPv6(src="fd00:77:1::2", dst="fd00:77:2::2") / IPv6ExtHdrHopByHop() / UDP(sport=5575, dport=9))
 check(v == "tx", "UDP port 9 behind hop-by-hop: refused by policy, ICMPv6 unreachable sent (%s)" % v)

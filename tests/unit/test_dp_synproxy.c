@@ -40,7 +40,7 @@ static void tuple(struct flow_tuple *t, int family, const char *src, const char 
 static void test_cookie(void **state)
 {
     (void)state;
-    struct sp_key k, other;
+    struct sc_key k, other;
     sp_key_derive(&k, 0x1234567890abcdefull);
     sp_key_derive(&other, 0x1234567890abcdeeull);
     assert_true(k.k0 != other.k0 || k.k1 != other.k1);

@@ -131,9 +131,10 @@ PYEOF
 cat >"$RUN/cookie_cli.py" <<'PYEOF'
 # cookie_cli.py RUN SMAC DMAC: two handshakes with 10.77.2.1:80 whose ACK is sent after a path
 # switch (files in RUN): A's cookie SYN-ACK comes first (RUN/xp_a: the cookie), then after
-# RUN/xp_go1 B's (RUN/xp_b) and A's ACK and data; after RUN/xp_go2 B's ACK and data. Prints
-# "A ..." and "B ...": "intact" when the echo server's answer came back. Each SYN follows a
-# burst of spoofed ones that puts the port in cookie mode.
+# RUN/xp_go1 A's ACK (once: a retransmission after B's cookie would not need the shared
+# recent-cookie word), B's cookie (RUN/xp_b) and A's data; after RUN/xp_go2 B's ACK and data.
+# Prints "A ..." and "B ...": "intact" when the echo server's answer came back. Each SYN
+# follows a burst of spoofed ones that puts the port in cookie mode.
 import os, random, sys, time
 from scapy.all import IP, TCP, Ether, Raw, AsyncSniffer, conf, raw
 conf.verb = 0
@@ -172,10 +173,12 @@ def cookie_of(sport, isn):
             time.sleep(0.02)
     return None
 
-def finish(sport, isn, cookie):
-    # The cookie ACK, then data and FIN until the echo server's answer comes back.
-    data = b"cookie-across-a-switch-%d" % sport
+def ack(sport, isn, cookie):
     l2.send(seg(sport, "A", isn + 1, cookie + 1))
+
+def finish(sport, isn, cookie):
+    # After the cookie ACK: data and FIN until the echo server's answer comes back.
+    data = b"cookie-across-a-switch-%d" % sport
     for _ in range(20):
         time.sleep(0.3)
         l2.send(seg(sport, "FPA", isn + 1, cookie + 1, data))
@@ -191,10 +194,15 @@ isn_a, isn_b = rng.randrange(1 << 31), rng.randrange(1 << 31)
 ca = cookie_of(41001, isn_a)
 open(os.path.join(run, "xp_a"), "w").write("%s\n" % ca)
 wait_file("xp_go1")
+# A's ACK first: the kernel path has sent no cookie yet, it must know the helper's were recent.
+if ca is not None:
+    ack(41001, isn_a, ca)
 cb = cookie_of(41002, isn_b)
 open(os.path.join(run, "xp_b"), "w").write("%s\n" % cb)
 print("A", finish(41001, isn_a, ca) if ca is not None else "no cookie", flush=True)
 wait_file("xp_go2")
+if cb is not None:
+    ack(41002, isn_b, cb)
 print("B", finish(41002, isn_b, cb) if cb is not None else "no cookie", flush=True)
 sn.stop()
 PYEOF

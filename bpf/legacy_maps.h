@@ -426,10 +426,14 @@ struct moat_lg_hit {
  * two slots (moat_lg_spslot), is checked as the answer to one: invalid -> dropped
  * (cookie_invalid); valid (cookie_valid) -> rewritten into the client's SYN (its ISN, the MSS
  * the cookie encodes, its window) and created as a new flow (xdp_main_new) with both entries
- * marked MOAT_LG_SP_WAIT. moat_lg_spslot: BPF_MAP_TYPE_ARRAY, one struct moat_lg_sp: the cookie
- * key, derived (SipHash) from the zone-0 seed below and cached with the seed it came from, so
- * cookies stay valid across a controld restart that keeps the pinned maps; the last cookie
- * slot (common/syncookie.h) cookies were sent in, plus one (0: never).
+ * marked MOAT_LG_SP_WAIT. moat_lg_spslot: BPF_MAP_TYPE_ARRAY (BPF_F_MMAPABLE), one struct
+ * moat_lg_sp: the cookie key, derived (SipHash) from the zone-0 seed below and cached with the
+ * seed it came from, so cookies stay valid across a controld restart that keeps the pinned
+ * maps (controld hands the helper the same seed, FlowSettings.cookie_seed: one key for both
+ * paths); the last cookie slot (common/syncookie.h) cookies were sent in, plus one (0: never),
+ * written by this path and by the helper's workers alike (the helper maps it shared:
+ * dataplane/synproxy.h sp_recent_map), so that either path checks a cookie ACK the other
+ * path's cookie answered, right after a switch.
  */
 #define MOAT_LG_SCR_ZONES 1024
 #define MOAT_LG_SCR_RATE_SLOTS 16384 /* power of two */

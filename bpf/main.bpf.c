@@ -308,6 +308,7 @@ struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(max_entries, 1);
     __type(key, __u32);
+    __uint(map_flags, BPF_F_MMAPABLE); /* the helper maps last_slot: one recent-cookie word */
     __type(value, struct moat_lg_sp);
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_lg_spslot SEC(".maps");
@@ -2058,9 +2059,11 @@ struct pseudo6 {
  * and MACs swapped, options and payload cut, and goes back out of the interface it came in
  * on (XDP_TX), as the helper's send_reject answers. IPv4 options and IPv6 extension headers
  * are cut too (the TCP header moves up behind a bare IP header), as the helper builds its
- * reset. Returns the verdict, or -1 when the packet cannot be turned around.
+ * reset. syn_seq: the reset's seq when the packet has no ACK (0; a SYN rebuilt from a cookie
+ * ACK: cookie + 1, what its established client expects). Returns the verdict, or -1 when the
+ * packet cannot be turned around.
  */
-static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
+static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p, __u32 syn_seq)
 {
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
@@ -2104,7 +2107,7 @@ static __always_inline int reject_tcp(struct xdp_md *ctx, struct pk *p)
         th->ack_seq = 0;
         ((__u8 *)th)[13] = TCPF_RST;
     } else {
-        th->seq = 0;
+        th->seq = bpf_htonl(syn_seq);
         th->ack_seq = bpf_htonl(seq + occupied);
         ((__u8 *)th)[13] = TCPF_RST | TCPF_ACK;
     }
@@ -2653,7 +2656,7 @@ int xdp_main_new(struct xdp_md *ctx)
                 st->icmp_rate_limited++;
                 return XDP_DROP;
             }
-            v = reject_tcp(ctx, p);
+            v = reject_tcp(ctx, p, w->sp_new ? w->sp_cookie + 1 : 0);
             if (v >= 0) {
                 st->reject_sent++;
                 return v;

@@ -1683,6 +1683,11 @@ void legacy_close(struct legacy *lg)
 
 /* ---- counters ---- */
 
+uint64_t legacy_cookie_seed(const struct legacy *lg)
+{
+    return lg ? lg->scr_seed : 0;
+}
+
 int legacy_read_stats(struct legacy *lg, struct moat_lg_stats *out)
 {
     enum { NF = sizeof(struct moat_lg_stats) / sizeof(uint64_t) };

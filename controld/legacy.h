@@ -95,6 +95,10 @@ int legacy_session_records(struct legacy *lg, struct sessrec **out, size_t *n);
  * ,"legacy":{...} to append inside the top-level object). */
 void legacy_render_stats(struct legacy *lg, bool json, struct strbuf *o);
 int legacy_read_stats(struct legacy *lg, struct moat_lg_stats *out);
+/* The seed the kernel path derives its SYN cookie key from (the zone-0 moat_lg_screens seed,
+ * kept in the pinned map across controld restarts), for the helper to use the same key
+ * (FlowSettings.cookie_seed); 0 without the legacy path. */
+uint64_t legacy_cookie_seed(const struct legacy *lg);
 /* `clear security flow session`: closes the kernel path's sessions among ids (reason
  * cleared, in the mirror too). Returns how many it closed. */
 uint64_t legacy_clear(struct legacy *lg, const uint64_t *ids, size_t n);

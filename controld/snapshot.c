@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "controld.h"
+#include "legacy.h"
 #include "log.h"
 
 struct snap_holder {
@@ -225,7 +226,7 @@ static int add_policies(struct snap_holder *h, const struct cfg_security *sec)
     return 0;
 }
 
-static int add_flow(struct snap_holder *h, const struct cfg_security *sec)
+static int add_flow(struct snap_holder *h, const struct cfg_security *sec, uint64_t cookie_seed)
 {
     Moat__FlowSettings *f = snap_alloc(h, sizeof(*f));
     if (!f)
@@ -251,6 +252,7 @@ static int add_flow(struct snap_holder *h, const struct cfg_security *sec)
     f->max_sessions = cf->max_sessions ? cf->max_sessions : CFG_FLOW_MAX_SESSIONS_DEFAULT;
     f->policy_reevaluate = cf->policy_reevaluate;
     f->syn_cookie = cf->syn_cookie;
+    f->cookie_seed = cookie_seed;
     f->aging_high_watermark = cf->aging_high_watermark;
     f->aging_low_watermark = cf->aging_low_watermark;
     h->s.flow = f;
@@ -588,7 +590,7 @@ Moat__Snapshot *snapshot_build(struct controld *c)
         s->neighbors[s->n_neighbors++] = m;
     }
     if (add_zones(h, cfg->security) || add_policies(h, cfg->security) ||
-        add_flow(h, cfg->security) || add_nat(h, c))
+        add_flow(h, cfg->security, legacy_cookie_seed(c->legacy)) || add_nat(h, c))
         goto fail;
     return s;
 fail:

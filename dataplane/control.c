@@ -341,6 +341,8 @@ static void apply_snapshot(struct ctl *c, const Moat__Snapshot *s)
         return;
     }
     c->hb_ms = set.heartbeat_ms;
+    if (!t->flow.cookie_seed)
+        sc_key_derive(&t->spk, c->dp.flow_seed); /* a controld without the kernel path */
     flowctl_tables_built(&c->fc, t);
     const uint32_t npol = pol_rule_count(t->pol);
     const uint32_t routes = fib_route_count(t->fib);

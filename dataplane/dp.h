@@ -23,6 +23,7 @@
 #include "maps.h"
 #include "policy.h"
 #include "screen.h"
+#include "syncookie.h"
 
 #define DP_IDLE_POLL_MS 100
 #define DP_EPOCH_IDLE UINT64_MAX
@@ -67,7 +68,8 @@ struct dp_flow_cfg {
     uint32_t max_sessions; /* whole box */
     uint32_t high_wm, low_wm;
     bool reevaluate;
-    bool syn_cookie; /* syn-flood-protection-mode syn-cookie (synproxy.h) */
+    bool syn_cookie;      /* syn-flood-protection-mode syn-cookie (synproxy.h) */
+    uint64_t cookie_seed; /* FlowSettings.cookie_seed (0: the helper's own seed) */
 };
 
 #define DP_DEF_MAX_SESSIONS 1048576u
@@ -91,6 +93,9 @@ struct dp_tables {
     uint32_t nifs;
     struct dp_iface ifs[MOAT_MAX_IFACES];
     int16_t port_if[MOAT_MAX_IFACES]; /* dp port -> index in ifs, -1 none */
+    /* The SYN cookie key (synproxy.h), from flow.cookie_seed, else from the helper's
+     * flow_seed: published with the tables, so that every worker switches keys at once. */
+    struct sc_key spk;
 };
 
 struct dp_worker;
@@ -120,6 +125,10 @@ struct dp {
     uint32_t nflows;
     uint64_t flow_seed;
     int64_t unix_offset_ms; /* CLOCK_REALTIME - CLOCK_MONOTONIC, ms */
+    /* The cookie-recent word shared with the kernel path (synproxy.h sp_recent_map; NULL:
+     * none pinned) and its mapping: set up with the workers, fixed while they run. */
+    _Atomic uint32_t *sp_recent;
+    void *sp_recent_map;
 
     /* trace flow (trace.h): owned by the control thread, read by the workers. */
     struct dp_trace *trace;

@@ -503,6 +503,12 @@ static void send_answer(struct dp_flow *f, const struct dp_tables *t, struct dp_
                : icmp_error_build(p->data, p->len, p->room, &p->pi, p->m, inf->mac, our, kind, mtu);
     if (!n)
         return;
+    /* A SYN rebuilt from a cookie ACK: its client took the cookie SYN-ACK and is established,
+     * a SYN's reset (seq 0) would be out of its window: the reset carries what it expects (the
+     * ACK's acknowledgement number). reject_build() answers a TCP SYN with its 20-byte TCP
+     * header last. */
+    if (reject && p->sp_ack && p->m->proto == IPPROTO_TCP)
+        sc_set_seq(p->data + n - 20, p->sp_cookie + 1);
     f->rj_tokens--;
     if (reject)
         f->st->rejects_sent++;
@@ -796,9 +802,13 @@ __attribute__((noinline)) static bool sp_session(struct dp_flow *f, struct dp_pk
     return false; /* the client's packets before the server answered: it retransmits */
 }
 
-/* Cookies were sent (by any worker) in this slot or the one before. */
+/* Cookies were sent (by any worker, or by the kernel path: the word both share) in this slot or
+ * the one before. */
 static bool sp_recent(const struct dp_flow *f, uint32_t slot)
 {
+    const _Atomic uint32_t *shared = f->dp->sp_recent;
+    if (shared && atomic_load_explicit(shared, memory_order_relaxed) >= slot)
+        return true;
     const uint32_t n = f->dp->nflows;
     for (uint32_t w = 0; w < (n ? n : 1); w++) {
         const struct dp_flow *o = n ? f->dp->flows[w] : f;
@@ -834,7 +844,7 @@ __attribute__((noinline, cold)) static bool sp_miss(struct dp_flow *f, const str
         const uint16_t adv = (uint16_t)(mtu > hdrs + 1460  ? 1460
                                         : mtu > hdrs + 536 ? mtu - hdrs
                                                            : 536);
-        const uint32_t c = sp_cookie_make(&f->spk, &p->key, rd32(th + 4), slot, sp_mss_index(mss));
+        const uint32_t c = sp_cookie_make(&t->spk, &p->key, rd32(th + 4), slot, sp_mss_index(mss));
         const uint32_t n = sp_build_synack(p->data, p->room, &p->pi, m, c, adv);
         if (!n) {
             ctr[SCR_C_SYN_FLOOD]++;
@@ -843,6 +853,9 @@ __attribute__((noinline, cold)) static bool sp_miss(struct dp_flow *f, const str
         ctr[SCR_C_COOKIE_SENT]++;
         if (atomic_load_explicit(&f->sp_last, memory_order_relaxed) != slot + 1)
             atomic_store_explicit(&f->sp_last, slot + 1, memory_order_relaxed);
+        _Atomic uint32_t *shared = f->dp->sp_recent;
+        if (shared && atomic_load_explicit(shared, memory_order_relaxed) < slot + 1)
+            atomic_store_explicit(shared, slot + 1, memory_order_relaxed);
         p->verdict = DP_V_TX;
         p->out_port = p->in_port;
         p->out = p->data;
@@ -864,7 +877,7 @@ __attribute__((noinline, cold)) static bool sp_miss(struct dp_flow *f, const str
     const uint32_t cli_isn = rd32(th + 4) - 1, cookie = rd32(th + 8) - 1;
     const uint16_t win = (uint16_t)(th[14] << 8 | th[15]);
     uint16_t mss;
-    if (!sp_cookie_check(&f->spk, &p->key, cli_isn, cookie, slot, &mss)) {
+    if (!sp_cookie_check(&t->spk, &p->key, cli_isn, cookie, slot, &mss)) {
         ctr[SCR_C_COOKIE_INVALID]++;
         return true;
     }
@@ -877,6 +890,8 @@ __attribute__((noinline, cold)) static bool sp_miss(struct dp_flow *f, const str
     }
     p->len = n;
     ctr[SCR_C_COOKIE_VALID]++;
+    p->sp_ack = 1;
+    p->sp_cookie = cookie;
     new_flow(f, t, p); /* the client's SYN, as it first sent it */
     const uint32_t ref = sess_lookup(&f->t, &p->key, p->h);
     if (ref == SESS_NONE || (ref & 1))
@@ -1366,6 +1381,7 @@ static inline void stage_key(struct dp_flow *f, const struct dp_tables *t, struc
     q->verdict = DP_V_DROP;
     q->stage = ST_DONE;
     q->sp = 0;
+    q->sp_ack = 0;
     if (parse_packet(q->data, q->len, q->m, &q->pi) != 0) {
         f->st->parse_errors++;
         return;
@@ -1527,7 +1543,6 @@ int dp_flow_create(struct dp_flow **out, struct dp *dp, uint16_t worker, uint32_
         dp_flow_destroy(f);
         return rc;
     }
-    sp_key_derive(&f->spk, dp->flow_seed);
     f->rj_tokens = DP_REJECT_RATE;
     f->rj_refill_ms = now_ms;
     f->route_epoch = 1;

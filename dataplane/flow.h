@@ -153,7 +153,6 @@ struct dp_flow {
     struct nat_ports np;          /* port allocator */
     struct scr_worker *scr;       /* screens: rates, session counts, drop counters */
     struct sp_sess *sps;          /* [t.cap]: SYN proxy numbers of proxied sessions */
-    struct sp_key spk;            /* SYN cookie key (the same in every worker) */
     _Atomic uint32_t sp_last;     /* cookie slot + 1 of this worker's last cookie, 0: none */
     _Atomic uint64_t deltas_lost; /* monotonic; the control thread reports the increase */
     /* Worker state. */
@@ -196,10 +195,12 @@ struct dp_pkt {
     uint8_t *data;
     uint32_t len;
     const struct moat_meta *m;
-    uint32_t room;    /* bytes usable from data to the end of its UMEM frame */
-    uint16_t in_port; /* dp port index the frame arrived on */
-    uint8_t handed;   /* handed over by another worker: no second hand-off */
-    uint8_t sp;       /* a SYN above a syn-flood threshold in syn-cookie mode (screen) */
+    uint32_t room;      /* bytes usable from data to the end of its UMEM frame */
+    uint16_t in_port;   /* dp port index the frame arrived on */
+    uint8_t handed;     /* handed over by another worker: no second hand-off */
+    uint8_t sp;         /* a SYN above a syn-flood threshold in syn-cookie mode (screen) */
+    uint8_t sp_ack;     /* the SYN rebuilt from a cookie ACK (sp_miss): its client is established */
+    uint32_t sp_cookie; /* with sp_ack: the cookie (the client expects cookie + 1 from us) */
     /* Out. */
     uint8_t verdict;
     uint16_t out_port;

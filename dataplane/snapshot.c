@@ -214,6 +214,7 @@ int dp_flow_cfg_from_proto(const Moat__FlowSettings *in, struct dp_flow_cfg *out
     out->low_wm = in && in->aging_low_watermark ? in->aging_low_watermark : out->high_wm;
     out->reevaluate = in ? in->policy_reevaluate : false;
     out->syn_cookie = in ? in->syn_cookie : false;
+    out->cookie_seed = in ? in->cookie_seed : 0;
     if (out->max_sessions > DP_MAX_SESSIONS_LIMIT)
         return fail(err, errlen, "flow.max_sessions %u is above %u", out->max_sessions,
                     DP_MAX_SESSIONS_LIMIT);
@@ -295,6 +296,7 @@ int dp_tables_from_snapshot_names(const Moat__Snapshot *s, const struct dp_port 
     rc = dp_flow_cfg_from_proto(s->flow, &t->flow, err, errlen);
     if (rc)
         goto out;
+    sc_key_derive(&t->spk, t->flow.cookie_seed); /* without one, the helper's: control.c */
     rc = pol_compile(s, pnames, anames, &t->pol, err, errlen);
     if (rc)
         goto out;

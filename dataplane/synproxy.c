@@ -4,21 +4,62 @@
  */
 #include "synproxy.h"
 
+#include <bpf/bpf.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "csum.h"
+#include "legacy_maps.h"
 #include "syncookie.h"
 #include "wire.h"
 
 const uint16_t sp_mss_table[4] = {536, 1220, 1440, 1460};
 
-void sp_key_derive(struct sp_key *k, uint64_t boot_seed)
+void sp_key_derive(struct sc_key *k, uint64_t seed)
 {
-    struct sc_key sk;
-    sc_key_derive(&sk, boot_seed);
-    k->k0 = sk.k0;
-    k->k1 = sk.k1;
+    sc_key_derive(k, seed);
+}
+
+int sp_recent_map(const char *bpffs_dir, _Atomic uint32_t **word, void **map)
+{
+    char path[4096];
+    const int n = snprintf(path, sizeof(path), "%s/%s", bpffs_dir, MOAT_MAP_LG_SPSLOT);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -ENAMETOOLONG;
+    const int fd = bpf_obj_get(path);
+    if (fd < 0)
+        return -errno;
+    struct bpf_map_info info = {0};
+    uint32_t len = sizeof(info);
+    int rc = 0;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
+        rc = -errno;
+    else if (!(info.map_flags & BPF_F_MMAPABLE) || info.value_size != sizeof(struct moat_lg_sp))
+        rc = -EPROTO; /* another Moat version's layout */
+    void *p = MAP_FAILED;
+    if (!rc) {
+        p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            rc = -errno;
+    }
+    close(fd);
+    if (rc)
+        return rc;
+    _Static_assert(offsetof(struct moat_lg_sp, last_slot) % 4 == 0, "last_slot is a word");
+    *word = (_Atomic uint32_t *)((uint8_t *)p + offsetof(struct moat_lg_sp, last_slot));
+    *map = p;
+    return 0;
+}
+
+void sp_recent_unmap(void *map)
+{
+    if (map)
+        munmap(map, (size_t)sysconf(_SC_PAGESIZE));
 }
 
 unsigned sp_mss_index(uint16_t mss)
@@ -26,19 +67,17 @@ unsigned sp_mss_index(uint16_t mss)
     return sc_mss_index(mss);
 }
 
-uint32_t sp_cookie_make(const struct sp_key *k, const struct flow_tuple *t, uint32_t cli_isn,
+uint32_t sp_cookie_make(const struct sc_key *k, const struct flow_tuple *t, uint32_t cli_isn,
                         uint32_t slot, unsigned mss_idx)
 {
-    const struct sc_key sk = {k->k0, k->k1};
-    return sc_cookie(&sk, t->src, t->dst, t->sport, t->dport, t->family, cli_isn, slot, mss_idx);
+    return sc_cookie(k, t->src, t->dst, t->sport, t->dport, t->family, cli_isn, slot, mss_idx);
 }
 
-bool sp_cookie_check(const struct sp_key *k, const struct flow_tuple *t, uint32_t cli_isn,
+bool sp_cookie_check(const struct sc_key *k, const struct flow_tuple *t, uint32_t cli_isn,
                      uint32_t cookie, uint32_t now_slot, uint16_t *mss)
 {
-    const struct sc_key sk = {k->k0, k->k1};
-    return sc_cookie_ok(&sk, t->src, t->dst, t->sport, t->dport, t->family, cli_isn, cookie,
-                        now_slot, mss);
+    return sc_cookie_ok(k, t->src, t->dst, t->sport, t->dport, t->family, cli_isn, cookie, now_slot,
+                        mss);
 }
 
 uint16_t sp_syn_mss(const uint8_t *tcp, uint32_t tcp_len)

@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #include "flow.h"
+#include "legacy_maps.h"
 #include "log.h"
 #include "nat.h"
 #include "parse.h"
 #include "snapshot.h"
+#include "synproxy.h"
 #include "trace.h"
 
 /* ---- tables publication ---- */
@@ -852,6 +854,13 @@ int dp_workers_setup(struct dp *dp, char *err, size_t errlen)
         dp->xskmap_fd = -1;
         return rc;
     }
+    /* Optional: a box without the kernel path keeps the recent-cookie state per worker. */
+    rc = sp_recent_map(dp->set.bpffs_dir, &dp->sp_recent, &dp->sp_recent_map);
+    if (rc && rc != -ENOENT)
+        log_warn("the SYN cookie state %s/%s could not be shared with the kernel path (%s): "
+                 "a client's cookie ACK arriving right after a path switch is dropped; restart "
+                 "controld to re-create the pinned maps",
+                 dp->set.bpffs_dir, MOAT_MAP_LG_SPSLOT, strerror(-rc));
     for (uint32_t id = 0; id < dp->set.workers; id++) {
         struct dp_worker *w = NULL;
         rc = worker_alloc(dp, id, &w, err, errlen);
@@ -1005,6 +1014,9 @@ void dp_workers_teardown(struct dp *dp)
     if (dp->xskmap_fd >= 0)
         close(dp->xskmap_fd);
     dp->xskmap_fd = -1;
+    sp_recent_unmap(dp->sp_recent_map);
+    dp->sp_recent = NULL;
+    dp->sp_recent_map = NULL;
 }
 
 /* ---- rebinding one port in place (link cycle) ---- */

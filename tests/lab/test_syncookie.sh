@@ -12,7 +12,13 @@
 # path carries it, seeded with its SYN-proxy numbers, and hands it back at re-arming), with its
 # sequence numbers checked in captures at both ends; after the flood, new connections go
 # straight through again; an IPv6 flood gets cookies and a client's IPv6 connection is opened
-# by one. With MOAT_FORCE_MODE=legacy all of it runs on the kernel path (xdp_main_syn).
+# by one. A connection refused by a reject policy, opened by a cookie, is reset at once (the
+# reset carries the sequence number the established client expects). On the userspace path,
+# both paths share one cookie key and one recent-cookie word: a crafted client's cookie from
+# the helper is completed by its ACK on the kernel path after the helper is killed, and one
+# from the kernel path on the restarted helper once re-armed (arming held 2 s by the test hook
+# MOAT_TEST_HOLD_ARM_MS, so that the kernel path answers a cookie meanwhile).
+# With MOAT_FORCE_MODE=legacy all of it runs on the kernel path (xdp_main_syn).
 # lab: alone (a timed SYN flood; counts of cookies answered)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -29,7 +35,7 @@ bad_refused() {
 }
 check "a wrong syn-flood-protection-mode is refused with line:column" bad_refused
 
-moat_start_spawned "$CONF" || exit 1
+MOAT_TEST_HOLD_ARM_MS=2000 moat_start_spawned "$CONF" || exit 1
 check "armed with syn-cookie mode (legacy forced: the kernel path has it)" wait_for 15 ready is_ready
 
 scr() {
@@ -62,10 +68,26 @@ s6 = socket.socket(socket.AF_INET6); s6.bind(("fd00:77:1::2", 8080))
 threading.Thread(target=listen, args=(s6,), daemon=True).start()
 listen(s4)
 PYEOF
+# What every client does with a connection to the echo server: sends data, shuts its side,
+# returns what came back.
+cat >"$RUN/echo_lib.py" <<'PYEOF'
+import socket
+def echo(c, data):
+    c.sendall(data)
+    c.shutdown(socket.SHUT_WR)
+    back = bytearray()
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        back += d
+    return bytes(back)
+PYEOF
 # The client: N connections (PAR at a time) to 10.77.2.1:80, each sends SIZE random bytes,
 # shuts its side, reads the echo back: prints how many came back intact and the bytes moved.
 cat >"$RUN/client.py" <<'PYEOF'
 import hashlib, os, socket, sys, threading
+from echo_lib import echo
 n, par, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 ok, moved, lock, sem = [0], [0], threading.Lock(), threading.Semaphore(par)
 def one(i):
@@ -74,14 +96,7 @@ def one(i):
         try:
             c = socket.create_connection(("10.77.2.1", 80), timeout=20)
             c.settimeout(20)
-            c.sendall(data)
-            c.shutdown(socket.SHUT_WR)
-            back = bytearray()
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                back += d
+            back = echo(c, data)
             c.close()
         except OSError as e:
             print("connection %d: %s" % (i, e), file=sys.stderr)
@@ -100,6 +115,7 @@ PYEOF
 # A long connection: sends A, waits for RUN/go, sends B, checks the echo of A + B.
 cat >"$RUN/client_long.py" <<'PYEOF'
 import os, socket, sys, time
+from echo_lib import echo
 run = sys.argv[1]
 a, b = os.urandom(200000), os.urandom(200000)
 c = socket.create_connection(("10.77.2.1", 80), timeout=30)
@@ -109,15 +125,86 @@ c.sendall(a)
 open(run + "/sent_a", "w").close()
 while not os.path.exists(run + "/go"):
     time.sleep(0.05)
-c.sendall(b)
-c.shutdown(socket.SHUT_WR)
-back = bytearray()
-while True:
-    d = c.recv(65536)
-    if not d:
-        break
-    back += d
-print("intact" if bytes(back) == a + b else "broken: %d bytes back of %d" % (len(back), len(a + b)))
+back = echo(c, b)
+print("intact" if back == a + b else "broken: %d bytes back of %d" % (len(back), len(a + b)))
+PYEOF
+cat >"$RUN/cookie_cli.py" <<'PYEOF'
+# cookie_cli.py RUN SMAC DMAC: two handshakes with 10.77.2.1:80 whose ACK is sent after a path
+# switch (files in RUN): A's cookie SYN-ACK comes first (RUN/xp_a: the cookie), then after
+# RUN/xp_go1 A's ACK (once: a retransmission after B's cookie would not need the shared
+# recent-cookie word), B's cookie (RUN/xp_b) and A's data; after RUN/xp_go2 B's ACK and data.
+# Prints "A ..." and "B ...": "intact" when the echo server's answer came back. Each SYN
+# follows a burst of spoofed ones that puts the port in cookie mode.
+import os, random, sys, time
+from scapy.all import IP, TCP, Ether, Raw, AsyncSniffer, conf, raw
+conf.verb = 0
+run, smac, dmac = sys.argv[1:4]
+rng = random.Random()
+l2 = conf.L2socket(iface="s0")
+
+# Spoofed SYNs above the untrust screen's attack threshold (100/s per address and port).
+spoofed = [raw(Ether(src=smac, dst=dmac) / IP(src="10.99.%d.%d" % (rng.randrange(256), rng.randrange(1, 255)), dst="10.77.2.1") /
+               TCP(sport=rng.randrange(1024, 65535), dport=80, flags="S", seq=rng.randrange(1 << 32))) for _ in range(300)]
+def burst():
+    for f in spoofed:
+        l2.send(f)
+
+got = []
+sn = AsyncSniffer(iface="s0", filter="tcp and src host 10.77.2.1 and src port 80 and dst host 10.77.2.2 and dst portrange 41001-41002", prn=got.append, store=False)
+sn.start()
+time.sleep(0.5)
+
+def seg(sport, flags, seq, ack, load=b""):
+    p = Ether(src=smac, dst=dmac) / IP(src="10.77.2.2", dst="10.77.2.1") / TCP(sport=sport, dport=80, flags=flags, seq=seq, ack=ack, window=65535)
+    if flags == "S":
+        p[TCP].options = [("MSS", 1460)]
+    return raw(p / Raw(load)) if load else raw(p)
+
+def cookie_of(sport, isn):
+    for _ in range(3):
+        burst()
+        l2.send(seg(sport, "S", isn, 0))
+        end = time.monotonic() + 1
+        while time.monotonic() < end:
+            for p in list(got):
+                t = p[TCP]
+                if t.dport == sport and t.flags == "SA" and t.ack == isn + 1:
+                    return t.seq
+            time.sleep(0.02)
+    return None
+
+def ack(sport, isn, cookie):
+    l2.send(seg(sport, "A", isn + 1, cookie + 1))
+
+def finish(sport, isn, cookie):
+    # After the cookie ACK: data and FIN until the echo server's answer comes back.
+    data = b"cookie-across-a-switch-%d" % sport
+    for _ in range(20):
+        time.sleep(0.3)
+        l2.send(seg(sport, "FPA", isn + 1, cookie + 1, data))
+        if any(p[TCP].dport == sport and Raw in p and p[Raw].load == data for p in list(got)):
+            return "intact"
+    return "no answer"
+
+def wait_file(name):
+    while not os.path.exists(os.path.join(run, name)):
+        time.sleep(0.05)
+
+isn_a, isn_b = rng.randrange(1 << 31), rng.randrange(1 << 31)
+ca = cookie_of(41001, isn_a)
+open(os.path.join(run, "xp_a"), "w").write("%s\n" % ca)
+wait_file("xp_go1")
+# A's ACK first: the kernel path has sent no cookie yet, it must know the helper's were recent.
+if ca is not None:
+    ack(41001, isn_a, ca)
+cb = cookie_of(41002, isn_b)
+open(os.path.join(run, "xp_b"), "w").write("%s\n" % cb)
+print("A", finish(41001, isn_a, ca) if ca is not None else "no cookie", flush=True)
+wait_file("xp_go2")
+if cb is not None:
+    ack(41002, isn_b, cb)
+print("B", finish(41002, isn_b, cb) if cb is not None else "no cookie", flush=True)
+sn.stop()
 PYEOF
 ip netns exec "$NS_CLI" "$PY" "$RUN/echo_srv.py" &
 LAB_PIDS+=($!)
@@ -135,13 +222,12 @@ echoed() {
 # The web server's neighbour is made known first.
 # The cookie SYN-ACKs and the server's handshake ACKs leave the kernel path by XDP_TX, which
 # veth flushes to its peer only when the peer runs an XDP program (test_legacy_suite.sh): a
-# pass-all program on both ends, as a physical NIC needs none of this.
-if legacy_forced; then
-	ip netns exec "$NS_CLI" ping -c 1 -W 2 10.77.1.1 >/dev/null
-	clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$LAB_TOP/tests/bench/xdp_pass.bpf.c" -o "$RUN/xdp_pass.o"
-	ip -n "$NS_SRV" link set dev s0 xdpdrv obj "$RUN/xdp_pass.o" sec xdp
-	ip -n "$NS_CLI" link set dev c0 xdpdrv obj "$RUN/xdp_pass.o" sec xdp
-fi
+# pass-all program on both ends, as a physical NIC needs none of this. (On the userspace path
+# too: the kernel path answers cookies while the helper is away.)
+ip netns exec "$NS_CLI" ping -c 1 -W 2 10.77.1.1 >/dev/null
+clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$LAB_TOP/tests/bench/xdp_pass.bpf.c" -o "$RUN/xdp_pass.o"
+ip -n "$NS_SRV" link set dev s0 xdpdrv obj "$RUN/xdp_pass.o" sec xdp
+ip -n "$NS_CLI" link set dev c0 xdpdrv obj "$RUN/xdp_pass.o" sec xdp
 check "a connection through DNAT without a flood" echoed 1 1 100000
 check "no cookie sent below the thresholds" [ "$(scr syn-cookie-sent)" -eq 0 ]
 
@@ -155,6 +241,14 @@ flood=$!
 cookies_flowing() { [ "$(scr syn-cookie-sent)" -gt 0 ]; }
 # (flood.py builds its frames with scapy first: seconds on a busy machine)
 check "cookies are being sent once the flood runs" wait_for 60 "cookies" cookies_flowing
+# The crafted client takes its first cookie from the helper now (its ACK will go to the kernel
+# path once the helper is killed, below); the kernel answers its SYN-ACKs with no reset.
+if ! legacy_forced; then
+	ip netns exec "$NS_SRV" nft 'add table ip xp; add chain ip xp o { type filter hook output priority 0; }; add rule ip xp o tcp sport 41001-41002 tcp flags rst drop'
+	ip netns exec "$NS_SRV" "$PY" "$RUN/cookie_cli.py" "$RUN" "$S0_MAC" "$FW1_MAC" >"$RUN/xp.out" 2>&1 &
+	xp=$!
+	LAB_PIDS+=($xp)
+fi
 sleep 1.5
 # From now on the server must see no new spoofed connection (sources 10.99.0.0/16): only the
 # retransmitted SYNs of the flows admitted in the flood's first second (flood.py cycles
@@ -194,6 +288,49 @@ sleep 0.5
 inv=$(($(scr syn-cookie-invalid) - inv0))
 check "5 forged ACKs counted as invalid cookies" [ "$inv" -eq 5 ]
 check "  ... and made no session" [ "$(sessions_from 10.77.2.2/32 source-port 3333)" -eq 0 ]
+
+# A port a reject policy refuses (10.77.2.1:81, to 10.77.1.2:8081), in cookie mode: 250
+# connections at once from the client, above its attack threshold (100 a second): the first are
+# refused at their SYN, the others take a cookie SYN-ACK and are established; the SYN rebuilt
+# from such a client's ACK is refused, and the reset must carry the sequence number the client
+# expects (cookie + 1), else the client ignores it and hangs. Prints refused, reset, hung and the
+# seconds until none was left waiting (hung after 5).
+cat >"$RUN/refused.py" <<'PYEOF'
+import errno, select, socket, time
+t0, socks, n = time.monotonic(), [], {"refused": 0, "reset": 0, "hung": 0}
+for _ in range(250):
+    c = socket.socket()
+    c.setblocking(False)
+    c.connect_ex(("10.77.2.1", 81))
+    socks.append(c)
+waiting, sent = set(socks), set()
+while waiting and time.monotonic() - t0 < 5:
+    r, w, _ = select.select(list(waiting), list(waiting - sent), [], 0.1)
+    for c in set(r) | set(w):
+        e = c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        try:
+            if e:
+                raise OSError(e, "")
+            if c in r:
+                c.recv(100)  # the echo server is not there: only a reset or a close comes
+            else:
+                c.send(b"hello")  # established by a cookie: its reset is due
+                sent.add(c)
+                continue
+        except BlockingIOError:
+            continue
+        except OSError as x:
+            n["refused" if x.errno == errno.ECONNREFUSED else "reset"] += 1
+        waiting.discard(c)
+n["hung"] = len(waiting)
+print("refused %(refused)d reset %(reset)d hung %(hung)d" % n, "%.1f" % (time.monotonic() - t0))
+PYEOF
+v0=$(scr syn-cookie-valid)
+refused=$(ip netns exec "$NS_SRV" "$PY" "$RUN/refused.py" 2>&1)
+lab_log "250 connections at once to the refused port: $refused (seconds)"
+read -r _ nref _ nrst _ nhung secs <<<"$refused"
+check "connections to a refused port opened by cookies are reset at once" bash -c "[ '${nrst:-0}' -gt 0 ] && [ '${nhung:-1}' -eq 0 ]"
+check "  ... (they were opened by cookies)" [ "$(scr syn-cookie-valid)" -gt "$v0" ]
 
 wait "$flood"
 sent=$(tail -1 "$RUN/flood.out")
@@ -240,13 +377,23 @@ check "  ... the session tables were laid out again (legacy: the commit compiled
 if ! legacy_forced; then
 	hpid=$(moatctl --json show system status | $PY -c 'import json,sys; print(json.load(sys.stdin)["helper_pid"])')
 	hit0=$(counter legacy session_hit)
+	check "  (the crafted client got a cookie from the helper)" wait_for 20 "cookie A" grep -qx '[0-9][0-9]*' "$RUN/xp_a"
 	lab_log "killing the helper (pid $hpid) under the proxied connection"
 	kill -KILL "$hpid"
 	check "  ... helper killed: disarmed, the kernel path carries the proxied session" wait_for 5 disarmed is_disarmed
-	touch "$RUN/go"
-	sleep 1
+	sptx0=$(counter legacy sp_tx)
+	touch "$RUN/go" "$RUN/xp_go1"
+	check "  (the crafted client got a cookie from the kernel path)" wait_for 5 "cookie B" grep -qx '[0-9][0-9]*' "$RUN/xp_b"
+	sptx=$(($(counter legacy sp_tx) - sptx0))
+	lab_log "the kernel path sent $sptx SYN-ACKs (the burst's above its first 100 a second, and B's)"
+	check "  ... (the kernel path answered its burst: sp_tx +150 at least)" [ "$sptx" -ge 150 ]
 	check "  ... the kernel path forwarded its packets" [ "$(counter legacy session_hit)" -gt $((hit0 + 20)) ]
 	check "  ... re-armed with the restarted helper (the session handed back)" wait_for 20 armed is_armed
+	touch "$RUN/xp_go2"
+	wait "$xp"
+	lab_log "the crafted client: $(tr '\n' ' ' <"$RUN/xp.out")"
+	check "a cookie from the helper completed by its ACK on the kernel path (helper killed), data echoed" grep -qx "A intact" "$RUN/xp.out"
+	check "a cookie from the kernel path completed by its ACK on the re-armed helper, data echoed" grep -qx "B intact" "$RUN/xp.out"
 else
 	touch "$RUN/go"
 fi
@@ -318,18 +465,12 @@ print(sent)
 PYEOF
 cat >"$RUN/client6.py" <<'PYEOF'
 import os, socket
+from echo_lib import echo
 data = os.urandom(100000)
 c = socket.create_connection(("fd00:77:1::2", 8080), timeout=20)
 c.settimeout(20)
-c.sendall(data)
-c.shutdown(socket.SHUT_WR)
-back = bytearray()
-while True:
-    d = c.recv(65536)
-    if not d:
-        break
-    back += d
-print("intact" if bytes(back) == data else "broken: %d bytes back" % len(back))
+back = echo(c, data)
+print("intact" if back == data else "broken: %d bytes back" % len(back))
 PYEOF
 sent6=$(scr syn-cookie-sent)
 valid6=$(scr syn-cookie-valid)

@@ -351,6 +351,42 @@ static void test_tables(void **state)
     dp_tables_free(t, true, true);
 }
 
+/* The SYN cookie key: derived from FlowSettings.cookie_seed (the kernel path's seed, so both
+ * paths check the same cookies) into the tables, kept by a neighbour update's copy. */
+static void test_tables_cookie_key(void **state)
+{
+    (void)state;
+    struct snap n;
+    snap_init(&n);
+    Moat__FlowSettings fs = MOAT__FLOW_SETTINGS__INIT;
+    fs.syn_cookie = true;
+    fs.cookie_seed = 0x0123456789abcdefull;
+    n.s.flow = &fs;
+    struct dp_settings set;
+    char err[256] = "";
+    assert_int_equal(dp_settings_from_proto(NULL, 1, &set, err, sizeof(err)), 0);
+    struct dp_port ports[MOAT_MAX_IFACES];
+    uint32_t np;
+    assert_int_equal(dp_ports_from_snapshot(&n.s, &set, ports, &np, err, sizeof(err)), 0);
+    struct dp_tables *t, *t2, *t3;
+    assert_int_equal(dp_tables_from_snapshot(&n.s, ports, np, &t, err, sizeof(err)), 0);
+    struct sc_key want;
+    sc_key_derive(&want, fs.cookie_seed);
+    assert_int_equal(t->flow.cookie_seed, fs.cookie_seed);
+    assert_memory_equal(&t->spk, &want, sizeof(want));
+    Moat__NeighborUpdate u = MOAT__NEIGHBOR_UPDATE__INIT;
+    unsigned skipped;
+    assert_int_equal(dp_tables_with_neighbors(t, &u, &t2, &skipped), 0);
+    assert_memory_equal(&t2->spk, &want, sizeof(want));
+    /* Another seed, another key. */
+    fs.cookie_seed++;
+    assert_int_equal(dp_tables_from_snapshot(&n.s, ports, np, &t3, err, sizeof(err)), 0);
+    assert_true(memcmp(&t3->spk, &want, sizeof(want)) != 0);
+    dp_tables_free(t3, true, true);
+    dp_tables_free(t2, false, true);
+    dp_tables_free(t, true, true);
+}
+
 static void test_tables_refused(void **state)
 {
     (void)state;
@@ -379,7 +415,7 @@ int main(void)
         cmocka_unit_test(test_settings_defaults), cmocka_unit_test(test_settings_refused),
         cmocka_unit_test(test_settings_rebind),   cmocka_unit_test(test_ports),
         cmocka_unit_test(test_ports_relink),      cmocka_unit_test(test_tables),
-        cmocka_unit_test(test_tables_refused),
+        cmocka_unit_test(test_tables_cookie_key), cmocka_unit_test(test_tables_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

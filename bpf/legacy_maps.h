@@ -22,6 +22,7 @@
 
 #include <linux/types.h>
 
+#include "maps.h"
 #include "screen_rules.h"
 
 #define MOAT_PROG_MAIN "xdp_main_prog"
@@ -104,19 +105,7 @@ enum moat_lg_state {
 #define MOAT_LG_F_FIN_FIRST 0x04 /* the responder sent the first FIN */
 #define MOAT_LG_F_NAT 0x08
 
-/*
- * A direction of a flow as its packets arrive. Addresses as in packets (IPv4 in the first
- * 4 bytes, the rest zero), ports network order; ICMP echo: sport = identifier, dport = 0.
- */
-struct moat_lg_key {
-    __u8 src[16];
-    __u8 dst[16];
-    __be16 sport;
-    __be16 dport;
-    __u8 proto;
-    __u8 family; /* 4 or 6 */
-    __u16 pad;
-};
+/* struct moat_lg_key, a direction of a flow as its packets arrive: maps.h. */
 
 /*
  * moat_lg_sess: BPF_MAP_TYPE_LRU_HASH, key struct moat_lg_key, value struct moat_lg_sess.

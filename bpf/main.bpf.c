@@ -2836,7 +2836,6 @@ int xdp_main_new(struct xdp_md *ctx)
         __sync_fetch_and_add(&lim->active, 1);
     /* The mixed state: its replies enter an armed interface, whose shim gives them back to this
      * path (moat_lg_divert, maps.h) rather than to the helper, which lacks the session yet. */
-    _Static_assert(sizeof(struct moat_divert_key) == sizeof(struct moat_lg_key), "divert key");
     mif = bpf_map_lookup_elem(&moat_ifaces, &out_ifindex);
     if (mif && (mif->flags & MOAT_IF_ARMED) && (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP))
         bpf_map_update_elem(&moat_lg_divert, &w->rk, &out_ifindex, BPF_ANY);

@@ -48,19 +48,24 @@
 #define MOAT_IF_DIVERT 0x20
 
 /*
- * moat_lg_divert: BPF_MAP_TYPE_LRU_HASH of MOAT_LG_DIVERT_MAX, key struct moat_divert_key
- * (the layout of legacy_maps.h's struct moat_lg_key), value __u32 (the session's egress
- * ifindex). The reply keys of the sessions the kernel path created with an armed egress
- * interface (a flow entering a disarmed interface in the mixed state): the shim hands their
- * replies entering an interface with MOAT_IF_DIVERT to the kernel path, which holds the flow
- * (both directions, its TCP state following both sides) until arming hands it to the helper.
- * Without it a reply races the session's install in the helper (a SYN-ACK arrives in well
+ * moat_lg_divert: BPF_MAP_TYPE_LRU_HASH of MOAT_LG_DIVERT_MAX, key struct moat_lg_key (below),
+ * value __u32 (the session's egress ifindex). The reply keys of the sessions the kernel path
+ * created with an armed egress interface (a flow entering a disarmed interface in the mixed state):
+ * the shim hands their replies entering an interface with MOAT_IF_DIVERT to the kernel path, which
+ * holds the flow (both directions, its TCP state following both sides) until arming hands it to the
+ * helper. Without it a reply races the session's install in the helper (a SYN-ACK arrives in well
  * under a millisecond, the install takes a round trip through controld): lost, 1 s of
  * retransmission. controld empties it when no interface is left in the mixed state.
  */
 #define MOAT_LG_DIVERT_MAX 16384
-struct moat_divert_key {
-    __u8 src[16]; /* IPv4: the first 4 bytes, the rest 0 */
+
+/*
+ * A direction of a flow as its packets arrive (the kernel path's session key, also
+ * moat_lg_divert's). Addresses as in packets (IPv4 in the first 4 bytes, the rest zero), ports
+ * network order; ICMP echo: sport = identifier, dport = 0.
+ */
+struct moat_lg_key {
+    __u8 src[16];
     __u8 dst[16];
     __be16 sport;
     __be16 dport;

@@ -95,7 +95,7 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, MOAT_LG_DIVERT_MAX);
-    __type(key, struct moat_divert_key);
+    __type(key, struct moat_lg_key);
     __type(value, __u32);
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } moat_lg_divert SEC(".maps");

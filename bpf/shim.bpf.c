@@ -728,7 +728,7 @@ static __always_inline int to_xsk(struct xdp_md *ctx, struct pkt *p, struct moat
  * entering an interface with MOAT_IF_DIVERT. */
 static __always_inline int divert_match(const struct pkt *p, __u32 flags)
 {
-    struct moat_divert_key k = {};
+    struct moat_lg_key k = {};
 
     if (!(flags & MOAT_IF_DIVERT) || !p->ip || !(p->m.flags & MOAT_META_F_L4) ||
         (p->m.proto != IPPROTO_TCP && p->m.proto != IPPROTO_UDP))

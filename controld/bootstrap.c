@@ -759,7 +759,9 @@ int bootstrap_set_armed(struct bootstrap *b, uint32_t ifindex, bool armed)
     return 0;
 }
 
-int bootstrap_set_standby(struct bootstrap *b, uint32_t ifindex, bool standby)
+/* Sets or clears one flag of an interface's moat_ifaces entry (what: for the log). */
+static int iface_flag_set(struct bootstrap *b, uint32_t ifindex, uint32_t flag, bool on,
+                          const char *what)
 {
     struct moat_iface val;
     if (!b)
@@ -767,50 +769,36 @@ int bootstrap_set_standby(struct bootstrap *b, uint32_t ifindex, bool standby)
     if (bpf_map_lookup_elem(b->ifaces_fd, &ifindex, &val) < 0)
         return -errno;
     const uint32_t was = val.flags;
-    if (standby)
-        val.flags |= MOAT_IF_STANDBY;
+    if (on)
+        val.flags |= flag;
     else
-        val.flags &= ~(uint32_t)MOAT_IF_STANDBY;
+        val.flags &= ~flag;
     if (val.flags == was)
         return 0;
     if (bpf_map_update_elem(b->ifaces_fd, &ifindex, &val, BPF_EXIST) < 0) {
         int err = -errno;
-        log_err("HA standby flag on ifindex %u: updating " MOAT_MAP_IFACES " failed: %s", ifindex,
+        log_err("%s of ifindex %u: updating " MOAT_MAP_IFACES " failed: %s", what, ifindex,
                 strerror(errno));
         return err;
     }
     return 0;
 }
 
+int bootstrap_set_standby(struct bootstrap *b, uint32_t ifindex, bool standby)
+{
+    return iface_flag_set(b, ifindex, MOAT_IF_STANDBY, standby, "HA: the standby flag");
+}
+
 int bootstrap_set_divert(struct bootstrap *b, uint32_t ifindex, bool divert)
 {
-    struct moat_iface val;
-    if (!b)
-        return -EINVAL;
-    if (bpf_map_lookup_elem(b->ifaces_fd, &ifindex, &val) < 0)
-        return -errno;
-    const uint32_t was = val.flags;
-    if (divert)
-        val.flags |= MOAT_IF_DIVERT;
-    else
-        val.flags &= ~(uint32_t)MOAT_IF_DIVERT;
-    if (val.flags == was)
-        return 0;
-    if (bpf_map_update_elem(b->ifaces_fd, &ifindex, &val, BPF_EXIST) < 0) {
-        int err = -errno;
-        log_err("mixed state: the divert flag of ifindex %u: updating " MOAT_MAP_IFACES
-                " failed: %s",
-                ifindex, strerror(errno));
-        return err;
-    }
-    return 0;
+    return iface_flag_set(b, ifindex, MOAT_IF_DIVERT, divert, "mixed state: the divert flag");
 }
 
 int bootstrap_divert_clear(struct bootstrap *b)
 {
     if (!b)
         return -EINVAL;
-    struct moat_divert_key k;
+    struct moat_lg_key k;
     unsigned n = 0;
     /* Deleting the first key each time: a walk over keys being deleted restarts anyway. */
     while (n < 4 * MOAT_LG_DIVERT_MAX && bpf_map_get_next_key(b->divert_fd, NULL, &k) == 0) {

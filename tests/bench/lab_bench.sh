@@ -87,26 +87,31 @@ sustained() { # sustained LABEL KEY: the overload run and the TCP stream, per-se
 	# (started 1 s before the first, so every sample is a whole second of offered load).
 	eval "u=\$UDP_$2"
 	offer=$((2 * u))
-	udp_on
-	udpgen $((SUSTAINED + 2)) "$offer" >"$RUN/udpgen-$2.txt" &
-	local gen=$! prev now i t0
-	sleep 1
-	prev=$(s0_rx)
-	t0=$(date +%s.%N)
-	: >"$RUN/overload-$2.txt"
-	for ((i = 1; i <= SUSTAINED; i++)); do
-		sleep "$(echo "$t0 + $i - $(date +%s.%N)" | bc)" 2>/dev/null
-		now=$(s0_rx)
-		echo $((now - prev)) >>"$RUN/overload-$2.txt"
-		prev=$now
-	done
-	wait "$gen"
-	udp_off
-	read -r peak tail ratio low <<<"$(peak_tail "$RUN/overload-$2.txt")"
-	printf '%-40s overload %ss (offered %d/s): peak %8d pkt/s  tail %8d pkt/s  tail/peak %s  worst-of-tail/peak %s\n' \
-		"$1" "$SUSTAINED" "$offer" "$peak" "$tail" "$ratio" "$low"
-	echo "    per second (kpkt/s): $(awk '{printf "%.0f ", $1 / 1000}' "$RUN/overload-$2.txt")"
-	eval "OVL_$2=$ratio"
+	if [ "$offer" -eq 0 ]; then # no UDP-64 rate to double (udpgen failed: see above)
+		echo "$1 overload: skipped (no UDP-64 rate measured)"
+		eval "OVL_$2=n/a"
+	else
+		udp_on
+		udpgen $((SUSTAINED + 2)) "$offer" >"$RUN/udpgen-$2.txt" &
+		local gen=$! prev now i t0
+		sleep 1
+		prev=$(s0_rx)
+		t0=$(date +%s.%N)
+		: >"$RUN/overload-$2.txt"
+		for ((i = 1; i <= SUSTAINED; i++)); do
+			sleep "$(echo "$t0 + $i - $(date +%s.%N)" | bc)" 2>/dev/null
+			now=$(s0_rx)
+			echo $((now - prev)) >>"$RUN/overload-$2.txt"
+			prev=$now
+		done
+		wait "$gen"
+		udp_off
+		read -r peak tail ratio low <<<"$(peak_tail "$RUN/overload-$2.txt")"
+		printf '%-40s overload %ss (offered %d/s): peak %8d pkt/s  tail %8d pkt/s  tail/peak %s  worst-of-tail/peak %s\n' \
+			"$1" "$SUSTAINED" "$offer" "$peak" "$tail" "$ratio" "$low"
+		echo "    per second (kpkt/s): $(awk '{printf "%.0f ", $1 / 1000}' "$RUN/overload-$2.txt")"
+		eval "OVL_$2=$ratio"
+	fi
 
 	ip netns exec "$NS_CLI" $GEN_PIN iperf3 -c 10.77.2.2 -p 5201 -t "$SUSTAINED" -i 1 -J $GEN_AFF >"$RUN/sustained-$2.json" 2>&1
 	$PY -c '

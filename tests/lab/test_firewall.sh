@@ -95,7 +95,9 @@ check "new 8080 flows from untrust are now denied" bash -c "! ip netns exec $NS_
 check "trust -> untrust still allowed after the commit" ip netns exec "$NS_CLI" ping -c 2 -i 0.2 -W 2 10.77.2.2
 
 # --- a bad commit changes nothing: a live flow keeps going, sessions stay ---
-ip netns exec "$NS_CLI" ping -i 0.1 -W 1 10.77.2.2 >"$RUN/ping-live.log" 2>&1 &
+# A counted ping that ends by itself (-c): stopped by a signal, ping counts the request in
+# flight at that instant as lost (a 1-in-25 flake under the sanitizer build).
+ip netns exec "$NS_CLI" ping -c 40 -i 0.1 -W 1 10.77.2.2 >"$RUN/ping-live.log" 2>&1 &
 pinger=$!
 LAB_PIDS+=($pinger)
 sleep 1
@@ -113,7 +115,6 @@ check "a bad commit is refused" bash -c "! $MOAT_BUILD/moatctl --run-dir $RUN co
 check "the refused commit left the generation alone" [ "$(status_field generation)" = "$gen1" ]
 sleep 1
 check "the live ICMP session ($before) is still there" bash -c "[ '$before' != none ] && $MOAT_BUILD/moatctl --run-dir $RUN --json show security flow session protocol icmp | grep -q '\"id\":$before,'"
-kill -INT "$pinger" 2>/dev/null
 wait "$pinger" 2>/dev/null
 loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$RUN/ping-live.log")
 echo "    live ping across the refused commit: ${loss}% loss"

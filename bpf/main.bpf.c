@@ -2837,7 +2837,8 @@ int xdp_main_new(struct xdp_md *ctx)
     /* The mixed state: its replies enter an armed interface, whose shim gives them back to this
      * path (moat_lg_divert, maps.h) rather than to the helper, which lacks the session yet. */
     mif = bpf_map_lookup_elem(&moat_ifaces, &out_ifindex);
-    if (mif && (mif->flags & MOAT_IF_ARMED) && (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP))
+    if (mif && (mif->flags & MOAT_IF_ARMED) &&
+        (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP || is_icmp(p->proto)))
         bpf_map_update_elem(&moat_lg_divert, &w->rk, &out_ifindex, BPF_ANY);
     ev = bpf_ringbuf_reserve(&moat_lg_events, sizeof(*ev), 0);
     if (ev) {

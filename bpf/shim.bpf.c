@@ -724,19 +724,22 @@ static __always_inline int to_xsk(struct xdp_md *ctx, struct pkt *p, struct moat
     return XDP_REDIRECT;
 }
 
-/* The mixed state: a TCP or UDP packet of a flow the kernel path holds (moat_lg_divert, maps.h)
- * entering an interface with MOAT_IF_DIVERT. */
+/* The mixed state: a TCP, UDP or ICMP echo packet of a flow the kernel path holds
+ * (moat_lg_divert, maps.h) entering an interface with MOAT_IF_DIVERT. An echo's key is its
+ * identifier as sport and 0 as dport, as the kernel path keys it. */
 static __always_inline int divert_match(const struct pkt *p, __u32 flags)
 {
     struct moat_lg_key k = {};
 
     if (!(flags & MOAT_IF_DIVERT) || !p->ip || !(p->m.flags & MOAT_META_F_L4) ||
-        (p->m.proto != IPPROTO_TCP && p->m.proto != IPPROTO_UDP))
+        (p->m.flags & MOAT_META_F_ICMP_ERR) ||
+        (p->m.proto != IPPROTO_TCP && p->m.proto != IPPROTO_UDP && p->m.proto != IPPROTO_ICMP &&
+         p->m.proto != IPPROTO_ICMPV6))
         return 0;
     __builtin_memcpy(k.src, p->m.src, sizeof(k.src));
     __builtin_memcpy(k.dst, p->m.dst, sizeof(k.dst));
     k.sport = p->m.sport;
-    k.dport = p->m.dport;
+    k.dport = p->m.proto == IPPROTO_TCP || p->m.proto == IPPROTO_UDP ? p->m.dport : 0;
     k.proto = p->m.proto;
     k.family = (p->m.flags & MOAT_META_F_IPV6) ? 6 : 4;
     return bpf_map_lookup_elem(&moat_lg_divert, &k) != 0;

@@ -438,6 +438,10 @@ check "fw0 disarmed, fw1 still armed" only_fw1_armed
 sleep 1
 ip netns exec "$NS_CLI" $PY "$RUN/tcp_flow.py" 10.77.2.2 9001 30 40416 "$RUN/stop" "$RUN/mark-g" >"$RUN/tcp-g.out" 2>&1 &
 TCPG=$!
+# A ping started now: its first echo reply enters fw1 (armed) before the helper could hold the
+# session; diverted to the kernel path like the TCP flow's SYN-ACK.
+ip netns exec "$NS_CLI" ping -c 1 -W 1 10.77.2.2 >"$RUN/ping-g.out" 2>&1
+gping=$?
 sleep 2
 touch "$RUN/mark-g" # answered so far: while fw0 was disarmed
 # The kernel path holds the whole flow (its replies diverted to it at fw1): its own TCP state
@@ -466,6 +470,7 @@ check "(b) ... its session in the kernel path is established ($gstate)" [ "$gsta
 # Its SYN-ACK enters fw1 (armed) before controld could install the session in the helper: the
 # shim gives it to the kernel path (moat_lg_divert), no retransmission (1 s) needed.
 check "(b) ... connected at once (${gconn:-?} ms < 500)" [ "${gconn:-9999}" -lt 500 ]
+check "(b) a ping started while fw0 was disarmed got its first reply" [ "$gping" = 0 ]
 # Its messages after the mark crossed the re-armed fw0 on the connection opened before: at least
 # 70% of those sent since answered (at least 25: half a second), no error, no second connection.
 gafter=$(( ${ggot:-0} - ${gmark:-0} )) gsentafter=$(( ${gsent:-0} - ${gmarksent:-0} ))
